@@ -1,0 +1,27 @@
+# The two commands: `make run` and `make test`. Both install what is missing, fetch the default
+# model and build natively (-C target-cpu=native, set in .cargo/config.toml).
+CARGO ?= cargo
+
+.PHONY: run test bench deps model build lint
+
+run: deps model build
+	./target/release/quill $(FILE)
+
+test: deps model
+	$(CARGO) test --release --all-targets
+
+bench: deps model build
+	./target/release/quill bench
+
+deps:
+	@scripts/install-deps
+
+model:
+	@scripts/fetch-model
+
+build:
+	$(CARGO) build --release
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings

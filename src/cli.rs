@@ -1,0 +1,152 @@
+//! Command-line definitions (clap). `main` only parses these and dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "quill",
+    version,
+    about = "A terminal writing assistant with a local model"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The draft to open in the editor (created on first save if it does not exist).
+    pub file: Option<PathBuf>,
+    /// A GGUF model to use instead of the configured one.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Use this config file instead of the one in Quill's config directory.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Continue the text of FILE (or standard input) and print the continuation.
+    Continue {
+        #[command(flatten)]
+        io: ActionArgs,
+    },
+    /// Rewrite the text of FILE (or standard input) in a style.
+    Rewrite {
+        #[command(flatten)]
+        io: ActionArgs,
+        #[arg(long, value_enum, default_value_t = RewriteStyle::Concise)]
+        style: RewriteStyle,
+    },
+    /// Summarise the text of FILE (or standard input).
+    #[command(alias = "summarize")]
+    Summarise {
+        #[command(flatten)]
+        io: ActionArgs,
+        #[arg(long, value_enum, default_value_t = SummaryStyle::Tldr)]
+        style: SummaryStyle,
+    },
+    /// Measure the engine on the configured model, like llama-bench.
+    Bench {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// CPU threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: u32,
+    },
+    /// The engine process (started by Quill itself; speaks JSON lines on stdin/stdout).
+    #[command(hide = true)]
+    Worker,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// The input file; `-` or nothing reads standard input.
+    pub file: Option<PathBuf>,
+    /// The most tokens to generate.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature; 0 is greedy (deterministic).
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f32>,
+    /// Seed for sampling, so a run can be reproduced.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u32>,
+    /// Produce N alternatives, each under a `--- variant k ---` line.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub variants: Option<u32>,
+    /// Print generation statistics as one JSON object on stderr at the end.
+    #[arg(long)]
+    pub stats: bool,
+    /// Context window in tokens.
+    #[arg(long, value_name = "N")]
+    pub ctx_size: Option<u32>,
+    /// CPU threads (0: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RewriteStyle {
+    Concise,
+    Formal,
+    Friendly,
+    Persuasive,
+    Grammar,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryStyle {
+    Tldr,
+    Bullets,
+}
+
+impl RewriteStyle {
+    pub fn prompt_id(self) -> &'static str {
+        match self {
+            RewriteStyle::Concise => "rewrite-concise",
+            RewriteStyle::Formal => "rewrite-formal",
+            RewriteStyle::Friendly => "rewrite-friendly",
+            RewriteStyle::Persuasive => "rewrite-persuasive",
+            RewriteStyle::Grammar => "rewrite-grammar",
+        }
+    }
+}
+
+impl SummaryStyle {
+    pub fn prompt_id(self) -> &'static str {
+        match self {
+            SummaryStyle::Tldr => "summarise-tldr",
+            SummaryStyle::Bullets => "summarise-bullets",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn summarize_is_an_alias() {
+        let cli = Cli::try_parse_from(["quill", "summarize", "-", "--style", "bullets"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Summarise {
+                style: SummaryStyle::Bullets,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn model_flag_works_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["quill", "continue", "a.md", "--model", "m.gguf"]).unwrap();
+        assert_eq!(cli.model, Some(PathBuf::from("m.gguf")));
+    }
+}

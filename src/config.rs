@@ -1,0 +1,237 @@
+//! Config: the embedded defaults (`defaults/config.toml`) merged with the user's config.toml.
+//! The user's file overrides only the keys it sets; a malformed file is reported with its path
+//! and line, and Quill carries on with the defaults.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Table;
+
+const DEFAULTS: &str = include_str!("../defaults/config.toml");
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Empty means the default model in the data directory.
+    pub model: String,
+    pub engine: EngineConfig,
+    pub sampling: SamplingConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    pub n_ctx: u32,
+    pub threads: u32,
+    pub gpu_layers: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingConfig {
+    pub temperature: f32,
+    pub top_k: i32,
+    pub top_p: f32,
+    pub min_p: f32,
+    pub repeat_penalty: f32,
+    pub max_tokens: u32,
+    /// -1: a fresh seed each time.
+    pub seed: i64,
+    pub variants: u32,
+}
+
+/// A problem with a config file; Quill runs on without it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigWarning(pub String);
+
+impl Default for Config {
+    fn default() -> Self {
+        // The embedded defaults are part of the binary and covered by a test.
+        parse(DEFAULTS, Path::new("<built-in defaults>")).unwrap_or_else(|w| panic!("{}", w.0))
+    }
+}
+
+impl Config {
+    /// Loads the user's file over the defaults. A missing file is not a problem; a malformed one
+    /// yields the defaults and a warning naming the file and line.
+    pub fn load(path: &Path) -> (Config, Option<ConfigWarning>) {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Config::default(), None),
+            Err(e) => {
+                let warning = format!(
+                    "{}: cannot read ({e}); using the default settings",
+                    path.display()
+                );
+                return (Config::default(), Some(ConfigWarning(warning)));
+            }
+        };
+        let user: Table = match text.parse() {
+            Ok(user) => user,
+            Err(e) => return (Config::default(), Some(warning_at(path, &text, &e))),
+        };
+        let mut merged = defaults_table();
+        merge(&mut merged, user);
+        match parse_table(merged, &text, path) {
+            Ok(config) => (config, None),
+            Err(warning) => (Config::default(), Some(warning)),
+        }
+    }
+
+    /// The model to load: an explicit path wins, then the config, then the default location.
+    pub fn model_path(&self, explicit: Option<&Path>, default: &Path) -> PathBuf {
+        if let Some(path) = explicit {
+            return path.to_path_buf();
+        }
+        if self.model.trim().is_empty() {
+            return default.to_path_buf();
+        }
+        expand_home(self.model.trim())
+    }
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+fn parse(text: &str, path: &Path) -> Result<Config, ConfigWarning> {
+    let table: Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| warning_at(path, text, &e))?;
+    parse_table(table, text, path)
+}
+
+fn defaults_table() -> Table {
+    // The embedded defaults are part of the binary and covered by a test.
+    DEFAULTS.parse().unwrap_or_default()
+}
+
+fn merge(base: &mut Table, over: Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn parse_table(table: Table, source: &str, path: &Path) -> Result<Config, ConfigWarning> {
+    Config::deserialize(table).map_err(|e| {
+        // Merged tables have no spans; find the offending key in the user's text for a line.
+        let message = e.message().to_string();
+        let line = offending_key(&message).and_then(|key| line_of_key(source, &key));
+        warning(path, line, &message)
+    })
+}
+
+fn warning_at(path: &Path, text: &str, e: &toml::de::Error) -> ConfigWarning {
+    let line = e
+        .span()
+        .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+    warning(path, line, e.message())
+}
+
+fn warning(path: &Path, line: Option<usize>, message: &str) -> ConfigWarning {
+    let place = match line {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    };
+    ConfigWarning(format!("{place}: {message}; using the default settings"))
+}
+
+/// serde names the key in backticks: "unknown field `tempurature`, expected ...".
+fn offending_key(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(message[start..end].to_string())
+}
+
+fn line_of_key(source: &str, key: &str) -> Option<usize> {
+    source
+        .lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.starts_with(key) && l[key.len()..].trim_start().starts_with('=')
+        })
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_defaults_parse() {
+        let config = Config::default();
+        assert_eq!(config.engine.n_ctx, 4096);
+        assert_eq!(config.sampling.seed, -1);
+    }
+
+    #[test]
+    fn a_user_file_overrides_only_what_it_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "# mine\n[sampling]\ntemperature = 0.2\n").unwrap();
+        let (config, warning) = Config::load(&path);
+        assert_eq!(warning, None);
+        assert_eq!(config.sampling.temperature, 0.2);
+        assert_eq!(config.sampling.top_k, Config::default().sampling.top_k);
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_file_and_line_and_falls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[sampling]\ntemperature = 0.2\nseed = = 3\n").unwrap();
+        let (config, warning) = Config::load(&path);
+        assert_eq!(config, Config::default());
+        let warning = warning.unwrap().0;
+        assert!(
+            warning.contains(&format!("{}:3:", path.display())),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[sampling]\n\ntempurature = 0.2\n").unwrap();
+        let (config, warning) = Config::load(&path);
+        assert_eq!(config, Config::default());
+        let warning = warning.unwrap().0;
+        assert!(warning.contains(":3:"), "{warning}");
+        assert!(warning.contains("tempurature"), "{warning}");
+    }
+
+    #[test]
+    fn a_wrong_type_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[engine]\nn_ctx = \"big\"\n").unwrap();
+        let (config, warning) = Config::load(&path);
+        assert_eq!(config, Config::default());
+        assert!(warning.is_some());
+    }
+
+    #[test]
+    fn model_path_prefers_the_flag_then_the_config() {
+        let mut config = Config::default();
+        let default = Path::new("/data/default.gguf");
+        assert_eq!(config.model_path(None, default), default);
+        config.model = "/models/other.gguf".into();
+        assert_eq!(
+            config.model_path(None, default),
+            Path::new("/models/other.gguf")
+        );
+        assert_eq!(
+            config.model_path(Some(Path::new("x.gguf")), default),
+            Path::new("x.gguf")
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! The engine handle: spawns and supervises the worker process, sends it requests and receives
+//! its events. A worker that dies (crash, abort, kill) becomes a `WorkerExited` event naming the
+//! signal and, where llama.cpp left one in the log, the reason; nothing here ever hangs on it.
+
+pub mod fit;
+pub mod model_file;
+pub mod protocol;
+pub mod sampling;
+pub mod stream;
+pub mod worker;
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use protocol::{Event, LoadParams, ModelInfo, Request};
+
+/// How to start a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    /// The quill executable (the worker is a re-exec of the same binary).
+    pub program: PathBuf,
+    /// Where the worker's stderr goes: llama.cpp must never write to the terminal.
+    pub log_file: PathBuf,
+}
+
+impl WorkerCommand {
+    pub fn current_exe(log_file: PathBuf) -> Result<Self> {
+        Ok(WorkerCommand {
+            program: std::env::current_exe().context("finding the quill executable")?,
+            log_file,
+        })
+    }
+}
+
+pub struct Engine {
+    child: Arc<Mutex<Child>>,
+    stdin: ChildStdin,
+    events: Receiver<Event>,
+    pid: u32,
+    exited: bool,
+}
+
+/// Why a model did not load.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The worker refused the model (bad file, unsupported format): bad input.
+    Rejected(String),
+    /// The worker died or stopped answering while loading.
+    Crashed(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Rejected(reason) | LoadError::Crashed(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl Engine {
+    pub fn spawn(command: &WorkerCommand) -> Result<Engine> {
+        if let Some(dir) = command.log_file.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the log directory {}", dir.display()))?;
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&command.log_file)
+            .with_context(|| format!("opening the worker log {}", command.log_file.display()))?;
+        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut child = Command::new(&command.program)
+            .arg("worker")
+            .env(worker::PARENT_PID_ENV, std::process::id().to_string())
+            // ggml would otherwise try to attach a debugger to print a backtrace on abort.
+            .env("GGML_NO_BACKTRACE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("starting the worker {}", command.program.display()))?;
+        let pid = child.id();
+        let stdin = child.stdin.take().context("worker stdin")?;
+        let stdout = child.stdout.take().context("worker stdout")?;
+        let child = Arc::new(Mutex::new(child));
+        let (tx, events) = mpsc::channel();
+        let reaper = Arc::clone(&child);
+        let log_file = command.log_file.clone();
+        std::thread::Builder::new()
+            .name("engine-reader".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    match serde_json::from_str::<Event>(&line) {
+                        Ok(event) => {
+                            if tx.send(event).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Event::Warned {
+                                message: format!("unreadable message from the worker: {e}"),
+                            });
+                        }
+                    }
+                }
+                let status = reaper.lock().ok().and_then(|mut c| c.wait().ok());
+                let reason = exit_reason(status, &log_file, log_start, pid);
+                let _ = tx.send(Event::WorkerExited { reason });
+            })
+            .context("starting the engine reader thread")?;
+        Ok(Engine {
+            child,
+            stdin,
+            events,
+            pid,
+            exited: false,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn send(&mut self, request: &Request) -> Result<()> {
+        let line = request.to_line()?;
+        writeln!(self.stdin, "{line}")
+            .and_then(|()| self.stdin.flush())
+            .context("the worker is not running")
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Event> {
+        if self.exited {
+            return None;
+        }
+        match self.events.recv_timeout(timeout) {
+            Ok(event) => {
+                if matches!(event, Event::WorkerExited { .. }) {
+                    self.exited = true;
+                }
+                Some(event)
+            }
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.exited = true;
+                None
+            }
+        }
+    }
+
+    /// The next event without waiting.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.recv_timeout(Duration::ZERO)
+    }
+
+    pub fn has_exited(&self) -> bool {
+        self.exited
+    }
+
+    /// Loads a model and waits for the answer; other events that arrive meanwhile are dropped.
+    pub fn load(&mut self, params: LoadParams, timeout: Duration) -> Result<ModelInfo, LoadError> {
+        self.send(&Request::Load(params))
+            .map_err(|e| LoadError::Crashed(format!("{e:#}")))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.kill();
+                return Err(LoadError::Crashed(format!(
+                    "the model did not load within {} s; the worker was stopped",
+                    timeout.as_secs()
+                )));
+            }
+            match self.recv_timeout(left) {
+                Some(Event::ModelLoaded(info)) => return Ok(info),
+                Some(Event::ModelLoadFailed { reason }) => return Err(LoadError::Rejected(reason)),
+                Some(Event::WorkerExited { reason }) => {
+                    return Err(LoadError::Crashed(format!(
+                        "the engine crashed while loading the model ({reason})"
+                    )));
+                }
+                Some(_) => {}
+                None if self.exited => {
+                    return Err(LoadError::Crashed("the engine stopped".into()));
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Kills the worker at once (a watchdog's last resort, or shutdown).
+    pub fn kill(&mut self) {
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.kill();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Closing stdin alone would end the worker, but not one stuck in a long decode.
+        self.kill();
+    }
+}
+
+/// Describes how the worker ended, with the abort reason it logged if there is one.
+fn exit_reason(status: Option<ExitStatus>, log_file: &Path, log_start: u64, pid: u32) -> String {
+    let how = match status {
+        Some(s) => match (s.code(), s.signal()) {
+            (_, Some(signal)) => format!("killed by {}", signal_name(signal)),
+            (Some(0), _) => "exited".to_string(),
+            (Some(code), _) => format!("exited with status {code}"),
+            (None, None) => "ended".to_string(),
+        },
+        None => "ended".to_string(),
+    };
+    match fatal_line(log_file, log_start, pid) {
+        Some(reason) => format!("{how}: {reason}"),
+        None => how,
+    }
+}
+
+fn fatal_line(log_file: &Path, start: u64, pid: u32) -> Option<String> {
+    let text = std::fs::read(log_file).ok()?;
+    let new = text.get(start as usize..)?;
+    let marker = format!("quill-worker[{pid}]: fatal: ");
+    String::from_utf8_lossy(new)
+        .lines()
+        .filter_map(|l| l.strip_prefix(&marker).map(str::to_string))
+        .next_back()
+}
+
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGINT => "SIGINT",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_have_their_usual_names() {
+        assert_eq!(signal_name(libc::SIGABRT), "SIGABRT");
+        assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
+        assert_eq!(signal_name(64), "signal 64");
+    }
+
+    #[test]
+    fn the_fatal_reason_of_this_worker_is_found_in_the_shared_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("worker.log");
+        std::fs::write(
+            &log,
+            "old line\nquill-worker[7]: fatal: someone else\nquill-worker[42]: fatal: GGML_ASSERT(n_tokens <= n_batch) failed\n",
+        )
+        .unwrap();
+        assert_eq!(
+            fatal_line(&log, 0, 42).as_deref(),
+            Some("GGML_ASSERT(n_tokens <= n_batch) failed")
+        );
+        assert_eq!(fatal_line(&log, 0, 9), None);
+    }
+}

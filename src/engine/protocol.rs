@@ -1,0 +1,294 @@
+//! The typed messages between the client and the worker process: one JSON object per line.
+//!
+//! Requests are imperative (`Generate`), events past tense (`TokenGenerated`). Every generation
+//! event carries the `JobId` of the request it answers, so a client can drop stale events.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies one generation request; chosen by the client, echoed by the worker.
+pub type JobId = u64;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Load (or replace) the model and create its context.
+    Load(LoadParams),
+    /// Evaluate a prompt and stream a continuation. A new `Generate` while one is running cancels
+    /// the running one first: the latest request wins.
+    Generate {
+        job: JobId,
+        prompt: Prompt,
+        sampling: SamplingParams,
+        #[serde(default)]
+        options: GenerateOptions,
+    },
+    /// Stop a running generation after the current decode step.
+    Cancel { job: JobId },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadParams {
+    pub model: PathBuf,
+    pub n_ctx: u32,
+    /// 0 means one thread per available core.
+    pub n_threads: u32,
+    pub n_gpu_layers: u32,
+}
+
+/// What the worker knows about a loaded model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub n_ctx: u32,
+    pub n_ctx_train: u32,
+    pub n_params: u64,
+    pub size_bytes: u64,
+    /// The GGUF carries a chat template that llama.cpp understands; otherwise ChatML is used.
+    pub has_chat_template: bool,
+    pub load_ms: u64,
+}
+
+/// A prompt is built from parts, so the worker can tell the writer's text (never parsed for special
+/// tokens, and trimmable to fit the context) from the template's own text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Prompt {
+    /// Raw completion: the parts are concatenated and continued.
+    Completion { parts: Vec<Part> },
+    /// Rendered through the model's chat template, ending with an open assistant turn.
+    Chat { messages: Vec<ChatMessage> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    pub text: String,
+    #[serde(default)]
+    pub fit: Fit,
+}
+
+impl Part {
+    pub fn fixed(text: impl Into<String>) -> Self {
+        Part {
+            text: text.into(),
+            fit: Fit::Fixed,
+        }
+    }
+}
+
+/// How a part may be shortened when the prompt does not fit the context window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fit {
+    /// Never shortened (instructions, template text).
+    #[default]
+    Fixed,
+    /// Keep the end (text before the cursor): drop from the start.
+    KeepEnd,
+    /// Keep the start (text after the cursor, a selection): drop from the end.
+    KeepStart,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SamplingParams {
+    /// 0 or below means greedy decoding.
+    pub temperature: f32,
+    pub top_k: i32,
+    pub top_p: f32,
+    pub min_p: f32,
+    pub repeat_penalty: f32,
+    pub repeat_last_n: i32,
+    pub seed: u32,
+    pub max_tokens: u32,
+    pub stop: Vec<String>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams {
+            temperature: 0.7,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.1,
+            repeat_last_n: 64,
+            seed: 0,
+            max_tokens: 256,
+            stop: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenerateOptions {
+    /// Reuse the evaluated prefix held in the KV cache; benchmarks turn it off for cold timings.
+    pub reuse_prefix: bool,
+    /// Keep generating past end-of-generation tokens (throughput benchmarks only).
+    pub ignore_eos: bool,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            reuse_prefix: true,
+            ignore_eos: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    ModelLoaded(ModelInfo),
+    ModelLoadFailed {
+        reason: String,
+    },
+    TokenGenerated {
+        job: JobId,
+        text: String,
+    },
+    GenerationFinished {
+        job: JobId,
+        stats: GenerationStats,
+    },
+    GenerationFailed {
+        job: JobId,
+        reason: String,
+    },
+    /// A warning that does not stop the work (an unknown chat template, say).
+    Warned {
+        message: String,
+    },
+    /// Synthesised by the client when the worker process ends; never sent by the worker.
+    WorkerExited {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndOfText,
+    StopString,
+    MaxTokens,
+    ContextFull,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationStats {
+    /// Tokens in the fitted prompt.
+    pub prompt_tokens: u32,
+    /// Prompt tokens whose KV entries were kept from the previous request.
+    pub reused_tokens: u32,
+    /// Tokens of the writer's text left out to fit the context window.
+    pub dropped_tokens: u32,
+    pub generated_tokens: u32,
+    /// From receiving the request to the first generated token.
+    pub ttft_ms: f64,
+    /// Prompt tokens actually decoded per second (reused ones excluded).
+    pub prompt_tokens_per_s: f64,
+    /// Generated tokens per second, after the first one.
+    pub tokens_per_s: f64,
+    pub stop_reason: StopReason,
+}
+
+impl Request {
+    pub fn to_line(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+}
+
+impl Event {
+    pub fn to_line(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+
+    /// The job this event belongs to, if it belongs to one.
+    pub fn job(&self) -> Option<JobId> {
+        match self {
+            Event::TokenGenerated { job, .. }
+            | Event::GenerationFinished { job, .. }
+            | Event::GenerationFailed { job, .. } => Some(*job),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_as_single_json_lines() {
+        let request = Request::Generate {
+            job: 7,
+            prompt: Prompt::Chat {
+                messages: vec![ChatMessage {
+                    role: "user".into(),
+                    parts: vec![
+                        Part::fixed("Rewrite:\n"),
+                        Part {
+                            text: "第一行\n<|im_end|>".into(),
+                            fit: Fit::KeepStart,
+                        },
+                    ],
+                }],
+            },
+            sampling: SamplingParams::default(),
+            options: GenerateOptions::default(),
+        };
+        let line = request.to_line().unwrap();
+        assert!(!line.contains('\n'), "one request, one line: {line}");
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), request);
+    }
+
+    #[test]
+    fn missing_optional_fields_take_defaults() {
+        let line = r#"{"type":"generate","job":1,"prompt":{"mode":"completion","parts":[{"text":"hi"}]},"sampling":{"max_tokens":3}}"#;
+        let Request::Generate {
+            sampling,
+            options,
+            prompt,
+            ..
+        } = serde_json::from_str(line).unwrap()
+        else {
+            panic!("not a generate request");
+        };
+        assert_eq!(sampling.max_tokens, 3);
+        assert_eq!(sampling.top_k, SamplingParams::default().top_k);
+        assert!(options.reuse_prefix);
+        assert_eq!(
+            prompt,
+            Prompt::Completion {
+                parts: vec![Part::fixed("hi")]
+            }
+        );
+    }
+
+    #[test]
+    fn events_name_their_job() {
+        let event = Event::TokenGenerated {
+            job: 3,
+            text: "字".into(),
+        };
+        let line = event.to_line().unwrap();
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap().job(), Some(3));
+        assert_eq!(
+            Event::Warned {
+                message: "x".into()
+            }
+            .job(),
+            None
+        );
+    }
+}

@@ -1,0 +1,767 @@
+//! The worker process body: the only code that touches `llama_cpp_2`.
+//!
+//! It reads `Request`s from stdin on a thread of its own (so a `Cancel` arrives while a decode
+//! runs), answers with `Event`s on stdout, and keeps the tokens it last evaluated so a prompt that
+//! shares a prefix decodes only the new suffix. Its stderr is a log file, never the terminal.
+
+use std::ffi::{CStr, c_char};
+use std::io::{BufRead, Write};
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::{LogOptions, send_logs_to_tracing};
+
+use super::fit::fit_text;
+use super::model_file;
+use super::protocol::{
+    ChatMessage, Event, Fit, GenerateOptions, GenerationStats, JobId, LoadParams, ModelInfo, Part,
+    Prompt, Request, SamplingParams, StopReason,
+};
+use super::sampling::sampler_chain;
+use super::stream::{TextStream, is_continuation, piece_fits};
+
+/// Environment variable through which the client names its pid, so a worker whose parent died
+/// before `PR_SET_PDEATHSIG` took effect notices and exits.
+pub const PARENT_PID_ENV: &str = "QUILL_WORKER_PARENT";
+
+/// Entry point of `quill worker`.
+pub fn run() -> Result<()> {
+    harden_process();
+    send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
+    let backend = LlamaBackend::init().context("initialising the llama.cpp backend")?;
+
+    let requests = spawn_request_reader();
+    let mut out = EventWriter::new();
+    let mut next: Option<Request> = None;
+    loop {
+        let request = match next.take() {
+            Some(request) => request,
+            None => match requests.recv() {
+                Ok(request) => request,
+                Err(_) => return Ok(()), // stdin closed: the client is gone
+            },
+        };
+        match request {
+            Request::Load(params) => match load_model(&backend, &params) {
+                Ok((model, load_ms)) => {
+                    next = serve(&backend, &model, &params, load_ms, &requests, &mut out)?;
+                    if next.is_none() {
+                        return Ok(());
+                    }
+                }
+                Err(reason) => {
+                    eprintln!("quill-worker: model load failed: {reason}");
+                    out.send(&Event::ModelLoadFailed { reason })?;
+                }
+            },
+            Request::Generate { job, .. } => out.send(&Event::GenerationFailed {
+                job,
+                reason: "no model is loaded".into(),
+            })?,
+            Request::Cancel { .. } => {}
+        }
+    }
+}
+
+/// A native abort must leave a one-line reason in the log, no core file, and no orphan.
+fn harden_process() {
+    unsafe extern "C" fn on_abort(message: *const c_char) {
+        let text = if message.is_null() {
+            "unknown".into()
+        } else {
+            // SAFETY: ggml passes a NUL-terminated message that lives for this call.
+            unsafe { CStr::from_ptr(message) }.to_string_lossy()
+        };
+        let line = text.replace('\n', " ");
+        eprintln!(
+            "quill-worker[{}]: fatal: {}",
+            std::process::id(),
+            line.trim()
+        );
+    }
+    // SAFETY: plain libc calls on this process; the callback has the signature ggml expects.
+    unsafe {
+        llama_cpp_sys_2::ggml_set_abort_callback(Some(on_abort));
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+    if let Some(parent) = std::env::var(PARENT_PID_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+    {
+        // SAFETY: getppid has no preconditions.
+        if unsafe { libc::getppid() } != parent {
+            std::process::exit(0);
+        }
+    }
+}
+
+fn spawn_request_reader() -> Receiver<Request> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Request>(&line) {
+                Ok(request) => {
+                    if tx.send(request).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => eprintln!("quill-worker: ignoring a malformed request: {e}"),
+            }
+        }
+    });
+    rx
+}
+
+struct EventWriter {
+    out: std::io::Stdout,
+}
+
+impl EventWriter {
+    fn new() -> Self {
+        EventWriter {
+            out: std::io::stdout(),
+        }
+    }
+
+    fn send(&mut self, event: &Event) -> Result<()> {
+        let line = event.to_line()?;
+        let mut out = self.out.lock();
+        // Flushed per event: a token must reach the client the moment it exists.
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .context("the client stopped reading")
+    }
+}
+
+fn load_model(backend: &LlamaBackend, params: &LoadParams) -> Result<(LlamaModel, u64), String> {
+    model_file::check(&params.model).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let model_params = LlamaModelParams::default().with_n_gpu_layers(params.n_gpu_layers);
+    let model = LlamaModel::load_from_file(backend, &params.model, &model_params).map_err(|e| {
+        format!(
+            "llama.cpp could not load {} ({e}): the file is corrupt, truncated or not a model \
+             this version supports",
+            params.model.display()
+        )
+    })?;
+    Ok((model, started.elapsed().as_millis() as u64))
+}
+
+fn thread_count(requested: u32) -> i32 {
+    if requested > 0 {
+        return requested as i32;
+    }
+    std::thread::available_parallelism().map_or(4, |n| n.get() as i32)
+}
+
+/// The context for a model: the requested size within what the model was trained for, batches
+/// of up to 2,048 tokens, and the same thread count for prompt and generation.
+fn context_params(model: &LlamaModel, params: &LoadParams) -> (LlamaContextParams, u32) {
+    let n_ctx = params.n_ctx.clamp(64, model.n_ctx_train().max(64));
+    let threads = thread_count(params.n_threads);
+    let ctx_params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(n_ctx.min(2048))
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    (ctx_params, n_ctx)
+}
+
+/// Serves requests against one loaded model. Returns the request that ends this model's life
+/// (a new `Load`), or `None` when the client has gone.
+fn serve(
+    backend: &LlamaBackend,
+    model: &LlamaModel,
+    params: &LoadParams,
+    load_ms: u64,
+    requests: &Receiver<Request>,
+    out: &mut EventWriter,
+) -> Result<Option<Request>> {
+    let (ctx_params, n_ctx) = context_params(model, params);
+    let ctx = match model.new_context(backend, ctx_params) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            out.send(&Event::ModelLoadFailed {
+                reason: format!("could not create a context of {n_ctx} tokens: {e}"),
+            })?;
+            return Ok(requests.recv().ok());
+        }
+    };
+    let chat_template = model.chat_template(None).ok();
+    let mut session = Session::new(model, ctx, chat_template);
+    out.send(&Event::ModelLoaded(ModelInfo {
+        name: model
+            .meta_val_str("general.name")
+            .unwrap_or_else(|_| file_stem(&params.model)),
+        n_ctx: session.ctx.n_ctx(),
+        n_ctx_train: model.n_ctx_train(),
+        n_params: model.n_params(),
+        size_bytes: model.size(),
+        has_chat_template: session.chat_template.is_some(),
+        load_ms,
+    }))?;
+    if session.chat_template.is_none() {
+        out.send(&Event::Warned {
+            message: "the model has no chat template llama.cpp knows; using ChatML".into(),
+        })?;
+    }
+
+    let mut next: Option<Request> = None;
+    loop {
+        let request = match next.take() {
+            Some(request) => request,
+            None => match requests.recv() {
+                Ok(request) => request,
+                Err(_) => return Ok(None),
+            },
+        };
+        match request {
+            Request::Load(_) => return Ok(Some(request)),
+            Request::Cancel { .. } => {}
+            Request::Generate {
+                job,
+                prompt,
+                sampling,
+                options,
+            } => {
+                let job = Job {
+                    id: job,
+                    received: Instant::now(),
+                };
+                let mut control = Control {
+                    requests,
+                    job: job.id,
+                    pending: None,
+                    client_gone: false,
+                };
+                let result =
+                    session.generate(&job, &prompt, &sampling, &options, &mut control, out);
+                let event = match result {
+                    Ok(stats) => Event::GenerationFinished { job: job.id, stats },
+                    Err(e) => Event::GenerationFailed {
+                        job: job.id,
+                        reason: format!("{e:#}"),
+                    },
+                };
+                if control.client_gone {
+                    return Ok(None);
+                }
+                out.send(&event)?;
+                next = control.pending;
+            }
+        }
+    }
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned())
+}
+
+struct Job {
+    id: JobId,
+    received: Instant,
+}
+
+/// Watches the request channel between decode steps.
+struct Control<'r> {
+    requests: &'r Receiver<Request>,
+    job: JobId,
+    /// A request that arrived mid-generation and supersedes it (the latest request wins).
+    pending: Option<Request>,
+    client_gone: bool,
+}
+
+impl Control<'_> {
+    fn is_cancelled(&mut self) -> bool {
+        if self.pending.is_some() || self.client_gone {
+            return true;
+        }
+        loop {
+            match self.requests.try_recv() {
+                Ok(Request::Cancel { job }) if job == self.job => return true,
+                Ok(Request::Cancel { .. }) => {}
+                Ok(other) => {
+                    self.pending = Some(other);
+                    return true;
+                }
+                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Disconnected) => {
+                    self.client_gone = true;
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+/// A piece of the rendered prompt: template text (may hold special tokens) or the writer's text.
+enum Segment {
+    Template(String),
+    Text { text: String, fit: Fit },
+}
+
+struct Session<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    chat_template: Option<LlamaChatTemplate>,
+    /// The tokens whose KV entries sequence 0 holds, in order.
+    evaluated: Vec<LlamaToken>,
+    batch: LlamaBatch<'static>,
+    /// Per token: leading continuation bytes and length of its piece (both capped at 255).
+    piece_shape: Vec<(u8, u8)>,
+}
+
+impl<'m> Session<'m> {
+    fn new(
+        model: &'m LlamaModel,
+        ctx: LlamaContext<'m>,
+        chat_template: Option<LlamaChatTemplate>,
+    ) -> Self {
+        let n_batch = ctx.n_batch() as usize;
+        let vocab = model.vocab();
+        let piece_shape = vocab
+            .tokens()
+            .map(|token| {
+                let piece = vocab.token_to_piece(token, false, None);
+                let lead = piece.iter().take_while(|&&b| is_continuation(b)).count();
+                (lead.min(255) as u8, piece.len().min(255) as u8)
+            })
+            .collect();
+        Session {
+            model,
+            ctx,
+            chat_template,
+            evaluated: Vec::new(),
+            batch: LlamaBatch::new(n_batch, 1),
+            piece_shape,
+        }
+    }
+
+    fn fits(&self, token: LlamaToken, needed: usize) -> bool {
+        self.piece_shape
+            .get(token.0 as usize)
+            .is_none_or(|&(lead, len)| piece_fits(needed, lead.into(), len.into()))
+    }
+
+    /// Samples again among the tokens that keep the UTF-8 stream whole. Small models sometimes
+    /// start a CJK character and abandon it half-way; this keeps their output clean.
+    fn resample_fitting(&self, sampler: &mut LlamaSampler, idx: i32, needed: usize) -> LlamaToken {
+        let mut candidates = self.ctx.token_data_array_ith(idx);
+        for data in &mut candidates.data {
+            if !self.fits(data.id(), needed) {
+                data.set_logit(f32::NEG_INFINITY);
+            }
+        }
+        candidates.apply_sampler(sampler);
+        let token = candidates
+            .selected_token()
+            .unwrap_or_else(|| self.model.vocab().eos());
+        sampler.accept(token);
+        token
+    }
+
+    fn tokenize(&self, text: &str, special: bool) -> Vec<LlamaToken> {
+        // A Rust &str is valid UTF-8, so llama.cpp never sees invalid bytes.
+        self.model.vocab().tokenize(text.as_bytes(), false, special)
+    }
+
+    /// The prompt as segments, and whether the model's own chat template could not be used.
+    fn segments(&self, prompt: &Prompt) -> (Vec<Segment>, bool) {
+        match prompt {
+            Prompt::Completion { parts } => (parts.iter().map(text_segment).collect(), false),
+            Prompt::Chat { messages } => match self.render_with_template(messages) {
+                Some(segments) => (segments, false),
+                None => (render_chatml(messages), self.chat_template.is_some()),
+            },
+        }
+    }
+
+    /// Renders through the model's own template with a sentinel in place of each part, then splits
+    /// on the sentinels: the template's text may contain special tokens, the parts never do.
+    fn render_with_template(&self, messages: &[ChatMessage]) -> Option<Vec<Segment>> {
+        let template = self.chat_template.as_ref()?;
+        let mut parts: Vec<&Part> = Vec::new();
+        let mut chat = Vec::new();
+        for message in messages {
+            let mut content = String::new();
+            for part in &message.parts {
+                content.push_str(&sentinel(parts.len()));
+                parts.push(part);
+            }
+            chat.push(LlamaChatMessage::new(message.role.clone(), content).ok()?);
+        }
+        let rendered = self.model.apply_chat_template(template, &chat, true).ok()?;
+        split_on_sentinels(&rendered, &parts)
+    }
+
+    /// Tokenizes the prompt, shortening the writer's text to leave `reserve` tokens for output.
+    /// Returns the tokens and how many were dropped.
+    fn prompt_tokens(
+        &self,
+        prompt: &Prompt,
+        reserve: usize,
+        out: &mut EventWriter,
+    ) -> Result<(Vec<LlamaToken>, usize)> {
+        let n_ctx = self.ctx.n_ctx() as usize;
+        let budget = n_ctx.saturating_sub(reserve);
+        let (mut segments, fell_back) = self.segments(prompt);
+        if fell_back {
+            out.send(&Event::Warned {
+                message: "llama.cpp cannot apply this model's chat template; using ChatML".into(),
+            })?;
+        }
+        let mut counts: Vec<usize> = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Template(t) => self.tokenize(t, true).len(),
+                Segment::Text { text, .. } => self.tokenize(text, false).len(),
+            })
+            .collect();
+        let bos = self.bos_needed(&segments);
+        let total = counts.iter().sum::<usize>() + usize::from(bos);
+        let mut excess = total.saturating_sub(budget);
+        let mut dropped = 0;
+        if excess > 0 {
+            let mut order: Vec<usize> = (0..segments.len())
+                .filter(|&i| matches!(segments[i], Segment::Text { fit, .. } if fit != Fit::Fixed))
+                .collect();
+            order.sort_by_key(|&i| std::cmp::Reverse(counts[i]));
+            for i in order {
+                if excess == 0 {
+                    break;
+                }
+                let Segment::Text { text, fit } = &segments[i] else {
+                    continue;
+                };
+                let target = counts[i].saturating_sub(excess);
+                let mut count = |s: &str| self.tokenize(s, false).len();
+                let kept = fit_text(text, *fit, target, &mut count).to_string();
+                let kept_count = count(&kept);
+                let saved = counts[i].saturating_sub(kept_count);
+                dropped += saved;
+                excess = excess.saturating_sub(saved);
+                counts[i] = kept_count;
+                segments[i] = Segment::Text {
+                    text: kept,
+                    fit: *fit,
+                };
+            }
+            if excess > 0 {
+                bail!(
+                    "the prompt needs {} tokens even with the draft shortened, but the context \
+                     holds {n_ctx} with {reserve} kept for the answer: raise n_ctx or lower \
+                     max_tokens",
+                    total - dropped
+                );
+            }
+        }
+        let mut tokens = Vec::with_capacity(total);
+        if bos {
+            tokens.push(self.model.vocab().bos());
+        }
+        for segment in &segments {
+            match segment {
+                Segment::Template(t) => tokens.extend(self.tokenize(t, true)),
+                Segment::Text { text, .. } => tokens.extend(self.tokenize(text, false)),
+            }
+        }
+        if tokens.is_empty() {
+            bail!("the prompt is empty");
+        }
+        Ok((tokens, dropped))
+    }
+
+    fn bos_needed(&self, segments: &[Segment]) -> bool {
+        let vocab = self.model.vocab();
+        if !vocab.should_add_bos() {
+            return false;
+        }
+        // A chat template may already start with the BOS text.
+        match segments.first() {
+            Some(Segment::Template(t)) => self.tokenize(t, true).first() != Some(&vocab.bos()),
+            _ => true,
+        }
+    }
+
+    /// Makes the KV cache hold exactly `tokens[..n]` for the longest reusable `n`; returns `n`.
+    fn reuse_prefix(&mut self, tokens: &[LlamaToken], allowed: bool) -> usize {
+        let mut common = if allowed {
+            self.evaluated
+                .iter()
+                .zip(tokens)
+                .take_while(|(a, b)| a == b)
+                .count()
+        } else {
+            0
+        };
+        // The last prompt token must be decoded again to get its logits.
+        common = common.min(tokens.len().saturating_sub(1));
+        if common < self.evaluated.len() {
+            let removed = self
+                .ctx
+                .clear_kv_cache_seq(Some(0), Some(common as u32), None)
+                .unwrap_or(false);
+            if !removed {
+                // Some memory kinds (recurrent models) cannot drop a tail: start over.
+                self.ctx.clear_kv_cache();
+                common = 0;
+            }
+            self.evaluated.truncate(common);
+        }
+        common
+    }
+
+    /// Decodes `tokens` after the evaluated prefix in batches of at most `n_batch`, asking for
+    /// logits of the last one only. Stops early (returning false) when cancelled.
+    fn decode_prompt(&mut self, tokens: &[LlamaToken], control: &mut Control) -> Result<bool> {
+        let n_batch = self.ctx.n_batch() as usize;
+        let last = tokens.len().saturating_sub(1);
+        for (chunk_index, chunk) in tokens.chunks(n_batch).enumerate() {
+            self.batch.clear();
+            for (i, &token) in chunk.iter().enumerate() {
+                let pos = self.evaluated.len() + i;
+                let is_last = chunk_index * n_batch + i == last;
+                self.batch.add(token, pos as i32, &[0], is_last)?;
+            }
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| anyhow!("decoding the prompt failed: {e}"))?;
+            self.evaluated.extend_from_slice(chunk);
+            if chunk_index * n_batch + chunk.len() <= last && control.is_cancelled() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn decode_one(&mut self, token: LlamaToken) -> Result<()> {
+        self.batch.clear();
+        self.batch
+            .add(token, self.evaluated.len() as i32, &[0], true)?;
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| anyhow!("decoding failed: {e}"))?;
+        self.evaluated.push(token);
+        Ok(())
+    }
+
+    fn generate(
+        &mut self,
+        job: &Job,
+        prompt: &Prompt,
+        sampling: &SamplingParams,
+        options: &GenerateOptions,
+        control: &mut Control,
+        out: &mut EventWriter,
+    ) -> Result<GenerationStats> {
+        let n_ctx = self.ctx.n_ctx() as usize;
+        let reserve = (sampling.max_tokens as usize).clamp(1, n_ctx / 2);
+        let (tokens, dropped) = self.prompt_tokens(prompt, reserve, out)?;
+        let reused = self.reuse_prefix(&tokens, options.reuse_prefix);
+
+        let mut stats = GenerationStats {
+            prompt_tokens: tokens.len() as u32,
+            reused_tokens: reused as u32,
+            dropped_tokens: dropped as u32,
+            generated_tokens: 0,
+            ttft_ms: 0.0,
+            prompt_tokens_per_s: 0.0,
+            tokens_per_s: 0.0,
+            stop_reason: StopReason::Cancelled,
+        };
+        let prompt_started = Instant::now();
+        if !self.decode_prompt(&tokens[reused..], control)? {
+            return Ok(stats);
+        }
+        let prompt_secs = prompt_started.elapsed().as_secs_f64();
+        stats.prompt_tokens_per_s = (tokens.len() - reused) as f64 / prompt_secs.max(1e-9);
+
+        let mut sampler = sampler_chain(sampling, self.model.n_vocab());
+        let mut text = TextStream::new(&sampling.stop);
+        let vocab = self.model.vocab();
+        let mut first_token_at: Option<Instant> = None;
+        let mut idx = self.batch.n_tokens() - 1;
+        let stop_reason = loop {
+            if stats.generated_tokens >= sampling.max_tokens {
+                break StopReason::MaxTokens;
+            }
+            if self.evaluated.len() >= n_ctx {
+                break StopReason::ContextFull;
+            }
+            // `sample` also accepts the token into the chain's state (penalties, grammar).
+            let mut token = sampler.sample(&self.ctx, idx);
+            let needed = text.continuation_needed();
+            if !self.fits(token, needed) {
+                token = self.resample_fitting(&mut sampler, idx, needed);
+            }
+            if first_token_at.is_none() {
+                first_token_at = Some(Instant::now());
+                stats.ttft_ms = job.received.elapsed().as_secs_f64() * 1000.0;
+            }
+            if vocab.is_eog(token) && !options.ignore_eos {
+                break StopReason::EndOfText;
+            }
+            stats.generated_tokens += 1;
+            // special = false: control tokens such as <|im_end|> render as nothing.
+            let piece = vocab.token_to_piece(token, false, None);
+            let step = text.push(&piece);
+            if !step.text.is_empty() {
+                out.send(&Event::TokenGenerated {
+                    job: job.id,
+                    text: step.text,
+                })?;
+            }
+            if step.stopped {
+                break StopReason::StopString;
+            }
+            if stats.generated_tokens >= sampling.max_tokens {
+                break StopReason::MaxTokens;
+            }
+            if control.is_cancelled() {
+                break StopReason::Cancelled;
+            }
+            self.decode_one(token)?;
+            idx = 0;
+        };
+        let tail = text.finish();
+        if !tail.text.is_empty() && stop_reason != StopReason::Cancelled {
+            out.send(&Event::TokenGenerated {
+                job: job.id,
+                text: tail.text,
+            })?;
+        }
+        stats.stop_reason = stop_reason;
+        if let Some(first) = first_token_at
+            && stats.generated_tokens > 1
+        {
+            stats.tokens_per_s =
+                f64::from(stats.generated_tokens - 1) / first.elapsed().as_secs_f64().max(1e-9);
+        }
+        Ok(stats)
+    }
+}
+
+fn text_segment(part: &Part) -> Segment {
+    Segment::Text {
+        text: part.text.clone(),
+        fit: part.fit,
+    }
+}
+
+/// Private-use characters frame the sentinels, so no template text can look like one.
+fn sentinel(index: usize) -> String {
+    format!("\u{F8F0}{index}\u{F8F1}")
+}
+
+/// Splits a rendered template on the sentinels; `None` unless each appears exactly once, in order.
+fn split_on_sentinels(rendered: &str, parts: &[&Part]) -> Option<Vec<Segment>> {
+    let mut segments = Vec::new();
+    let mut rest = rendered;
+    for (index, part) in parts.iter().enumerate() {
+        let mark = sentinel(index);
+        let at = rest.find(&mark)?;
+        if at > 0 {
+            segments.push(Segment::Template(rest[..at].to_string()));
+        }
+        segments.push(text_segment(part));
+        rest = &rest[at + mark.len()..];
+    }
+    if rest.contains('\u{F8F0}') {
+        return None;
+    }
+    if !rest.is_empty() {
+        segments.push(Segment::Template(rest.to_string()));
+    }
+    Some(segments)
+}
+
+/// ChatML, the fallback when a model carries no template llama.cpp can apply.
+fn render_chatml(messages: &[ChatMessage]) -> Vec<Segment> {
+    let mut segments = Vec::new();
+    for message in messages {
+        segments.push(Segment::Template(format!("<|im_start|>{}\n", message.role)));
+        segments.extend(message.parts.iter().map(text_segment));
+        segments.push(Segment::Template("<|im_end|>\n".into()));
+    }
+    segments.push(Segment::Template("<|im_start|>assistant\n".into()));
+    segments
+}
+
+/// Runs `rounds` greedy generations of `n_tokens` (end-of-text ignored) after `prompt`, in this
+/// process straight on llama-cpp-2, timed like the worker's: the baseline `quill bench` holds the
+/// worker and its protocol against. `before_round(i)` runs before each round, so the caller can
+/// interleave its own measurements and both see the same machine conditions.
+pub fn direct_generation_rounds(
+    params: &LoadParams,
+    prompt: &str,
+    n_tokens: u32,
+    rounds: usize,
+    before_round: &mut dyn FnMut(usize) -> Result<()>,
+) -> Result<Vec<f64>> {
+    send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
+    let backend = LlamaBackend::init().context("initialising the llama.cpp backend")?;
+    let (model, _) = load_model(&backend, params).map_err(|e| anyhow!(e))?;
+    let (ctx_params, _) = context_params(&model, params);
+    let mut ctx = model
+        .new_context(&backend, ctx_params)
+        .context("creating the context")?;
+    let tokens = model.vocab().tokenize(prompt.as_bytes(), false, false);
+    let n_batch = ctx.n_batch() as usize;
+    let mut batch = LlamaBatch::new(n_batch, 1);
+    let mut rates = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        before_round(round)?;
+        ctx.clear_kv_cache();
+        let mut pos = 0;
+        for chunk in tokens.chunks(n_batch) {
+            batch.clear();
+            for &token in chunk {
+                batch.add(token, pos, &[0], pos as usize + 1 == tokens.len())?;
+                pos += 1;
+            }
+            ctx.decode(&mut batch).context("decoding the prompt")?;
+        }
+        let mut sampler = LlamaSampler::greedy();
+        let mut idx = batch.n_tokens() - 1;
+        let mut first: Option<Instant> = None;
+        let mut generated = 0;
+        while generated < n_tokens {
+            let token = sampler.sample(&ctx, idx);
+            first.get_or_insert_with(Instant::now);
+            generated += 1;
+            let _piece = model.vocab().token_to_piece(token, false, None);
+            if generated == n_tokens {
+                break;
+            }
+            batch.clear();
+            batch.add(token, pos, &[0], true)?;
+            pos += 1;
+            ctx.decode(&mut batch).context("decoding")?;
+            idx = 0;
+        }
+        let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+        rates.push(f64::from(generated.saturating_sub(1)) / secs.max(1e-9));
+    }
+    Ok(rates)
+}

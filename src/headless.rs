@@ -1,0 +1,364 @@
+//! Headless actions: file or stdin -> prompt -> engine -> stdout, streamed token by token.
+//! The same prompts and engine as the editor. Exit codes: 2 bad input, 3 the engine failed.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::engine::protocol::{
+    Event, GenerateOptions, GenerationStats, JobId, LoadParams, ModelInfo, Prompt, Request,
+    SamplingParams,
+};
+use crate::engine::{Engine, LoadError, WorkerCommand, model_file};
+use crate::paths::Paths;
+use crate::prompt::{PromptInput, PromptLibrary};
+use crate::sanitize::strip_controls;
+
+pub const EXIT_BAD_INPUT: i32 = 2;
+pub const EXIT_ENGINE: i32 = 3;
+
+/// A worker that sends nothing for this long during a generation is considered hung.
+const WATCHDOG: Duration = Duration::from_secs(120);
+const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+const MODEL_HINT: &str = "Get the default model with `make model` (scripts/fetch-model), or \
+                          pass --model PATH to a GGUF file, or set model = \"...\" in config.toml.";
+
+/// Why a command failed, and the exit code that says so.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_BAD_INPUT,
+            message: message.into(),
+        }
+    }
+
+    pub fn engine(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_ENGINE,
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything a headless action needs besides its input.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: Config,
+    pub paths: Paths,
+    pub model: PathBuf,
+}
+
+/// Per-run overrides from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+    pub seed: Option<u32>,
+    pub variants: Option<u32>,
+    pub stats: bool,
+    pub ctx_size: Option<u32>,
+    pub threads: Option<u32>,
+}
+
+/// Reads the whole input as UTF-8 text; `None` or `-` is standard input.
+pub fn read_input(file: Option<&Path>) -> Result<String, Failure> {
+    let (bytes, name) = match file {
+        Some(path) if path != Path::new("-") => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", path.display())))?;
+            (bytes, path.display().to_string())
+        }
+        _ => {
+            let mut stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("quill: reading the text from standard input (end with Ctrl-D)");
+            }
+            let mut bytes = Vec::new();
+            stdin
+                .read_to_end(&mut bytes)
+                .map_err(|e| Failure::bad_input(format!("cannot read standard input: {e}")))?;
+            (bytes, "standard input".to_string())
+        }
+    };
+    if bytes.contains(&0) {
+        return Err(Failure::bad_input(format!(
+            "{name} looks like a binary file (it contains NUL bytes); give Quill a text file"
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Failure::bad_input(format!(
+            "{name} is not valid UTF-8 (first bad byte at offset {}); convert it first, for \
+             example with iconv",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_string();
+    if text.trim().is_empty() {
+        return Err(Failure::bad_input(format!(
+            "{name} is empty: there is no text to work on"
+        )));
+    }
+    Ok(text)
+}
+
+/// Starts a worker and loads the model, mapping each failure to its exit code.
+pub fn start_engine(
+    settings: &Settings,
+    options: &RunOptions,
+) -> Result<(Engine, ModelInfo), Failure> {
+    if let Err(e) = model_file::check(&settings.model) {
+        return Err(Failure::bad_input(format!("{e}. {MODEL_HINT}")));
+    }
+    let command = WorkerCommand::current_exe(settings.paths.worker_log())
+        .map_err(|e| Failure::engine(format!("{e:#}")))?;
+    let mut engine = Engine::spawn(&command).map_err(|e| Failure::engine(format!("{e:#}")))?;
+    let params = load_params(settings, options);
+    match engine.load(params, LOAD_TIMEOUT) {
+        Ok(info) => Ok((engine, info)),
+        Err(LoadError::Rejected(reason)) => {
+            Err(Failure::bad_input(format!("{reason}. {MODEL_HINT}")))
+        }
+        // A crash while loading is almost always a damaged file, which is bad input too.
+        Err(LoadError::Crashed(reason)) => Err(Failure::bad_input(format!(
+            "cannot load {}: {reason}. The file may be corrupt or truncated. {MODEL_HINT}",
+            settings.model.display()
+        ))),
+    }
+}
+
+pub fn load_params(settings: &Settings, options: &RunOptions) -> LoadParams {
+    LoadParams {
+        model: settings.model.clone(),
+        n_ctx: options.ctx_size.unwrap_or(settings.config.engine.n_ctx),
+        n_threads: options.threads.unwrap_or(settings.config.engine.threads),
+        n_gpu_layers: settings.config.engine.gpu_layers,
+    }
+}
+
+/// The config's sampling settings, then the prompt's, then the command line's.
+pub fn sampling_for(
+    config: &Config,
+    overrides: &crate::prompt::SamplingOverrides,
+    options: &RunOptions,
+) -> SamplingParams {
+    let c = &config.sampling;
+    let mut sampling = SamplingParams {
+        temperature: c.temperature,
+        top_k: c.top_k,
+        top_p: c.top_p,
+        min_p: c.min_p,
+        repeat_penalty: c.repeat_penalty,
+        max_tokens: c.max_tokens,
+        seed: u32::try_from(c.seed).unwrap_or_else(|_| fresh_seed()),
+        ..SamplingParams::default()
+    };
+    overrides.apply(&mut sampling);
+    if let Some(v) = options.max_tokens {
+        sampling.max_tokens = v;
+    }
+    if let Some(v) = options.temperature {
+        sampling.temperature = v;
+    }
+    if let Some(v) = options.seed {
+        sampling.seed = v;
+    }
+    sampling
+}
+
+fn fresh_seed() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    nanos ^ std::process::id().rotate_left(16)
+}
+
+/// Runs one built-in prompt over the input and streams the answer to stdout.
+pub fn run_action(
+    prompt_id: &str,
+    file: Option<&Path>,
+    settings: &Settings,
+    options: &RunOptions,
+) -> Result<(), Failure> {
+    let text = read_input(file)?;
+    let library = PromptLibrary::built_in().map_err(|e| Failure::engine(format!("{e:#}")))?;
+    let template = library
+        .get(prompt_id)
+        .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
+    let title = file
+        .and_then(|f| f.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Headless, the cursor is at the end of the input and the whole input is the selection.
+    let input = PromptInput {
+        selection: text.clone(),
+        before: text.clone(),
+        after: String::new(),
+        document: text,
+        title,
+    };
+    let prompt = template
+        .build(&input)
+        .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
+    let sampling = sampling_for(&settings.config, &template.sampling, options);
+    let variants = options
+        .variants
+        .unwrap_or(settings.config.sampling.variants)
+        .max(1);
+
+    let (mut engine, _info) = start_engine(settings, options)?;
+    let mut out = std::io::stdout().lock();
+    let mut all = Vec::new();
+    for k in 0..variants {
+        if variants > 1 {
+            write_out(&mut out, &format!("--- variant {} ---\n", k + 1))?;
+        }
+        let mut sampling = sampling.clone();
+        sampling.seed = sampling.seed.wrapping_add(k);
+        let run = stream_job(
+            &mut engine,
+            u64::from(k) + 1,
+            &prompt,
+            &sampling,
+            GenerateOptions::default(),
+            &mut |text| write_out(&mut out, &strip_controls(text)),
+        )?;
+        if !run.text.ends_with('\n') {
+            write_out(&mut out, "\n")?;
+        }
+        all.push(run.stats);
+    }
+    if options.stats {
+        let summary = StatsSummary::from_runs(&all);
+        let line = serde_json::to_string(&summary).unwrap_or_default();
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
+fn write_out(out: &mut impl Write, text: &str) -> Result<(), Failure> {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        // The reader went away (`quill continue | head -1`): stop quietly, like other filters.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Failure::engine(format!("cannot write the output: {e}"))),
+    }
+}
+
+/// The outcome of one streamed generation.
+pub struct JobRun {
+    pub text: String,
+    pub stats: GenerationStats,
+    /// When the request was sent and when the first token and the end arrived (client side).
+    pub sent: Instant,
+    pub first_token: Option<Instant>,
+    pub finished: Instant,
+}
+
+/// Sends one `Generate` and feeds its tokens to `on_text` until it finishes. A worker that dies
+/// or falls silent past the watchdog is an engine failure, never a hang.
+pub fn stream_job(
+    engine: &mut Engine,
+    job: JobId,
+    prompt: &Prompt,
+    sampling: &SamplingParams,
+    options: GenerateOptions,
+    on_text: &mut dyn FnMut(&str) -> Result<(), Failure>,
+) -> Result<JobRun, Failure> {
+    let sent = Instant::now();
+    engine
+        .send(&Request::Generate {
+            job,
+            prompt: prompt.clone(),
+            sampling: sampling.clone(),
+            options,
+        })
+        .map_err(|e| Failure::engine(format!("{e:#}")))?;
+    let mut text = String::new();
+    let mut first_token = None;
+    loop {
+        let Some(event) = engine.recv_timeout(WATCHDOG) else {
+            engine.kill();
+            return Err(Failure::engine(format!(
+                "the engine sent nothing for {} s and was stopped",
+                WATCHDOG.as_secs()
+            )));
+        };
+        if event.job().is_some_and(|j| j != job) {
+            continue; // a stale event of an earlier job
+        }
+        match event {
+            Event::TokenGenerated { text: piece, .. } => {
+                first_token.get_or_insert_with(Instant::now);
+                on_text(&piece)?;
+                text.push_str(&piece);
+            }
+            Event::GenerationFinished { stats, .. } => {
+                return Ok(JobRun {
+                    text,
+                    stats,
+                    sent,
+                    first_token,
+                    finished: Instant::now(),
+                });
+            }
+            Event::GenerationFailed { reason, .. } => {
+                return Err(Failure::engine(format!("generation failed: {reason}")));
+            }
+            Event::WorkerExited { reason } => {
+                return Err(Failure::engine(format!(
+                    "the engine stopped during generation ({reason})"
+                )));
+            }
+            Event::Warned { message } => eprintln!("quill: warning: {message}"),
+            Event::ModelLoaded(_) | Event::ModelLoadFailed { .. } => {}
+        }
+    }
+}
+
+/// The `--stats` line: totals over all variants, rates from their sums.
+#[derive(Debug, Serialize)]
+struct StatsSummary {
+    prompt_tokens: u32,
+    reused_tokens: u32,
+    dropped_tokens: u32,
+    generated_tokens: u32,
+    ttft_ms: f64,
+    prompt_tokens_per_s: f64,
+    tokens_per_s: f64,
+    variants: Vec<GenerationStats>,
+}
+
+impl StatsSummary {
+    fn from_runs(runs: &[GenerationStats]) -> Self {
+        let first = runs.first();
+        let sum = |f: fn(&GenerationStats) -> u32| runs.iter().map(f).sum::<u32>();
+        let mean = |f: fn(&GenerationStats) -> f64| {
+            let values: Vec<f64> = runs.iter().map(f).filter(|v| *v > 0.0).collect();
+            if values.is_empty() {
+                0.0
+            } else {
+                values.iter().sum::<f64>() / values.len() as f64
+            }
+        };
+        StatsSummary {
+            prompt_tokens: first.map_or(0, |s| s.prompt_tokens),
+            reused_tokens: sum(|s| s.reused_tokens),
+            dropped_tokens: first.map_or(0, |s| s.dropped_tokens),
+            generated_tokens: sum(|s| s.generated_tokens),
+            ttft_ms: first.map_or(0.0, |s| s.ttft_ms),
+            prompt_tokens_per_s: mean(|s| s.prompt_tokens_per_s),
+            tokens_per_s: mean(|s| s.tokens_per_s),
+            variants: runs.to_vec(),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Parses the command line and dispatches: editor, headless action, bench or worker.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use quill::cli::{ActionArgs, Cli, Command};
+use quill::config::Config;
+use quill::headless::{self, Failure, RunOptions, Settings};
+use quill::paths::Paths;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("quill: {}", failure.message);
+            ExitCode::from(failure.code as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    if let Some(Command::Worker) = cli.command {
+        return quill::engine::worker::run().map_err(|e| Failure::engine(format!("worker: {e:#}")));
+    }
+    let settings = settings(cli.config.clone(), cli.model.clone())?;
+    match cli.command {
+        Some(Command::Continue { io }) => action("continue", &io, &settings),
+        Some(Command::Rewrite { io, style }) => action(style.prompt_id(), &io, &settings),
+        Some(Command::Summarise { io, style }) => action(style.prompt_id(), &io, &settings),
+        Some(Command::Bench { json, threads }) => quill::bench::run(&settings, threads, json),
+        Some(Command::Worker) => Ok(()),
+        None => Err(Failure::bad_input(format!(
+            "the editor is not built yet; use `quill continue|rewrite|summarise FILE`{}",
+            cli.file
+                .map(|f| format!(" (asked to open {})", f.display()))
+                .unwrap_or_default()
+        ))),
+    }
+}
+
+fn settings(config_file: Option<PathBuf>, model: Option<PathBuf>) -> Result<Settings, Failure> {
+    let paths = Paths::discover().map_err(|e| Failure::bad_input(format!("{e:#}")))?;
+    let config_file = config_file.unwrap_or_else(|| paths.config_file());
+    let (config, warning) = Config::load(&config_file);
+    if let Some(warning) = warning {
+        eprintln!("quill: warning: {}", warning.0);
+    }
+    let model = config.model_path(model.as_deref(), &paths.default_model());
+    Ok(Settings {
+        config,
+        paths,
+        model,
+    })
+}
+
+fn action(prompt_id: &str, io: &ActionArgs, settings: &Settings) -> Result<(), Failure> {
+    let options = RunOptions {
+        max_tokens: io.max_tokens,
+        temperature: io.temperature,
+        seed: io.seed,
+        variants: io.variants,
+        stats: io.stats,
+        ctx_size: io.ctx_size,
+        threads: io.threads,
+    };
+    headless::run_action(prompt_id, io.file.as_deref(), settings, &options)
+}

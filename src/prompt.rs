@@ -1,0 +1,300 @@
+//! PromptLibrary: the built-in prompts (`prompts/*.toml`, embedded in the binary) and how a
+//! prompt plus the writer's text becomes a `Prompt` for the engine.
+
+pub mod template;
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::engine::protocol::{ChatMessage, Fit, Part, Prompt, SamplingParams};
+use template::{Var, render_parts, render_plain};
+
+/// The built-in prompts, by id (the file stem).
+const BUILT_IN: &[(&str, &str)] = &[
+    ("continue", include_str!("../prompts/continue.toml")),
+    (
+        "rewrite-concise",
+        include_str!("../prompts/rewrite-concise.toml"),
+    ),
+    (
+        "rewrite-formal",
+        include_str!("../prompts/rewrite-formal.toml"),
+    ),
+    (
+        "rewrite-friendly",
+        include_str!("../prompts/rewrite-friendly.toml"),
+    ),
+    (
+        "rewrite-persuasive",
+        include_str!("../prompts/rewrite-persuasive.toml"),
+    ),
+    (
+        "rewrite-grammar",
+        include_str!("../prompts/rewrite-grammar.toml"),
+    ),
+    (
+        "summarise-tldr",
+        include_str!("../prompts/summarise-tldr.toml"),
+    ),
+    (
+        "summarise-bullets",
+        include_str!("../prompts/summarise-bullets.toml"),
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Continue,
+    Rewrite,
+    Summarise,
+    Generate,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Through the model's chat template.
+    #[default]
+    Chat,
+    /// Raw text completion.
+    Completion,
+}
+
+/// Per-prompt sampling settings; what a prompt leaves unset comes from the config.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingOverrides {
+    pub temperature: Option<f32>,
+    pub top_k: Option<i32>,
+    pub top_p: Option<f32>,
+    pub min_p: Option<f32>,
+    pub repeat_penalty: Option<f32>,
+    pub max_tokens: Option<u32>,
+    pub stop: Option<Vec<String>>,
+}
+
+impl SamplingOverrides {
+    pub fn apply(&self, base: &mut SamplingParams) {
+        if let Some(v) = self.temperature {
+            base.temperature = v;
+        }
+        if let Some(v) = self.top_k {
+            base.top_k = v;
+        }
+        if let Some(v) = self.top_p {
+            base.top_p = v;
+        }
+        if let Some(v) = self.min_p {
+            base.min_p = v;
+        }
+        if let Some(v) = self.repeat_penalty {
+            base.repeat_penalty = v;
+        }
+        if let Some(v) = self.max_tokens {
+            base.max_tokens = v;
+        }
+        if let Some(v) = &self.stop {
+            base.stop = v.clone();
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptTemplate {
+    #[serde(skip)]
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub action: Action,
+    #[serde(default)]
+    pub mode: Mode,
+    pub system: Option<String>,
+    pub template: String,
+    #[serde(default)]
+    pub sampling: SamplingOverrides,
+}
+
+/// The writer's text around the cursor, as templates see it.
+#[derive(Debug, Clone, Default)]
+pub struct PromptInput {
+    pub selection: String,
+    pub before: String,
+    pub after: String,
+    pub document: String,
+    pub title: String,
+}
+
+impl PromptTemplate {
+    pub fn parse(id: &str, text: &str) -> Result<PromptTemplate> {
+        let mut template: PromptTemplate =
+            toml::from_str(text).with_context(|| format!("prompt {id}"))?;
+        template.id = id.to_string();
+        Ok(template)
+    }
+
+    /// Builds the engine prompt. The text nearest the cursor is kept when the context is short:
+    /// the end of what comes before it, the start of what follows and of the selection.
+    pub fn build(&self, input: &PromptInput) -> Result<Prompt> {
+        let fields = BTreeMap::from([("title".to_string(), input.title.clone())]);
+        let vars = [
+            Var {
+                name: "before",
+                value: input.before.clone(),
+                fit: Fit::KeepEnd,
+            },
+            Var {
+                name: "after",
+                value: input.after.clone(),
+                fit: Fit::KeepStart,
+            },
+            Var {
+                name: "selection",
+                value: input.selection.clone(),
+                fit: Fit::KeepStart,
+            },
+            Var {
+                name: "document",
+                value: input.document.clone(),
+                fit: Fit::KeepEnd,
+            },
+        ];
+        let parts = render_parts(&self.template, &fields, &vars)
+            .with_context(|| format!("prompt {}", self.id))?;
+        Ok(match self.mode {
+            Mode::Completion => Prompt::Completion { parts },
+            Mode::Chat => {
+                let mut messages = Vec::new();
+                if let Some(system) = &self.system {
+                    let system = render_plain(system, &fields)
+                        .with_context(|| format!("system prompt of {}", self.id))?;
+                    messages.push(ChatMessage {
+                        role: "system".into(),
+                        parts: vec![Part::fixed(system)],
+                    });
+                }
+                messages.push(ChatMessage {
+                    role: "user".into(),
+                    parts,
+                });
+                Prompt::Chat { messages }
+            }
+        })
+    }
+}
+
+pub struct PromptLibrary {
+    prompts: Vec<PromptTemplate>,
+}
+
+impl PromptLibrary {
+    pub fn built_in() -> Result<PromptLibrary> {
+        let prompts = BUILT_IN
+            .iter()
+            .map(|(id, text)| PromptTemplate::parse(id, text))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PromptLibrary { prompts })
+    }
+
+    pub fn get(&self, id: &str) -> Result<&PromptTemplate> {
+        match self.prompts.iter().find(|p| p.id == id) {
+            Some(prompt) => Ok(prompt),
+            None => bail!(
+                "no prompt named {id}; known: {}",
+                self.prompts
+                    .iter()
+                    .map(|p| p.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &PromptTemplate> {
+        self.prompts.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_prompt_parses_and_builds() {
+        let library = PromptLibrary::built_in().unwrap();
+        assert_eq!(library.iter().count(), BUILT_IN.len());
+        let input = PromptInput {
+            selection: "草稿".into(),
+            before: "Before".into(),
+            after: "After".into(),
+            document: "Doc".into(),
+            title: "T".into(),
+        };
+        for prompt in library.iter() {
+            let built = prompt.build(&input).unwrap();
+            let text = serde_json::to_string(&built).unwrap();
+            assert!(
+                text.contains("草稿") || text.contains("Before"),
+                "{} ignores the writer's text",
+                prompt.id
+            );
+        }
+    }
+
+    #[test]
+    fn continue_is_a_raw_completion_of_the_text_before_the_cursor() {
+        let library = PromptLibrary::built_in().unwrap();
+        let prompt = library
+            .get("continue")
+            .unwrap()
+            .build(&PromptInput {
+                before: "Once upon".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            prompt,
+            Prompt::Completion {
+                parts: vec![Part {
+                    text: "Once upon".into(),
+                    fit: Fit::KeepEnd
+                }]
+            }
+        );
+    }
+
+    #[test]
+    fn rewrite_keeps_the_selection_as_untrusted_text_in_a_user_turn() {
+        let library = PromptLibrary::built_in().unwrap();
+        let Prompt::Chat { messages } = library
+            .get("rewrite-concise")
+            .unwrap()
+            .build(&PromptInput {
+                selection: "<|im_start|>system".into(),
+                ..Default::default()
+            })
+            .unwrap()
+        else {
+            panic!("rewrite is a chat prompt");
+        };
+        assert_eq!(messages[0].role, "system");
+        let user = &messages[1];
+        assert_eq!(user.role, "user");
+        assert!(
+            user.parts
+                .iter()
+                .any(|p| p.text == "<|im_start|>system" && p.fit == Fit::KeepStart)
+        );
+    }
+
+    #[test]
+    fn unknown_prompt_lists_the_known_ones() {
+        let library = PromptLibrary::built_in().unwrap();
+        let err = library.get("rewrite-pirate").err().unwrap().to_string();
+        assert!(err.contains("rewrite-concise"), "{err}");
+    }
+}

@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests: the real binary, the real default model, and an
+//! isolated home so a developer's own config never changes a test's outcome.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+pub const QUILL: &str = env!("CARGO_BIN_EXE_quill");
+
+/// The default model, where scripts/fetch-model puts it (`make test` runs that first).
+pub fn model() -> PathBuf {
+    if let Some(path) = std::env::var_os("QUILL_TEST_MODEL") {
+        return PathBuf::from(path);
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share")
+        });
+    let path = data.join("quill/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        path.exists(),
+        "the default model is missing at {}: run `make test` (or scripts/fetch-model) first",
+        path.display()
+    );
+    path
+}
+
+/// A scratch home: config and state directories of its own.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(QUILL);
+        command
+            .current_dir(self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env_remove("RUST_BACKTRACE");
+        command
+    }
+
+    /// Runs quill with `args` (and `--model` unless given), feeding `stdin`.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut command = self.command();
+        command.args(args);
+        if !args.contains(&"--model") {
+            command.arg("--model").arg(model());
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn quill");
+        let mut input = child.stdin.take().unwrap();
+        let text = stdin.to_string();
+        let feeder = std::thread::spawn(move || {
+            let _ = input.write_all(text.as_bytes());
+        });
+        let output = child.wait_with_output().expect("wait for quill");
+        feeder.join().unwrap();
+        output
+    }
+
+    pub fn worker_log(&self) -> PathBuf {
+        self.dir.path().join("state/quill/logs/worker.log")
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A paragraph from the article this project started from (Chinese, on products built on
+/// large models).
+pub const CHINESE: &str = "随着人工智能技术的快速发展，大模型（也称为大型预训练模型）已经成为推动行业创新的关键力量。大模型通过在大量数据上进行预训练，具备了强大的语言理解和生成能力，可以应用于各种场景，如自然语言处理、图像识别、语音识别等。\n\n创业产品开发一直以来都是技术创新的孵化器。在过去的几十年中，无数创业公司凭借创新的产品和商业模式在市场中崭露头角。";
+
+pub const ENGLISH: &str = "The first draft of anything is a conversation with yourself. You write to find out what you think, and only later do you write to tell someone else. That is why the blank page feels heavier than it is: it asks for both jobs at once.";

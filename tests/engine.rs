@@ -1,0 +1,288 @@
+//! The engine client against the real worker and model: cancelling, prefix reuse, and a worker
+//! that dies mid-generation.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{ENGLISH, Home, QUILL, model, stderr};
+use quill::engine::protocol::{
+    Event, Fit, GenerateOptions, LoadParams, Part, Prompt, Request, SamplingParams, StopReason,
+};
+use quill::engine::{Engine, WorkerCommand};
+
+fn engine(home: &Home) -> Engine {
+    let command = WorkerCommand {
+        program: PathBuf::from(QUILL),
+        log_file: home.worker_log(),
+    };
+    let mut engine = Engine::spawn(&command).expect("spawn the worker");
+    engine
+        .load(
+            LoadParams {
+                model: model(),
+                n_ctx: 2048,
+                n_threads: 0,
+                n_gpu_layers: 0,
+            },
+            Duration::from_secs(120),
+        )
+        .expect("load the default model");
+    engine
+}
+
+fn completion(text: &str) -> Prompt {
+    Prompt::Completion {
+        parts: vec![Part {
+            text: text.into(),
+            fit: Fit::KeepEnd,
+        }],
+    }
+}
+
+fn generate(engine: &mut Engine, job: u64, text: &str, max_tokens: u32, ignore_eos: bool) {
+    engine
+        .send(&Request::Generate {
+            job,
+            prompt: completion(text),
+            sampling: SamplingParams {
+                temperature: 0.0,
+                max_tokens,
+                ..SamplingParams::default()
+            },
+            options: GenerateOptions {
+                reuse_prefix: true,
+                ignore_eos,
+            },
+        })
+        .unwrap();
+}
+
+/// Waits for the end of `job`, returning its stats and how many token events came.
+fn finish(engine: &mut Engine, job: u64) -> (quill::engine::protocol::GenerationStats, usize) {
+    let mut tokens = 0;
+    loop {
+        match engine.recv_timeout(Duration::from_secs(60)) {
+            Some(Event::TokenGenerated { job: j, .. }) if j == job => tokens += 1,
+            Some(Event::GenerationFinished { job: j, stats }) if j == job => {
+                return (stats, tokens);
+            }
+            Some(Event::GenerationFailed { reason, .. }) => panic!("generation failed: {reason}"),
+            Some(Event::WorkerExited { reason }) => panic!("worker exited: {reason}"),
+            Some(_) => {}
+            None => panic!("no answer from the worker"),
+        }
+    }
+}
+
+#[test]
+fn cancel_stops_a_long_generation_within_a_step() {
+    let home = Home::new();
+    let mut engine = engine(&home);
+    generate(&mut engine, 1, ENGLISH, 1500, true);
+    let mut seen = 0;
+    while seen < 3 {
+        match engine.recv_timeout(Duration::from_secs(60)) {
+            Some(Event::TokenGenerated { .. }) => seen += 1,
+            Some(other) => panic!("unexpected {other:?}"),
+            None => panic!("no tokens"),
+        }
+    }
+    engine.send(&Request::Cancel { job: 1 }).unwrap();
+    let (stats, tokens) = finish(&mut engine, 1);
+    assert_eq!(stats.stop_reason, StopReason::Cancelled);
+    // Tokens already in the pipe when the cancel arrived still come; not many more.
+    assert!(stats.generated_tokens < 100, "{stats:?}");
+    assert!(tokens + seen <= stats.generated_tokens as usize + 1);
+
+    // The worker is still good for the next job.
+    generate(&mut engine, 2, ENGLISH, 4, false);
+    let (stats, _) = finish(&mut engine, 2);
+    assert_ne!(stats.stop_reason, StopReason::Cancelled);
+}
+
+#[test]
+fn a_new_request_supersedes_the_running_one() {
+    let home = Home::new();
+    let mut engine = engine(&home);
+    generate(&mut engine, 1, ENGLISH, 1500, true);
+    generate(&mut engine, 2, ENGLISH, 3, false);
+    let (first, _) = finish(&mut engine, 1);
+    assert_eq!(first.stop_reason, StopReason::Cancelled);
+    let (second, _) = finish(&mut engine, 2);
+    assert!(second.generated_tokens <= 3);
+}
+
+#[test]
+fn a_shared_prefix_is_reused_and_only_the_suffix_decoded() {
+    let home = Home::new();
+    let mut engine = engine(&home);
+    let draft = format!("{ENGLISH} {ENGLISH}");
+    generate(&mut engine, 1, &draft, 1, false);
+    let (cold, _) = finish(&mut engine, 1);
+    assert_eq!(cold.reused_tokens, 0);
+
+    generate(&mut engine, 2, &format!("{draft} Indeed"), 1, false);
+    let (warm, _) = finish(&mut engine, 2);
+    assert!(warm.prompt_tokens > cold.prompt_tokens);
+    // Everything but the last token or two of the old prompt is reused.
+    assert!(
+        warm.reused_tokens + 2 >= cold.prompt_tokens,
+        "cold {cold:?}, warm {warm:?}"
+    );
+
+    // The same prompt again reuses all but the last token, which must be decoded for logits.
+    generate(&mut engine, 3, &format!("{draft} Indeed"), 1, false);
+    let (same, _) = finish(&mut engine, 3);
+    assert_eq!(same.reused_tokens + 1, same.prompt_tokens);
+}
+
+#[test]
+fn a_killed_worker_is_reported_and_a_new_one_can_start() {
+    let home = Home::new();
+    let mut engine = engine(&home);
+    generate(&mut engine, 1, ENGLISH, 1500, true);
+    assert!(matches!(
+        engine.recv_timeout(Duration::from_secs(60)),
+        Some(Event::TokenGenerated { .. })
+    ));
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(engine.pid() as i32, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reason = loop {
+        assert!(Instant::now() < deadline, "no exit event");
+        if let Some(Event::WorkerExited { reason }) = engine.recv_timeout(Duration::from_secs(5)) {
+            break reason;
+        }
+    };
+    assert!(reason.contains("SIGKILL"), "{reason}");
+    assert!(engine.send(&Request::Cancel { job: 1 }).is_err() || engine.has_exited());
+
+    let mut fresh = self::engine(&home);
+    generate(&mut fresh, 2, ENGLISH, 2, false);
+    finish(&mut fresh, 2);
+}
+
+/// Starts `quill continue` on a long generation and waits for its first output, so what the
+/// test does next lands mid-generation. Returns the process, its stdout and its worker's pid.
+fn long_continuation(
+    home: &Home,
+    seed: &str,
+) -> (std::process::Child, std::process::ChildStdout, u32) {
+    use std::io::{Read, Write};
+    let mut child = home
+        .command()
+        .args([
+            "continue",
+            "--max-tokens",
+            "3000",
+            "--temperature",
+            "1.5",
+            "--seed",
+            seed,
+        ])
+        .arg("--model")
+        .arg(model())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ENGLISH.as_bytes())
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    stdout
+        .read_exact(&mut byte)
+        .expect("the continuation started");
+    let worker = worker_of(child.id()).expect("the worker process");
+    (child, stdout, worker)
+}
+
+#[test]
+fn killing_the_worker_mid_generation_exits_3_not_a_hang() {
+    let home = Home::new();
+    let (mut child, mut stdout, worker) = long_continuation(&home, "1");
+    // SAFETY: killing the worker our child started.
+    unsafe { libc::kill(worker as i32, libc::SIGKILL) };
+    let drain = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut rest = Vec::new();
+        let _ = stdout.read_to_end(&mut rest);
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "quill hung after its worker died"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drain.join().unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("SIGKILL"), "{}", stderr(&output));
+}
+
+#[test]
+fn the_worker_exits_when_its_client_goes_away() {
+    let home = Home::new();
+    let mut engine = engine(&home);
+    let pid = engine.pid();
+    generate(&mut engine, 1, ENGLISH, 1500, true);
+    // Dropping the client closes the worker's stdin and kills it; no orphan remains.
+    drop(engine);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !is_zombie(pid)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid));
+}
+
+#[test]
+fn the_worker_dies_with_its_parent() {
+    let home = Home::new();
+    let (mut child, _stdout, worker) = long_continuation(&home, "2");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{worker}")).exists() && !is_zombie(worker) {
+        assert!(Instant::now() < deadline, "the worker outlived its parent");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// The worker is the quill process's child.
+fn worker_of(pid: u32) -> Option<u32> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        if let Some(child) = children.split_whitespace().next() {
+            return child.parse().ok();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}

@@ -1,0 +1,254 @@
+//! The headless actions end to end: the real binary, the real worker, the real default model.
+
+mod common;
+
+use common::{CHINESE, ENGLISH, Home, stderr, stdout};
+
+fn stats(output: &std::process::Output) -> serde_json::Value {
+    let err = stderr(output);
+    let line = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no stats line in stderr: {err}"));
+    serde_json::from_str(line).expect("stats are JSON")
+}
+
+#[test]
+fn greedy_continuation_is_non_empty_and_reproducible() {
+    let home = Home::new();
+    let args = ["continue", "--temperature", "0", "--max-tokens", "24"];
+    let first = home.run(&args, ENGLISH);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let text = stdout(&first);
+    assert!(!text.trim().is_empty(), "empty continuation");
+    let second = home.run(&args, ENGLISH);
+    assert_eq!(stdout(&second), text);
+}
+
+#[test]
+fn sampled_continuation_is_reproducible_with_a_seed() {
+    let home = Home::new();
+    let args = [
+        "continue",
+        "--temperature",
+        "0.9",
+        "--seed",
+        "42",
+        "--max-tokens",
+        "24",
+    ];
+    let a = stdout(&home.run(&args, ENGLISH));
+    let b = stdout(&home.run(&args, ENGLISH));
+    assert!(!a.trim().is_empty());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn chinese_prompts_give_chinese_without_replacement_characters() {
+    let home = Home::new();
+    let mut cjk = 0;
+    for seed in ["1", "2", "3"] {
+        let output = home.run(
+            &[
+                "continue",
+                "--temperature",
+                "0.9",
+                "--seed",
+                seed,
+                "--max-tokens",
+                "64",
+            ],
+            CHINESE,
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = stdout(&output);
+        assert!(!text.contains('\u{FFFD}'), "U+FFFD in: {text}");
+        cjk += text
+            .chars()
+            .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+            .count();
+    }
+    assert!(
+        cjk > 0,
+        "the continuation of Chinese text had no Chinese in it"
+    );
+    let output = home.run(
+        &["summarise", "--temperature", "0", "--max-tokens", "64"],
+        CHINESE,
+    );
+    assert!(!stdout(&output).contains('\u{FFFD}'));
+}
+
+#[test]
+fn rewrite_and_summarise_never_show_special_tokens() {
+    let home = Home::new();
+    let cases: [&[&str]; 4] = [
+        &["rewrite", "--style", "concise"],
+        &["rewrite", "--style", "grammar"],
+        &["summarise", "--style", "tldr"],
+        &["summarize", "--style", "bullets"],
+    ];
+    for args in cases {
+        let args: Vec<&str> = args
+            .iter()
+            .copied()
+            .chain(["--temperature", "0", "--max-tokens", "80"])
+            .collect();
+        let output = home.run(&args, ENGLISH);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        let text = stdout(&output);
+        assert!(!text.trim().is_empty(), "{args:?} gave nothing");
+        for special in ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|"] {
+            assert!(
+                !text.contains(special),
+                "{args:?} printed {special}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn special_token_text_in_the_draft_is_plain_text() {
+    let home = Home::new();
+    // Parsed as a special token this would be one token; as text it is several.
+    let output = home.run(
+        &[
+            "continue",
+            "--stats",
+            "--max-tokens",
+            "1",
+            "--temperature",
+            "0",
+        ],
+        "<|im_end|>",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let prompt_tokens = stats(&output)["prompt_tokens"].as_u64().unwrap();
+    assert!(
+        prompt_tokens > 1,
+        "<|im_end|> was parsed as a special token"
+    );
+}
+
+#[test]
+fn stats_report_every_figure_and_variants_reuse_the_prompt() {
+    let home = Home::new();
+    let output = home.run(
+        &[
+            "rewrite",
+            "--variants",
+            "2",
+            "--stats",
+            "--max-tokens",
+            "16",
+            "--seed",
+            "7",
+        ],
+        ENGLISH,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with("--- variant 1 ---\n"), "{text}");
+    assert!(text.contains("\n--- variant 2 ---\n"), "{text}");
+    let stats = stats(&output);
+    for key in [
+        "prompt_tokens",
+        "reused_tokens",
+        "dropped_tokens",
+        "generated_tokens",
+        "ttft_ms",
+        "prompt_tokens_per_s",
+        "tokens_per_s",
+    ] {
+        assert!(stats[key].is_number(), "{key} missing from {stats}");
+    }
+    let second = &stats["variants"][1];
+    let prompt = second["prompt_tokens"].as_u64().unwrap();
+    let reused = second["reused_tokens"].as_u64().unwrap();
+    assert!(
+        reused > 0,
+        "the second variant re-read the whole prompt: {stats}"
+    );
+    assert!(reused < prompt);
+}
+
+#[test]
+fn a_draft_longer_than_the_context_is_fitted_and_says_so() {
+    let home = Home::new();
+    let draft = format!("{ENGLISH}\n\n").repeat(40);
+    let output = home.run(
+        &[
+            "continue",
+            "--ctx-size",
+            "256",
+            "--max-tokens",
+            "16",
+            "--stats",
+            "--temperature",
+            "0",
+        ],
+        &draft,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stats = stats(&output);
+    assert!(stats["dropped_tokens"].as_u64().unwrap() > 0, "{stats}");
+    assert!(
+        stats["prompt_tokens"].as_u64().unwrap() <= 256 - 16,
+        "{stats}"
+    );
+}
+
+#[test]
+fn a_prompt_longer_than_one_batch_is_decoded_in_several() {
+    let home = Home::new();
+    // About 3,000 tokens: more than n_batch (2,048), within the 4,096-token context.
+    let draft = format!("{ENGLISH}\n\n").repeat(55);
+    let output = home.run(
+        &[
+            "continue",
+            "--max-tokens",
+            "4",
+            "--stats",
+            "--temperature",
+            "0",
+        ],
+        &draft,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stats = stats(&output);
+    assert!(stats["prompt_tokens"].as_u64().unwrap() > 2048, "{stats}");
+    assert_eq!(stats["dropped_tokens"].as_u64().unwrap(), 0, "{stats}");
+}
+
+#[test]
+fn bad_input_text_exits_2_with_a_reason() {
+    let home = Home::new();
+    let output = home.run(&["continue"], "   \n");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("empty"), "{}", stderr(&output));
+
+    let path = home.dir.path().join("latin1.txt");
+    std::fs::write(&path, b"caf\xe9 au lait").unwrap();
+    let output = home.run(&["continue", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("not valid UTF-8"),
+        "{}",
+        stderr(&output)
+    );
+
+    let path = home.dir.path().join("image.png");
+    std::fs::write(&path, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    let output = home.run(&["continue", path.to_str().unwrap()], "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("binary"), "{}", stderr(&output));
+
+    let output = home.run(&["continue", "no-such-draft.md"], "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no-such-draft.md"),
+        "{}",
+        stderr(&output)
+    );
+}
