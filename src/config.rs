@@ -16,6 +16,9 @@ pub struct Config {
     pub model: String,
     pub engine: EngineConfig,
     pub sampling: SamplingConfig,
+    /// Key name -> command name, over the default keys.
+    #[serde(default)]
+    pub keys: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -32,13 +32,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Summarise { io, style }) => action(style.prompt_id(), &io, &settings),
         Some(Command::Bench { json, threads }) => quill::bench::run(&settings, threads, json),
         Some(Command::Worker) => Ok(()),
-        None => Err(Failure::bad_input(format!(
-            "the editor is not built yet; use `quill continue|rewrite|summarise FILE`{}",
-            cli.file
-                .map(|f| format!(" (asked to open {})", f.display()))
-                .unwrap_or_default()
-        ))),
+        None => editor(cli.file, &settings),
     }
+}
+
+fn editor(file: Option<PathBuf>, settings: &Settings) -> Result<(), Failure> {
+    let overrides: Vec<(String, String)> = settings
+        .config
+        .keys
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let (keymap, warnings) = quill::keymap::Keymap::new(&overrides);
+    quill::tui::run(file, keymap, settings.paths.state_dir.clone(), warnings)
+        .map_err(Failure::bad_input)
 }
 
 fn settings(config_file: Option<PathBuf>, model: Option<PathBuf>) -> Result<Settings, Failure> {

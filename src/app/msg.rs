@@ -1,0 +1,83 @@
+//! What the app reacts to (`Msg`) and what it asks the outside world to do (`Effect`).
+
+use std::path::PathBuf;
+
+use crate::document::Change;
+use crate::document::file::{Fingerprint, TextFormat};
+use crate::document::journal::Base;
+use crate::keymap::Key;
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(Key),
+    /// Bracketed paste: inserted as one undo step.
+    Paste(String),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// A click at a screen cell.
+    Click {
+        column: u16,
+        row: u16,
+    },
+    Scroll {
+        down: bool,
+    },
+    /// Typing paused: a moment to make the journal durable.
+    Idle,
+    /// The result of an `Effect::Save`.
+    SaveFinished {
+        path: PathBuf,
+        result: Result<Fingerprint, SaveFailure>,
+    },
+    /// Something went wrong outside the app (the journal, a config file): tell the writer.
+    Warning(String),
+    /// The result of an `Effect::Load`.
+    Loaded {
+        path: PathBuf,
+        result: Result<LoadedDraft, String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveFailure {
+    /// The file on disk is not what was opened or last saved: someone else changed it.
+    ChangedOnDisk,
+    Failed(String),
+}
+
+/// A file read for the editor, with its on-disk state.
+#[derive(Debug, Clone)]
+pub struct LoadedDraft {
+    pub text: String,
+    pub format: TextFormat,
+    /// `None` for a path that does not exist yet (created on the first save).
+    pub fingerprint: Option<Fingerprint>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Save {
+        path: PathBuf,
+        text: String,
+        format: TextFormat,
+        /// Refuse if the file on disk no longer matches this (changed by someone else).
+        expect: Option<Fingerprint>,
+        force: bool,
+    },
+    Load(PathBuf),
+    /// Append changes to the draft's journal, starting it from `base` if there is none yet.
+    Journal {
+        path: Option<PathBuf>,
+        base: Base,
+        changes: Vec<Change>,
+    },
+    /// The draft was saved or discarded: its journal goes.
+    RemoveJournal {
+        path: Option<PathBuf>,
+    },
+    /// Put text on the system clipboard (OSC 52).
+    Clipboard(String),
+    Quit,
+}

@@ -1,0 +1,99 @@
+//! The registry of named commands. Every user action is one of these, with a one-line doc;
+//! the keymap binds keys to the names, and the help overlay is generated from this list.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandInfo {
+    pub name: &'static str,
+    pub doc: &'static str,
+}
+
+macro_rules! commands {
+    ($($name:ident => $doc:literal),* $(,)?) => {
+        /// A user action.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[allow(non_camel_case_types)]
+        pub enum Command { $($name),* }
+
+        pub const COMMANDS: &[(Command, CommandInfo)] = &[
+            $((Command::$name, CommandInfo { name: stringify!($name), doc: $doc })),*
+        ];
+    };
+}
+
+commands! {
+    move_left => "Move left one character",
+    move_right => "Move right one character",
+    move_up => "Move up one visual line",
+    move_down => "Move down one visual line",
+    move_word_left => "Move to the start of the previous word",
+    move_word_right => "Move to the end of the next word",
+    move_line_start => "Move to the start of the visual line",
+    move_line_end => "Move to the end of the visual line",
+    page_up => "Move up one screen",
+    page_down => "Move down one screen",
+    move_doc_start => "Move to the start of the document",
+    move_doc_end => "Move to the end of the document",
+    select_left => "Extend the selection left",
+    select_right => "Extend the selection right",
+    select_up => "Extend the selection up",
+    select_down => "Extend the selection down",
+    select_word_left => "Extend the selection to the previous word",
+    select_word_right => "Extend the selection to the next word",
+    select_line_start => "Extend the selection to the start of the line",
+    select_line_end => "Extend the selection to the end of the line",
+    select_page_up => "Extend the selection up one screen",
+    select_page_down => "Extend the selection down one screen",
+    select_doc_start => "Extend the selection to the start of the document",
+    select_doc_end => "Extend the selection to the end of the document",
+    select_all => "Select the whole document",
+    insert_newline => "Insert a line break",
+    insert_tab => "Insert a tab",
+    delete_backward => "Delete the character before the cursor",
+    delete_forward => "Delete the character after the cursor",
+    delete_word_backward => "Delete the word before the cursor",
+    copy => "Copy the selection (also to the system clipboard)",
+    cut => "Cut the selection",
+    paste => "Paste the clipboard",
+    undo => "Undo the last change",
+    redo => "Redo the last undone change",
+    find => "Find text (case-insensitive)",
+    find_next => "Find the next match",
+    find_previous => "Find the previous match",
+    save => "Save the draft",
+    save_as => "Save the draft under a new name",
+    open => "Open a file",
+    new => "Start a new untitled draft",
+    help => "Show keys and commands",
+    quit => "Quit Quill",
+}
+
+impl Command {
+    pub fn info(self) -> CommandInfo {
+        COMMANDS
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map(|(_, info)| *info)
+            .unwrap_or(CommandInfo { name: "?", doc: "" })
+    }
+
+    pub fn from_name(name: &str) -> Option<Command> {
+        COMMANDS
+            .iter()
+            .find(|(_, info)| info.name == name)
+            .map(|(c, _)| *c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_every_command_is_documented() {
+        for (command, info) in COMMANDS {
+            assert_eq!(Command::from_name(info.name), Some(*command));
+            assert!(!info.doc.is_empty(), "{} has no doc", info.name);
+        }
+        assert_eq!(Command::from_name("no_such_thing"), None);
+    }
+}

@@ -1,0 +1,428 @@
+//! Document: the draft's text (a rope), its selection and its history. The only code that
+//! mutates the text; every mutation is a `Transaction`, recorded for undo and queued for the
+//! journal. Positions are char indices.
+
+pub mod edit;
+pub mod file;
+pub mod grapheme;
+pub mod history;
+pub mod journal;
+pub mod layout;
+
+use std::time::Instant;
+
+use ropey::Rope;
+
+pub use edit::{Change, Selection, Transaction};
+use history::{EditKind, History};
+
+#[derive(Debug, Default)]
+pub struct Document {
+    rope: Rope,
+    selection: Selection,
+    history: History,
+    /// Bumped by every change; compared with `saved_revision` for the modified mark.
+    revision: u64,
+    saved_revision: u64,
+    /// Changes not yet written to the journal, in order.
+    unjournaled: Vec<Change>,
+}
+
+impl Document {
+    pub fn new() -> Self {
+        Document::default()
+    }
+
+    pub fn from_text(text: &str) -> Self {
+        Document {
+            rope: Rope::from_str(text),
+            ..Document::default()
+        }
+    }
+
+    pub fn rope(&self) -> &Rope {
+        &self.rope
+    }
+
+    pub fn text(&self) -> String {
+        self.rope.to_string()
+    }
+
+    pub fn len_chars(&self) -> usize {
+        self.rope.len_chars()
+    }
+
+    pub fn selection(&self) -> Selection {
+        self.selection
+    }
+
+    pub fn cursor(&self) -> usize {
+        self.selection.head
+    }
+
+    pub fn has_selection(&self) -> bool {
+        !self.selection.is_empty()
+    }
+
+    pub fn selected_text(&self) -> String {
+        let s = self.selection;
+        self.rope.slice(s.start()..s.end()).to_string()
+    }
+
+    pub fn is_modified(&self) -> bool {
+        self.revision != self.saved_revision
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    pub fn mark_saved(&mut self) {
+        self.saved_revision = self.revision;
+        self.history.close_run();
+    }
+
+    /// Moves the cursor; with `extend` the anchor stays (Shift+motion selects).
+    pub fn move_to(&mut self, head: usize, extend: bool) {
+        let head = head.min(self.rope.len_chars());
+        self.selection = if extend {
+            Selection {
+                anchor: self.selection.anchor,
+                head,
+            }
+        } else {
+            Selection::cursor(head)
+        };
+        self.history.close_run();
+    }
+
+    pub fn select(&mut self, selection: Selection) {
+        let len = self.rope.len_chars();
+        self.selection = Selection {
+            anchor: selection.anchor.min(len),
+            head: selection.head.min(len),
+        };
+        self.history.close_run();
+    }
+
+    /// Replaces the selection with `text` (typing, paste, an accepted suggestion).
+    pub fn insert(&mut self, text: &str, kind: EditKind) {
+        let s = self.selection;
+        if text.is_empty() && s.is_empty() {
+            return;
+        }
+        // A selection replaced by typing is a step of its own, not part of a run.
+        let kind = if s.is_empty() { kind } else { EditKind::Other };
+        let change = Change {
+            start: s.start(),
+            removed: self.rope.slice(s.start()..s.end()).to_string(),
+            inserted: text.to_string(),
+        };
+        let after = Selection::cursor(change.inserted_end());
+        self.commit(vec![change], after, kind);
+    }
+
+    /// Deletes the selection, or the grapheme before the cursor.
+    pub fn delete_backward(&mut self) {
+        let s = self.selection;
+        let range = if s.is_empty() {
+            (grapheme::prev_boundary(&self.rope, s.head), s.head)
+        } else {
+            (s.start(), s.end())
+        };
+        self.delete_range(range.0, range.1);
+    }
+
+    /// Deletes the selection, or the grapheme after the cursor.
+    pub fn delete_forward(&mut self) {
+        let s = self.selection;
+        let range = if s.is_empty() {
+            (s.head, grapheme::next_boundary(&self.rope, s.head))
+        } else {
+            (s.start(), s.end())
+        };
+        self.delete_range(range.0, range.1);
+    }
+
+    /// Deletes the selection, or back to the start of the word before the cursor.
+    pub fn delete_word_backward(&mut self) {
+        let s = self.selection;
+        if s.is_empty() {
+            let start = grapheme::prev_word(&self.rope, s.head);
+            self.delete_range(start, s.head);
+        } else {
+            self.delete_range(s.start(), s.end());
+        }
+    }
+
+    fn delete_range(&mut self, start: usize, end: usize) {
+        if start >= end {
+            return;
+        }
+        let change = Change {
+            start,
+            removed: self.rope.slice(start..end).to_string(),
+            inserted: String::new(),
+        };
+        self.commit(vec![change], Selection::cursor(start), EditKind::Other);
+    }
+
+    /// Replaces chars `start..end` with `text` as one undo step, selecting nothing.
+    pub fn replace(&mut self, start: usize, end: usize, text: &str) {
+        let len = self.rope.len_chars();
+        let (start, end) = (start.min(len), end.min(len));
+        let change = Change {
+            start,
+            removed: self.rope.slice(start..end).to_string(),
+            inserted: text.to_string(),
+        };
+        let after = Selection::cursor(change.inserted_end());
+        self.commit(vec![change], after, EditKind::Other);
+    }
+
+    fn commit(&mut self, changes: Vec<Change>, after: Selection, kind: EditKind) {
+        let tx = Transaction {
+            changes,
+            before: self.selection,
+            after,
+        };
+        tx.apply(&mut self.rope);
+        self.unjournaled.extend(tx.changes.iter().cloned());
+        self.selection = after;
+        self.revision += 1;
+        self.history.record(tx, kind, Instant::now());
+    }
+
+    pub fn undo(&mut self) -> bool {
+        match self.history.undo() {
+            Some(tx) => {
+                self.apply_history(tx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn redo(&mut self) -> bool {
+        match self.history.redo() {
+            Some(tx) => {
+                self.apply_history(tx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn apply_history(&mut self, tx: Transaction) {
+        tx.apply(&mut self.rope);
+        self.unjournaled.extend(tx.changes.iter().cloned());
+        self.selection = tx.after;
+        self.revision += 1;
+    }
+
+    /// The changes made since the last call, for the journal.
+    pub fn take_unjournaled(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.unjournaled)
+    }
+
+    pub fn has_unjournaled(&self) -> bool {
+        !self.unjournaled.is_empty()
+    }
+
+    /// Replays journaled changes (crash recovery); they become one undoable step.
+    pub fn replay(&mut self, changes: &[Change]) {
+        for change in changes {
+            let removed_len = change.removed.chars().count();
+            if change.start + removed_len > self.rope.len_chars() {
+                return;
+            }
+        }
+        if changes.is_empty() {
+            return;
+        }
+        let after = Selection::cursor(changes.last().map_or(0, Change::inserted_end));
+        self.commit(changes.to_vec(), after, EditKind::Other);
+    }
+
+    /// The next case-insensitive match of `query` from `from` (wrapping), as a char range.
+    pub fn find(&self, query: &str, from: usize, forward: bool) -> Option<(usize, usize)> {
+        if query.is_empty() {
+            return None;
+        }
+        let needle: Vec<char> = query.chars().flat_map(char::to_lowercase).collect();
+        let n = needle.len();
+        let len = self.rope.len_chars();
+        if n > len {
+            return None;
+        }
+        let matches_at = |i: usize| {
+            self.rope
+                .chars_at(i)
+                .flat_map(char::to_lowercase)
+                .take(n)
+                .eq(needle.iter().copied())
+        };
+        let last = len - n;
+        let from = from.min(len);
+        let order: Box<dyn Iterator<Item = usize>> = if forward {
+            Box::new((from..=last).chain(0..from.min(last + 1)))
+        } else {
+            let start = from.min(last + 1);
+            Box::new((0..start).rev().chain((start..=last).rev()))
+        };
+        order
+            .into_iter()
+            .find(|&i| matches_at(i))
+            .map(|i| (i, i + query.chars().count()))
+    }
+
+    /// Words in the document (each CJK character counts as one).
+    pub fn word_count(&self) -> usize {
+        self.rope
+            .lines()
+            .map(|l| grapheme::count_words(&l.to_string()))
+            .sum()
+    }
+
+    /// Line (0-based) and grapheme column (0-based) of the cursor.
+    pub fn line_col(&self) -> (usize, usize) {
+        let head = self.selection.head;
+        let line = self.rope.char_to_line(head);
+        let start = self.rope.line_to_char(line);
+        let text = self.rope.slice(start..head).to_string();
+        let col = unicode_segmentation::UnicodeSegmentation::graphemes(text.as_str(), true).count();
+        (line, col)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn typing_a_run_is_one_undo_step() {
+        let mut doc = Document::new();
+        for c in "你好 world".chars() {
+            doc.insert(&c.to_string(), EditKind::Typing);
+        }
+        assert_eq!(doc.text(), "你好 world");
+        assert!(doc.undo());
+        assert_eq!(doc.text(), "");
+        assert!(doc.redo());
+        assert_eq!(doc.text(), "你好 world");
+        assert_eq!(doc.cursor(), 8);
+    }
+
+    #[test]
+    fn moving_the_cursor_ends_a_typing_run() {
+        let mut doc = Document::new();
+        doc.insert("a", EditKind::Typing);
+        doc.insert("b", EditKind::Typing);
+        doc.move_to(0, false);
+        doc.insert("c", EditKind::Typing);
+        assert_eq!(doc.text(), "cab");
+        doc.undo();
+        assert_eq!(doc.text(), "ab");
+        doc.undo();
+        assert_eq!(doc.text(), "");
+    }
+
+    #[test]
+    fn backspace_removes_a_whole_grapheme() {
+        let mut doc = Document::from_text("ae\u{301}👨‍👩‍👧");
+        doc.move_to(doc.len_chars(), false);
+        doc.delete_backward();
+        assert_eq!(doc.text(), "ae\u{301}");
+        doc.delete_backward();
+        assert_eq!(doc.text(), "a");
+    }
+
+    #[test]
+    fn typing_over_a_selection_replaces_it_as_one_step() {
+        let mut doc = Document::from_text("hello world");
+        doc.select(Selection {
+            anchor: 6,
+            head: 11,
+        });
+        doc.insert("世界", EditKind::Typing);
+        assert_eq!(doc.text(), "hello 世界");
+        doc.undo();
+        assert_eq!(doc.text(), "hello world");
+        assert_eq!(
+            doc.selection(),
+            Selection {
+                anchor: 6,
+                head: 11
+            }
+        );
+    }
+
+    #[test]
+    fn find_is_case_insensitive_and_wraps() {
+        let doc = Document::from_text("One two ONE two");
+        assert_eq!(doc.find("one", 1, true), Some((8, 11)));
+        assert_eq!(doc.find("one", 9, true), Some((0, 3)));
+        assert_eq!(doc.find("TWO", 15, false), Some((12, 15)));
+        assert_eq!(doc.find("TWO", 12, false), Some((4, 7)));
+        assert_eq!(doc.find("three", 0, true), None);
+    }
+
+    #[test]
+    fn word_count_counts_cjk_characters() {
+        let doc = Document::from_text("Hello world\n大模型");
+        assert_eq!(doc.word_count(), 5);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Type(String),
+        Select(usize, usize),
+        Move(usize),
+        Backspace,
+        Delete,
+        DeleteWord,
+        Undo,
+        Redo,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            "[a-z 中文😀\u{301}\n]{1,4}".prop_map(Op::Type),
+            (0usize..40, 0usize..40).prop_map(|(a, h)| Op::Select(a, h)),
+            (0usize..40).prop_map(Op::Move),
+            Just(Op::Backspace),
+            Just(Op::Delete),
+            Just(Op::DeleteWord),
+            Just(Op::Undo),
+            Just(Op::Redo),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_edits_then_undo_all_restore_the_text(
+            start in "[a-z 中\n]{0,20}",
+            ops in proptest::collection::vec(op(), 0..40),
+        ) {
+            let mut doc = Document::from_text(&start);
+            for op in ops {
+                match op {
+                    Op::Type(t) => doc.insert(&t, EditKind::Typing),
+                    Op::Select(a, h) => doc.select(Selection { anchor: a, head: h }),
+                    Op::Move(i) => doc.move_to(i, false),
+                    Op::Backspace => doc.delete_backward(),
+                    Op::Delete => doc.delete_forward(),
+                    Op::DeleteWord => doc.delete_word_backward(),
+                    Op::Undo => { doc.undo(); }
+                    Op::Redo => { doc.redo(); }
+                }
+            }
+            while doc.undo() {}
+            prop_assert_eq!(doc.text(), start.clone());
+            while doc.redo() {}
+            while doc.undo() {}
+            prop_assert_eq!(doc.text(), start);
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! The terminal: lifecycle (raw mode, alternate screen, restored on exit and on panic), the
+//! input thread, the event loop (drain every queued message, then draw once, at most ~60 frames
+//! a second; block when idle so an idle Quill uses no CPU), and the runner of `Effect`s.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use crossterm::event::{
+    self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
+};
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use crossterm::{cursor, execute};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use crate::app::{App, Effect, LoadedDraft, Msg, SaveFailure};
+use crate::document::file::{self, LoadError};
+use crate::document::journal::{self, Journal};
+use crate::keymap::{Key, KeyCode, Keymap, Mods};
+use crate::ui::{self, theme::Theme};
+
+/// Journal edits once typing has paused this long (the issue asks for within a second).
+const JOURNAL_PAUSE: Duration = Duration::from_millis(500);
+const FRAME: Duration = Duration::from_millis(16);
+
+/// Reads a draft for the editor: a missing file is a new draft at that path; a binary or
+/// invalid UTF-8 file is refused before the screen is touched.
+pub fn read_draft(path: &Path) -> Result<LoadedDraft, String> {
+    match file::load(path) {
+        Ok(loaded) => Ok(LoadedDraft {
+            text: loaded.text,
+            format: loaded.format,
+            fingerprint: Some(loaded.fingerprint),
+        }),
+        Err(LoadError::NotFound) => Ok(LoadedDraft {
+            text: String::new(),
+            format: file::TextFormat::default(),
+            fingerprint: None,
+        }),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Runs the editor on `path` (or a new untitled draft) until the writer quits.
+pub fn run(
+    path: Option<PathBuf>,
+    keymap: Keymap,
+    state_dir: PathBuf,
+    warnings: Vec<String>,
+) -> Result<(), String> {
+    let draft = match &path {
+        Some(p) => read_draft(p)?,
+        None => LoadedDraft {
+            text: String::new(),
+            format: file::TextFormat::default(),
+            fingerprint: None,
+        },
+    };
+    let journal_file = journal::journal_path(&state_dir, path.as_deref());
+    let recovered = journal::read(&journal_file).map_err(|e| {
+        format!(
+            "cannot read the crash journal {}: {e}",
+            journal_file.display()
+        )
+    })?;
+
+    let mut terminal = enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    install_panic_hook();
+    let size = terminal.size().map_err(|e| e.to_string())?;
+    let mut app = App::new(keymap, size.width, size.height);
+    app.open(path, draft, recovered);
+    if let Some(first) = warnings.first() {
+        app.update(Msg::Warning(first.clone()));
+    }
+    let result = event_loop(&mut terminal, &mut app, state_dir);
+    leave();
+    result.map_err(|e| format!("terminal error: {e}"))
+}
+
+type Term = Terminal<CrosstermBackend<io::Stdout>>;
+
+fn enter() -> io::Result<Term> {
+    enable_raw_mode()?;
+    let mut stdout = io::stdout();
+    execute!(
+        stdout,
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        EnableMouseCapture
+    )?;
+    Terminal::new(CrosstermBackend::new(stdout))
+}
+
+/// Puts the terminal back as it was; safe to call twice.
+fn leave() {
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+    let _ = disable_raw_mode();
+}
+
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Restore first, so the message is readable and the shell usable. The journal already
+        // holds every edit older than half a second.
+        leave();
+        previous(info);
+    }));
+}
+
+fn spawn_input(tx: Sender<Msg>) {
+    std::thread::spawn(move || {
+        loop {
+            let Ok(event) = event::read() else { return };
+            if let Some(msg) = translate(event)
+                && tx.send(msg).is_err()
+            {
+                return;
+            }
+        }
+    });
+}
+
+/// Terminal events as the app's messages.
+fn translate(event: Event) -> Option<Msg> {
+    match event {
+        Event::Key(key) if key.kind != KeyEventKind::Release => {
+            let mods = Mods {
+                ctrl: key.modifiers.contains(KeyModifiers::CONTROL),
+                alt: key.modifiers.contains(KeyModifiers::ALT),
+                shift: key.modifiers.contains(KeyModifiers::SHIFT),
+            };
+            use crossterm::event::KeyCode as K;
+            let code = match key.code {
+                K::Char(c) => KeyCode::Char(c),
+                K::Left => KeyCode::Left,
+                K::Right => KeyCode::Right,
+                K::Up => KeyCode::Up,
+                K::Down => KeyCode::Down,
+                K::Home => KeyCode::Home,
+                K::End => KeyCode::End,
+                K::PageUp => KeyCode::PageUp,
+                K::PageDown => KeyCode::PageDown,
+                K::Enter => KeyCode::Enter,
+                K::Tab => KeyCode::Tab,
+                K::BackTab => KeyCode::BackTab,
+                K::Backspace => KeyCode::Backspace,
+                K::Delete => KeyCode::Delete,
+                K::Insert => KeyCode::Insert,
+                K::Esc => KeyCode::Esc,
+                K::F(n) => KeyCode::F(n),
+                _ => return None,
+            };
+            Some(Msg::Key(Key { code, mods }.normalized()))
+        }
+        Event::Paste(text) => Some(Msg::Paste(text)),
+        Event::Resize(width, height) => Some(Msg::Resize { width, height }),
+        Event::Mouse(mouse) => match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) => Some(Msg::Click {
+                column: mouse.column,
+                row: mouse.row,
+            }),
+            MouseEventKind::ScrollDown => Some(Msg::Scroll { down: true }),
+            MouseEventKind::ScrollUp => Some(Msg::Scroll { down: false }),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn event_loop(terminal: &mut Term, app: &mut App, state_dir: PathBuf) -> io::Result<()> {
+    let (tx, rx) = mpsc::channel();
+    spawn_input(tx);
+    let theme = Theme::from_env();
+    let mut runner = Runner {
+        state_dir,
+        journal: None,
+    };
+    terminal.draw(|f| ui::render(app, &theme, f))?;
+    let mut last_draw = Instant::now();
+    while let Some(first) = next_message(&rx, app) {
+        let mut queue = VecDeque::from([first]);
+        // Drain what else is waiting, up to the next frame, so a burst of keys draws once.
+        let deadline = last_draw + FRAME;
+        loop {
+            match rx.try_recv() {
+                Ok(msg) => queue.push_back(msg),
+                Err(_) if Instant::now() >= deadline => break,
+                Err(_) => match rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                {
+                    Ok(msg) => queue.push_back(msg),
+                    Err(_) => break,
+                },
+            }
+        }
+        while let Some(msg) = queue.pop_front() {
+            for effect in app.update(msg) {
+                queue.extend(runner.run(effect));
+            }
+        }
+        if app.should_quit {
+            // Whatever was typed is in the journal or saved; flush the rest and go.
+            if let Some(effect) = app.journal_effect() {
+                runner.run(effect);
+            }
+            break;
+        }
+        terminal.draw(|f| ui::render(app, &theme, f))?;
+        last_draw = Instant::now();
+    }
+    Ok(())
+}
+
+/// Blocks for the next message; while edits wait for the journal, wakes after a pause instead.
+fn next_message(rx: &Receiver<Msg>, app: &App) -> Option<Msg> {
+    if app.doc.has_unjournaled() {
+        match rx.recv_timeout(JOURNAL_PAUSE) {
+            Ok(msg) => Some(msg),
+            Err(RecvTimeoutError::Timeout) => Some(Msg::Idle),
+            Err(RecvTimeoutError::Disconnected) => None,
+        }
+    } else {
+        rx.recv().ok()
+    }
+}
+
+/// Runs effects: file and journal I/O, the clipboard.
+struct Runner {
+    state_dir: PathBuf,
+    /// The open journal and the draft path it belongs to.
+    journal: Option<(Option<PathBuf>, Journal)>,
+}
+
+impl Runner {
+    fn run(&mut self, effect: Effect) -> Vec<Msg> {
+        match effect {
+            Effect::Save {
+                path,
+                text,
+                format,
+                expect,
+                force,
+            } => {
+                let result = save(&path, &text, format, expect.as_ref(), force);
+                vec![Msg::SaveFinished { path, result }]
+            }
+            Effect::Load(path) => {
+                let result = match file::load(&path) {
+                    Err(LoadError::NotFound) => Err(format!("{} does not exist", path.display())),
+                    other => other
+                        .map(|l| LoadedDraft {
+                            text: l.text,
+                            format: l.format,
+                            fingerprint: Some(l.fingerprint),
+                        })
+                        .map_err(|e| e.to_string()),
+                };
+                vec![Msg::Loaded { path, result }]
+            }
+            Effect::Journal {
+                path,
+                base,
+                changes,
+            } => match self.append_journal(path, base, &changes) {
+                Ok(()) => Vec::new(),
+                Err(e) => vec![Msg::Warning(format!(
+                    "cannot write the crash journal ({e}); save often"
+                ))],
+            },
+            Effect::RemoveJournal { path } => {
+                match self.journal.take() {
+                    Some((open_for, journal)) if open_for == path => {
+                        let _ = journal.remove();
+                    }
+                    other => {
+                        self.journal = other;
+                        let _ = std::fs::remove_file(journal::journal_path(
+                            &self.state_dir,
+                            path.as_deref(),
+                        ));
+                    }
+                }
+                Vec::new()
+            }
+            Effect::Clipboard(text) => {
+                // OSC 52: the terminal puts the text on the system clipboard, even over ssh.
+                let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+                let mut out = io::stdout();
+                let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+                let _ = out.flush();
+                Vec::new()
+            }
+            Effect::Quit => Vec::new(),
+        }
+    }
+
+    fn append_journal(
+        &mut self,
+        path: Option<PathBuf>,
+        base: journal::Base,
+        changes: &[crate::document::Change],
+    ) -> io::Result<()> {
+        let is_open = matches!(&self.journal, Some((open_for, _)) if *open_for == path);
+        if !is_open {
+            let file = journal::journal_path(&self.state_dir, path.as_deref());
+            self.journal = Some((path, Journal::create(&file, base)?));
+        }
+        match &mut self.journal {
+            Some((_, journal)) => journal.append(changes),
+            None => Ok(()),
+        }
+    }
+}
+
+fn save(
+    path: &Path,
+    text: &str,
+    format: file::TextFormat,
+    expect: Option<&file::Fingerprint>,
+    force: bool,
+) -> Result<file::Fingerprint, SaveFailure> {
+    if !force {
+        let now = file::fingerprint(path).map_err(|e| {
+            SaveFailure::Failed(format!(
+                "cannot check {} before saving: {e}",
+                path.display()
+            ))
+        })?;
+        let changed = match (expect, &now) {
+            (Some(expected), Some(now)) => !expected.same_content(now),
+            (Some(_), None) => false, // deleted meanwhile: saving recreates it
+            (None, Some(_)) => true,  // created by someone else meanwhile
+            (None, None) => false,
+        };
+        if changed {
+            return Err(SaveFailure::ChangedOnDisk);
+        }
+    }
+    file::save(path, text, format).map_err(SaveFailure::Failed)
+}

@@ -1,0 +1,241 @@
+//! Rendering: `render(&App, &Theme, &mut Frame)`. Layout only; each part draws from `&App`.
+
+pub mod markdown;
+pub mod theme;
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span as TextSpan};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
+use unicode_segmentation::UnicodeSegmentation;
+
+use crate::app::{App, Confirm, Mode, PromptKind, Then};
+use crate::command::COMMANDS;
+use crate::document::layout;
+use markdown::Span;
+use theme::Theme;
+
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    let [draft, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    frame.render_widget(DraftPane { app, theme }, draft);
+    frame.render_widget(StatusBar { app, theme }, status);
+    match &app.mode {
+        Mode::Help { scroll } => frame.render_widget(
+            Help {
+                app,
+                theme,
+                scroll: *scroll,
+            },
+            area,
+        ),
+        Mode::Prompt(prompt) => {
+            let label = match prompt.kind {
+                PromptKind::SaveAs => "Save as: ",
+                PromptKind::Open => "Open: ",
+                PromptKind::Find => "Find: ",
+            };
+            let text = format!("{label}{}", prompt.input);
+            frame.render_widget(Paragraph::new(text.clone()).style(theme.prompt), status);
+            let width = unicode_width::UnicodeWidthStr::width(text.as_str());
+            let x = status.x + (width as u16).min(status.width.saturating_sub(1));
+            frame.set_cursor_position((x, status.y));
+        }
+        Mode::Confirm(confirm) => {
+            let text = match confirm {
+                Confirm::Unsaved(then) => {
+                    let what = match then {
+                        Then::Quit => "quitting",
+                        Then::Open(_) => "opening another file",
+                        Then::New => "starting a new draft",
+                    };
+                    format!("Unsaved changes before {what}: [s]ave, [d]iscard, [c]ancel")
+                }
+                Confirm::Overwrite => {
+                    "The file changed on disk since it was opened. [o]verwrite it, or [c]ancel"
+                        .to_string()
+                }
+                Confirm::Recover(r) => format!(
+                    "Quill found {} unsaved edits from a session that ended without saving. \
+                     Recover them? [y]es / [n]o",
+                    r.changes.len()
+                ),
+            };
+            frame.render_widget(Paragraph::new(text).style(theme.prompt), status);
+        }
+        Mode::Edit => {
+            if let Some((x, y)) = app.cursor_screen() {
+                frame.set_cursor_position((draft.x + x as u16, draft.y + y as u16));
+            }
+        }
+    }
+}
+
+struct DraftPane<'a> {
+    app: &'a App,
+    theme: &'a Theme,
+}
+
+impl Widget for DraftPane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.app;
+        let theme = self.theme;
+        buf.set_style(area, theme.text);
+        let rope = app.doc.rope();
+        let selection = app.doc.selection();
+        let mut line = app.view.top_line;
+        let mut first_row = app.view.top_row;
+        let mut y = 0;
+        while y < area.height as usize && line < rope.len_lines() {
+            let text = app.line_text(line);
+            let line_start = rope.line_to_char(line);
+            let kinds = markdown::spans(&text);
+            let rows = layout::wrap(&text, area.width as usize);
+            for row in rows.iter().skip(first_row) {
+                if y >= area.height as usize {
+                    break;
+                }
+                let row_text = layout::slice_chars(&text, row.start, row.end);
+                let mut x = 0;
+                let mut offset = row.start;
+                for g in row_text.graphemes(true) {
+                    let width = layout::grapheme_width(g, x);
+                    if x + width > area.width as usize {
+                        break;
+                    }
+                    let at = line_start + offset;
+                    let mut style = match kinds.get(offset).copied().unwrap_or(Span::Text) {
+                        Span::Text => theme.text,
+                        Span::Heading => theme.heading,
+                        Span::Emphasis => theme.emphasis,
+                        Span::Strong => theme.strong,
+                        Span::Code => theme.code,
+                        Span::Marker => theme.marker,
+                    };
+                    let shown = layout::display_text(g);
+                    if shown != g {
+                        style = style.patch(theme.control);
+                    }
+                    if at >= selection.start() && at < selection.end() {
+                        style = style.patch(theme.selection);
+                    }
+                    let (cx, cy) = (area.x + x as u16, area.y + y as u16);
+                    if g == "\t" {
+                        for i in 0..width {
+                            buf[(cx + i as u16, cy)].set_symbol(" ").set_style(style);
+                        }
+                    } else {
+                        buf.set_stringn(cx, cy, &shown, width.max(1), style);
+                    }
+                    x += width;
+                    offset += g.chars().count();
+                }
+                // A selected line break shows as one selected cell after the text.
+                let end = line_start + row.end;
+                if row.end == rows.last().map_or(0, |r| r.end)
+                    && end >= selection.start()
+                    && end < selection.end()
+                    && x < area.width as usize
+                {
+                    buf[(area.x + x as u16, area.y + y as u16)].set_style(theme.selection);
+                }
+                y += 1;
+            }
+            first_row = 0;
+            line += 1;
+        }
+    }
+}
+
+struct StatusBar<'a> {
+    app: &'a App,
+    theme: &'a Theme,
+}
+
+impl Widget for StatusBar<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.app;
+        let theme = self.theme;
+        buf.set_style(area, theme.status);
+        let (line, col) = app.doc.line_col();
+        let mut right = format!("{}:{}  {} words", line + 1, col + 1, app.doc.word_count());
+        if app.doc.has_selection() {
+            let s = app.doc.selection();
+            right = format!("{} selected  {right}", s.end() - s.start());
+        }
+        right.push_str("  F1 help ");
+        let mut left = vec![TextSpan::styled(format!(" {}", app.title()), theme.status)];
+        if app.doc.is_modified() {
+            left.push(TextSpan::styled(" [+]", theme.status_modified));
+        }
+        if let Some(status) = &app.status {
+            let style = if status.is_error {
+                theme.status_error
+            } else {
+                theme.status
+            };
+            left.push(TextSpan::styled("  ", theme.status));
+            left.push(TextSpan::styled(
+                crate::sanitize::strip_controls(&status.text).into_owned(),
+                style,
+            ));
+        }
+        let right_width = unicode_width::UnicodeWidthStr::width(right.as_str()) as u16;
+        let left_area = Rect {
+            width: area.width.saturating_sub(right_width),
+            ..area
+        };
+        Line::from(left).render(left_area, buf);
+        if right_width <= area.width {
+            buf.set_string(
+                area.x + area.width - right_width,
+                area.y,
+                &right,
+                theme.status,
+            );
+        }
+    }
+}
+
+struct Help<'a> {
+    app: &'a App,
+    theme: &'a Theme,
+    scroll: usize,
+}
+
+impl Widget for Help<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let width = area.width.saturating_sub(4).min(76);
+        let height = area.height.saturating_sub(2);
+        let popup = Rect {
+            x: area.x + (area.width - width) / 2,
+            y: area.y + 1,
+            width,
+            height,
+        };
+        Clear.render(popup, buf);
+        let lines: Vec<Line> = COMMANDS
+            .iter()
+            .map(|(command, info)| {
+                let keys = self.app.keymap.keys_for(*command).join(" ");
+                Line::from(vec![
+                    TextSpan::styled(format!("{keys:<18}"), self.theme.popup_title),
+                    TextSpan::styled(format!("{:<22}", info.name), self.theme.popup),
+                    TextSpan::styled(info.doc, self.theme.popup),
+                ])
+            })
+            .skip(self.scroll)
+            .collect();
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .style(self.theme.popup)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" Keys and commands (Up/Down scroll, any other key closes) ")
+                    .title_style(self.theme.popup_title),
+            )
+            .render(popup, buf);
+    }
+}
