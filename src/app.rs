@@ -460,6 +460,7 @@ impl App {
             (PromptKind::SaveAs, Some(path)) => path.display().to_string(),
             _ => String::new(),
         };
+        self.status = None;
         self.mode = Mode::Prompt(Prompt { kind, input });
     }
 
@@ -567,9 +568,10 @@ impl App {
             Confirm::Recover(recovered) => match answer {
                 Some('y' | 'r') => {
                     self.mode = Mode::Edit;
-                    if recovered.base.matches(&self.doc.text()) {
+                    if recovered.base.matches(&self.doc.text())
+                        && self.doc.replay(&recovered.changes)
+                    {
                         let n = recovered.changes.len();
-                        self.doc.replay(&recovered.changes);
                         self.info(format!("recovered {n} unsaved edits; save to keep them"));
                         self.ensure_cursor_visible();
                         self.journal_effect().into_iter().collect()
@@ -648,7 +650,7 @@ impl App {
                 self.disk = Some(fingerprint);
                 self.doc.mark_saved();
                 self.journal_base = Base::of_text(Some(path.clone()), &self.doc.text());
-                self.info(format!("saved {} ({bytes} bytes)", path.display()));
+                self.info(format!("saved ({bytes} bytes)"));
                 let mut effects = vec![Effect::RemoveJournal { path: Some(path) }];
                 if let Some(then) = self.after_save.take() {
                     effects.extend(self.proceed(then));

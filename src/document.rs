@@ -26,6 +26,8 @@ pub struct Document {
     saved_revision: u64,
     /// Changes not yet written to the journal, in order.
     unjournaled: Vec<Change>,
+    /// Kept up to date change by change: recounting a long draft per keystroke is too slow.
+    words: usize,
 }
 
 impl Document {
@@ -36,8 +38,31 @@ impl Document {
     pub fn from_text(text: &str) -> Self {
         Document {
             rope: Rope::from_str(text),
+            words: grapheme::count_words(text),
             ..Document::default()
         }
+    }
+
+    /// Applies a change, adjusting the word count by the lines it touches (words never span
+    /// lines, so this is exact).
+    fn apply_change(&mut self, change: &Change) {
+        let removed_end = change.start + change.removed.chars().count();
+        let before = self.words_in_lines(change.start, removed_end);
+        change.apply(&mut self.rope);
+        let after = self.words_in_lines(change.start, change.inserted_end());
+        self.words = (self.words + after).saturating_sub(before);
+    }
+
+    fn words_in_lines(&self, start: usize, end: usize) -> usize {
+        let first = self.rope.char_to_line(start.min(self.rope.len_chars()));
+        let last = self.rope.char_to_line(end.min(self.rope.len_chars()));
+        let from = self.rope.line_to_char(first);
+        let to = if last + 1 < self.rope.len_lines() {
+            self.rope.line_to_char(last + 1)
+        } else {
+            self.rope.len_chars()
+        };
+        grapheme::count_words(&self.rope.slice(from..to).to_string())
     }
 
     pub fn rope(&self) -> &Rope {
@@ -186,7 +211,9 @@ impl Document {
             before: self.selection,
             after,
         };
-        tx.apply(&mut self.rope);
+        for change in &tx.changes {
+            self.apply_change(change);
+        }
         self.unjournaled.extend(tx.changes.iter().cloned());
         self.selection = after;
         self.revision += 1;
@@ -214,7 +241,9 @@ impl Document {
     }
 
     fn apply_history(&mut self, tx: Transaction) {
-        tx.apply(&mut self.rope);
+        for change in &tx.changes {
+            self.apply_change(change);
+        }
         self.unjournaled.extend(tx.changes.iter().cloned());
         self.selection = tx.after;
         self.revision += 1;
@@ -229,19 +258,23 @@ impl Document {
         !self.unjournaled.is_empty()
     }
 
-    /// Replays journaled changes (crash recovery); they become one undoable step.
-    pub fn replay(&mut self, changes: &[Change]) {
+    /// Replays journaled changes (crash recovery) as one undoable step. Returns false, changing
+    /// nothing, if they do not fit the text (the journal belongs to another version of it).
+    pub fn replay(&mut self, changes: &[Change]) -> bool {
+        let mut len = self.rope.len_chars();
         for change in changes {
-            let removed_len = change.removed.chars().count();
-            if change.start + removed_len > self.rope.len_chars() {
-                return;
+            let removed = change.removed.chars().count();
+            if change.start + removed > len {
+                return false;
             }
+            len = len - removed + change.inserted.chars().count();
         }
         if changes.is_empty() {
-            return;
+            return false;
         }
         let after = Selection::cursor(changes.last().map_or(0, Change::inserted_end));
         self.commit(changes.to_vec(), after, EditKind::Other);
+        true
     }
 
     /// The next case-insensitive match of `query` from `from` (wrapping), as a char range.
@@ -278,10 +311,7 @@ impl Document {
 
     /// Words in the document (each CJK character counts as one).
     pub fn word_count(&self) -> usize {
-        self.rope
-            .lines()
-            .map(|l| grapheme::count_words(&l.to_string()))
-            .sum()
+        self.words
     }
 
     /// Line (0-based) and grapheme column (0-based) of the cursor.
@@ -369,6 +399,33 @@ mod tests {
     }
 
     #[test]
+    fn replay_applies_changes_in_sequence_and_refuses_misfits() {
+        let mut doc = Document::from_text("ab");
+        let changes = [
+            Change {
+                start: 2,
+                removed: String::new(),
+                inserted: "cd".into(),
+            },
+            Change {
+                start: 4,
+                removed: String::new(),
+                inserted: "ef".into(),
+            },
+            Change {
+                start: 0,
+                removed: "a".into(),
+                inserted: String::new(),
+            },
+        ];
+        assert!(doc.replay(&changes));
+        assert_eq!(doc.text(), "bcdef");
+        let mut doc = Document::from_text("ab");
+        assert!(!doc.replay(&changes[1..]));
+        assert_eq!(doc.text(), "ab");
+    }
+
+    #[test]
     fn word_count_counts_cjk_characters() {
         let doc = Document::from_text("Hello world\n大模型");
         assert_eq!(doc.word_count(), 5);
@@ -418,6 +475,7 @@ mod tests {
                     Op::Redo => { doc.redo(); }
                 }
             }
+            prop_assert_eq!(doc.word_count(), grapheme::count_words(&doc.text()));
             while doc.undo() {}
             prop_assert_eq!(doc.text(), start.clone());
             while doc.redo() {}

@@ -13,6 +13,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use crate::app::{App, Confirm, Mode, PromptKind, Then};
 use crate::command::COMMANDS;
 use crate::document::layout;
+use crate::sanitize::strip_controls;
 use markdown::Span;
 use theme::Theme;
 
@@ -36,7 +37,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                 PromptKind::Open => "Open: ",
                 PromptKind::Find => "Find: ",
             };
-            let text = format!("{label}{}", prompt.input);
+            let text = format!("{label}{}", strip_controls(&prompt.input));
             frame.render_widget(Paragraph::new(text.clone()).style(theme.prompt), status);
             let width = unicode_width::UnicodeWidthStr::width(text.as_str());
             let x = status.x + (width as u16).min(status.width.saturating_sub(1));
@@ -57,8 +58,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                         .to_string()
                 }
                 Confirm::Recover(r) => format!(
-                    "Quill found {} unsaved edits from a session that ended without saving. \
-                     Recover them? [y]es / [n]o",
+                    "{} unsaved edits from an earlier session. Recover them? [y]es / [n]o",
                     r.changes.len()
                 ),
             };
@@ -165,7 +165,8 @@ impl Widget for StatusBar<'_> {
             right = format!("{} selected  {right}", s.end() - s.start());
         }
         right.push_str("  F1 help ");
-        let mut left = vec![TextSpan::styled(format!(" {}", app.title()), theme.status)];
+        let title = strip_controls(&app.title()).into_owned();
+        let mut left = vec![TextSpan::styled(format!(" {title}"), theme.status)];
         if app.doc.is_modified() {
             left.push(TextSpan::styled(" [+]", theme.status_modified));
         }
@@ -177,7 +178,7 @@ impl Widget for StatusBar<'_> {
             };
             left.push(TextSpan::styled("  ", theme.status));
             left.push(TextSpan::styled(
-                crate::sanitize::strip_controls(&status.text).into_owned(),
+                strip_controls(&status.text).into_owned(),
                 style,
             ));
         }

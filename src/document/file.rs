@@ -195,9 +195,10 @@ fn describe_save_error(path: &Path, e: &io::Error) -> String {
         Some(libc::EACCES) | Some(libc::EPERM) => "permission denied".to_string(),
         _ => e.to_string(),
     };
+    // Short enough for a status bar: the reason first, then what to do.
     format!(
-        "could not save {}: {what}. The file on disk is unchanged and your text is still here; \
-         free some space or save elsewhere (save as)",
+        "not saved: {what}. {} is unchanged and your text is still here; free some space or \
+         save elsewhere (save as)",
         path.display()
     )
 }

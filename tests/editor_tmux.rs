@@ -1,0 +1,333 @@
+//! The editor as a writer uses it: the real binary in tmux, keys sent with send-keys, the screen
+//! read with capture-pane, files compared byte for byte.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Home, QUILL};
+
+/// A tmux server of its own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(home: &Home, args: &[&str]) -> Tmux {
+        let socket = format!("quill-test-{}-{}", std::process::id(), unique());
+        let mut command = vec![
+            "env".to_string(),
+            format!(
+                "XDG_CONFIG_HOME={}",
+                home.dir.path().join("config").display()
+            ),
+            format!("XDG_STATE_HOME={}", home.dir.path().join("state").display()),
+            "TERM=xterm-256color".to_string(),
+            QUILL.to_string(),
+        ];
+        command.extend(args.iter().map(|a| a.to_string()));
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "80",
+                "-y",
+                "20",
+            ])
+            .args(&command)
+            .status()
+            .expect("tmux is installed (make test installs it)");
+        assert!(status.success());
+        Tmux { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types text literally (no key-name lookup).
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-l", text]);
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend(keys);
+        self.tmux(&args);
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    fn cursor(&self) -> (usize, usize) {
+        let out = self.tmux(&["display-message", "-p", "#{cursor_x} #{cursor_y}"]);
+        let mut parts = out
+            .split_whitespace()
+            .map(|p| p.parse().unwrap_or(usize::MAX));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+    }
+
+    fn pane_pid(&self) -> i32 {
+        self.tmux(&["display-message", "-p", "#{pane_pid}"])
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
+    fn is_alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "has-session"])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Waits until the screen shows `text`.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never saw {text:?} on:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn path_arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn wait_for_file(path: &Path, expected: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read(path).ok().as_deref() != Some(expected) {
+        assert!(
+            Instant::now() < deadline,
+            "{} holds {:?}",
+            path.display(),
+            String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn type_chinese_edit_inside_it_save_and_compare_bytes() {
+    let home = Home::new();
+    let file = home.dir.path().join("文章.md");
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("F1 help");
+    tmux.type_text("我们写文章。");
+    tmux.wait_for("我们写文章。");
+    // Six CJK characters, two columns each: the terminal cursor sits right after them.
+    assert_eq!(tmux.cursor(), (12, 0));
+    tmux.keys(&["Left", "Left", "Left"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(tmux.cursor(), (6, 0));
+    tmux.type_text("一篇");
+    tmux.wait_for("我们写一篇文章。");
+    tmux.keys(&["End"]);
+    tmux.type_text(" Done");
+    tmux.keys(&["BSpace"]);
+    tmux.type_text("e!");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for(" bytes)");
+    wait_for_file(&file, "我们写一篇文章。 Done!".as_bytes());
+    let screen = tmux.screen();
+    assert!(!screen.contains("[+]"), "still marked modified:\n{screen}");
+    tmux.keys(&["C-q"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tmux.is_alive() {
+        assert!(Instant::now() < deadline, "quill did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_kill_9_while_typing_loses_nothing_that_was_journaled() {
+    let home = Home::new();
+    let file = home.dir.path().join("draft.md");
+    std::fs::write(&file, "Saved line.\n").unwrap();
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("Saved line.");
+    tmux.keys(&["C-End"]);
+    tmux.type_text("Unsaved words, 未保存的文字");
+    tmux.wait_for("未保存的文字");
+    // The journal is flushed within a second of typing stopping.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = tmux.pane_pid();
+    // SAFETY: killing the editor this test started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    drop(tmux);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "Saved line.\n");
+
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("Recover them?");
+    tmux.type_text("y");
+    tmux.wait_for("recovered");
+    let screen = tmux.screen();
+    assert!(screen.contains("Unsaved words, 未保存的文字"), "{screen}");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for(" bytes)");
+    wait_for_file(&file, "Saved line.\nUnsaved words, 未保存的文字".as_bytes());
+    // After the save the journal is gone: a restart offers nothing.
+    tmux.keys(&["C-q"]);
+    drop(tmux);
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    let screen = tmux.wait_for("F1 help");
+    assert!(!screen.contains("Recover"), "{screen}");
+}
+
+#[test]
+fn an_untitled_draft_is_recovered_too() {
+    let home = Home::new();
+    let tmux = Tmux::start(&home, &[]);
+    tmux.wait_for("untitled");
+    tmux.type_text("A new idea");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: killing the editor this test started.
+    unsafe { libc::kill(tmux.pane_pid(), libc::SIGKILL) };
+    drop(tmux);
+    let tmux = Tmux::start(&home, &[]);
+    tmux.wait_for("Recover them?");
+    tmux.type_text("y");
+    tmux.wait_for("A new idea");
+}
+
+#[test]
+fn saving_onto_a_full_disk_keeps_the_original_and_the_editor() {
+    let home = Home::new();
+    let disk = home.dir.path().join("tiny");
+    std::fs::create_dir(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&disk)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(disk.clone());
+    let file = disk.join("draft.md");
+    std::fs::write(&file, "original text\n").unwrap();
+    let _ = std::fs::write(disk.join("filler"), vec![b'x'; 128 * 1024]);
+
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("original text");
+    tmux.keys(&["C-End"]);
+    tmux.type_text(&"more words that will not fit ".repeat(60));
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys(&["C-s"]);
+    let screen = tmux.wait_for("disk is full");
+    assert!(
+        screen.contains("[+]"),
+        "the buffer must stay modified:\n{screen}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "original text\n");
+    let leftovers: Vec<_> = std::fs::read_dir(&disk)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "a temp file was left: {leftovers:?}");
+
+    // Still running: save elsewhere instead.
+    let elsewhere = home.dir.path().join("rescued.md");
+    tmux.keys(&["F12"]);
+    tmux.wait_for("Save as:");
+    tmux.keys(&["C-u"]);
+    for _ in 0..200 {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.type_text(path_arg(&elsewhere));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(" bytes)");
+    let rescued = std::fs::read_to_string(&elsewhere).unwrap();
+    assert!(rescued.starts_with("original text\nmore words that will not fit"));
+}
+
+#[test]
+fn binary_and_invalid_utf8_files_are_refused_untouched() {
+    let home = Home::new();
+    let binary = home.dir.path().join("photo.png");
+    let bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    std::fs::write(&binary, &bytes).unwrap();
+    let out = home.command().arg(&binary).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("binary"));
+    assert_eq!(std::fs::read(&binary).unwrap(), bytes);
+
+    let latin1 = home.dir.path().join("notes.txt");
+    std::fs::write(&latin1, b"caf\xe9\n").unwrap();
+    let out = home.command().arg(&latin1).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid UTF-8"));
+    assert_eq!(std::fs::read(&latin1).unwrap(), b"caf\xe9\n");
+}
+
+#[test]
+fn control_characters_in_a_file_never_reach_the_terminal() {
+    let home = Home::new();
+    let file = home.dir.path().join("hostile.md");
+    // An escape sequence that would clear the screen, and a bidi override.
+    std::fs::write(&file, "safe \u{1b}[2J text \u{202e}reversed\n").unwrap();
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    let screen = tmux.wait_for("safe");
+    assert!(screen.contains("safe \u{241b}[2J text"), "{screen}");
+    assert!(
+        screen.contains("F1 help"),
+        "the screen was cleared:\n{screen}"
+    );
+}
+
+#[test]
+fn crlf_files_keep_their_line_endings() {
+    let home = Home::new();
+    let file = home.dir.path().join("windows.txt");
+    std::fs::write(&file, "\u{feff}one\r\ntwo\r\n").unwrap();
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("two");
+    tmux.keys(&["C-End"]);
+    tmux.type_text("three");
+    tmux.keys(&["Enter", "C-s"]);
+    tmux.wait_for(" bytes)");
+    wait_for_file(&file, "\u{feff}one\r\ntwo\r\nthree\r\n".as_bytes());
+}
