@@ -12,6 +12,7 @@ test: deps model
 
 bench: deps model build
 	./target/release/quill bench
+	./target/release/quill bench --editor
 
 deps:
 	@scripts/install-deps

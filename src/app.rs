@@ -13,6 +13,7 @@ use crate::document::journal::{Base, Recovered};
 use crate::document::layout::{self, Row};
 use crate::document::{Document, Selection, grapheme};
 use crate::keymap::{Key, KeyCode, Keymap};
+use crate::paths::expand_home;
 pub use msg::{Effect, LoadedDraft, Msg, SaveFailure};
 
 /// Rows kept between the cursor and the top or bottom edge when scrolling.
@@ -505,7 +506,7 @@ impl App {
                 Vec::new()
             }
             PromptKind::SaveAs => {
-                let path = PathBuf::from(expand_tilde(&input));
+                let path = expand_home(&input);
                 if self.path.as_ref() != Some(&path) {
                     // A new name: whatever is at that path is not what we opened.
                     self.disk = crate::document::file::fingerprint(&path).ok().flatten();
@@ -521,7 +522,7 @@ impl App {
                 }
                 self.save(false)
             }
-            PromptKind::Open => self.leave(Then::Open(PathBuf::from(expand_tilde(&input)))),
+            PromptKind::Open => self.leave(Then::Open(expand_home(&input))),
         }
     }
 
@@ -886,10 +887,21 @@ impl App {
     }
 }
 
-fn expand_tilde(path: &str) -> String {
-    match (path.strip_prefix("~/"), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
-        _ => path.to_string(),
+impl App {
+    /// An app on `text` with the default keys, as tests and benchmarks set one up.
+    pub fn with_text(path: Option<PathBuf>, text: &str, width: u16, height: u16) -> App {
+        let (keymap, _) = Keymap::new(&[]);
+        let mut app = App::new(keymap, width, height);
+        app.open(
+            path,
+            LoadedDraft {
+                text: text.into(),
+                format: TextFormat::default(),
+                fingerprint: None,
+            },
+            None,
+        );
+        app
     }
 }
 
@@ -899,18 +911,7 @@ mod tests {
     use crate::keymap::Mods;
 
     fn app(text: &str, width: u16, height: u16) -> App {
-        let (keymap, _) = Keymap::new(&[]);
-        let mut app = App::new(keymap, width, height);
-        app.open(
-            None,
-            LoadedDraft {
-                text: text.into(),
-                format: TextFormat::default(),
-                fingerprint: None,
-            },
-            None,
-        );
-        app
+        App::with_text(None, text, width, height)
     }
 
     fn key(code: KeyCode) -> Msg {

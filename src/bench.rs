@@ -3,6 +3,8 @@
 //! (prefix reuse), the worker's peak memory, and generation through the worker against the same
 //! generation run in-process straight on llama-cpp-2, interleaved round by round.
 
+pub mod editor;
+
 use std::time::Instant;
 
 use serde::Serialize;
@@ -167,15 +169,20 @@ pub fn run(settings: &Settings, threads: u32, json: bool) -> Result<(), Failure>
         warm_over_cold: warm / cold.max(1e-9),
         worker_peak_rss_mib: peak_rss,
     };
+    print_report(&report, json, print_table);
+    Ok(())
+}
+
+/// A report as pretty JSON, or as the table `table` prints.
+pub fn print_report<T: Serialize>(report: &T, json: bool, table: fn(&T)) {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+            serde_json::to_string_pretty(report).unwrap_or_default()
         );
     } else {
-        print_table(&report);
+        table(report);
     }
-    Ok(())
 }
 
 fn print_table(r: &BenchReport) {

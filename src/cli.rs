@@ -53,6 +53,9 @@ pub enum Command {
         /// CPU threads (0: one per core).
         #[arg(long, default_value_t = 0)]
         threads: u32,
+        /// Measure the editor on a 10 MB draft instead of the engine.
+        #[arg(long)]
+        editor: bool,
     },
     /// The engine process (started by Quill itself; speaks JSON lines on stdin/stdout).
     #[command(hide = true)]

@@ -89,14 +89,7 @@ impl Config {
         if self.model.trim().is_empty() {
             return default.to_path_buf();
         }
-        expand_home(self.model.trim())
-    }
-}
-
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(path),
+        crate::paths::expand_home(self.model.trim())
     }
 }
 

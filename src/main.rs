@@ -30,7 +30,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Continue { io }) => action("continue", &io, &settings),
         Some(Command::Rewrite { io, style }) => action(style.prompt_id(), &io, &settings),
         Some(Command::Summarise { io, style }) => action(style.prompt_id(), &io, &settings),
-        Some(Command::Bench { json, threads }) => quill::bench::run(&settings, threads, json),
+        Some(Command::Bench {
+            editor: true, json, ..
+        }) => quill::bench::editor::run(json).map_err(Failure::engine),
+        Some(Command::Bench { json, threads, .. }) => quill::bench::run(&settings, threads, json),
         Some(Command::Worker) => Ok(()),
         None => editor(cli.file, &settings),
     }

@@ -9,6 +9,14 @@ use directories::ProjectDirs;
 /// The default model's file name, as `scripts/fetch-model` installs it.
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// Expands a leading `~/` to the home directory, as a shell would.
+pub fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Paths {
     pub config_dir: PathBuf,

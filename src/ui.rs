@@ -240,3 +240,106 @@ impl Widget for Help<'_> {
             .render(popup, buf);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::Msg;
+    use crate::document::Selection;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn app(text: &str, width: u16, height: u16) -> App {
+        App::with_text(Some("draft.md".into()), text, width, height)
+    }
+
+    fn draw(app: &App, theme: &Theme, width: u16, height: u16) -> Terminal<TestBackend> {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|f| render(app, theme, f)).unwrap();
+        terminal
+    }
+
+    /// A screen row as text; the cell a wide character covers is skipped, as a terminal does.
+    fn row(terminal: &Terminal<TestBackend>, y: u16) -> String {
+        let buffer = terminal.backend().buffer();
+        let mut text = String::new();
+        let mut x = 0;
+        while x < buffer.area.width {
+            let symbol = buffer[(x, y)].symbol();
+            text.push_str(symbol);
+            x += unicode_width::UnicodeWidthStr::width(symbol).max(1) as u16;
+        }
+        text
+    }
+
+    #[test]
+    fn cjk_takes_two_cells_and_wraps_between_characters() {
+        let app = app("大模型驱动的创业产品", 9, 4);
+        let terminal = draw(&app, &Theme::monochrome(), 9, 4);
+        // Wide characters fill a cell and leave the next one empty: 4 characters fit in 8.
+        assert_eq!(row(&terminal, 0).trim_end(), "大模型驱");
+        assert_eq!(row(&terminal, 1).trim_end(), "动的创业");
+        assert_eq!(row(&terminal, 2).trim_end(), "产品");
+    }
+
+    #[test]
+    fn the_status_bar_shows_name_position_and_words() {
+        let mut app = app("Hello 世界\nsecond", 60, 4);
+        app.update(Msg::Key(crate::keymap::Key::plain(
+            crate::keymap::KeyCode::Char('!'),
+        )));
+        let terminal = draw(&app, &Theme::monochrome(), 60, 4);
+        let status = row(&terminal, 3);
+        assert!(status.contains("draft.md [+]"), "{status}");
+        assert!(status.contains("1:2"), "{status}");
+        assert!(status.contains("4 words"), "{status}");
+    }
+
+    #[test]
+    fn control_characters_are_drawn_as_placeholders() {
+        let app = app("a\u{1b}[31mb\u{7}", 20, 3);
+        let terminal = draw(&app, &Theme::monochrome(), 20, 3);
+        let first = row(&terminal, 0);
+        assert!(first.starts_with("a\u{241b}[31mb\u{2407}"), "{first}");
+        assert!(!first.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn the_selection_and_headings_are_styled() {
+        let mut app = app("# Title\nbody text", 20, 4);
+        app.doc.select(Selection {
+            anchor: 8,
+            head: 12,
+        });
+        let theme = Theme::monochrome();
+        let terminal = draw(&app, &theme, 20, 4);
+        let buffer = terminal.backend().buffer();
+        assert_eq!(buffer[(0, 0)].modifier, theme.heading.add_modifier);
+        assert!(
+            buffer[(0, 1)]
+                .modifier
+                .contains(ratatui::style::Modifier::REVERSED)
+        );
+        assert!(
+            !buffer[(5, 1)]
+                .modifier
+                .contains(ratatui::style::Modifier::REVERSED)
+        );
+    }
+
+    #[test]
+    fn help_lists_every_command_with_its_keys() {
+        let mut app = app("", 100, 60);
+        app.update(Msg::Key(crate::keymap::Key::plain(
+            crate::keymap::KeyCode::F(1),
+        )));
+        let terminal = draw(&app, &Theme::monochrome(), 100, 60);
+        let screen: String = (0..60)
+            .map(|y| row(&terminal, y))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(screen.contains("C-s"), "{screen}");
+        assert!(screen.contains("save_as"));
+        assert!(screen.contains("Undo the last change"));
+    }
+}

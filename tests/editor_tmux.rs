@@ -331,3 +331,98 @@ fn crlf_files_keep_their_line_endings() {
     tmux.wait_for(" bytes)");
     wait_for_file(&file, "\u{feff}one\r\ntwo\r\nthree\r\n".as_bytes());
 }
+
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15; after the ')' they are at 11 and 12.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn an_idle_editor_uses_no_cpu() {
+    let home = Home::new();
+    let tmux = Tmux::start(&home, &[]);
+    tmux.wait_for("F1 help");
+    tmux.type_text("some text");
+    tmux.wait_for("some text");
+    // Past the journal pause, nothing is left to do.
+    std::thread::sleep(Duration::from_millis(1200));
+    let pid = tmux.pane_pid();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ticks(pid) - before;
+    assert!(used <= 1, "idle Quill used {used} clock ticks in 3 s");
+}
+
+#[test]
+fn a_file_changed_on_disk_is_not_overwritten_without_asking() {
+    let home = Home::new();
+    let file = home.dir.path().join("shared.md");
+    std::fs::write(&file, "first version\n").unwrap();
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("first version");
+    tmux.keys(&["C-End"]);
+    tmux.type_text("my edit");
+    tmux.wait_for("my edit");
+    std::fs::write(&file, "someone else's version\n").unwrap();
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("changed on disk");
+    tmux.type_text("c");
+    tmux.wait_for("not saved");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "someone else's version\n"
+    );
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("changed on disk");
+    tmux.type_text("o");
+    tmux.wait_for(" bytes)");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "first version\nmy edit"
+    );
+}
+
+#[test]
+fn a_mouse_click_places_the_cursor() {
+    let home = Home::new();
+    let file = home.dir.path().join("click.md");
+    std::fs::write(&file, "first line\nsecond line\n").unwrap();
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("second line");
+    // An SGR mouse press on the space after "second" (column 7, row 2, 1-based), then its release.
+    tmux.type_text("\u{1b}[<0;7;2M\u{1b}[<0;7;2m");
+    tmux.type_text("X");
+    tmux.wait_for("secondX line");
+}
+
+#[test]
+fn copy_reaches_the_system_clipboard_through_osc_52() {
+    let home = Home::new();
+    let file = home.dir.path().join("copy.md");
+    std::fs::write(&file, "复制这段文字 please").unwrap();
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    // tmux keeps what a program sets with OSC 52 as a paste buffer.
+    tmux.tmux(&["set-option", "-g", "set-clipboard", "on"]);
+    tmux.wait_for("please");
+    tmux.keys(&["C-a", "C-c"]);
+    tmux.wait_for("copied 13 characters");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let buffer = tmux.tmux(&["show-buffer"]);
+        if buffer == "复制这段文字 please" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "clipboard holds {buffer:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // And the internal clipboard pastes it back.
+    tmux.keys(&["C-End", "C-v"]);
+    tmux.wait_for("please复制这段文字 please");
+}
