@@ -5,16 +5,18 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use crossterm::event::{
     self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
-    Event, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
+    Event, KeyEventKind, KeyModifiers, KeyboardEnhancementFlags, MouseButton, MouseEventKind,
+    PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    self, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
@@ -86,6 +88,9 @@ pub fn run(
 
 type Term = Terminal<CrosstermBackend<io::Stdout>>;
 
+/// Whether the kitty keyboard flags were pushed and must be popped on the way out.
+static ENHANCED_KEYS: AtomicBool = AtomicBool::new(false);
+
 fn enter() -> io::Result<Term> {
     enable_raw_mode()?;
     let mut stdout = io::stdout();
@@ -95,11 +100,23 @@ fn enter() -> io::Result<Term> {
         EnableBracketedPaste,
         EnableMouseCapture
     )?;
+    // Terminals with the kitty keyboard protocol can report Ctrl-Shift-S and friends. Asked
+    // before the input thread starts, so the terminal's answer is not taken for a key.
+    if matches!(terminal::supports_keyboard_enhancement(), Ok(true)) {
+        execute!(
+            stdout,
+            PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
+        )?;
+        ENHANCED_KEYS.store(true, Ordering::SeqCst);
+    }
     Terminal::new(CrosstermBackend::new(stdout))
 }
 
 /// Puts the terminal back as it was; safe to call twice.
 fn leave() {
+    if ENHANCED_KEYS.swap(false, Ordering::SeqCst) {
+        let _ = execute!(io::stdout(), PopKeyboardEnhancementFlags);
+    }
     let _ = execute!(
         io::stdout(),
         DisableMouseCapture,
