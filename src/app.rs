@@ -2,7 +2,9 @@
 //! `&App`; side effects (saving, the journal, the clipboard) are returned as `Effect`s for the
 //! terminal layer to run, and their results come back as `Msg`s (The Elm Architecture).
 
+pub mod assist;
 pub mod msg;
+pub mod suggestion;
 
 use std::path::PathBuf;
 
@@ -14,6 +16,7 @@ use crate::document::layout::{self, Row};
 use crate::document::{Document, Selection, grapheme};
 use crate::keymap::{Key, KeyCode, Keymap};
 use crate::paths::expand_home;
+pub use assist::{Assistant, AssistantSetup, ModelState};
 pub use msg::{Effect, LoadedDraft, Msg, SaveFailure};
 
 /// Rows kept between the cursor and the top or bottom edge when scrolling.
@@ -94,6 +97,40 @@ pub struct App {
     /// After a save that was asked for on the way to something else (quit, open).
     after_save: Option<Then>,
     pub should_quit: bool,
+    pub assistant: Assistant,
+    /// The terminal's size, from which the panes are laid out.
+    pub screen: (u16, u16),
+}
+
+/// Where the panes go, in cells: the draft, and the suggestions pane when there is one (to the
+/// right on a wide terminal, below on a narrow one). The bottom row is the status bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Panes {
+    pub draft: (u16, u16, u16, u16),
+    pub side: Option<(u16, u16, u16, u16)>,
+}
+
+pub fn panes(width: u16, height: u16, has_side: bool) -> Panes {
+    let body = height.saturating_sub(1).max(1);
+    if !has_side {
+        return Panes {
+            draft: (0, 0, width, body),
+            side: None,
+        };
+    }
+    if width >= 70 {
+        let draft_w = width * 3 / 5;
+        Panes {
+            draft: (0, 0, draft_w, body),
+            side: Some((draft_w, 0, width - draft_w, body)),
+        }
+    } else {
+        let draft_h = (body * 3 / 5).max(1);
+        Panes {
+            draft: (0, 0, width, draft_h),
+            side: Some((0, draft_h, width, body - draft_h)),
+        }
+    }
 }
 
 impl App {
@@ -118,6 +155,8 @@ impl App {
             last_search: String::new(),
             after_save: None,
             should_quit: false,
+            assistant: Assistant::new(),
+            screen: (width, height),
         };
         app.resize(width, height);
         app
@@ -185,6 +224,8 @@ impl App {
                 Vec::new()
             }
             Msg::Idle => self.journal_effect().into_iter().collect(),
+            Msg::Engine { generation, event } => self.on_engine(generation, event),
+            Msg::RestartEngine { generation } => self.on_restart_due(generation),
             Msg::Warning(text) => {
                 self.error(text);
                 Vec::new()
@@ -216,9 +257,23 @@ impl App {
     }
 
     fn resize(&mut self, width: u16, height: u16) {
-        self.view.width = usize::from(width).max(4);
-        // The bottom row is the status bar.
-        self.view.height = usize::from(height).saturating_sub(1).max(1);
+        self.screen = (width, height);
+        self.relayout();
+    }
+
+    pub fn panes(&self) -> Panes {
+        panes(
+            self.screen.0,
+            self.screen.1,
+            self.assistant.suggestion.is_some(),
+        )
+    }
+
+    /// Sizes the draft view to its pane (which shrinks while a suggestion is shown).
+    fn relayout(&mut self) {
+        let (_, _, w, h) = self.panes().draft;
+        self.view.width = usize::from(w).max(4);
+        self.view.height = usize::from(h).max(1);
         self.ensure_cursor_visible();
     }
 
@@ -241,8 +296,24 @@ impl App {
     }
 
     fn on_edit_key(&mut self, key: Key) -> Vec<Effect> {
+        if self.assistant.focused && self.assistant.suggestion.is_some() {
+            return self.on_suggestions_key(key);
+        }
         if let Some(command) = self.keymap.command(&key) {
             return self.run(command);
+        }
+        if key.code == KeyCode::Esc && self.assistant.suggestion.is_some() {
+            // Esc stops a stream first; a second Esc dismisses the suggestion.
+            let streaming = self
+                .assistant
+                .suggestion
+                .as_ref()
+                .is_some_and(|s| s.is_streaming());
+            return if streaming {
+                self.cancel_generation()
+            } else {
+                self.reject_suggestion()
+            };
         }
         if key.code == KeyCode::Esc {
             let head = self.doc.cursor();
@@ -256,6 +327,43 @@ impl App {
             self.after_edit();
         }
         Vec::new()
+    }
+
+    /// Keys while the suggestions pane has focus: Enter accepts, Esc cancels or rejects,
+    /// `r` regenerates, Left/Right cycle variants, Up/Down scroll; named commands still work.
+    fn on_suggestions_key(&mut self, key: Key) -> Vec<Effect> {
+        use Command as C;
+        let command = match key.code {
+            KeyCode::Enter => Some(C::accept_suggestion),
+            KeyCode::Esc => Some(C::reject_suggestion),
+            KeyCode::Left => Some(C::previous_variant),
+            KeyCode::Right => Some(C::next_variant),
+            KeyCode::Char('r') if key.typed_char().is_some() => Some(C::regenerate),
+            KeyCode::Up | KeyCode::Down => {
+                if let Some(s) = &mut self.assistant.suggestion {
+                    s.scroll = if key.code == KeyCode::Up {
+                        s.scroll.saturating_sub(1)
+                    } else {
+                        s.scroll + 1
+                    };
+                }
+                return Vec::new();
+            }
+            _ => self.keymap.command(&key),
+        };
+        match command {
+            Some(C::reject_suggestion)
+                if self
+                    .assistant
+                    .suggestion
+                    .as_ref()
+                    .is_some_and(|s| s.is_streaming()) =>
+            {
+                self.cancel_generation()
+            }
+            Some(command) => self.run(command),
+            None => Vec::new(),
+        }
     }
 
     fn on_paste(&mut self, text: &str) -> Vec<Effect> {
@@ -437,6 +545,29 @@ impl App {
                 Vec::new()
             }
             C::quit => self.leave(Then::Quit),
+            C::continue_writing => self.ask("continue"),
+            C::rewrite_concise => self.ask("rewrite-concise"),
+            C::rewrite_formal => self.ask("rewrite-formal"),
+            C::rewrite_friendly => self.ask("rewrite-friendly"),
+            C::rewrite_persuasive => self.ask("rewrite-persuasive"),
+            C::rewrite_grammar => self.ask("rewrite-grammar"),
+            C::summarise_tldr => self.ask("summarise-tldr"),
+            C::summarise_bullets => self.ask("summarise-bullets"),
+            C::accept_suggestion => self.accept_suggestion(),
+            C::reject_suggestion => self.reject_suggestion(),
+            C::cancel_generation => self.cancel_generation(),
+            C::regenerate => self.regenerate(),
+            C::next_variant | C::previous_variant => {
+                if let Some(s) = &mut self.assistant.suggestion {
+                    s.cycle(command == C::next_variant);
+                }
+                Vec::new()
+            }
+            C::focus_next_pane => {
+                self.assistant.focused =
+                    !self.assistant.focused && self.assistant.suggestion.is_some();
+                Vec::new()
+            }
         };
         if !keep_col {
             self.view.preferred_col = None;
@@ -451,7 +582,7 @@ impl App {
         Vec::new()
     }
 
-    fn after_edit(&mut self) {
+    pub(crate) fn after_edit(&mut self) {
         self.view.preferred_col = None;
         self.ensure_cursor_visible();
     }

@@ -65,6 +65,21 @@ commands! {
     new => "Start a new untitled draft",
     help => "Show keys and commands",
     quit => "Quit Quill",
+    continue_writing => "Continue the draft from the cursor",
+    rewrite_concise => "Rewrite the selection (or paragraph) to be concise",
+    rewrite_formal => "Rewrite the selection (or paragraph) formally",
+    rewrite_friendly => "Rewrite the selection (or paragraph) in a friendly tone",
+    rewrite_persuasive => "Rewrite the selection (or paragraph) to persuade",
+    rewrite_grammar => "Fix the grammar of the selection (or paragraph)",
+    summarise_tldr => "Summarise the selection (or draft) in a sentence or two",
+    summarise_bullets => "Summarise the selection (or draft) as bullet points",
+    accept_suggestion => "Insert the suggestion (one undo step)",
+    reject_suggestion => "Dismiss the suggestion",
+    cancel_generation => "Stop the suggestion being generated",
+    regenerate => "Ask for another variant",
+    next_variant => "Show the next variant",
+    previous_variant => "Show the previous variant",
+    focus_next_pane => "Move the keyboard between the draft and the suggestions",
 }
 
 impl Command {

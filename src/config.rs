@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::engine::protocol::{LoadParams, SamplingParams};
 use toml::Table;
 
 const DEFAULTS: &str = include_str!("../defaults/config.toml");
@@ -41,6 +43,39 @@ pub struct SamplingConfig {
     /// -1: a fresh seed each time.
     pub seed: i64,
     pub variants: u32,
+}
+
+impl Config {
+    /// The sampling settings, with a fresh seed when the config asks for one (-1).
+    pub fn sampling(&self) -> SamplingParams {
+        let c = &self.sampling;
+        SamplingParams {
+            temperature: c.temperature,
+            top_k: c.top_k,
+            top_p: c.top_p,
+            min_p: c.min_p,
+            repeat_penalty: c.repeat_penalty,
+            max_tokens: c.max_tokens,
+            seed: u32::try_from(c.seed).unwrap_or_else(|_| fresh_seed()),
+            ..SamplingParams::default()
+        }
+    }
+
+    pub fn load_params(&self, model: PathBuf) -> LoadParams {
+        LoadParams {
+            model,
+            n_ctx: self.engine.n_ctx,
+            n_threads: self.engine.threads,
+            n_gpu_layers: self.engine.gpu_layers,
+        }
+    }
+}
+
+fn fresh_seed() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    nanos ^ std::process::id().rotate_left(16)
 }
 
 /// A problem with a config file; Quill runs on without it.

@@ -40,11 +40,18 @@ impl WorkerCommand {
     }
 }
 
-pub struct Engine {
+/// A running worker process. Its events go to the sink given at spawn, ending with
+/// `WorkerExited`; dropping it kills the process.
+pub struct Worker {
     child: Arc<Mutex<Child>>,
     stdin: ChildStdin,
-    events: Receiver<Event>,
     pid: u32,
+}
+
+/// A worker with its events on a channel: the blocking client used by headless commands.
+pub struct Engine {
+    worker: Worker,
+    events: Receiver<Event>,
     exited: bool,
 }
 
@@ -65,8 +72,14 @@ impl std::fmt::Display for LoadError {
     }
 }
 
-impl Engine {
-    pub fn spawn(command: &WorkerCommand) -> Result<Engine> {
+impl Worker {
+    /// Starts a worker; `sink` receives its events on a reader thread until it returns false.
+    /// The worker dies with the thread that spawns it (PR_SET_PDEATHSIG is per thread): spawn
+    /// from a thread that lives as long as the client.
+    pub fn spawn(
+        command: &WorkerCommand,
+        mut sink: impl FnMut(Event) -> bool + Send + 'static,
+    ) -> Result<Worker> {
         if let Some(dir) = command.log_file.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the log directory {}", dir.display()))?;
@@ -91,7 +104,6 @@ impl Engine {
         let stdin = child.stdin.take().context("worker stdin")?;
         let stdout = child.stdout.take().context("worker stdout")?;
         let child = Arc::new(Mutex::new(child));
-        let (tx, events) = mpsc::channel();
         let reaper = Arc::clone(&child);
         let log_file = command.log_file.clone();
         std::thread::Builder::new()
@@ -99,31 +111,20 @@ impl Engine {
             .spawn(move || {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
-                    match serde_json::from_str::<Event>(&line) {
-                        Ok(event) => {
-                            if tx.send(event).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Event::Warned {
-                                message: format!("unreadable message from the worker: {e}"),
-                            });
-                        }
+                    let event =
+                        serde_json::from_str::<Event>(&line).unwrap_or_else(|e| Event::Warned {
+                            message: format!("unreadable message from the worker: {e}"),
+                        });
+                    if !sink(event) {
+                        return;
                     }
                 }
                 let status = reaper.lock().ok().and_then(|mut c| c.wait().ok());
                 let reason = exit_reason(status, &log_file, log_start, pid);
-                let _ = tx.send(Event::WorkerExited { reason });
+                sink(Event::WorkerExited { reason });
             })
             .context("starting the engine reader thread")?;
-        Ok(Engine {
-            child,
-            stdin,
-            events,
-            pid,
-            exited: false,
-        })
+        Ok(Worker { child, stdin, pid })
     }
 
     pub fn pid(&self) -> u32 {
@@ -135,6 +136,40 @@ impl Engine {
         writeln!(self.stdin, "{line}")
             .and_then(|()| self.stdin.flush())
             .context("the worker is not running")
+    }
+
+    /// Kills the worker at once (a watchdog's last resort, or shutdown).
+    pub fn kill(&mut self) {
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.kill();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing stdin alone would end the worker, but not one stuck in a long decode.
+        self.kill();
+    }
+}
+
+impl Engine {
+    pub fn spawn(command: &WorkerCommand) -> Result<Engine> {
+        let (tx, events) = mpsc::channel();
+        let worker = Worker::spawn(command, move |event| tx.send(event).is_ok())?;
+        Ok(Engine {
+            worker,
+            events,
+            exited: false,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.worker.pid()
+    }
+
+    pub fn send(&mut self, request: &Request) -> Result<()> {
+        self.worker.send(request)
     }
 
     /// The next event, waiting at most `timeout`.
@@ -155,11 +190,6 @@ impl Engine {
                 None
             }
         }
-    }
-
-    /// The next event without waiting.
-    pub fn try_recv(&mut self) -> Option<Event> {
-        self.recv_timeout(Duration::ZERO)
     }
 
     pub fn has_exited(&self) -> bool {
@@ -197,18 +227,8 @@ impl Engine {
         }
     }
 
-    /// Kills the worker at once (a watchdog's last resort, or shutdown).
     pub fn kill(&mut self) {
-        if let Ok(mut child) = self.child.lock() {
-            let _ = child.kill();
-        }
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        // Closing stdin alone would end the worker, but not one stuck in a long decode.
-        self.kill();
+        self.worker.kill();
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Settings {
     pub config: Config,
     pub paths: Paths,
     pub model: PathBuf,
+    /// A problem with the config file (its defaults are used instead).
+    pub warning: Option<String>,
 }
 
 /// Per-run overrides from the command line.
@@ -137,12 +139,14 @@ pub fn start_engine(
 }
 
 pub fn load_params(settings: &Settings, options: &RunOptions) -> LoadParams {
-    LoadParams {
-        model: settings.model.clone(),
-        n_ctx: options.ctx_size.unwrap_or(settings.config.engine.n_ctx),
-        n_threads: options.threads.unwrap_or(settings.config.engine.threads),
-        n_gpu_layers: settings.config.engine.gpu_layers,
+    let mut params = settings.config.load_params(settings.model.clone());
+    if let Some(n) = options.ctx_size {
+        params.n_ctx = n;
     }
+    if let Some(n) = options.threads {
+        params.n_threads = n;
+    }
+    params
 }
 
 /// The config's sampling settings, then the prompt's, then the command line's.
@@ -151,17 +155,7 @@ pub fn sampling_for(
     overrides: &crate::prompt::SamplingOverrides,
     options: &RunOptions,
 ) -> SamplingParams {
-    let c = &config.sampling;
-    let mut sampling = SamplingParams {
-        temperature: c.temperature,
-        top_k: c.top_k,
-        top_p: c.top_p,
-        min_p: c.min_p,
-        repeat_penalty: c.repeat_penalty,
-        max_tokens: c.max_tokens,
-        seed: u32::try_from(c.seed).unwrap_or_else(|_| fresh_seed()),
-        ..SamplingParams::default()
-    };
+    let mut sampling = config.sampling();
     overrides.apply(&mut sampling);
     if let Some(v) = options.max_tokens {
         sampling.max_tokens = v;
@@ -173,13 +167,6 @@ pub fn sampling_for(
         sampling.seed = v;
     }
     sampling
-}
-
-fn fresh_seed() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    nanos ^ std::process::id().rotate_left(16)
 }
 
 /// Runs one built-in prompt over the input and streams the answer to stdout.
@@ -210,10 +197,7 @@ pub fn run_action(
         .build(&input)
         .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
     let sampling = sampling_for(&settings.config, &template.sampling, options);
-    let variants = options
-        .variants
-        .unwrap_or(settings.config.sampling.variants)
-        .max(1);
+    let variants = options.variants.unwrap_or(1).max(1);
 
     let (mut engine, _info) = start_engine(settings, options)?;
     let mut out = std::io::stdout().lock();

@@ -26,6 +26,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
         return quill::engine::worker::run().map_err(|e| Failure::engine(format!("worker: {e:#}")));
     }
     let settings = settings(cli.config.clone(), cli.model.clone())?;
+    // The editor shows config problems on screen; elsewhere they go to stderr.
+    if cli.command.is_some()
+        && let Some(warning) = &settings.warning
+    {
+        eprintln!("quill: warning: {warning}");
+    }
     match cli.command {
         Some(Command::Continue { io }) => action("continue", &io, &settings),
         Some(Command::Rewrite { io, style }) => action(style.prompt_id(), &io, &settings),
@@ -46,23 +52,35 @@ fn editor(file: Option<PathBuf>, settings: &Settings) -> Result<(), Failure> {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let (keymap, warnings) = quill::keymap::Keymap::new(&overrides);
-    quill::tui::run(file, keymap, settings.paths.state_dir.clone(), warnings)
-        .map_err(Failure::bad_input)
+    let (keymap, mut warnings) = quill::keymap::Keymap::new(&overrides);
+    warnings.extend(settings.warning.clone());
+    let worker = quill::engine::WorkerCommand::current_exe(settings.paths.worker_log())
+        .map_err(|e| Failure::engine(format!("{e:#}")))?;
+    quill::tui::run(quill::tui::EditorSetup {
+        path: file,
+        keymap,
+        state_dir: settings.paths.state_dir.clone(),
+        warnings,
+        assistant: quill::app::AssistantSetup {
+            load: settings.config.load_params(settings.model.clone()),
+            sampling: settings.config.sampling(),
+            variants: settings.config.sampling.variants as usize,
+        },
+        worker,
+    })
+    .map_err(Failure::bad_input)
 }
 
 fn settings(config_file: Option<PathBuf>, model: Option<PathBuf>) -> Result<Settings, Failure> {
     let paths = Paths::discover().map_err(|e| Failure::bad_input(format!("{e:#}")))?;
     let config_file = config_file.unwrap_or_else(|| paths.config_file());
     let (config, warning) = Config::load(&config_file);
-    if let Some(warning) = warning {
-        eprintln!("quill: warning: {}", warning.0);
-    }
     let model = config.model_path(model.as_deref(), &paths.default_model());
     Ok(Settings {
         config,
         paths,
         model,
+        warning: warning.map(|w| w.0),
     })
 }
 

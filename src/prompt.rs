@@ -200,6 +200,13 @@ impl PromptLibrary {
         Ok(PromptLibrary { prompts })
     }
 
+    /// No prompts at all (a library that failed to load must not take the editor down).
+    pub fn empty() -> PromptLibrary {
+        PromptLibrary {
+            prompts: Vec::new(),
+        }
+    }
+
     pub fn get(&self, id: &str) -> Result<&PromptTemplate> {
         match self.prompts.iter().find(|p| p.id == id) {
             Some(prompt) => Ok(prompt),

@@ -22,9 +22,11 @@ use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use crate::app::{App, Effect, LoadedDraft, Msg, SaveFailure};
+use crate::app::{App, AssistantSetup, Effect, LoadedDraft, Msg, SaveFailure};
 use crate::document::file::{self, LoadError};
 use crate::document::journal::{self, Journal};
+use crate::engine::protocol::{Event as EngineEvent, GenerateOptions, Request};
+use crate::engine::{Worker, WorkerCommand};
 use crate::keymap::{Key, KeyCode, Keymap, Mods};
 use crate::ui::{self, theme::Theme};
 
@@ -50,13 +52,27 @@ pub fn read_draft(path: &Path) -> Result<LoadedDraft, String> {
     }
 }
 
+/// What the editor starts with.
+pub struct EditorSetup {
+    pub path: Option<PathBuf>,
+    pub keymap: Keymap,
+    pub state_dir: PathBuf,
+    /// Config problems to show once the screen is up.
+    pub warnings: Vec<String>,
+    pub assistant: AssistantSetup,
+    pub worker: WorkerCommand,
+}
+
 /// Runs the editor on `path` (or a new untitled draft) until the writer quits.
-pub fn run(
-    path: Option<PathBuf>,
-    keymap: Keymap,
-    state_dir: PathBuf,
-    warnings: Vec<String>,
-) -> Result<(), String> {
+pub fn run(setup: EditorSetup) -> Result<(), String> {
+    let EditorSetup {
+        path,
+        keymap,
+        state_dir,
+        warnings,
+        assistant,
+        worker,
+    } = setup;
     let draft = match &path {
         Some(p) => read_draft(p)?,
         None => LoadedDraft {
@@ -81,7 +97,22 @@ pub fn run(
     if let Some(first) = warnings.first() {
         app.update(Msg::Warning(first.clone()));
     }
-    let result = event_loop(&mut terminal, &mut app, state_dir);
+    let (tx, rx) = mpsc::channel();
+    let mut runner = Runner {
+        state_dir,
+        journal: None,
+        tx: tx.clone(),
+        worker_command: worker,
+        worker: None,
+    };
+    let mut startup = VecDeque::from(app.start_assistant(assistant));
+    while let Some(effect) = startup.pop_front() {
+        for msg in runner.run(effect) {
+            startup.extend(app.update(msg));
+        }
+    }
+    spawn_input(tx);
+    let result = event_loop(&mut terminal, &mut app, &rx, &mut runner);
     leave();
     result.map_err(|e| format!("terminal error: {e}"))
 }
@@ -197,17 +228,16 @@ fn translate(event: Event) -> Option<Msg> {
     }
 }
 
-fn event_loop(terminal: &mut Term, app: &mut App, state_dir: PathBuf) -> io::Result<()> {
-    let (tx, rx) = mpsc::channel();
-    spawn_input(tx);
+fn event_loop(
+    terminal: &mut Term,
+    app: &mut App,
+    rx: &Receiver<Msg>,
+    runner: &mut Runner,
+) -> io::Result<()> {
     let theme = Theme::from_env();
-    let mut runner = Runner {
-        state_dir,
-        journal: None,
-    };
     terminal.draw(|f| ui::render(app, &theme, f))?;
     let mut last_draw = Instant::now();
-    while let Some(first) = next_message(&rx, app) {
+    while let Some(first) = next_message(rx, app) {
         let mut queue = VecDeque::from([first]);
         // Drain what else is waiting, up to the next frame, so a burst of keys draws once.
         let deadline = last_draw + FRAME;
@@ -253,11 +283,15 @@ fn next_message(rx: &Receiver<Msg>, app: &App) -> Option<Msg> {
     }
 }
 
-/// Runs effects: file and journal I/O, the clipboard.
+/// Runs effects: file and journal I/O, the engine worker, the clipboard.
 struct Runner {
     state_dir: PathBuf,
     /// The open journal and the draft path it belongs to.
     journal: Option<(Option<PathBuf>, Journal)>,
+    /// Where engine events and timers send their messages.
+    tx: Sender<Msg>,
+    worker_command: WorkerCommand,
+    worker: Option<Worker>,
 }
 
 impl Runner {
@@ -317,6 +351,56 @@ impl Runner {
                 let mut out = io::stdout();
                 let _ = write!(out, "\x1b]52;c;{encoded}\x07");
                 let _ = out.flush();
+                Vec::new()
+            }
+            Effect::StartEngine { generation, params } => {
+                // The old worker (if any) is killed; its late events carry an old generation.
+                self.worker = None;
+                let tx = self.tx.clone();
+                let sink = move |event| tx.send(Msg::Engine { generation, event }).is_ok();
+                match Worker::spawn(&self.worker_command, sink) {
+                    Ok(mut worker) => {
+                        let _ = worker.send(&Request::Load(params));
+                        self.worker = Some(worker);
+                        Vec::new()
+                    }
+                    Err(e) => vec![Msg::Engine {
+                        generation,
+                        event: EngineEvent::ModelLoadFailed {
+                            reason: format!("{e:#}"),
+                        },
+                    }],
+                }
+            }
+            Effect::RestartEngineAfter { generation, delay } => {
+                let tx = self.tx.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    let _ = tx.send(Msg::RestartEngine { generation });
+                });
+                Vec::new()
+            }
+            Effect::Generate {
+                job,
+                prompt,
+                sampling,
+            } => {
+                let request = Request::Generate {
+                    job,
+                    prompt,
+                    sampling,
+                    options: GenerateOptions::default(),
+                };
+                // A dead worker's exit event is already on its way; nothing to add here.
+                if let Some(worker) = &mut self.worker {
+                    let _ = worker.send(&request);
+                }
+                Vec::new()
+            }
+            Effect::CancelJob { job } => {
+                if let Some(worker) = &mut self.worker {
+                    let _ = worker.send(&Request::Cancel { job });
+                }
                 Vec::new()
             }
             Effect::Quit => Vec::new(),

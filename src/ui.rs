@@ -1,6 +1,7 @@
 //! Rendering: `render(&App, &Theme, &mut Frame)`. Layout only; each part draws from `&App`.
 
 pub mod markdown;
+pub mod suggestions;
 pub mod theme;
 
 use ratatui::Frame;
@@ -17,10 +18,32 @@ use crate::sanitize::strip_controls;
 use markdown::Span;
 use theme::Theme;
 
+fn rect((x, y, width, height): (u16, u16, u16, u16)) -> Rect {
+    Rect {
+        x,
+        y,
+        width,
+        height,
+    }
+}
+
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     let area = frame.area();
-    let [draft, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let [_, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let panes = app.panes();
+    let draft = rect(panes.draft).intersection(area);
     frame.render_widget(DraftPane { app, theme }, draft);
+    if let (Some(side), Some(suggestion)) = (panes.side, &app.assistant.suggestion) {
+        let focused = app.assistant.focused;
+        frame.render_widget(
+            suggestions::SuggestionsPane {
+                suggestion,
+                theme,
+                focused,
+            },
+            rect(side).intersection(area),
+        );
+    }
     frame.render_widget(StatusBar { app, theme }, status);
     match &app.mode {
         Mode::Help { scroll } => frame.render_widget(
@@ -159,12 +182,11 @@ impl Widget for StatusBar<'_> {
         let theme = self.theme;
         buf.set_style(area, theme.status);
         let (line, col) = app.doc.line_col();
-        let mut right = format!("{}:{}  {} words", line + 1, col + 1, app.doc.word_count());
+        let mut position = format!("{}:{}  {} words", line + 1, col + 1, app.doc.word_count());
         if app.doc.has_selection() {
             let s = app.doc.selection();
-            right = format!("{} selected  {right}", s.end() - s.start());
+            position = format!("{} selected  {position}", s.end() - s.start());
         }
-        right.push_str("  F1 help ");
         let title = strip_controls(&app.title()).into_owned();
         let mut left = vec![TextSpan::styled(format!(" {title}"), theme.status)];
         if app.doc.is_modified() {
@@ -182,6 +204,23 @@ impl Widget for StatusBar<'_> {
                 style,
             ));
         }
+        // A message has the room it needs: the model's state goes first, then the help hint.
+        let left_width: usize = left.iter().map(|s| s.width()).sum();
+        let model = model_status(app);
+        let candidates = [
+            format!("{model}  {position}  F1 help "),
+            format!("{position}  F1 help "),
+            format!("{position} "),
+        ];
+        let right = candidates
+            .iter()
+            .find(|r| {
+                left_width + 2 + unicode_width::UnicodeWidthStr::width(r.as_str())
+                    <= area.width as usize
+            })
+            .unwrap_or(&candidates[2])
+            .trim_start()
+            .to_string();
         let right_width = unicode_width::UnicodeWidthStr::width(right.as_str()) as u16;
         let left_area = Rect {
             width: area.width.saturating_sub(right_width),
@@ -197,6 +236,46 @@ impl Widget for StatusBar<'_> {
             );
         }
     }
+}
+
+/// The model's state, its speed and the context meter, for the status bar.
+fn model_status(app: &App) -> String {
+    use crate::app::ModelState;
+    let assistant = &app.assistant;
+    let streaming = assistant
+        .suggestion
+        .as_ref()
+        .is_some_and(|s| s.is_streaming());
+    let mut text = match &assistant.state {
+        ModelState::Off => return String::new(),
+        ModelState::Loading => "model loading…".to_string(),
+        ModelState::Ready if streaming => "generating".to_string(),
+        ModelState::Ready => "model ready".to_string(),
+        ModelState::Crashed { reason, retry_in } => format!(
+            "model crashed ({}) - restarting in {} s",
+            short_reason(reason),
+            retry_in.as_secs()
+        ),
+        ModelState::Failed(_) => "no model".to_string(),
+    };
+    if let (Some(stats), Some(info)) = (&assistant.last_stats, &assistant.info) {
+        text.push_str(&format!(
+            "  {:.0} t/s  ctx {}/{}",
+            stats.tokens_per_s, stats.prompt_tokens, info.n_ctx
+        ));
+        if stats.dropped_tokens > 0 {
+            text.push_str(&format!(" ({} left out)", stats.dropped_tokens));
+        }
+    }
+    text
+}
+
+/// "killed by SIGKILL: ..." -> "SIGKILL".
+fn short_reason(reason: &str) -> &str {
+    reason
+        .split_whitespace()
+        .find(|w| w.starts_with("SIG"))
+        .map_or(reason, |w| w.trim_end_matches(':'))
 }
 
 struct Help<'a> {

@@ -1,10 +1,12 @@
 //! What the app reacts to (`Msg`) and what it asks the outside world to do (`Effect`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::document::Change;
 use crate::document::file::{Fingerprint, TextFormat};
 use crate::document::journal::Base;
+use crate::engine::protocol::{Event, JobId, LoadParams, Prompt, SamplingParams};
 use crate::keymap::Key;
 
 #[derive(Debug, Clone)]
@@ -30,6 +32,15 @@ pub enum Msg {
     SaveFinished {
         path: PathBuf,
         result: Result<Fingerprint, SaveFailure>,
+    },
+    /// An event from the engine worker started as `generation`.
+    Engine {
+        generation: u64,
+        event: Event,
+    },
+    /// The back-off after a crash is over: time to start the worker again.
+    RestartEngine {
+        generation: u64,
     },
     /// Something went wrong outside the app (the journal, a config file): tell the writer.
     Warning(String),
@@ -76,6 +87,24 @@ pub enum Effect {
     /// The draft was saved or discarded: its journal goes.
     RemoveJournal {
         path: Option<PathBuf>,
+    },
+    /// Start (or replace) the worker and load the model; its events come back tagged with
+    /// `generation`.
+    StartEngine {
+        generation: u64,
+        params: LoadParams,
+    },
+    RestartEngineAfter {
+        generation: u64,
+        delay: Duration,
+    },
+    Generate {
+        job: JobId,
+        prompt: Prompt,
+        sampling: SamplingParams,
+    },
+    CancelJob {
+        job: JobId,
     },
     /// Put text on the system clipboard (OSC 52).
     Clipboard(String),

@@ -18,6 +18,11 @@ pub struct Theme {
     pub prompt: Style,
     pub popup: Style,
     pub popup_title: Style,
+    pub border: Style,
+    pub border_focused: Style,
+    pub diff_insert: Style,
+    pub diff_delete: Style,
+    pub muted: Style,
 }
 
 impl Theme {
@@ -52,6 +57,13 @@ impl Theme {
             prompt: Style::new().fg(fg).bg(Color::Rgb(0x07, 0x66, 0x78)),
             popup: Style::new().fg(fg).bg(Color::Rgb(0x28, 0x28, 0x28)),
             popup_title: Style::new().fg(accent).add_modifier(Modifier::BOLD),
+            border: Style::new().fg(Color::Rgb(0x66, 0x5c, 0x54)),
+            border_focused: Style::new().fg(accent),
+            diff_insert: Style::new().fg(Color::Rgb(0xb8, 0xbb, 0x26)),
+            diff_delete: Style::new()
+                .fg(Color::Rgb(0xfb, 0x49, 0x34))
+                .add_modifier(Modifier::CROSSED_OUT),
+            muted: Style::new().fg(Color::Rgb(0x92, 0x83, 0x74)),
         }
     }
 
@@ -72,6 +84,11 @@ impl Theme {
             prompt: plain.add_modifier(Modifier::REVERSED),
             popup: plain,
             popup_title: plain.add_modifier(Modifier::BOLD),
+            border: plain,
+            border_focused: plain.add_modifier(Modifier::BOLD),
+            diff_insert: plain.add_modifier(Modifier::UNDERLINED),
+            diff_delete: plain.add_modifier(Modifier::CROSSED_OUT),
+            muted: plain.add_modifier(Modifier::DIM),
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub const QUILL: &str = env!("CARGO_BIN_EXE_quill");
 
@@ -90,3 +91,119 @@ pub fn stderr(output: &Output) -> String {
 pub const CHINESE: &str = "随着人工智能技术的快速发展，大模型（也称为大型预训练模型）已经成为推动行业创新的关键力量。大模型通过在大量数据上进行预训练，具备了强大的语言理解和生成能力，可以应用于各种场景，如自然语言处理、图像识别、语音识别等。\n\n创业产品开发一直以来都是技术创新的孵化器。在过去的几十年中，无数创业公司凭借创新的产品和商业模式在市场中崭露头角。";
 
 pub const ENGLISH: &str = "The first draft of anything is a conversation with yourself. You write to find out what you think, and only later do you write to tell someone else. That is why the blank page feels heavier than it is: it asks for both jobs at once.";
+
+/// A tmux server of its own (its own socket), killed on drop.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    pub fn start(home: &Home, args: &[&str]) -> Tmux {
+        Tmux::start_sized(home, args, 80, 20)
+    }
+
+    pub fn start_sized(home: &Home, args: &[&str], width: u16, height: u16) -> Tmux {
+        let socket = format!("quill-test-{}-{}", std::process::id(), unique());
+        let mut command = vec![
+            "env".to_string(),
+            format!(
+                "XDG_CONFIG_HOME={}",
+                home.dir.path().join("config").display()
+            ),
+            format!("XDG_STATE_HOME={}", home.dir.path().join("state").display()),
+            // No default model here: tests that want one pass --model.
+            format!("XDG_DATA_HOME={}", home.dir.path().join("data").display()),
+            "TERM=xterm-256color".to_string(),
+            QUILL.to_string(),
+        ];
+        command.extend(args.iter().map(|a| a.to_string()));
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .args(&command)
+            .status()
+            .expect("tmux is installed (make test installs it)");
+        assert!(status.success());
+        Tmux { socket }
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types text literally (no key-name lookup).
+    pub fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-l", text]);
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend(keys);
+        self.tmux(&args);
+    }
+
+    pub fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    pub fn cursor(&self) -> (usize, usize) {
+        let out = self.tmux(&["display-message", "-p", "#{cursor_x} #{cursor_y}"]);
+        let mut parts = out
+            .split_whitespace()
+            .map(|p| p.parse().unwrap_or(usize::MAX));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+    }
+
+    pub fn pane_pid(&self) -> i32 {
+        self.tmux(&["display-message", "-p", "#{pane_pid}"])
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
+    pub fn is_alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "has-session"])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Waits until the screen shows `text`.
+    pub fn wait_for(&self, text: &str) -> String {
+        self.wait_for_within(text, Duration::from_secs(10))
+    }
+
+    pub fn wait_for_within(&self, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never saw {text:?} on:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

@@ -1,0 +1,612 @@
+//! The assistant inside the editor: starting and supervising the engine (restart with back-off
+//! after a crash), turning actions into prompts from the draft, streaming the answer into a
+//! `Suggestion`, and accepting it as one undo step.
+
+use std::time::Duration;
+
+use super::suggestion::{Suggestion, Target, VariantState};
+use super::{App, Effect};
+use crate::engine::model_file;
+use crate::engine::protocol::{
+    Event, GenerationStats, JobId, LoadParams, ModelInfo, SamplingParams,
+};
+use crate::prompt::{Action, PromptInput, PromptLibrary};
+
+/// The first restart waits this long; each further one twice as long, up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What the editor needs to run the engine, from the config.
+#[derive(Debug, Clone)]
+pub struct AssistantSetup {
+    pub load: LoadParams,
+    pub sampling: SamplingParams,
+    pub variants: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelState {
+    /// No engine: no model configured yet, or not started.
+    Off,
+    Loading,
+    Ready,
+    /// The worker died; it restarts after a pause.
+    Crashed {
+        reason: String,
+        retry_in: Duration,
+    },
+    /// The model cannot be used (bad file): Quill stays a plain editor.
+    Failed(String),
+}
+
+pub struct Assistant {
+    pub setup: Option<AssistantSetup>,
+    pub prompts: PromptLibrary,
+    pub state: ModelState,
+    pub info: Option<ModelInfo>,
+    /// Which worker's events count: bumped at every start, so a dead one's are ignored.
+    pub generation: u64,
+    crashes: u32,
+    next_job: JobId,
+    pub suggestion: Option<Suggestion>,
+    pub last_stats: Option<GenerationStats>,
+    /// The suggestions pane has the keyboard.
+    pub focused: bool,
+}
+
+impl Assistant {
+    pub fn new() -> Self {
+        Assistant {
+            setup: None,
+            prompts: PromptLibrary::built_in().unwrap_or_else(|_| PromptLibrary::empty()),
+            state: ModelState::Off,
+            info: None,
+            generation: 0,
+            crashes: 0,
+            next_job: 1,
+            suggestion: None,
+            last_stats: None,
+            focused: false,
+        }
+    }
+}
+
+impl Default for Assistant {
+    fn default() -> Self {
+        Assistant::new()
+    }
+}
+
+impl App {
+    /// Starts the engine for `setup`; a model file that is missing or not GGUF leaves Quill a
+    /// plain editor with the reason in the status bar.
+    pub fn start_assistant(&mut self, setup: AssistantSetup) -> Vec<Effect> {
+        self.assistant.setup = Some(setup);
+        self.start_engine()
+    }
+
+    fn start_engine(&mut self) -> Vec<Effect> {
+        let Some(setup) = &self.assistant.setup else {
+            return Vec::new();
+        };
+        if let Err(e) = model_file::check(&setup.load.model) {
+            let reason = format!("{e}; run `make model` or set model in config.toml");
+            self.assistant.state = ModelState::Failed(reason);
+            return Vec::new();
+        }
+        self.assistant.generation += 1;
+        self.assistant.state = ModelState::Loading;
+        vec![Effect::StartEngine {
+            generation: self.assistant.generation,
+            params: setup.load.clone(),
+        }]
+    }
+
+    pub(super) fn on_engine(&mut self, generation: u64, event: Event) -> Vec<Effect> {
+        if generation != self.assistant.generation {
+            return Vec::new(); // a worker that has since been replaced
+        }
+        match event {
+            Event::ModelLoaded(info) => {
+                self.assistant.info = Some(info);
+                self.assistant.state = ModelState::Ready;
+                self.assistant.crashes = 0;
+                // A suggestion that was waiting on a restart asks again.
+                self.continue_variants()
+            }
+            Event::ModelLoadFailed { reason } => {
+                self.assistant.state = ModelState::Failed(reason);
+                self.fail_streaming("the model failed to load".into());
+                Vec::new()
+            }
+            Event::TokenGenerated { job, text } => {
+                if let Some(s) = &mut self.assistant.suggestion {
+                    s.push_text(job, &text);
+                }
+                Vec::new()
+            }
+            Event::GenerationFinished { job, stats } => {
+                let Some(s) = &mut self.assistant.suggestion else {
+                    return Vec::new();
+                };
+                if s.finish(job, VariantState::Done(stats.clone())) {
+                    self.assistant.last_stats = Some(stats);
+                    return self.continue_variants();
+                }
+                Vec::new()
+            }
+            Event::GenerationFailed { job, reason } => {
+                if let Some(s) = &mut self.assistant.suggestion {
+                    s.finish(job, VariantState::Failed(reason.clone()));
+                }
+                self.error(format!("generation failed: {reason}"));
+                Vec::new()
+            }
+            Event::Warned { message } => {
+                self.info(message);
+                Vec::new()
+            }
+            Event::WorkerExited { reason } => {
+                self.assistant.crashes += 1;
+                let backoff = FIRST_BACKOFF
+                    .saturating_mul(1 << (self.assistant.crashes - 1).min(5))
+                    .min(MAX_BACKOFF);
+                self.fail_streaming(format!("the model crashed ({reason})"));
+                self.assistant.state = ModelState::Crashed {
+                    reason,
+                    retry_in: backoff,
+                };
+                vec![Effect::RestartEngineAfter {
+                    generation: self.assistant.generation,
+                    delay: backoff,
+                }]
+            }
+        }
+    }
+
+    pub(super) fn on_restart_due(&mut self, generation: u64) -> Vec<Effect> {
+        if generation != self.assistant.generation
+            || !matches!(self.assistant.state, ModelState::Crashed { .. })
+        {
+            return Vec::new();
+        }
+        self.start_engine()
+    }
+
+    fn fail_streaming(&mut self, reason: String) {
+        if let Some(s) = &mut self.assistant.suggestion
+            && let Some((job, _)) = s.job
+        {
+            s.finish(job, VariantState::Failed(reason));
+        }
+    }
+
+    /// Asks for the next variant if the suggestion wants more and the engine is ready.
+    fn continue_variants(&mut self) -> Vec<Effect> {
+        if self.assistant.state != ModelState::Ready {
+            return Vec::new();
+        }
+        let job = self.assistant.next_job;
+        let Some(s) = &mut self.assistant.suggestion else {
+            return Vec::new();
+        };
+        if !s.wants_more() {
+            return Vec::new();
+        }
+        self.assistant.next_job += 1;
+        let sampling = s.start_variant(job);
+        vec![Effect::Generate {
+            job,
+            prompt: s.prompt.clone(),
+            sampling,
+        }]
+    }
+
+    /// Runs a prompt from the library on the draft: its action decides what text it reads and
+    /// where the answer goes.
+    pub(super) fn ask(&mut self, prompt_id: &str) -> Vec<Effect> {
+        match &self.assistant.state {
+            ModelState::Ready => {}
+            ModelState::Failed(reason) => {
+                let reason = reason.clone();
+                self.error(format!("no model: {reason}"));
+                return Vec::new();
+            }
+            _ => {
+                self.info("the model is not ready yet");
+                return Vec::new();
+            }
+        }
+        let Some(setup) = &self.assistant.setup else {
+            return Vec::new();
+        };
+        let Ok(template) = self.assistant.prompts.get(prompt_id) else {
+            self.error(format!("no prompt named {prompt_id}"));
+            return Vec::new();
+        };
+        let template = template.clone();
+        let mut sampling = setup.sampling.clone();
+        template.sampling.apply(&mut sampling);
+        let wanted = setup.variants;
+
+        let rope = self.doc.rope();
+        let selection = self.doc.selection();
+        let cursor = self.doc.cursor();
+        let (start, end) = match template.action {
+            Action::Rewrite if selection.is_empty() => paragraph_at(rope, cursor),
+            _ => (selection.start(), selection.end()),
+        };
+        let region = rope.slice(start..end).to_string();
+        let document = rope.to_string();
+        let (target, selected) = match template.action {
+            Action::Rewrite => {
+                if region.trim().is_empty() {
+                    self.info("nothing to rewrite here: select some text");
+                    return Vec::new();
+                }
+                (
+                    Target::Replace {
+                        start,
+                        end,
+                        original: region.clone(),
+                    },
+                    region,
+                )
+            }
+            Action::Summarise => {
+                // The selection, or else the whole draft; the summary goes after it.
+                let text = if selection.is_empty() {
+                    document.clone()
+                } else {
+                    region
+                };
+                if text.trim().is_empty() {
+                    self.info("nothing to summarise yet");
+                    return Vec::new();
+                }
+                (
+                    Target::Insert {
+                        at: selection.end().max(cursor),
+                    },
+                    text,
+                )
+            }
+            Action::Continue | Action::Generate => (Target::Insert { at: cursor }, region),
+        };
+        let input = PromptInput {
+            selection: selected,
+            before: rope.slice(..cursor).to_string(),
+            after: rope.slice(cursor..).to_string(),
+            document,
+            title: self.title(),
+        };
+        let prompt = match template.build(&input) {
+            Ok(prompt) => prompt,
+            Err(e) => {
+                self.error(format!("{e:#}"));
+                return Vec::new();
+            }
+        };
+        let mut effects = self.cancel_generation();
+        // The journal first: a model request is when a crash is most likely.
+        effects.extend(self.journal_effect());
+        self.assistant.suggestion = Some(Suggestion::new(
+            template.name.clone(),
+            prompt,
+            sampling,
+            target,
+            wanted,
+        ));
+        self.relayout();
+        effects.extend(self.continue_variants());
+        effects
+    }
+
+    /// Stops the streaming job, if any, keeping what it produced.
+    pub(super) fn cancel_generation(&mut self) -> Vec<Effect> {
+        let Some(s) = &mut self.assistant.suggestion else {
+            return Vec::new();
+        };
+        let Some((job, _)) = s.job else {
+            return Vec::new();
+        };
+        // Stop asking for more variants too.
+        s.wanted = s.variants.len();
+        s.finish(job, VariantState::Failed("cancelled".into()));
+        vec![Effect::CancelJob { job }]
+    }
+
+    pub(super) fn reject_suggestion(&mut self) -> Vec<Effect> {
+        let effects = self.cancel_generation();
+        self.assistant.suggestion = None;
+        self.assistant.focused = false;
+        self.relayout();
+        effects
+    }
+
+    pub(super) fn regenerate(&mut self) -> Vec<Effect> {
+        let mut effects = self.cancel_generation();
+        if let Some(s) = &mut self.assistant.suggestion {
+            // Another round of variants after those kept, with fresh seeds.
+            s.wanted = s.variants.len() + 1;
+            s.sampling.seed = s.sampling.seed.wrapping_add(1000);
+            s.current = s.variants.len();
+        }
+        effects.extend(self.continue_variants());
+        effects
+    }
+
+    /// Inserts or replaces with the variant on show, as one undo step.
+    pub(super) fn accept_suggestion(&mut self) -> Vec<Effect> {
+        let Some(s) = &self.assistant.suggestion else {
+            return Vec::new();
+        };
+        let Some(text) = s.accepted_text() else {
+            self.info("nothing to accept yet");
+            return Vec::new();
+        };
+        let len = self.doc.len_chars();
+        match s.target.clone() {
+            Target::Insert { at } => {
+                let at = at.min(len);
+                self.doc.replace(at, at, &text);
+            }
+            Target::Replace {
+                start,
+                end,
+                original,
+            } => {
+                let still_there =
+                    end <= len && self.doc.rope().slice(start..end) == original.as_str();
+                if !still_there {
+                    self.error("the text changed since it was sent; select it and ask again");
+                    return Vec::new();
+                }
+                self.doc.replace(start, end, &text);
+            }
+        }
+        let mut effects = self.reject_suggestion();
+        self.info("accepted (Ctrl-Z undoes it)");
+        self.after_edit();
+        effects.extend(self.journal_effect());
+        effects
+    }
+}
+
+/// The paragraph around `at`: between blank lines, without them.
+fn paragraph_at(rope: &ropey::Rope, at: usize) -> (usize, usize) {
+    let is_blank = |line: usize| rope.line(line).chars().all(char::is_whitespace);
+    let lines = rope.len_lines();
+    let here = rope.char_to_line(at.min(rope.len_chars()));
+    let mut first = here;
+    while first > 0 && !is_blank(first - 1) {
+        first -= 1;
+    }
+    let mut last = here;
+    while last + 1 < lines && !is_blank(last + 1) {
+        last += 1;
+    }
+    let start = rope.line_to_char(first);
+    let mut end = if last + 1 < lines {
+        rope.line_to_char(last + 1)
+    } else {
+        rope.len_chars()
+    };
+    // Leave the paragraph's own line break out of what is replaced.
+    while end > start && rope.char(end - 1) == '\n' {
+        end -= 1;
+    }
+    (start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::protocol::StopReason;
+
+    #[test]
+    fn the_paragraph_under_the_cursor_excludes_blank_lines() {
+        let rope = ropey::Rope::from_str("first para\nstill first\n\nsecond 段落\n\nthird");
+        assert_eq!(paragraph_at(&rope, 3), (0, 22));
+        assert_eq!(paragraph_at(&rope, 26), (24, 33));
+        assert_eq!(paragraph_at(&rope, 40), (35, 40));
+    }
+
+    fn ready_app(text: &str) -> App {
+        let mut app = App::with_text(None, text, 100, 30);
+        let dir = std::env::temp_dir().join(format!("quill-assist-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = dir.join("fake.gguf");
+        std::fs::write(&model, b"GGUF\x03\0\0\0").unwrap();
+        let effects = app.start_assistant(AssistantSetup {
+            load: LoadParams {
+                model,
+                n_ctx: 2048,
+                n_threads: 0,
+                n_gpu_layers: 0,
+            },
+            sampling: SamplingParams::default(),
+            variants: 2,
+        });
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::StartEngine { generation: 1, .. }]
+        ));
+        app.on_engine(
+            1,
+            Event::ModelLoaded(ModelInfo {
+                name: "test".into(),
+                n_ctx: 2048,
+                n_ctx_train: 8192,
+                n_params: 1,
+                size_bytes: 1,
+                has_chat_template: true,
+                load_ms: 1,
+            }),
+        );
+        app
+    }
+
+    fn stats() -> GenerationStats {
+        GenerationStats {
+            prompt_tokens: 10,
+            reused_tokens: 0,
+            dropped_tokens: 0,
+            generated_tokens: 3,
+            ttft_ms: 5.0,
+            prompt_tokens_per_s: 100.0,
+            tokens_per_s: 50.0,
+            stop_reason: StopReason::EndOfText,
+        }
+    }
+
+    fn job_of(effects: &[Effect]) -> JobId {
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Generate { job, .. } => Some(*job),
+                _ => None,
+            })
+            .expect("a generate effect")
+    }
+
+    #[test]
+    fn a_rewrite_streams_then_replaces_the_paragraph_as_one_undo_step() {
+        let mut app = ready_app("Intro.\n\nThis are bad grammar.\n\nEnd.");
+        app.doc.move_to(10, false);
+        let effects = app.ask("rewrite-grammar");
+        let job = job_of(&effects);
+        app.on_engine(
+            1,
+            Event::TokenGenerated {
+                job,
+                text: "This is ".into(),
+            },
+        );
+        app.on_engine(
+            1,
+            Event::TokenGenerated {
+                job,
+                text: "good grammar.\u{1b}[31m".into(),
+            },
+        );
+        let effects = app.on_engine(
+            1,
+            Event::GenerationFinished {
+                job,
+                stats: stats(),
+            },
+        );
+        // The second variant is asked for at once.
+        let second = job_of(&effects);
+        assert_ne!(second, job);
+        app.accept_suggestion();
+        assert_eq!(
+            app.doc.text(),
+            "Intro.\n\nThis is good grammar.[31m\n\nEnd."
+        );
+        assert!(app.assistant.suggestion.is_none());
+        app.doc.undo();
+        assert_eq!(app.doc.text(), "Intro.\n\nThis are bad grammar.\n\nEnd.");
+    }
+
+    #[test]
+    fn events_of_a_replaced_worker_or_an_old_job_are_ignored() {
+        let mut app = ready_app("text");
+        let job = job_of(&app.ask("continue"));
+        app.on_engine(
+            0,
+            Event::TokenGenerated {
+                job,
+                text: "old worker".into(),
+            },
+        );
+        app.on_engine(
+            1,
+            Event::TokenGenerated {
+                job: job + 100,
+                text: "old job".into(),
+            },
+        );
+        let s = app.assistant.suggestion.as_ref().unwrap();
+        assert_eq!(s.variants[0].text, "");
+    }
+
+    #[test]
+    fn a_crash_fails_the_stream_and_restarts_with_growing_back_off() {
+        let mut app = ready_app("text");
+        let job = job_of(&app.ask("continue"));
+        app.on_engine(
+            1,
+            Event::TokenGenerated {
+                job,
+                text: " partial".into(),
+            },
+        );
+        let effects = app.on_engine(
+            1,
+            Event::WorkerExited {
+                reason: "killed by SIGKILL".into(),
+            },
+        );
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::RestartEngineAfter { generation: 1, delay }] if *delay == FIRST_BACKOFF
+        ));
+        assert!(matches!(app.assistant.state, ModelState::Crashed { .. }));
+        assert_eq!(app.doc.text(), "text", "the draft is untouched");
+        let effects = app.on_restart_due(1);
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::StartEngine { generation: 2, .. }]
+        ));
+        let effects = app.on_engine(
+            2,
+            Event::WorkerExited {
+                reason: "again".into(),
+            },
+        );
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::RestartEngineAfter { delay, .. }] if *delay == FIRST_BACKOFF * 2
+        ));
+    }
+
+    #[test]
+    fn cancel_keeps_the_partial_text_and_stops_further_variants() {
+        let mut app = ready_app("text");
+        let job = job_of(&app.ask("continue"));
+        app.on_engine(
+            1,
+            Event::TokenGenerated {
+                job,
+                text: " and more".into(),
+            },
+        );
+        let effects = app.cancel_generation();
+        assert_eq!(effects, vec![Effect::CancelJob { job }]);
+        let s = app.assistant.suggestion.as_ref().unwrap();
+        assert!(!s.wants_more());
+        app.accept_suggestion();
+        assert_eq!(app.doc.text(), " and moretext");
+    }
+
+    #[test]
+    fn a_missing_model_leaves_a_plain_editor_with_the_reason() {
+        let mut app = App::with_text(None, "text", 80, 20);
+        let effects = app.start_assistant(AssistantSetup {
+            load: LoadParams {
+                model: "/nowhere/model.gguf".into(),
+                n_ctx: 2048,
+                n_threads: 0,
+                n_gpu_layers: 0,
+            },
+            sampling: SamplingParams::default(),
+            variants: 1,
+        });
+        assert!(effects.is_empty());
+        assert!(matches!(&app.assistant.state, ModelState::Failed(r) if r.contains("make model")));
+        assert!(app.ask("continue").is_empty());
+        assert!(app.status.as_ref().is_some_and(|s| s.is_error));
+    }
+}

@@ -1,0 +1,116 @@
+//! The suggestions pane: the streamed answer (for a rewrite, a word-level diff against the
+//! original), which variant is on show, and the keys that act on it.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
+use similar::{ChangeTag, TextDiff};
+
+use super::theme::Theme;
+use crate::app::suggestion::{Suggestion, Target, VariantState};
+
+pub struct SuggestionsPane<'a> {
+    pub suggestion: &'a Suggestion,
+    pub theme: &'a Theme,
+    pub focused: bool,
+}
+
+impl Widget for SuggestionsPane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let s = self.suggestion;
+        let theme = self.theme;
+        let state = match s.current().map(|v| &v.state) {
+            Some(VariantState::Streaming) => "streaming…".to_string(),
+            Some(VariantState::Done(stats)) => format!("{} tokens", stats.generated_tokens),
+            Some(VariantState::Failed(reason)) => reason.clone(),
+            None => "waiting for the model…".to_string(),
+        };
+        let count = s.variants.len().max(1);
+        let title = format!(
+            " {} · {}/{} · {} ",
+            s.title,
+            (s.current + 1).min(count),
+            s.wanted.max(count),
+            state
+        );
+        let border = if self.focused {
+            theme.border_focused
+        } else {
+            theme.border
+        };
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(border)
+            .title(Span::styled(title, border))
+            .title_bottom(Span::styled(
+                " A-Enter accept · Esc reject · C-g again · A-[ A-] variants · F6 focus ",
+                theme.muted,
+            ));
+        let text = s.current().map_or("", |v| v.text.as_str());
+        let lines = match &s.target {
+            Target::Replace { original, .. } => diff_lines(original.trim(), text.trim(), theme),
+            Target::Insert { .. } => text
+                .split('\n')
+                .map(|l| Line::styled(l.to_string(), theme.text))
+                .collect(),
+        };
+        Paragraph::new(lines)
+            .block(block)
+            .style(theme.text)
+            .wrap(Wrap { trim: false })
+            .scroll((s.scroll.min(u16::MAX as usize) as u16, 0))
+            .render(area, buf);
+    }
+}
+
+/// The original against the suggestion, word by word: deletions struck through, insertions
+/// highlighted, line breaks kept.
+fn diff_lines(original: &str, suggestion: &str, theme: &Theme) -> Vec<Line<'static>> {
+    let diff = TextDiff::from_words(original, suggestion);
+    let mut lines = vec![Line::default()];
+    for change in diff.iter_all_changes() {
+        let style = match change.tag() {
+            ChangeTag::Equal => theme.text,
+            ChangeTag::Delete => theme.diff_delete,
+            ChangeTag::Insert => theme.diff_insert,
+        };
+        let value = change.value();
+        for (i, piece) in value.split('\n').enumerate() {
+            if i > 0 {
+                lines.push(Line::default());
+            }
+            if !piece.is_empty()
+                && let Some(line) = lines.last_mut()
+            {
+                line.spans.push(Span::styled(piece.to_string(), style));
+            }
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rewrite_diff_marks_deleted_and_inserted_words() {
+        let theme = Theme::monochrome();
+        let lines = diff_lines("This are bad.", "This is good.", &theme);
+        let spans: Vec<(String, bool, bool)> = lines[0]
+            .spans
+            .iter()
+            .map(|s| {
+                (
+                    s.content.to_string(),
+                    s.style == theme.diff_delete,
+                    s.style == theme.diff_insert,
+                )
+            })
+            .collect();
+        assert!(spans.contains(&("are".into(), true, false)), "{spans:?}");
+        assert!(spans.contains(&("is".into(), false, true)), "{spans:?}");
+        assert!(spans.contains(&("This".into(), false, false)), "{spans:?}");
+    }
+}
