@@ -131,8 +131,14 @@ impl Suggestion {
     /// The text accepting would insert: a rewrite loses the blank lines a model wraps it in.
     pub fn accepted_text(&self) -> Option<String> {
         let variant = self.current()?;
-        let text = match self.target {
-            Target::Replace { .. } => variant.text.trim().to_string(),
+        let text = match &self.target {
+            // The passage keeps the spacing around it (a selection often ends with its line
+            // break); the model's own padding goes.
+            Target::Replace { original, .. } => {
+                let lead = &original[..original.len() - original.trim_start().len()];
+                let trail = &original[original.trim_end().len()..];
+                format!("{lead}{}{trail}", variant.text.trim())
+            }
             Target::Insert { .. } => variant.text.trim_end().to_string(),
         };
         (!text.trim().is_empty()).then_some(text)
@@ -179,8 +185,8 @@ mod tests {
             SamplingParams::default(),
             Target::Replace {
                 start: 0,
-                end: 1,
-                original: "x".into(),
+                end: 3,
+                original: "x\n\n".into(),
             },
             wanted,
         )
@@ -198,7 +204,7 @@ mod tests {
         );
         assert!(!s.wants_more(), "one at a time");
         s.finish(1, VariantState::Done(stats()));
-        assert_eq!(s.accepted_text().as_deref(), Some("Better[2J text"));
+        assert_eq!(s.accepted_text().as_deref(), Some("Better[2J text\n\n"));
         assert!(s.wants_more());
         let second = s.start_variant(2);
         assert_ne!(first.seed, second.seed);
@@ -206,7 +212,7 @@ mod tests {
         s.finish(2, VariantState::Done(stats()));
         assert!(!s.wants_more());
         s.cycle(true);
-        assert_eq!(s.accepted_text().as_deref(), Some("Other"));
+        assert_eq!(s.accepted_text().as_deref(), Some("Other\n\n"));
         s.cycle(true);
         assert_eq!(s.current, 0);
     }

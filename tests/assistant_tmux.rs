@@ -1,0 +1,138 @@
+//! The assistant in the editor, end to end: the real binary in tmux with the real default
+//! model. Output text varies with the model, so the tests check where it goes, not what it says.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Home, Tmux, model};
+
+const MODEL_WAIT: Duration = Duration::from_secs(60);
+
+fn start(home: &Home, file: &Path) -> Tmux {
+    let model = model();
+    let tmux = Tmux::start_sized(
+        home,
+        &[file.to_str().unwrap(), "--model", model.to_str().unwrap()],
+        120,
+        24,
+    );
+    tmux.wait_for_within("model ready", MODEL_WAIT);
+    tmux
+}
+
+fn wait_file(path: &Path, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} holds {text:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn rewrite_a_selected_paragraph_accept_save_and_check_the_file() {
+    let home = Home::new();
+    let file = home.dir.path().join("essay.md");
+    let original = "Keep this line.\n\nThis are a sentence with bad grammar that need fixing.\n\nKeep this too.\n";
+    std::fs::write(&file, original).unwrap();
+    let tmux = start(&home, &file);
+    // Select the middle paragraph with Shift-Down from its start, then fix its grammar.
+    tmux.keys(&["Down", "Down", "S-Down"]);
+    tmux.keys(&["M-g"]);
+    tmux.wait_for_within("Rewrite: fix grammar", Duration::from_secs(10));
+    // Wait for the first variant to finish (its title then shows a token count).
+    tmux.wait_for_within(" tokens ", MODEL_WAIT);
+    tmux.keys(&["M-Enter"]);
+    tmux.wait_for("accepted");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for(" bytes)");
+    let saved = wait_file(&file, |t| t != original);
+    assert!(saved.starts_with("Keep this line.\n\n"), "{saved:?}");
+    assert!(saved.ends_with("\n\nKeep this too.\n"), "{saved:?}");
+    assert!(
+        !saved.contains("This are a sentence with bad grammar"),
+        "{saved:?}"
+    );
+    assert!(
+        !saved.contains("<|"),
+        "special tokens reached the draft: {saved:?}"
+    );
+    // One undo step takes the whole suggestion back.
+    tmux.keys(&["C-z", "C-s"]);
+    wait_file(&file, |t| t == original);
+}
+
+#[test]
+fn continue_from_the_cursor_then_cancel_keeps_the_draft() {
+    let home = Home::new();
+    let file = home.dir.path().join("story.md");
+    std::fs::write(&file, "Once upon a time, in a small village by the sea,").unwrap();
+    let tmux = start(&home, &file);
+    tmux.keys(&["C-End", "C-e"]);
+    tmux.wait_for_within("Continue", Duration::from_secs(10));
+    tmux.keys(&["Escape"]);
+    // Cancelled: the stream stops and the draft is as it was.
+    let screen = tmux.wait_for_within("cancelled", Duration::from_secs(10));
+    assert!(screen.contains("Once upon a time"), "{screen}");
+    tmux.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("Continue ·"),
+        "the pane is still open:\n{screen}"
+    );
+    assert!(!screen.contains("[+]"), "the draft changed:\n{screen}");
+}
+
+#[test]
+fn continue_and_accept_inserts_at_the_cursor() {
+    let home = Home::new();
+    let file = home.dir.path().join("notes.md");
+    let start_text = "The best way to learn to write is";
+    std::fs::write(&file, start_text).unwrap();
+    let tmux = start(&home, &file);
+    tmux.keys(&["C-End", "C-e"]);
+    tmux.wait_for_within(" tokens ", MODEL_WAIT);
+    tmux.keys(&["M-Enter"]);
+    tmux.wait_for("accepted");
+    tmux.keys(&["C-s"]);
+    let saved = wait_file(&file, |t| t.len() > start_text.len());
+    assert!(saved.starts_with(start_text), "{saved:?}");
+}
+
+#[test]
+fn killing_the_worker_while_streaming_keeps_the_editor_and_restarts_the_model() {
+    let home = Home::new();
+    let file = home.dir.path().join("draft.md");
+    std::fs::write(&file, "A long story begins here.").unwrap();
+    let tmux = start(&home, &file);
+    tmux.keys(&["C-End", "C-e"]);
+    tmux.wait_for_within("generating", Duration::from_secs(10));
+    let quill = tmux.pane_pid();
+    let children =
+        std::fs::read_to_string(format!("/proc/{quill}/task/{quill}/children")).unwrap_or_default();
+    let worker: i32 = children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the worker process");
+    // SAFETY: killing the worker of the editor this test started.
+    unsafe { libc::kill(worker, libc::SIGKILL) };
+    tmux.wait_for("model crashed (SIGKILL)");
+    // Editing goes on while the model is down.
+    tmux.type_text(" Still typing.");
+    tmux.wait_for("Still typing.");
+    // And the model comes back by itself.
+    tmux.wait_for_within("model ready", MODEL_WAIT);
+    tmux.keys(&["C-s"]);
+    wait_file(&file, |t| t.ends_with(" Still typing."));
+}
