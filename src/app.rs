@@ -3,6 +3,7 @@
 //! terminal layer to run, and their results come back as `Msg`s (The Elm Architecture).
 
 pub mod assist;
+pub mod ghost;
 pub mod msg;
 pub mod suggestion;
 
@@ -98,6 +99,7 @@ pub struct App {
     after_save: Option<Then>,
     pub should_quit: bool,
     pub assistant: Assistant,
+    pub ghost: ghost::Ghost,
     /// The terminal's size, from which the panes are laid out.
     pub screen: (u16, u16),
 }
@@ -156,6 +158,7 @@ impl App {
             after_save: None,
             should_quit: false,
             assistant: Assistant::new(),
+            ghost: ghost::Ghost::Off,
             screen: (width, height),
         };
         app.resize(width, height);
@@ -223,7 +226,11 @@ impl App {
                 self.scroll(down);
                 Vec::new()
             }
-            Msg::Idle => self.journal_effect().into_iter().collect(),
+            Msg::Idle => {
+                let mut effects: Vec<Effect> = self.journal_effect().into_iter().collect();
+                effects.extend(self.request_ghost_if_due(std::time::Instant::now()));
+                effects
+            }
             Msg::Engine { generation, event } => self.on_engine(generation, event),
             Msg::RestartEngine { generation } => self.on_restart_due(generation),
             Msg::Warning(text) => {
@@ -299,8 +306,18 @@ impl App {
         if self.assistant.focused && self.assistant.suggestion.is_some() {
             return self.on_suggestions_key(key);
         }
-        if let Some(command) = self.keymap.command(&key) {
-            return self.run(command);
+        let command = self.keymap.command(&key);
+        if let Some(effects) = self.on_ghost_key(command, key.typed_char()) {
+            return effects;
+        }
+        // Any other key puts the ghost away (and stops its job), then acts as usual.
+        let mut effects = self.clear_ghost();
+        if key.code == KeyCode::Esc && !effects.is_empty() {
+            return effects;
+        }
+        if let Some(command) = command {
+            effects.extend(self.run(command));
+            return effects;
         }
         if key.code == KeyCode::Esc && self.assistant.suggestion.is_some() {
             // Esc stops a stream first; a second Esc dismisses the suggestion.
@@ -325,8 +342,9 @@ impl App {
             self.doc
                 .insert(c.encode_utf8(&mut [0; 4]), EditKind::Typing);
             self.after_edit();
+            effects.extend(self.schedule_ghost());
         }
-        Vec::new()
+        effects
     }
 
     /// Keys while the suggestions pane has focus: Enter accepts, Esc cancels or rejects,

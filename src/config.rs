@@ -16,11 +16,19 @@ const DEFAULTS: &str = include_str!("../defaults/config.toml");
 pub struct Config {
     /// Empty means the default model in the data directory.
     pub model: String,
+    pub editor: EditorConfig,
     pub engine: EngineConfig,
     pub sampling: SamplingConfig,
     /// Key name -> command name, over the default keys.
     #[serde(default)]
     pub keys: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditorConfig {
+    pub ghost_text: bool,
+    pub ghost_delay_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

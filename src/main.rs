@@ -65,6 +65,11 @@ fn editor(file: Option<PathBuf>, settings: &Settings) -> Result<(), Failure> {
             load: settings.config.load_params(settings.model.clone()),
             sampling: settings.config.sampling(),
             variants: settings.config.sampling.variants as usize,
+            ghost_delay: settings
+                .config
+                .editor
+                .ghost_text
+                .then(|| std::time::Duration::from_millis(settings.config.editor.ghost_delay_ms)),
         },
         worker,
     })

@@ -270,16 +270,24 @@ fn event_loop(
     Ok(())
 }
 
-/// Blocks for the next message; while edits wait for the journal, wakes after a pause instead.
+/// Blocks for the next message. While edits wait for the journal or a ghost suggestion waits
+/// for its pause, wakes up after the pause instead (`Msg::Idle`); otherwise sleeps until input.
 fn next_message(rx: &Receiver<Msg>, app: &App) -> Option<Msg> {
-    if app.doc.has_unjournaled() {
-        match rx.recv_timeout(JOURNAL_PAUSE) {
+    let journal = app.doc.has_unjournaled().then_some(JOURNAL_PAUSE);
+    let ghost = app
+        .ghost_due()
+        .map(|due| due.saturating_duration_since(Instant::now()));
+    let wait = match (journal, ghost) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match wait {
+        Some(wait) => match rx.recv_timeout(wait) {
             Ok(msg) => Some(msg),
             Err(RecvTimeoutError::Timeout) => Some(Msg::Idle),
             Err(RecvTimeoutError::Disconnected) => None,
-        }
-    } else {
-        rx.recv().ok()
+        },
+        None => rx.recv().ok(),
     }
 }
 

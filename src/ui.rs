@@ -168,6 +168,21 @@ impl Widget for DraftPane<'_> {
             first_row = 0;
             line += 1;
         }
+        // Ghost text: dimmed after the cursor, to the end of its row.
+        if let (Some(ghost), Some((cx, cy))) =
+            (app.ghost.visible_at(app.doc.cursor()), app.cursor_screen())
+            && cy < area.height as usize
+        {
+            let shown: String = ghost.chars().take_while(|c| *c != '\n').collect();
+            let room = (area.width as usize).saturating_sub(cx);
+            buf.set_stringn(
+                area.x + cx as u16,
+                area.y + cy as u16,
+                &shown,
+                room,
+                theme.ghost,
+            );
+        }
     }
 }
 

@@ -136,3 +136,57 @@ fn killing_the_worker_while_streaming_keeps_the_editor_and_restarts_the_model() 
     tmux.keys(&["C-s"]);
     wait_file(&file, |t| t.ends_with(" Still typing."));
 }
+
+#[test]
+fn ghost_text_is_accepted_word_by_word_and_with_tab() {
+    let home = Home::new();
+    let file = home.dir.path().join("ghost.md");
+    let tmux = start(&home, &file);
+    let typed = "The best way to learn to write is to";
+    tmux.type_text(typed);
+    // The ghost appears after the pause: the line grows while the cursor stays put.
+    let deadline = Instant::now() + MODEL_WAIT;
+    let first_line = loop {
+        let line = tmux
+            .screen()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_end()
+            .to_string();
+        if line.len() > typed.len() {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no ghost text after {typed:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(first_line.starts_with(typed), "{first_line}");
+    assert_eq!(
+        tmux.cursor(),
+        (typed.len(), 0),
+        "the cursor moved into the ghost"
+    );
+    let ghost = first_line[typed.len()..].to_string();
+
+    // Ctrl-Right takes the next word of it.
+    tmux.keys(&["C-Right"]);
+    let word = ghost.split_whitespace().next().unwrap_or("").to_string();
+    let expected_x = typed.len() + (ghost.len() - ghost.trim_start().len()) + word.len();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tmux.cursor().0 != expected_x {
+        assert!(
+            Instant::now() < deadline,
+            "word accept: cursor at {:?}, ghost {ghost:?}",
+            tmux.cursor()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Tab takes the rest, and it is in the saved file.
+    tmux.keys(&["Tab", "C-s"]);
+    let saved = wait_file(&file, |t| !t.is_empty());
+    assert_eq!(
+        saved,
+        format!("{typed}{}", ghost.trim_end()),
+        "saved {saved:?}"
+    );
+}

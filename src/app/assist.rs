@@ -22,6 +22,8 @@ pub struct AssistantSetup {
     pub load: LoadParams,
     pub sampling: SamplingParams,
     pub variants: usize,
+    /// The typing pause before ghost text is asked for; `None` turns ghost text off.
+    pub ghost_delay: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +70,14 @@ impl Assistant {
             last_stats: None,
             focused: false,
         }
+    }
+}
+
+impl Assistant {
+    pub fn take_job_id(&mut self) -> JobId {
+        let job = self.next_job;
+        self.next_job += 1;
+        job
     }
 }
 
@@ -120,12 +130,19 @@ impl App {
                 Vec::new()
             }
             Event::TokenGenerated { job, text } => {
+                if let Some(effects) = self.on_ghost_text(job, &text) {
+                    return effects;
+                }
                 if let Some(s) = &mut self.assistant.suggestion {
                     s.push_text(job, &text);
                 }
                 Vec::new()
             }
             Event::GenerationFinished { job, stats } => {
+                if self.on_ghost_finished(job) {
+                    self.assistant.last_stats = Some(stats);
+                    return Vec::new();
+                }
                 let Some(s) = &mut self.assistant.suggestion else {
                     return Vec::new();
                 };
@@ -136,6 +153,10 @@ impl App {
                 Vec::new()
             }
             Event::GenerationFailed { job, reason } => {
+                if self.ghost.job() == Some(job) {
+                    self.ghost = super::ghost::Ghost::Off;
+                    return Vec::new();
+                }
                 if let Some(s) = &mut self.assistant.suggestion {
                     s.finish(job, VariantState::Failed(reason.clone()));
                 }
@@ -186,14 +207,18 @@ impl App {
         if self.assistant.state != ModelState::Ready {
             return Vec::new();
         }
-        let job = self.assistant.next_job;
+        if !self
+            .assistant
+            .suggestion
+            .as_ref()
+            .is_some_and(|s| s.wants_more())
+        {
+            return Vec::new();
+        }
+        let job = self.assistant.take_job_id();
         let Some(s) = &mut self.assistant.suggestion else {
             return Vec::new();
         };
-        if !s.wants_more() {
-            return Vec::new();
-        }
-        self.assistant.next_job += 1;
         let sampling = s.start_variant(job);
         vec![Effect::Generate {
             job,
@@ -288,6 +313,7 @@ impl App {
             }
         };
         let mut effects = self.cancel_generation();
+        effects.extend(self.clear_ghost());
         // The journal first: a model request is when a crash is most likely.
         effects.extend(self.journal_effect());
         self.assistant.suggestion = Some(Suggestion::new(
@@ -399,6 +425,47 @@ fn paragraph_at(rope: &ropey::Rope, at: usize) -> (usize, usize) {
     (start, end)
 }
 
+/// An app whose engine has "loaded" a model, for tests that feed it engine events.
+#[cfg(test)]
+pub(crate) fn ready_app(text: &str) -> App {
+    let mut app = App::with_text(None, text, 100, 30);
+    // One file per call: tests run in parallel and must not see each other's half-written file.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("quill-assist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join(format!("fake-{n}.gguf"));
+    std::fs::write(&model, b"GGUF\x03\0\0\0").unwrap();
+    let effects = app.start_assistant(AssistantSetup {
+        load: LoadParams {
+            model,
+            n_ctx: 2048,
+            n_threads: 0,
+            n_gpu_layers: 0,
+        },
+        sampling: SamplingParams::default(),
+        variants: 2,
+        ghost_delay: Some(Duration::from_millis(400)),
+    });
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::StartEngine { generation: 1, .. }]
+    ));
+    app.on_engine(
+        1,
+        Event::ModelLoaded(ModelInfo {
+            name: "test".into(),
+            n_ctx: 2048,
+            n_ctx_train: 8192,
+            n_params: 1,
+            size_bytes: 1,
+            has_chat_template: true,
+            load_ms: 1,
+        }),
+    );
+    app
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,41 +477,6 @@ mod tests {
         assert_eq!(paragraph_at(&rope, 3), (0, 22));
         assert_eq!(paragraph_at(&rope, 26), (24, 33));
         assert_eq!(paragraph_at(&rope, 40), (35, 40));
-    }
-
-    fn ready_app(text: &str) -> App {
-        let mut app = App::with_text(None, text, 100, 30);
-        let dir = std::env::temp_dir().join(format!("quill-assist-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let model = dir.join("fake.gguf");
-        std::fs::write(&model, b"GGUF\x03\0\0\0").unwrap();
-        let effects = app.start_assistant(AssistantSetup {
-            load: LoadParams {
-                model,
-                n_ctx: 2048,
-                n_threads: 0,
-                n_gpu_layers: 0,
-            },
-            sampling: SamplingParams::default(),
-            variants: 2,
-        });
-        assert!(matches!(
-            effects.as_slice(),
-            [Effect::StartEngine { generation: 1, .. }]
-        ));
-        app.on_engine(
-            1,
-            Event::ModelLoaded(ModelInfo {
-                name: "test".into(),
-                n_ctx: 2048,
-                n_ctx_train: 8192,
-                n_params: 1,
-                size_bytes: 1,
-                has_chat_template: true,
-                load_ms: 1,
-            }),
-        );
-        app
     }
 
     fn stats() -> GenerationStats {
@@ -603,6 +635,7 @@ mod tests {
             },
             sampling: SamplingParams::default(),
             variants: 1,
+            ghost_delay: None,
         });
         assert!(effects.is_empty());
         assert!(matches!(&app.assistant.state, ModelState::Failed(r) if r.contains("make model")));

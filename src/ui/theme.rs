@@ -23,6 +23,7 @@ pub struct Theme {
     pub diff_insert: Style,
     pub diff_delete: Style,
     pub muted: Style,
+    pub ghost: Style,
 }
 
 impl Theme {
@@ -64,6 +65,9 @@ impl Theme {
                 .fg(Color::Rgb(0xfb, 0x49, 0x34))
                 .add_modifier(Modifier::CROSSED_OUT),
             muted: Style::new().fg(Color::Rgb(0x92, 0x83, 0x74)),
+            ghost: Style::new()
+                .fg(Color::Rgb(0x7c, 0x6f, 0x64))
+                .add_modifier(Modifier::ITALIC),
         }
     }
 
@@ -89,6 +93,7 @@ impl Theme {
             diff_insert: plain.add_modifier(Modifier::UNDERLINED),
             diff_delete: plain.add_modifier(Modifier::CROSSED_OUT),
             muted: plain.add_modifier(Modifier::DIM),
+            ghost: plain.add_modifier(Modifier::DIM),
         }
     }
 }

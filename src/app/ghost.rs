@@ -1,0 +1,452 @@
+//! Ghost text: after a pause in typing at the end of a line, a short greedy continuation is
+//! asked for and drawn dimmed after the cursor. Tab takes it all, the word-accept key one word;
+//! typing what it shows consumes it; anything else cancels it.
+
+use std::time::{Duration, Instant};
+
+use super::assist::ModelState;
+use super::{App, Effect};
+use crate::document::history::EditKind;
+use crate::engine::protocol::{JobId, SamplingParams};
+use crate::prompt::PromptInput;
+use crate::sanitize::strip_controls;
+
+/// Ghost suggestions are short: a phrase or the rest of a sentence.
+const GHOST_TOKENS: u32 = 24;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Ghost {
+    #[default]
+    Off,
+    /// Typing paused: ask at `due` if the draft is still at `revision`.
+    Pending { due: Instant, revision: u64 },
+    /// Streaming (`job` is Some) or shown; `at` is the cursor it continues from.
+    Shown {
+        job: Option<JobId>,
+        at: usize,
+        text: String,
+    },
+}
+
+impl Ghost {
+    /// The text to draw after the cursor at `cursor`, if any.
+    pub fn visible_at(&self, cursor: usize) -> Option<&str> {
+        match self {
+            Ghost::Shown { at, text, .. } if *at == cursor && !text.is_empty() => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn job(&self) -> Option<JobId> {
+        match self {
+            Ghost::Shown { job, .. } => *job,
+            _ => None,
+        }
+    }
+}
+
+/// Keeps a ghost to its first sentence (or line); returns whether it was cut.
+fn cut_at_sentence(text: &mut String) -> bool {
+    let mut seen_word = false;
+    for (i, c) in text.char_indices() {
+        if c == '\n' && seen_word {
+            text.truncate(i);
+            return true;
+        }
+        if matches!(c, '.' | '!' | '?' | '。' | '！' | '？') && seen_word {
+            text.truncate(i + c.len_utf8());
+            return true;
+        }
+        seen_word |= c.is_alphanumeric();
+    }
+    false
+}
+
+impl App {
+    /// Typing changed the draft: hide any ghost and ask again after the pause.
+    pub(super) fn schedule_ghost(&mut self) -> Vec<Effect> {
+        let effects = self.clear_ghost();
+        if let Some(delay) = self.ghost_delay() {
+            self.ghost = Ghost::Pending {
+                due: Instant::now() + delay,
+                revision: self.doc.revision(),
+            };
+        }
+        effects
+    }
+
+    fn ghost_delay(&self) -> Option<Duration> {
+        self.assistant.setup.as_ref().and_then(|s| s.ghost_delay)
+    }
+
+    /// Hides the ghost, cancelling its job if it is still streaming.
+    pub(super) fn clear_ghost(&mut self) -> Vec<Effect> {
+        let job = self.ghost.job();
+        self.ghost = Ghost::Off;
+        job.map(|job| Effect::CancelJob { job })
+            .into_iter()
+            .collect()
+    }
+
+    /// When the event loop must wake up for the ghost.
+    pub fn ghost_due(&self) -> Option<Instant> {
+        match self.ghost {
+            Ghost::Pending { due, .. } => Some(due),
+            _ => None,
+        }
+    }
+
+    /// The pause is over: ask for a ghost if nothing has changed and the moment is right.
+    pub(super) fn request_ghost_if_due(&mut self, now: Instant) -> Vec<Effect> {
+        let Ghost::Pending { due, revision } = self.ghost else {
+            return Vec::new();
+        };
+        if now < due {
+            return Vec::new();
+        }
+        self.ghost = Ghost::Off;
+        let rope = self.doc.rope();
+        let cursor = self.doc.cursor();
+        let at_line_end = cursor == rope.len_chars() || rope.char(cursor) == '\n';
+        let busy = self
+            .assistant
+            .suggestion
+            .as_ref()
+            .is_some_and(|s| s.is_streaming());
+        if revision != self.doc.revision()
+            || self.doc.has_selection()
+            || !at_line_end
+            || busy
+            || self.assistant.state != ModelState::Ready
+            || rope.slice(..cursor).chars().all(char::is_whitespace)
+        {
+            return Vec::new();
+        }
+        let Ok(template) = self.assistant.prompts.get("continue") else {
+            return Vec::new();
+        };
+        let input = PromptInput {
+            before: rope.slice(..cursor).to_string(),
+            after: rope.slice(cursor..).to_string(),
+            ..PromptInput::default()
+        };
+        let Ok(prompt) = template.build(&input) else {
+            return Vec::new();
+        };
+        let job = self.assistant.take_job_id();
+        self.ghost = Ghost::Shown {
+            job: Some(job),
+            at: cursor,
+            text: String::new(),
+        };
+        // Greedy and short: the most likely few words, the same each time.
+        let sampling = SamplingParams {
+            temperature: 0.0,
+            repeat_penalty: 1.0,
+            max_tokens: GHOST_TOKENS,
+            stop: vec!["\n".into()],
+            ..SamplingParams::default()
+        };
+        let mut effects: Vec<Effect> = self.journal_effect().into_iter().collect();
+        effects.push(Effect::Generate {
+            job,
+            prompt,
+            sampling,
+        });
+        effects
+    }
+
+    /// Streamed ghost text; returns None when `job` is not the ghost's.
+    pub(super) fn on_ghost_text(&mut self, job: JobId, piece: &str) -> Option<Vec<Effect>> {
+        let Ghost::Shown {
+            job: Some(ghost_job),
+            text,
+            ..
+        } = &mut self.ghost
+        else {
+            return None;
+        };
+        if *ghost_job != job {
+            return None;
+        }
+        text.push_str(&strip_controls(piece));
+        if cut_at_sentence(text) {
+            // Enough for a ghost: stop the model rather than let it run on.
+            return Some(self.stop_ghost_job());
+        }
+        Some(Vec::new())
+    }
+
+    fn stop_ghost_job(&mut self) -> Vec<Effect> {
+        match &mut self.ghost {
+            Ghost::Shown { job, .. } => job
+                .take()
+                .map(|job| Effect::CancelJob { job })
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The ghost's job ended; returns false when `job` is not the ghost's.
+    pub(super) fn on_ghost_finished(&mut self, job: JobId) -> bool {
+        match &mut self.ghost {
+            Ghost::Shown { job: j, text, .. } if *j == Some(job) => {
+                *j = None;
+                let trimmed = text.trim_end().len();
+                text.truncate(trimmed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Handles a key while a ghost is shown. Returns None to let the key act as usual.
+    pub(super) fn on_ghost_key(
+        &mut self,
+        command: Option<crate::command::Command>,
+        typed: Option<char>,
+    ) -> Option<Vec<Effect>> {
+        use crate::command::Command as C;
+        let cursor = self.doc.cursor();
+        let text = self.ghost.visible_at(cursor)?.to_string();
+        match (command, typed) {
+            (Some(C::insert_tab), _) => {
+                let mut effects = self.stop_ghost_job();
+                self.ghost = Ghost::Off;
+                self.doc.insert(&text, EditKind::Other);
+                self.after_edit();
+                effects.extend(self.schedule_ghost());
+                Some(effects)
+            }
+            (Some(C::move_word_right), _) => {
+                let word = next_word(&text);
+                let rest = text[word.len()..].to_string();
+                self.doc.insert(word, EditKind::Other);
+                self.after_edit();
+                let at = self.doc.cursor();
+                if rest.trim().is_empty() {
+                    let mut effects = self.stop_ghost_job();
+                    self.ghost = Ghost::Off;
+                    effects.extend(self.schedule_ghost());
+                    return Some(effects);
+                }
+                if let Ghost::Shown { at: a, text: t, .. } = &mut self.ghost {
+                    *a = at;
+                    *t = rest;
+                }
+                Some(Vec::new())
+            }
+            (None, Some(c)) if text.starts_with(c) => {
+                // Typing what the ghost shows consumes it: no new request.
+                self.doc
+                    .insert(c.encode_utf8(&mut [0; 4]), EditKind::Typing);
+                self.after_edit();
+                let at = self.doc.cursor();
+                if let Ghost::Shown {
+                    at: a,
+                    text: t,
+                    job,
+                } = &mut self.ghost
+                {
+                    *a = at;
+                    t.drain(..c.len_utf8());
+                    // All of it typed: the next ghost comes after the next pause.
+                    if t.is_empty() && job.is_none() {
+                        return Some(self.schedule_ghost());
+                    }
+                }
+                Some(Vec::new())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Leading spaces and the next word (with its trailing punctuation).
+fn next_word(text: &str) -> &str {
+    let start = text.len() - text.trim_start().len();
+    let rest = &text[start..];
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    &text[..start + end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::Msg;
+    use crate::app::assist::ready_app;
+    use crate::engine::protocol::{Event, GenerationStats, StopReason};
+    use crate::keymap::{Key, KeyCode, Mods};
+
+    fn key(code: KeyCode) -> Msg {
+        Msg::Key(Key::plain(code))
+    }
+
+    fn done() -> GenerationStats {
+        GenerationStats {
+            prompt_tokens: 5,
+            reused_tokens: 4,
+            dropped_tokens: 0,
+            generated_tokens: 4,
+            ttft_ms: 1.0,
+            prompt_tokens_per_s: 1.0,
+            tokens_per_s: 1.0,
+            stop_reason: StopReason::StopString,
+        }
+    }
+
+    /// Types `typed`, lets the pause pass, and streams `ghost` as the answer.
+    fn with_ghost(typed: &str, ghost: &str) -> (App, JobId) {
+        let mut app = ready_app("");
+        for c in typed.chars() {
+            app.update(Msg::Key(Key::plain(KeyCode::Char(c))));
+        }
+        let later = Instant::now() + Duration::from_secs(1);
+        let effects = app.request_ghost_if_due(later);
+        let job = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Generate { job, sampling, .. } => {
+                    assert_eq!(sampling.temperature, 0.0, "ghost text is greedy");
+                    Some(*job)
+                }
+                _ => None,
+            })
+            .expect("a ghost request after the pause");
+        assert!(
+            matches!(effects.first(), Some(Effect::Journal { .. })),
+            "the journal is flushed before the model is asked"
+        );
+        app.update(Msg::Engine {
+            generation: 1,
+            event: Event::TokenGenerated {
+                job,
+                text: ghost.into(),
+            },
+        });
+        app.update(Msg::Engine {
+            generation: 1,
+            event: Event::GenerationFinished { job, stats: done() },
+        });
+        (app, job)
+    }
+
+    #[test]
+    fn no_ghost_is_asked_for_before_the_pause_or_after_a_change() {
+        let mut app = ready_app("");
+        app.update(key(KeyCode::Char('a')));
+        assert!(app.request_ghost_if_due(Instant::now()).is_empty());
+        app.update(key(KeyCode::Char('b')));
+        assert!(app.ghost_due().is_some());
+    }
+
+    #[test]
+    fn tab_accepts_the_whole_ghost_as_one_undo_step() {
+        let (mut app, _) = with_ghost("It was", " a dark night.");
+        assert_eq!(
+            app.ghost.visible_at(app.doc.cursor()),
+            Some(" a dark night.")
+        );
+        app.update(key(KeyCode::Tab));
+        assert_eq!(app.doc.text(), "It was a dark night.");
+        app.update(Msg::Key(Key::ctrl('z')));
+        assert_eq!(app.doc.text(), "It was");
+    }
+
+    #[test]
+    fn ctrl_right_accepts_one_word_at_a_time() {
+        let (mut app, _) = with_ghost("It was", " a dark night.");
+        let ctrl_right = Msg::Key(Key {
+            code: KeyCode::Right,
+            mods: Mods {
+                ctrl: true,
+                ..Mods::default()
+            },
+        });
+        app.update(ctrl_right.clone());
+        assert_eq!(app.doc.text(), "It was a");
+        app.update(ctrl_right);
+        assert_eq!(app.doc.text(), "It was a dark");
+        assert_eq!(app.ghost.visible_at(app.doc.cursor()), Some(" night."));
+    }
+
+    #[test]
+    fn typing_what_the_ghost_shows_consumes_it_without_a_new_request() {
+        let (mut app, _) = with_ghost("It was", " a dark night.");
+        let effects = app.update(key(KeyCode::Char(' ')));
+        assert!(effects.is_empty(), "{effects:?}");
+        app.update(key(KeyCode::Char('a')));
+        assert_eq!(app.doc.text(), "It was a");
+        assert_eq!(app.ghost.visible_at(app.doc.cursor()), Some(" dark night."));
+        assert_eq!(app.ghost_due(), None);
+    }
+
+    #[test]
+    fn any_other_key_cancels_a_streaming_ghost_and_hides_it() {
+        let mut app = ready_app("");
+        for c in "Hello".chars() {
+            app.update(key(KeyCode::Char(c)));
+        }
+        let effects = app.request_ghost_if_due(Instant::now() + Duration::from_secs(1));
+        let Some(Effect::Generate { job, .. }) = effects.last().cloned() else {
+            panic!("no ghost request");
+        };
+        app.update(Msg::Engine {
+            generation: 1,
+            event: Event::TokenGenerated {
+                job,
+                text: " world".into(),
+            },
+        });
+        let effects = app.update(key(KeyCode::Char('!')));
+        assert!(effects.contains(&Effect::CancelJob { job }), "{effects:?}");
+        assert_eq!(app.doc.text(), "Hello!");
+        assert_eq!(app.ghost.visible_at(app.doc.cursor()), None);
+    }
+
+    #[test]
+    fn a_ghost_is_cut_at_the_sentence_end_and_its_job_stopped() {
+        let mut app = ready_app("");
+        for c in "Rain".chars() {
+            app.update(key(KeyCode::Char(c)));
+        }
+        let effects = app.request_ghost_if_due(Instant::now() + Duration::from_secs(1));
+        let Some(Effect::Generate { job, .. }) = effects.last().cloned() else {
+            panic!("no ghost request");
+        };
+        let effects = app.update(Msg::Engine {
+            generation: 1,
+            event: Event::TokenGenerated {
+                job,
+                text: " fell all day. Then".into(),
+            },
+        });
+        assert_eq!(effects, vec![Effect::CancelJob { job }]);
+        assert_eq!(
+            app.ghost.visible_at(app.doc.cursor()),
+            Some(" fell all day.")
+        );
+    }
+
+    #[test]
+    fn a_ghost_stops_at_the_end_of_its_first_sentence() {
+        let mut text = " and then it rained. The next day".to_string();
+        assert!(cut_at_sentence(&mut text));
+        assert_eq!(text, " and then it rained.");
+        let mut text = "。开始".to_string();
+        assert!(
+            !cut_at_sentence(&mut text),
+            "a stop before any word is not a sentence"
+        );
+        let mut text = "下雨了。然后".to_string();
+        assert!(cut_at_sentence(&mut text));
+        assert_eq!(text, "下雨了。");
+    }
+
+    #[test]
+    fn word_accept_takes_spaces_and_one_word() {
+        assert_eq!(next_word(" quick brown"), " quick");
+        assert_eq!(next_word("fox."), "fox.");
+    }
+}
