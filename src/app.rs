@@ -5,6 +5,7 @@
 pub mod assist;
 pub mod ghost;
 pub mod msg;
+pub mod palette;
 pub mod suggestion;
 
 use std::path::PathBuf;
@@ -61,6 +62,7 @@ pub enum Mode {
     Prompt(Prompt),
     Confirm(Confirm),
     Help { scroll: usize },
+    Palette(palette::Palette),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +291,7 @@ impl App {
             Mode::Edit => self.on_edit_key(key),
             Mode::Prompt(prompt) => self.on_prompt_key(prompt, key),
             Mode::Confirm(confirm) => self.on_confirm_key(confirm, key),
+            Mode::Palette(palette) => self.on_palette_key(palette, key),
             Mode::Help { scroll } => {
                 self.mode = match key.code {
                     KeyCode::Down => Mode::Help { scroll: scroll + 1 },
@@ -579,6 +582,10 @@ impl App {
                 if let Some(s) = &mut self.assistant.suggestion {
                     s.cycle(command == C::next_variant);
                 }
+                Vec::new()
+            }
+            C::command_palette => {
+                self.mode = Mode::Palette(palette::Palette::default());
                 Vec::new()
             }
             C::focus_next_pane => {

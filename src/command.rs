@@ -80,6 +80,7 @@ commands! {
     next_variant => "Show the next variant",
     previous_variant => "Show the previous variant",
     focus_next_pane => "Move the keyboard between the draft and the suggestions",
+    command_palette => "Search every command and prompt",
 }
 
 impl Command {

@@ -54,6 +54,16 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
             },
             area,
         ),
+        Mode::Palette(palette) => {
+            frame.render_widget(
+                PaletteView {
+                    app,
+                    theme,
+                    palette,
+                },
+                area,
+            );
+        }
         Mode::Prompt(prompt) => {
             let label = match prompt.kind {
                 PromptKind::SaveAs => "Save as: ",
@@ -291,6 +301,67 @@ fn short_reason(reason: &str) -> &str {
         .split_whitespace()
         .find(|w| w.starts_with("SIG"))
         .map_or(reason, |w| w.trim_end_matches(':'))
+}
+
+struct PaletteView<'a> {
+    app: &'a App,
+    theme: &'a Theme,
+    palette: &'a crate::app::palette::Palette,
+}
+
+impl Widget for PaletteView<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let width = area.width.saturating_sub(4).min(90);
+        let height = area.height.saturating_sub(4).min(18);
+        let popup = Rect {
+            x: area.x + (area.width - width) / 2,
+            y: area.y + 1,
+            width,
+            height,
+        };
+        Clear.render(popup, buf);
+        let matches = self.app.palette_matches(&self.palette.query);
+        let visible = height.saturating_sub(3) as usize;
+        let first = self
+            .palette
+            .selected
+            .saturating_sub(visible.saturating_sub(1));
+        let mut lines = vec![Line::from(vec![
+            TextSpan::styled("> ", self.theme.popup_title),
+            TextSpan::styled(
+                strip_controls(&self.palette.query).into_owned(),
+                self.theme.popup,
+            ),
+        ])];
+        for (i, item) in matches.iter().enumerate().skip(first).take(visible) {
+            let style = if i == self.palette.selected {
+                self.theme.selection.patch(self.theme.popup)
+            } else {
+                self.theme.popup
+            };
+            let style = if i == self.palette.selected {
+                style.patch(self.theme.selection)
+            } else {
+                style
+            };
+            lines.push(Line::from(vec![
+                TextSpan::styled(format!("{:<14}", item.keys), self.theme.popup_title),
+                TextSpan::styled(item.label.clone(), style),
+            ]));
+        }
+        if matches.is_empty() {
+            lines.push(Line::styled("no match", self.theme.muted));
+        }
+        Paragraph::new(lines)
+            .style(self.theme.popup)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" Commands and prompts (type to filter, Enter runs, Esc closes) ")
+                    .title_style(self.theme.popup_title),
+            )
+            .render(popup, buf);
+    }
 }
 
 struct Help<'a> {

@@ -144,21 +144,22 @@ fn ghost_text_is_accepted_word_by_word_and_with_tab() {
     let tmux = start(&home, &file);
     let typed = "The best way to learn to write is to";
     tmux.type_text(typed);
-    // The ghost appears after the pause: the line grows while the cursor stays put.
+    // The ghost appears after the pause: the line grows while the cursor stays put. It is
+    // complete once the line has stopped changing for a while.
     let deadline = Instant::now() + MODEL_WAIT;
+    let mut last = String::new();
+    let mut stable_since = Instant::now();
     let first_line = loop {
-        let line = tmux
-            .screen()
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim_end()
-            .to_string();
-        if line.len() > typed.len() {
+        let screen = tmux.screen();
+        let line = screen.lines().next().unwrap_or("").trim_end().to_string();
+        if line != last {
+            last = line.clone();
+            stable_since = Instant::now();
+        } else if line.len() > typed.len() && stable_since.elapsed() > Duration::from_millis(800) {
             break line;
         }
         assert!(Instant::now() < deadline, "no ghost text after {typed:?}");
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     };
     assert!(first_line.starts_with(typed), "{first_line}");
     assert_eq!(

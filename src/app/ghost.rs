@@ -225,13 +225,16 @@ impl App {
                 self.doc.insert(word, EditKind::Other);
                 self.after_edit();
                 let at = self.doc.cursor();
-                if rest.trim().is_empty() {
-                    let mut effects = self.stop_ghost_job();
-                    self.ghost = Ghost::Off;
-                    effects.extend(self.schedule_ghost());
-                    return Some(effects);
-                }
-                if let Ghost::Shown { at: a, text: t, .. } = &mut self.ghost {
+                if let Ghost::Shown {
+                    at: a,
+                    text: t,
+                    job,
+                } = &mut self.ghost
+                {
+                    // All of it taken and nothing more coming: the next one after a pause.
+                    if rest.trim().is_empty() && job.is_none() {
+                        return Some(self.schedule_ghost());
+                    }
                     *a = at;
                     *t = rest;
                 }
