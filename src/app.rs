@@ -6,6 +6,7 @@ pub mod assist;
 pub mod ghost;
 pub mod msg;
 pub mod palette;
+pub mod settings;
 pub mod suggestion;
 
 use std::path::PathBuf;
@@ -63,6 +64,7 @@ pub enum Mode {
     Confirm(Confirm),
     Help { scroll: usize },
     Palette(palette::Palette),
+    Settings(settings::SettingsPane),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +104,8 @@ pub struct App {
     pub should_quit: bool,
     pub assistant: Assistant,
     pub ghost: ghost::Ghost,
+    /// The settings in force (edited live in the settings pane).
+    pub config: crate::config::Config,
     /// The terminal's size, from which the panes are laid out.
     pub screen: (u16, u16),
 }
@@ -161,6 +165,7 @@ impl App {
             should_quit: false,
             assistant: Assistant::new(),
             ghost: ghost::Ghost::Off,
+            config: crate::config::Config::default(),
             screen: (width, height),
         };
         app.resize(width, height);
@@ -271,11 +276,8 @@ impl App {
     }
 
     pub fn panes(&self) -> Panes {
-        panes(
-            self.screen.0,
-            self.screen.1,
-            self.assistant.suggestion.is_some(),
-        )
+        let side = self.assistant.suggestion.is_some() || matches!(self.mode, Mode::Settings(_));
+        panes(self.screen.0, self.screen.1, side)
     }
 
     /// Sizes the draft view to its pane (which shrinks while a suggestion is shown).
@@ -292,6 +294,7 @@ impl App {
             Mode::Prompt(prompt) => self.on_prompt_key(prompt, key),
             Mode::Confirm(confirm) => self.on_confirm_key(confirm, key),
             Mode::Palette(palette) => self.on_palette_key(palette, key),
+            Mode::Settings(pane) => self.on_settings_key(pane, key),
             Mode::Help { scroll } => {
                 self.mode = match key.code {
                     KeyCode::Down => Mode::Help { scroll: scroll + 1 },
@@ -582,6 +585,10 @@ impl App {
                 if let Some(s) = &mut self.assistant.suggestion {
                     s.cycle(command == C::next_variant);
                 }
+                Vec::new()
+            }
+            C::settings => {
+                self.open_settings();
                 Vec::new()
             }
             C::command_palette => {

@@ -81,6 +81,7 @@ commands! {
     previous_variant => "Show the previous variant",
     focus_next_pane => "Move the keyboard between the draft and the suggestions",
     command_palette => "Search every command and prompt",
+    settings => "Show and change the settings",
 }
 
 impl Command {

@@ -4,14 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::protocol::{LoadParams, SamplingParams};
 use toml::Table;
 
 const DEFAULTS: &str = include_str!("../defaults/config.toml");
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Empty means the default model in the data directory.
@@ -24,14 +24,16 @@ pub struct Config {
     pub keys: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EditorConfig {
     pub ghost_text: bool,
     pub ghost_delay_ms: u64,
+    pub journal_ms: u64,
+    pub theme: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     pub n_ctx: u32,
@@ -39,7 +41,7 @@ pub struct EngineConfig {
     pub gpu_layers: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplingConfig {
     pub temperature: f32,
@@ -84,6 +86,71 @@ fn fresh_seed() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     nanos ^ std::process::id().rotate_left(16)
+}
+
+/// A validated setting, ready for config.toml.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettingValue {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// Sets `key` (a table path) to `value` in the config file at `path`, keeping the rest of the
+/// file as the writer left it: comments, order, formatting. A file that does not parse is left
+/// untouched and the error names its line.
+pub fn write_setting(path: &Path, key: &[String], value: &SettingValue) -> Result<(), String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        format!(
+            "{}{}: {}; fix it to change settings here (the file was left as it is)",
+            path.display(),
+            line.map(|l| format!(":{l}")).unwrap_or_default(),
+            e.message()
+        )
+    })?;
+    let Some((last, tables)) = key.split_last() else {
+        return Ok(());
+    };
+    let mut table = doc.as_table_mut();
+    for name in tables {
+        let entry = table
+            .entry(name)
+            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("{}: {name} is not a table", path.display()))?;
+    }
+    let new = match value {
+        SettingValue::Str(s) => toml_edit::Value::from(s.as_str()),
+        SettingValue::Int(n) => toml_edit::Value::from(*n),
+        SettingValue::Float(x) => toml_edit::Value::from(*x),
+        SettingValue::Bool(b) => toml_edit::Value::from(*b),
+    };
+    match table.get_mut(last).and_then(|item| item.as_value_mut()) {
+        Some(old) => {
+            // Keep the comment after the value, and the spacing before it.
+            let decor = old.decor().clone();
+            *old = new;
+            *old.decor_mut() = decor;
+        }
+        None => {
+            table.insert(last, toml_edit::value(new));
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    crate::document::file::save(path, &doc.to_string(), Default::default()).map(|_| ())
 }
 
 /// A problem with a config file; Quill runs on without it.
@@ -176,11 +243,19 @@ fn warning_at(path: &Path, text: &str, e: &toml::de::Error) -> ConfigWarning {
 }
 
 fn warning(path: &Path, line: Option<usize>, message: &str) -> ConfigWarning {
+    // The file name and line first: they are what a narrow status bar must still show.
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let place = match line {
-        Some(line) => format!("{}:{line}", path.display()),
-        None => path.display().to_string(),
+        Some(line) => format!("{name}:{line}"),
+        None => name,
     };
-    ConfigWarning(format!("{place}: {message}; using the default settings"))
+    ConfigWarning(format!(
+        "{place}: {message}; defaults in use (file: {})",
+        path.display()
+    ))
 }
 
 /// serde names the key in backticks: "unknown field `tempurature`, expected ...".
@@ -230,10 +305,8 @@ mod tests {
         let (config, warning) = Config::load(&path);
         assert_eq!(config, Config::default());
         let warning = warning.unwrap().0;
-        assert!(
-            warning.contains(&format!("{}:3:", path.display())),
-            "{warning}"
-        );
+        assert!(warning.starts_with("config.toml:3:"), "{warning}");
+        assert!(warning.contains(&path.display().to_string()), "{warning}");
     }
 
     #[test]
@@ -256,6 +329,58 @@ mod tests {
         let (config, warning) = Config::load(&path);
         assert_eq!(config, Config::default());
         assert!(warning.is_some());
+    }
+
+    #[test]
+    fn writing_a_setting_keeps_the_users_comments_and_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let mine = "# my settings\nmodel = \"~/m.gguf\"  # the big one\n\n[sampling]\n# be creative\ntemperature = 0.9 # warm\nseed = 7\n";
+        std::fs::write(&path, mine).unwrap();
+        write_setting(
+            &path,
+            &["sampling".into(), "temperature".into()],
+            &SettingValue::Float(0.3),
+        )
+        .unwrap();
+        write_setting(
+            &path,
+            &["editor".into(), "ghost_text".into()],
+            &SettingValue::Bool(false),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("# my settings\nmodel = \"~/m.gguf\"  # the big one\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# be creative\ntemperature = 0.3 # warm\nseed = 7\n"),
+            "{text}"
+        );
+        assert!(text.contains("[editor]\nghost_text = false"), "{text}");
+        let (config, warning) = Config::load(&path);
+        assert_eq!(warning, None);
+        assert_eq!(config.sampling.temperature, 0.3);
+        assert!(!config.editor.ghost_text);
+    }
+
+    #[test]
+    fn a_malformed_file_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[sampling\ntemperature = 1\n").unwrap();
+        let err = write_setting(
+            &path,
+            &["sampling".into(), "seed".into()],
+            &SettingValue::Int(1),
+        )
+        .unwrap_err();
+        assert!(err.contains(":1:"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "[sampling\ntemperature = 1\n"
+        );
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub struct Settings {
     pub model: PathBuf,
     /// A problem with the config file (its defaults are used instead).
     pub warning: Option<String>,
+    pub config_file: PathBuf,
 }
 
 /// Per-run overrides from the command line.

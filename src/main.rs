@@ -61,17 +61,13 @@ fn editor(file: Option<PathBuf>, settings: &Settings) -> Result<(), Failure> {
         keymap,
         state_dir: settings.paths.state_dir.clone(),
         warnings,
-        assistant: quill::app::AssistantSetup {
-            load: settings.config.load_params(settings.model.clone()),
-            sampling: settings.config.sampling(),
-            variants: settings.config.sampling.variants as usize,
-            ghost_delay: settings
-                .config
-                .editor
-                .ghost_text
-                .then(|| std::time::Duration::from_millis(settings.config.editor.ghost_delay_ms)),
-        },
+        assistant: quill::app::AssistantSetup::from_config(
+            &settings.config,
+            settings.model.clone(),
+        ),
         worker,
+        config: settings.config.clone(),
+        config_file: settings.config_file.clone(),
     })
     .map_err(Failure::bad_input)
 }
@@ -86,6 +82,7 @@ fn settings(config_file: Option<PathBuf>, model: Option<PathBuf>) -> Result<Sett
         paths,
         model,
         warning: warning.map(|w| w.0),
+        config_file,
     })
 }
 

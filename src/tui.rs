@@ -23,6 +23,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
 use crate::app::{App, AssistantSetup, Effect, LoadedDraft, Msg, SaveFailure};
+use crate::config::Config;
 use crate::document::file::{self, LoadError};
 use crate::document::journal::{self, Journal};
 use crate::engine::protocol::{Event as EngineEvent, GenerateOptions, Request};
@@ -30,8 +31,6 @@ use crate::engine::{Worker, WorkerCommand};
 use crate::keymap::{Key, KeyCode, Keymap, Mods};
 use crate::ui::{self, theme::Theme};
 
-/// Journal edits once typing has paused this long (the issue asks for within a second).
-const JOURNAL_PAUSE: Duration = Duration::from_millis(500);
 const FRAME: Duration = Duration::from_millis(16);
 
 /// Reads a draft for the editor: a missing file is a new draft at that path; a binary or
@@ -61,6 +60,9 @@ pub struct EditorSetup {
     pub warnings: Vec<String>,
     pub assistant: AssistantSetup,
     pub worker: WorkerCommand,
+    /// The settings in force, and the user's file they are saved to.
+    pub config: Config,
+    pub config_file: PathBuf,
 }
 
 /// Runs the editor on `path` (or a new untitled draft) until the writer quits.
@@ -72,6 +74,8 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
         warnings,
         assistant,
         worker,
+        config,
+        config_file,
     } = setup;
     let draft = match &path {
         Some(p) => read_draft(p)?,
@@ -93,6 +97,7 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
     install_panic_hook();
     let size = terminal.size().map_err(|e| e.to_string())?;
     let mut app = App::new(keymap, size.width, size.height);
+    app.config = config;
     app.open(path, draft, recovered);
     if let Some(first) = warnings.first() {
         app.update(Msg::Warning(first.clone()));
@@ -104,6 +109,7 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
         tx: tx.clone(),
         worker_command: worker,
         worker: None,
+        config_file,
     };
     let mut startup = VecDeque::from(app.start_assistant(assistant));
     while let Some(effect) = startup.pop_front() {
@@ -234,8 +240,7 @@ fn event_loop(
     rx: &Receiver<Msg>,
     runner: &mut Runner,
 ) -> io::Result<()> {
-    let theme = Theme::from_env();
-    terminal.draw(|f| ui::render(app, &theme, f))?;
+    terminal.draw(|f| ui::render(app, &Theme::named(&app.config.editor.theme), f))?;
     let mut last_draw = Instant::now();
     while let Some(first) = next_message(rx, app) {
         let mut queue = VecDeque::from([first]);
@@ -264,6 +269,8 @@ fn event_loop(
             }
             break;
         }
+        // Looked up per frame, so a theme chosen in the settings shows at once.
+        let theme = Theme::named(&app.config.editor.theme);
         terminal.draw(|f| ui::render(app, &theme, f))?;
         last_draw = Instant::now();
     }
@@ -273,7 +280,10 @@ fn event_loop(
 /// Blocks for the next message. While edits wait for the journal or a ghost suggestion waits
 /// for its pause, wakes up after the pause instead (`Msg::Idle`); otherwise sleeps until input.
 fn next_message(rx: &Receiver<Msg>, app: &App) -> Option<Msg> {
-    let journal = app.doc.has_unjournaled().then_some(JOURNAL_PAUSE);
+    let journal = app
+        .doc
+        .has_unjournaled()
+        .then(|| Duration::from_millis(app.config.editor.journal_ms));
     let ghost = app
         .ghost_due()
         .map(|due| due.saturating_duration_since(Instant::now()));
@@ -300,6 +310,7 @@ struct Runner {
     tx: Sender<Msg>,
     worker_command: WorkerCommand,
     worker: Option<Worker>,
+    config_file: PathBuf,
 }
 
 impl Runner {
@@ -410,6 +421,12 @@ impl Runner {
                     let _ = worker.send(&Request::Cancel { job });
                 }
                 Vec::new()
+            }
+            Effect::WriteSetting { key, value } => {
+                match crate::config::write_setting(&self.config_file, &key, &value) {
+                    Ok(()) => Vec::new(),
+                    Err(e) => vec![Msg::Warning(e)],
+                }
             }
             Effect::Quit => Vec::new(),
         }

@@ -54,6 +54,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
             },
             area,
         ),
+        Mode::Settings(pane) => {
+            if let Some(side) = panes.side {
+                frame.render_widget(
+                    SettingsView { app, theme, pane },
+                    rect(side).intersection(area),
+                );
+            }
+        }
         Mode::Palette(palette) => {
             frame.render_widget(
                 PaletteView {
@@ -236,6 +244,7 @@ impl Widget for StatusBar<'_> {
             format!("{model}  {position}  F1 help "),
             format!("{position}  F1 help "),
             format!("{position} "),
+            String::new(),
         ];
         let right = candidates
             .iter()
@@ -243,7 +252,7 @@ impl Widget for StatusBar<'_> {
                 left_width + 2 + unicode_width::UnicodeWidthStr::width(r.as_str())
                     <= area.width as usize
             })
-            .unwrap_or(&candidates[2])
+            .unwrap_or(&candidates[3])
             .trim_start()
             .to_string();
         let right_width = unicode_width::UnicodeWidthStr::width(right.as_str()) as u16;
@@ -301,6 +310,52 @@ fn short_reason(reason: &str) -> &str {
         .split_whitespace()
         .find(|w| w.starts_with("SIG"))
         .map_or(reason, |w| w.trim_end_matches(':'))
+}
+
+struct SettingsView<'a> {
+    app: &'a App,
+    theme: &'a Theme,
+    pane: &'a crate::app::settings::SettingsPane,
+}
+
+impl Widget for SettingsView<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        use crate::app::settings::FIELDS;
+        Clear.render(area, buf);
+        let lines: Vec<Line> = FIELDS
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                let selected = i == self.pane.selected;
+                let value = match (&self.pane.editing, selected) {
+                    (Some(text), true) => format!("{}▏", strip_controls(text)),
+                    _ => strip_controls(&field.show(&self.app.config)).into_owned(),
+                };
+                let style = if selected {
+                    self.theme.text.patch(self.theme.selection)
+                } else {
+                    self.theme.text
+                };
+                Line::from(vec![
+                    TextSpan::styled(format!("{:<20}", field.label), self.theme.popup_title),
+                    TextSpan::styled(value, style),
+                ])
+            })
+            .collect();
+        Paragraph::new(lines)
+            .style(self.theme.text)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(self.theme.border_focused)
+                    .title(" Settings ")
+                    .title_bottom(TextSpan::styled(
+                        " Enter edit/save · Space toggle · ←→ choose · Esc close ",
+                        self.theme.muted,
+                    )),
+            )
+            .render(area, buf);
+    }
 }
 
 struct PaletteView<'a> {

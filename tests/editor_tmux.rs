@@ -310,3 +310,71 @@ fn copy_reaches_the_system_clipboard_through_osc_52() {
     tmux.keys(&["C-End", "C-v"]);
     tmux.wait_for("please复制这段文字 please");
 }
+
+#[test]
+fn the_settings_pane_writes_config_toml_keeping_the_users_comments() {
+    let home = Home::new();
+    let config_dir = home.dir.path().join("config/quill");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let config = config_dir.join("config.toml");
+    std::fs::write(
+        &config,
+        "# My own settings.\n[sampling]\n# creative, but not too much\ntemperature = 0.9 # was 0.7\n",
+    )
+    .unwrap();
+    let tmux = Tmux::start(&home, &[]);
+    tmux.wait_for("F1 help");
+    tmux.keys(&["F2"]);
+    tmux.wait_for("Settings");
+    // Down to Temperature (the fifth field), edit, type the new value.
+    tmux.keys(&["Down", "Down", "Down", "Down", "Enter"]);
+    for _ in 0..6 {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.type_text("0.3");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Temperature = 0.3");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(&config).unwrap();
+        if text.contains("temperature = 0.3") {
+            assert_eq!(
+                text,
+                "# My own settings.\n[sampling]\n# creative, but not too much\ntemperature = 0.3 # was 0.7\n"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "config.toml holds {text:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A value out of range is refused and not written.
+    tmux.keys(&["Enter"]);
+    for _ in 0..6 {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.type_text("9");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("from 0 to 2");
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("temperature = 0.3")
+    );
+}
+
+#[test]
+fn a_malformed_config_is_reported_with_its_line_and_left_alone() {
+    let home = Home::new();
+    let config_dir = home.dir.path().join("config/quill");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let config = config_dir.join("config.toml");
+    let broken = "[sampling]\ntemperature = = 1\n";
+    std::fs::write(&config, broken).unwrap();
+    let tmux = Tmux::start(&home, &[]);
+    let screen = tmux.wait_for("config.toml:2");
+    assert!(screen.contains("defaults in use"), "{screen}");
+    // Quill runs on defaults; typing works.
+    tmux.type_text("still editing");
+    tmux.wait_for("still editing");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), broken);
+}

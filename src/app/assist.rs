@@ -73,6 +73,20 @@ impl Assistant {
     }
 }
 
+impl AssistantSetup {
+    pub fn from_config(config: &crate::config::Config, model: std::path::PathBuf) -> Self {
+        AssistantSetup {
+            load: config.load_params(model),
+            sampling: config.sampling(),
+            variants: config.sampling.variants as usize,
+            ghost_delay: config
+                .editor
+                .ghost_text
+                .then(|| Duration::from_millis(config.editor.ghost_delay_ms)),
+        }
+    }
+}
+
 impl Assistant {
     pub fn take_job_id(&mut self) -> JobId {
         let job = self.next_job;

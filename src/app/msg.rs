@@ -106,6 +106,11 @@ pub enum Effect {
     CancelJob {
         job: JobId,
     },
+    /// Set a value in the user's config.toml, keeping its comments and order.
+    WriteSetting {
+        key: Vec<String>,
+        value: crate::app::settings::Value,
+    },
     /// Put text on the system clipboard (OSC 52).
     Clipboard(String),
     Quit,

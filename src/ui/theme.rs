@@ -27,12 +27,13 @@ pub struct Theme {
 }
 
 impl Theme {
-    pub fn from_env() -> Theme {
+    /// The theme called `name`; `NO_COLOR` in the environment always gives the monochrome one.
+    pub fn named(name: &str) -> Theme {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        if no_color {
-            Theme::monochrome()
-        } else {
-            Theme::dark()
+        match name {
+            _ if no_color => Theme::monochrome(),
+            "mono" => Theme::monochrome(),
+            _ => Theme::dark(),
         }
     }
 
