@@ -13,6 +13,7 @@ test: deps model
 bench: deps model build
 	./target/release/quill bench
 	./target/release/quill bench --editor
+	./target/release/quill bench --assistant
 
 deps:
 	@scripts/install-deps

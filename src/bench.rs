@@ -3,6 +3,7 @@
 //! (prefix reuse), the worker's peak memory, and generation through the worker against the same
 //! generation run in-process straight on llama-cpp-2, interleaved round by round.
 
+pub mod assistant;
 pub mod editor;
 
 use std::time::Instant;

@@ -56,6 +56,9 @@ pub enum Command {
         /// Measure the editor on a 10 MB draft instead of the engine.
         #[arg(long)]
         editor: bool,
+        /// Measure the assistant in the editor (action latency, frames, ghost text).
+        #[arg(long, conflicts_with = "editor")]
+        assistant: bool,
     },
     /// The engine process (started by Quill itself; speaks JSON lines on stdin/stdout).
     #[command(hide = true)]

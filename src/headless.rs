@@ -305,7 +305,7 @@ pub fn stream_job(
                 )));
             }
             Event::Warned { message } => eprintln!("quill: warning: {message}"),
-            Event::ModelLoaded(_) | Event::ModelLoadFailed { .. } => {}
+            Event::ModelLoading { .. } | Event::ModelLoaded(_) | Event::ModelLoadFailed { .. } => {}
         }
     }
 }

@@ -39,6 +39,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Bench {
             editor: true, json, ..
         }) => quill::bench::editor::run(json).map_err(Failure::engine),
+        Some(Command::Bench {
+            assistant: true,
+            json,
+            ..
+        }) => {
+            let worker = quill::engine::WorkerCommand::current_exe(settings.paths.worker_log())
+                .map_err(|e| Failure::engine(format!("{e:#}")))?;
+            quill::bench::assistant::run(&settings.config, settings.model.clone(), worker, json)
+                .map_err(Failure::engine)
+        }
         Some(Command::Bench { json, threads, .. }) => quill::bench::run(&settings, threads, json),
         Some(Command::Worker) => Ok(()),
         None => editor(cli.file, &settings),

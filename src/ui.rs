@@ -186,22 +186,49 @@ impl Widget for DraftPane<'_> {
             first_row = 0;
             line += 1;
         }
-        // Ghost text: dimmed after the cursor, to the end of its row.
+        // Ghost text: dimmed after the cursor; what does not fit its row goes on in the rows
+        // below while they are empty (typing at the end of a draft), and is cut otherwise.
         if let (Some(ghost), Some((cx, cy))) =
             (app.ghost.visible_at(app.doc.cursor()), app.cursor_screen())
             && cy < area.height as usize
         {
             let shown: String = ghost.chars().take_while(|c| *c != '\n').collect();
-            let room = (area.width as usize).saturating_sub(cx);
-            buf.set_stringn(
-                area.x + cx as u16,
-                area.y + cy as u16,
-                &shown,
-                room,
-                theme.ghost,
-            );
+            let mut rest = shown.as_str();
+            let (mut x, mut y) = (cx, cy);
+            while !rest.is_empty() && y < area.height as usize {
+                let room = (area.width as usize).saturating_sub(x);
+                let fits = fitting_prefix(rest, room);
+                buf.set_stringn(
+                    area.x + x as u16,
+                    area.y + y as u16,
+                    fits,
+                    room,
+                    theme.ghost,
+                );
+                rest = &rest[fits.len()..];
+                y += 1;
+                x = 0;
+                let blank = (0..area.width).all(|col| {
+                    buf[(area.x + col, area.y + (y as u16).min(area.height - 1))].symbol() == " "
+                });
+                if y >= area.height as usize || !blank {
+                    break;
+                }
+            }
         }
     }
+}
+
+/// The longest prefix of `text` that takes at most `columns` cells.
+fn fitting_prefix(text: &str, columns: usize) -> &str {
+    let mut used = 0;
+    for (i, g) in text.grapheme_indices(true) {
+        used += layout::grapheme_width(g, used);
+        if used > columns {
+            return &text[..i];
+        }
+    }
+    text
 }
 
 struct StatusBar<'a> {
@@ -282,7 +309,7 @@ fn model_status(app: &App) -> String {
         .is_some_and(|s| s.is_streaming());
     let mut text = match &assistant.state {
         ModelState::Off => return String::new(),
-        ModelState::Loading => "model loading…".to_string(),
+        ModelState::Loading(progress) => format!("model loading {:.0}%", progress * 100.0),
         ModelState::Ready if streaming => "generating".to_string(),
         ModelState::Ready => "model ready".to_string(),
         ModelState::Crashed { reason, retry_in } => format!(
@@ -561,5 +588,75 @@ mod tests {
         assert!(screen.contains("C-s"), "{screen}");
         assert!(screen.contains("save_as"));
         assert!(screen.contains("Undo the last change"));
+    }
+
+    fn screen(terminal: &Terminal<TestBackend>) -> String {
+        let height = terminal.backend().buffer().area.height;
+        (0..height)
+            .map(|y| row(terminal, y))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_suggestions_pane_shows_the_stream_beside_the_draft() {
+        use crate::engine::protocol::Event;
+        let mut app = crate::app::assist::ready_app("Some draft text to continue");
+        let end = app.doc.len_chars();
+        app.doc.move_to(end, false);
+        let effects = app.update(Msg::Key(crate::keymap::Key::ctrl('e')));
+        let job = effects
+            .iter()
+            .find_map(|e| match e {
+                crate::app::Effect::Generate { job, .. } => Some(*job),
+                _ => None,
+            })
+            .unwrap();
+        app.update(Msg::Engine {
+            generation: 1,
+            event: Event::TokenGenerated {
+                job,
+                text: " and so it goes".into(),
+            },
+        });
+        let terminal = draw(&app, &Theme::monochrome(), 100, 30);
+        let text = screen(&terminal);
+        assert!(text.contains("Continue · 1/2 · streaming"), "{text}");
+        assert!(text.contains("and so it goes"), "{text}");
+        assert!(text.contains("A-Enter accept"), "{text}");
+        // The draft keeps the left 60 columns.
+        assert!(row(&terminal, 0).starts_with("Some draft text to continue"));
+        assert!(text.contains("generating"), "{text}");
+    }
+
+    #[test]
+    fn the_settings_pane_lists_values_and_the_palette_filters() {
+        let mut app = app("", 100, 30);
+        app.update(Msg::Key(crate::keymap::Key::plain(
+            crate::keymap::KeyCode::F(2),
+        )));
+        let text = screen(&draw(&app, &Theme::monochrome(), 100, 30));
+        assert!(text.contains("Temperature"), "{text}");
+        assert!(text.contains("0.7"), "{text}");
+        assert!(text.contains("Ghost text"), "{text}");
+        app.update(Msg::Key(crate::keymap::Key::plain(
+            crate::keymap::KeyCode::Esc,
+        )));
+        app.update(Msg::Key(crate::keymap::Key::ctrl('p')));
+        for c in "undo".chars() {
+            app.update(Msg::Key(crate::keymap::Key::plain(
+                crate::keymap::KeyCode::Char(c),
+            )));
+        }
+        let text = screen(&draw(&app, &Theme::monochrome(), 100, 30));
+        assert!(text.contains("undo — Undo the last change"), "{text}");
+        assert!(text.contains("C-z"), "{text}");
+    }
+
+    #[test]
+    fn a_ghost_at_the_row_end_goes_on_below() {
+        assert_eq!(fitting_prefix("abc def", 3), "abc");
+        assert_eq!(fitting_prefix("汉字", 3), "汉");
+        assert_eq!(fitting_prefix("ab", 10), "ab");
     }
 }

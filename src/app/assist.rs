@@ -30,7 +30,8 @@ pub struct AssistantSetup {
 pub enum ModelState {
     /// No engine: no model configured yet, or not started.
     Off,
-    Loading,
+    /// Loading, with the fraction done.
+    Loading(f32),
     Ready,
     /// The worker died; it restarts after a pause.
     Crashed {
@@ -119,7 +120,7 @@ impl App {
             return Vec::new();
         }
         self.assistant.generation += 1;
-        self.assistant.state = ModelState::Loading;
+        self.assistant.state = ModelState::Loading(0.0);
         vec![Effect::StartEngine {
             generation: self.assistant.generation,
             params: setup.load.clone(),
@@ -131,6 +132,10 @@ impl App {
             return Vec::new(); // a worker that has since been replaced
         }
         match event {
+            Event::ModelLoading { progress } => {
+                self.assistant.state = ModelState::Loading(progress.clamp(0.0, 1.0));
+                Vec::new()
+            }
             Event::ModelLoaded(info) => {
                 self.assistant.info = Some(info);
                 self.assistant.state = ModelState::Ready;
@@ -153,8 +158,10 @@ impl App {
                 Vec::new()
             }
             Event::GenerationFinished { job, stats } => {
+                // Every job of this worker counts for the speed and context shown, a ghost
+                // stopped at its sentence end included.
+                self.assistant.last_stats = Some(stats.clone());
                 if self.on_ghost_finished(job) {
-                    self.assistant.last_stats = Some(stats);
                     return Vec::new();
                 }
                 let Some(s) = &mut self.assistant.suggestion else {

@@ -148,6 +148,10 @@ impl Default for GenerateOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
+    /// Loading goes on; `progress` runs from 0 to 1.
+    ModelLoading {
+        progress: f32,
+    },
     ModelLoaded(ModelInfo),
     ModelLoadFailed {
         reason: String,

@@ -156,7 +156,22 @@ impl EventWriter {
 fn load_model(backend: &LlamaBackend, params: &LoadParams) -> Result<(LlamaModel, u64), String> {
     model_file::check(&params.model).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let model_params = LlamaModelParams::default().with_n_gpu_layers(params.n_gpu_layers);
+    let mut last_step = -1;
+    let model_params = LlamaModelParams::default()
+        .with_n_gpu_layers(params.n_gpu_layers)
+        .with_progress_callback(move |progress| {
+            // Every 5 %: enough for a progress bar, few enough not to flood the pipe.
+            let step = (progress * 20.0) as i32;
+            if step != last_step {
+                last_step = step;
+                let event = Event::ModelLoading { progress };
+                if let Ok(line) = event.to_line() {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+                }
+            }
+            true
+        });
     let model = LlamaModel::load_from_file(backend, &params.model, &model_params).map_err(|e| {
         format!(
             "llama.cpp could not load {} ({e}): the file is corrupt, truncated or not a model \

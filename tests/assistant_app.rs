@@ -1,0 +1,142 @@
+//! Behaviour tests that drive `App` with the real worker and the default model, through the
+//! same harness `quill bench --assistant` uses.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{CHINESE, ENGLISH, Home, QUILL, model};
+use quill::app::AssistantSetup;
+use quill::bench::assistant::Harness;
+use quill::config::Config;
+use quill::engine::WorkerCommand;
+use quill::keymap::{Key, KeyCode, Mods};
+
+fn harness(home: &Home, text: &str) -> Harness {
+    let mut setup = AssistantSetup::from_config(&Config::default(), model());
+    setup.variants = 2;
+    setup.sampling.max_tokens = 40;
+    setup.sampling.seed = 11;
+    let command = WorkerCommand {
+        program: PathBuf::from(QUILL),
+        log_file: home.worker_log(),
+    };
+    Harness::start(command, setup, text).expect("the model loads")
+}
+
+fn alt(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        mods: Mods {
+            alt: true,
+            ..Mods::default()
+        },
+    }
+}
+
+fn finished(h: &mut Harness) {
+    assert!(
+        h.pump_until(Duration::from_secs(120), |app| app
+            .assistant
+            .suggestion
+            .as_ref()
+            .is_some_and(|s| !s.is_streaming() && s.variants.len() == s.wanted)),
+        "the suggestion did not finish"
+    );
+}
+
+#[test]
+fn a_rewrite_fills_variants_and_accepting_one_is_a_single_undo_step() {
+    let home = Home::new();
+    let text = format!("Title\n\n{ENGLISH}\n\nEnd");
+    let mut h = harness(&home, &text);
+    h.app.doc.move_to(10, false);
+    h.key(alt('f')); // rewrite_formal: the paragraph under the cursor
+    finished(&mut h);
+    let suggestion = h.app.assistant.suggestion.as_ref().unwrap();
+    assert_eq!(suggestion.variants.len(), 2);
+    let second = suggestion.variants[1].text.trim().to_string();
+    assert!(!second.is_empty());
+    assert!(!second.contains("<|"), "{second}");
+    h.key(alt(']'));
+    h.key(Key {
+        code: KeyCode::Enter,
+        mods: Mods {
+            alt: true,
+            ..Mods::default()
+        },
+    });
+    let after = h.app.doc.text();
+    assert!(
+        after.starts_with("Title\n\n") && after.ends_with("\n\nEnd"),
+        "{after:?}"
+    );
+    assert!(
+        after.contains(&second),
+        "the shown variant was not the one inserted"
+    );
+    h.key(Key::ctrl('z'));
+    assert_eq!(h.app.doc.text(), text);
+}
+
+#[test]
+fn a_chinese_continuation_streams_without_replacement_characters() {
+    let home = Home::new();
+    let mut h = harness(&home, CHINESE);
+    let end = h.app.doc.len_chars();
+    h.app.doc.move_to(end, false);
+    h.key(Key::ctrl('e'));
+    finished(&mut h);
+    for variant in &h.app.assistant.suggestion.as_ref().unwrap().variants {
+        assert!(!variant.text.contains('\u{FFFD}'), "{}", variant.text);
+    }
+}
+
+#[test]
+fn ghost_text_after_one_more_word_reuses_the_cached_draft() {
+    let home = Home::new();
+    let mut h = harness(&home, &format!("{ENGLISH} {ENGLISH}"));
+    let end = h.app.doc.len_chars();
+    h.app.doc.move_to(end, false);
+    h.type_text(" Then");
+    h.pause();
+    // The first ghost reads the whole draft; wait for its figures.
+    assert!(h.pump_until(Duration::from_secs(120), |app| {
+        app.assistant.last_stats.is_some()
+    }));
+    let first = h.app.assistant.last_stats.clone().unwrap().prompt_tokens;
+    h.key(Key::plain(KeyCode::Esc));
+    h.type_text(" we");
+    h.pause();
+    let cursor = h.app.doc.cursor();
+    assert!(h.pump_until(Duration::from_secs(60), |app| {
+        app.assistant
+            .last_stats
+            .as_ref()
+            .is_some_and(|s| s.prompt_tokens > first)
+    }));
+    let stats = h.app.assistant.last_stats.clone().unwrap();
+    assert!(
+        stats.reused_tokens + 4 >= stats.prompt_tokens,
+        "the ghost re-read the draft: {stats:?}"
+    );
+    assert!(h.pump_until(Duration::from_secs(10), |app| {
+        app.ghost.visible_at(cursor).is_some()
+    }));
+    let ghost = h
+        .app
+        .ghost
+        .visible_at(cursor)
+        .expect("a ghost is shown")
+        .to_string();
+    // Drawn after the cursor, up to the end of its row.
+    h.draw();
+    let start: String = ghost.trim().chars().take(4).collect();
+    assert!(
+        h.screen().contains(&start),
+        "the ghost {ghost:?} is not drawn:\n{}\n{:?}",
+        h.screen(),
+        h.app.cursor_screen()
+    );
+}
