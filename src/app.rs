@@ -239,6 +239,12 @@ impl App {
                 effects
             }
             Msg::Engine { generation, event } => self.on_engine(generation, event),
+            Msg::Terminate => {
+                self.should_quit = true;
+                let mut effects: Vec<Effect> = self.journal_effect().into_iter().collect();
+                effects.push(Effect::Quit);
+                effects
+            }
             Msg::RestartEngine { generation } => self.on_restart_due(generation),
             Msg::Warning(text) => {
                 self.error(text);

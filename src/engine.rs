@@ -22,6 +22,9 @@ use anyhow::{Context, Result};
 
 use protocol::{Event, LoadParams, ModelInfo, Request};
 
+/// A worker log past this size is set aside when the next worker starts.
+const MAX_LOG_BYTES: u64 = 4 * 1024 * 1024;
+
 /// How to start a worker.
 #[derive(Debug, Clone)]
 pub struct WorkerCommand {
@@ -83,6 +86,13 @@ impl Worker {
         if let Some(dir) = command.log_file.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the log directory {}", dir.display()))?;
+        }
+        // Keep the log from growing without bound: one old generation is kept beside it.
+        if std::fs::metadata(&command.log_file).is_ok_and(|m| m.len() > MAX_LOG_BYTES) {
+            let _ = std::fs::rename(
+                &command.log_file,
+                command.log_file.with_extension("log.old"),
+            );
         }
         let log = OpenOptions::new()
             .create(true)

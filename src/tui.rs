@@ -117,6 +117,7 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
             startup.extend(app.update(msg));
         }
     }
+    spawn_signal_watch(tx.clone());
     spawn_input(tx);
     let result = event_loop(&mut terminal, &mut app, &rx, &mut runner);
     leave();
@@ -172,6 +173,20 @@ fn install_panic_hook() {
         leave();
         previous(info);
     }));
+}
+
+/// SIGHUP (the terminal closed) and SIGTERM become a message, so the last edits reach the
+/// journal before Quill goes.
+fn spawn_signal_watch(tx: Sender<Msg>) {
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGHUP, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _ = tx.send(Msg::Terminate);
+        }
+    });
 }
 
 fn spawn_input(tx: Sender<Msg>) {

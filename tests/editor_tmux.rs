@@ -378,3 +378,25 @@ fn a_malformed_config_is_reported_with_its_line_and_left_alone() {
     tmux.wait_for("still editing");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), broken);
 }
+
+#[test]
+fn sigterm_or_a_closed_terminal_journals_the_last_keystrokes() {
+    let home = Home::new();
+    let file = home.dir.path().join("hup.md");
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("F1 help");
+    tmux.type_text("typed just now");
+    tmux.wait_for("typed just now");
+    // No pause: the journal has not been written yet when the signal comes.
+    // SAFETY: signalling the editor this test started.
+    unsafe { libc::kill(tmux.pane_pid(), libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tmux.is_alive() {
+        assert!(Instant::now() < deadline, "quill ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("Recover them?");
+    tmux.type_text("y");
+    tmux.wait_for("typed just now");
+}

@@ -26,6 +26,9 @@ pub enum Msg {
     Scroll {
         down: bool,
     },
+    /// The terminal went away or Quill was asked to stop (SIGHUP, SIGTERM): journal what is
+    /// left and quit without asking. The next start offers to recover it.
+    Terminate,
     /// Typing paused: a moment to make the journal durable.
     Idle,
     /// The result of an `Effect::Save`.
