@@ -53,7 +53,7 @@ pub fn run() -> Result<()> {
             },
         };
         match request {
-            Request::Load(params) => match load_model(&backend, &params) {
+            Request::Load(params) => match load_model(&backend, &params, true) {
                 Ok((model, load_ms)) => {
                     next = serve(&backend, &model, &params, load_ms, &requests, &mut out)?;
                     if next.is_none() {
@@ -153,13 +153,19 @@ impl EventWriter {
     }
 }
 
-fn load_model(backend: &LlamaBackend, params: &LoadParams) -> Result<(LlamaModel, u64), String> {
+/// Loads the model. In the worker, `report_progress` sends `ModelLoading` events on stdout (the
+/// protocol); in-process callers (the bench's baseline) must not write there.
+fn load_model(
+    backend: &LlamaBackend,
+    params: &LoadParams,
+    report_progress: bool,
+) -> Result<(LlamaModel, u64), String> {
     model_file::check(&params.model).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let mut last_step = -1;
-    let model_params = LlamaModelParams::default()
-        .with_n_gpu_layers(params.n_gpu_layers)
-        .with_progress_callback(move |progress| {
+    let mut model_params = LlamaModelParams::default().with_n_gpu_layers(params.n_gpu_layers);
+    if report_progress {
+        let mut last_step = -1;
+        model_params = model_params.with_progress_callback(move |progress| {
             // Every 5 %: enough for a progress bar, few enough not to flood the pipe.
             let step = (progress * 20.0) as i32;
             if step != last_step {
@@ -172,6 +178,7 @@ fn load_model(backend: &LlamaBackend, params: &LoadParams) -> Result<(LlamaModel
             }
             true
         });
+    }
     let model = LlamaModel::load_from_file(backend, &params.model, &model_params).map_err(|e| {
         format!(
             "llama.cpp could not load {} ({e}): the file is corrupt, truncated or not a model \
@@ -736,7 +743,7 @@ pub fn direct_generation_rounds(
 ) -> Result<Vec<f64>> {
     send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
     let backend = LlamaBackend::init().context("initialising the llama.cpp backend")?;
-    let (model, _) = load_model(&backend, params).map_err(|e| anyhow!(e))?;
+    let (model, _) = load_model(&backend, params, false).map_err(|e| anyhow!(e))?;
     let (ctx_params, _) = context_params(&model, params);
     let mut ctx = model
         .new_context(&backend, ctx_params)
