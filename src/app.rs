@@ -106,6 +106,8 @@ pub struct App {
     pub ghost: ghost::Ghost,
     /// The settings in force (edited live in the settings pane).
     pub config: crate::config::Config,
+    /// The themes there are to choose from.
+    pub theme_names: Vec<String>,
     /// The terminal's size, from which the panes are laid out.
     pub screen: (u16, u16),
 }
@@ -166,6 +168,7 @@ impl App {
             assistant: Assistant::new(),
             ghost: ghost::Ghost::Off,
             config: crate::config::Config::default(),
+            theme_names: vec!["default".into(), "mono".into()],
             screen: (width, height),
         };
         app.resize(width, height);

@@ -29,7 +29,7 @@ use crate::document::journal::{self, Journal};
 use crate::engine::protocol::{Event as EngineEvent, GenerateOptions, Request};
 use crate::engine::{Worker, WorkerCommand};
 use crate::keymap::{Key, KeyCode, Keymap, Mods};
-use crate::ui::{self, theme::Theme};
+use crate::ui::{self, theme::ThemeLibrary};
 
 const FRAME: Duration = Duration::from_millis(16);
 
@@ -98,8 +98,10 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
     let size = terminal.size().map_err(|e| e.to_string())?;
     let mut app = App::new(keymap, size.width, size.height);
     app.config = config;
+    let themes = ThemeLibrary::load(config_file.parent().map(|d| d.join("themes")).as_deref());
+    app.theme_names = themes.names();
     app.open(path, draft, recovered);
-    if let Some(first) = warnings.first() {
+    if let Some(first) = warnings.iter().chain(&themes.warnings).next() {
         app.update(Msg::Warning(first.clone()));
     }
     let (tx, rx) = mpsc::channel();
@@ -119,7 +121,7 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
     }
     spawn_signal_watch(tx.clone());
     spawn_input(tx);
-    let result = event_loop(&mut terminal, &mut app, &rx, &mut runner);
+    let result = event_loop(&mut terminal, &mut app, &rx, &mut runner, &themes);
     leave();
     result.map_err(|e| format!("terminal error: {e}"))
 }
@@ -254,8 +256,12 @@ fn event_loop(
     app: &mut App,
     rx: &Receiver<Msg>,
     runner: &mut Runner,
+    themes: &ThemeLibrary,
 ) -> io::Result<()> {
-    terminal.draw(|f| ui::render(app, &Theme::named(&app.config.editor.theme), f))?;
+    // Resolved again only when the name changes (the settings pane switches it live).
+    let mut theme_name = app.config.editor.theme.clone();
+    let mut theme = themes.get(&theme_name);
+    terminal.draw(|f| ui::render(app, &theme, f))?;
     let mut last_draw = Instant::now();
     while let Some(first) = next_message(rx, app) {
         let mut queue = VecDeque::from([first]);
@@ -284,8 +290,10 @@ fn event_loop(
             }
             break;
         }
-        // Looked up per frame, so a theme chosen in the settings shows at once.
-        let theme = Theme::named(&app.config.editor.theme);
+        if app.config.editor.theme != theme_name {
+            theme_name = app.config.editor.theme.clone();
+            theme = themes.get(&theme_name);
+        }
         terminal.draw(|f| ui::render(app, &theme, f))?;
         last_draw = Instant::now();
     }

@@ -123,6 +123,14 @@ impl Widget for DraftPane<'_> {
         let app = self.app;
         let theme = self.theme;
         buf.set_style(area, theme.text);
+        if let Some((_, y)) = app.cursor_screen() {
+            let row = Rect {
+                y: area.y + y as u16,
+                height: 1,
+                ..area
+            };
+            buf.set_style(row.intersection(area), theme.cursor_line);
+        }
         let rope = app.doc.rope();
         let selection = app.doc.selection();
         let mut line = app.view.top_line;
@@ -658,5 +666,39 @@ mod tests {
         assert_eq!(fitting_prefix("abc def", 3), "abc");
         assert_eq!(fitting_prefix("汉字", 3), "汉");
         assert_eq!(fitting_prefix("ab", 10), "ab");
+    }
+
+    #[test]
+    fn every_built_in_theme_renders_its_scopes() {
+        let library = theme::ThemeLibrary::load(None);
+        let mut app = app("# Heading\nplain *em* text\n", 60, 6);
+        app.doc.select(Selection {
+            anchor: 10,
+            head: 15,
+        });
+        for name in library.names() {
+            let theme = library.get(&name);
+            let terminal = draw(&app, &theme, 60, 6);
+            let buffer = terminal.backend().buffer();
+            let heading = &buffer[(0, 0)];
+            assert_eq!(
+                heading.fg,
+                theme.heading.fg.unwrap_or(heading.fg),
+                "{name}: heading"
+            );
+            assert!(
+                heading.modifier.contains(theme.heading.add_modifier),
+                "{name}: heading"
+            );
+            let selected = &buffer[(1, 1)];
+            if let Some(bg) = theme.selection.bg {
+                assert_eq!(selected.bg, bg, "{name}: selection");
+            }
+            let status = &buffer[(1, 5)];
+            if let Some(bg) = theme.status.bg {
+                assert_eq!(status.bg, bg, "{name}: status bar");
+            }
+            assert_eq!(row(&terminal, 0).trim_end(), "# Heading", "{name}");
+        }
     }
 }

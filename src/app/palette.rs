@@ -13,6 +13,8 @@ pub enum PaletteAction {
     Command(Command),
     /// A prompt of the library, by id.
     Prompt(String),
+    /// Switch to a theme, by name.
+    Theme(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +53,12 @@ impl App {
             keys: String::new(),
             action: PaletteAction::Prompt(p.id.clone()),
         });
-        commands.chain(prompts).collect()
+        let themes = self.theme_names.iter().map(|name| PaletteItem {
+            label: format!("theme: {name}"),
+            keys: String::new(),
+            action: PaletteAction::Theme(name.clone()),
+        });
+        commands.chain(prompts).chain(themes).collect()
     }
 
     /// The items matching `query`, best first (all of them, in order, for an empty query).
@@ -84,6 +91,7 @@ impl App {
                 return match chosen.map(|item| item.action) {
                     Some(PaletteAction::Command(command)) => self.run(command),
                     Some(PaletteAction::Prompt(id)) => self.ask(&id),
+                    Some(PaletteAction::Theme(name)) => self.set_theme(name),
                     None => Vec::new(),
                 };
             }

@@ -11,10 +11,18 @@ use crate::keymap::{Key, KeyCode};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     Path,
-    Int { min: i64, max: i64 },
-    Float { min: f64, max: f64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
     Bool,
     Choice(&'static [&'static str]),
+    /// One of the themes the library holds.
+    Theme,
 }
 
 /// One editable setting: its label, where it lives in config.toml, and what it accepts.
@@ -113,7 +121,7 @@ pub const FIELDS: &[Field] = &[
     Field {
         label: "Theme",
         key: &["editor", "theme"],
-        kind: Kind::Choice(&["dark", "mono"]),
+        kind: Kind::Theme,
     },
 ];
 
@@ -171,6 +179,8 @@ impl Field {
                 "off" | "false" | "no" => Ok(Value::Bool(false)),
                 _ => Err(format!("{}: on or off", self.label)),
             },
+            // Checked against the theme library by the pane, which knows it.
+            Kind::Theme => Ok(Value::Str(text.to_string())),
             Kind::Choice(choices) => {
                 if choices.contains(&text) {
                     Ok(Value::Str(text.to_string()))
@@ -228,6 +238,14 @@ impl App {
                 KeyCode::Enter => {
                     let text = text.clone();
                     match field.parse(&text) {
+                        Ok(Value::Str(name))
+                            if field.kind == Kind::Theme && !self.theme_names.contains(&name) =>
+                        {
+                            self.error(format!(
+                                "no theme named {name}; there are {}",
+                                self.theme_names.join(", ")
+                            ));
+                        }
                         Ok(value) => {
                             pane.editing = None;
                             self.mode = Mode::Settings(pane);
@@ -261,9 +279,13 @@ impl App {
                 self.mode = Mode::Settings(pane);
                 return self.set(field, Value::Bool(!on));
             }
-            KeyCode::Left | KeyCode::Right if matches!(field.kind, Kind::Choice(_)) => {
-                let Kind::Choice(choices) = field.kind else {
-                    unreachable!("matched above")
+            KeyCode::Left | KeyCode::Right
+                if matches!(field.kind, Kind::Choice(_) | Kind::Theme) =>
+            {
+                let names: Vec<&str> = self.theme_names.iter().map(String::as_str).collect();
+                let choices: &[&str] = match field.kind {
+                    Kind::Choice(choices) => choices,
+                    _ => &names,
                 };
                 let current = field.show(&self.config);
                 let i = choices.iter().position(|c| *c == current).unwrap_or(0);
@@ -280,6 +302,16 @@ impl App {
         }
         self.mode = Mode::Settings(pane);
         Vec::new()
+    }
+
+    /// Switches the theme (from the palette) and saves the choice.
+    pub(super) fn set_theme(&mut self, name: String) -> Vec<Effect> {
+        let field = FIELDS
+            .iter()
+            .find(|f| f.kind == Kind::Theme)
+            .copied()
+            .expect("the settings list has a theme field");
+        self.set(field, Value::Str(name))
     }
 
     /// Applies a setting now and has it written to config.toml.

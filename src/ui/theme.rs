@@ -1,8 +1,30 @@
-//! The UI's named styles. A built-in dark theme for now; `NO_COLOR` keeps only modifiers.
+//! Themes: a palette plus named UI scopes, from `themes/*.toml` (built in) and the user's
+//! `themes/` folder in the config directory (a file with the same name replaces a built-in).
+//! A theme may `inherits` another and change a few colours. A malformed theme is reported with
+//! its file and line and skipped; `NO_COLOR` gives the monochrome theme whatever is chosen.
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use ratatui::style::{Color, Modifier, Style};
+use serde::Deserialize;
 
-#[derive(Debug, Clone)]
+/// The built-in themes, by name.
+const BUILT_IN: &[(&str, &str)] = &[
+    ("default", include_str!("../../themes/default.toml")),
+    ("light", include_str!("../../themes/light.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
+    ("gruvbox", include_str!("../../themes/gruvbox.toml")),
+    ("solarized", include_str!("../../themes/solarized.toml")),
+];
+
+/// The theme without colours, also what `NO_COLOR` asks for.
+pub const MONO: &str = "mono";
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Theme {
     pub text: Style,
     pub heading: Style,
@@ -11,6 +33,7 @@ pub struct Theme {
     pub code: Style,
     pub marker: Style,
     pub selection: Style,
+    pub cursor_line: Style,
     pub control: Style,
     pub status: Style,
     pub status_modified: Style,
@@ -26,52 +49,221 @@ pub struct Theme {
     pub ghost: Style,
 }
 
-impl Theme {
-    /// The theme called `name`; `NO_COLOR` in the environment always gives the monochrome one.
-    pub fn named(name: &str) -> Theme {
+/// Picks the field of a theme that a scope styles.
+type ScopeField = fn(&mut Theme) -> &mut Style;
+
+/// Every scope a theme file may set, and the field it styles.
+const SCOPES: &[(&str, ScopeField)] = &[
+    ("draft.text", |t| &mut t.text),
+    ("draft.heading", |t| &mut t.heading),
+    ("draft.emphasis", |t| &mut t.emphasis),
+    ("draft.strong", |t| &mut t.strong),
+    ("draft.code", |t| &mut t.code),
+    ("draft.marker", |t| &mut t.marker),
+    ("draft.selection", |t| &mut t.selection),
+    ("draft.cursor_line", |t| &mut t.cursor_line),
+    ("draft.control", |t| &mut t.control),
+    ("draft.ghost", |t| &mut t.ghost),
+    ("diff.insert", |t| &mut t.diff_insert),
+    ("diff.delete", |t| &mut t.diff_delete),
+    ("status", |t| &mut t.status),
+    ("status.modified", |t| &mut t.status_modified),
+    ("status.error", |t| &mut t.status_error),
+    ("prompt", |t| &mut t.prompt),
+    ("popup", |t| &mut t.popup),
+    ("popup.title", |t| &mut t.popup_title),
+    ("border", |t| &mut t.border),
+    ("border.focused", |t| &mut t.border_focused),
+    ("muted", |t| &mut t.muted),
+];
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThemeFile {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    inherits: Option<String>,
+    #[serde(default)]
+    palette: BTreeMap<String, String>,
+    #[serde(default)]
+    scopes: BTreeMap<String, ScopeDef>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeDef {
+    fg: Option<String>,
+    bg: Option<String>,
+    #[serde(default)]
+    modifiers: Vec<String>,
+}
+
+/// All the themes Quill knows, parsed; resolved into styles on demand.
+#[derive(Debug, Clone)]
+pub struct ThemeLibrary {
+    files: BTreeMap<String, ThemeFile>,
+    /// Problems found while loading: each names its file (and line where there is one).
+    pub warnings: Vec<String>,
+}
+
+impl ThemeLibrary {
+    /// The built-in themes, then the user's `*.toml` files in `user_dir`.
+    pub fn load(user_dir: Option<&Path>) -> ThemeLibrary {
+        let mut library = ThemeLibrary {
+            files: BTreeMap::new(),
+            warnings: Vec::new(),
+        };
+        for (name, text) in BUILT_IN {
+            library.add(name, text, &format!("themes/{name}.toml"));
+        }
+        if let Some(dir) = user_dir
+            && let Ok(entries) = std::fs::read_dir(dir)
+        {
+            let mut paths: Vec<_> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => library.add(&name, &text, &path.display().to_string()),
+                    Err(e) => library.warnings.push(format!(
+                        "{}: cannot read ({e}); theme skipped",
+                        path.display()
+                    )),
+                }
+            }
+        }
+        // Check every theme once, so a bad colour is reported at start, not as a plain screen.
+        let names: Vec<String> = library.files.keys().cloned().collect();
+        for name in names {
+            if let Err(e) = library.resolve(&name) {
+                library.warnings.push(e);
+                library.files.remove(&name);
+            }
+        }
+        library
+    }
+
+    fn add(&mut self, name: &str, text: &str, origin: &str) {
+        match toml::from_str::<ThemeFile>(text) {
+            Ok(mut file) => {
+                file.name = Some(origin.to_string());
+                self.files.insert(name.to_string(), file);
+            }
+            Err(e) => {
+                let line = e
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                let place = match line {
+                    Some(line) => format!("{origin}:{line}"),
+                    None => origin.to_string(),
+                };
+                self.warnings.push(format!(
+                    "{place}: {}; theme skipped, the default is used instead",
+                    e.message()
+                ));
+            }
+        }
+    }
+
+    /// Theme names, for the settings pane and the palette.
+    pub fn names(&self) -> Vec<String> {
+        self.files
+            .keys()
+            .cloned()
+            .chain([MONO.to_string()])
+            .collect()
+    }
+
+    /// The theme called `name`, the default for an unknown one, monochrome under `NO_COLOR`.
+    pub fn get(&self, name: &str) -> Theme {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        match name {
-            _ if no_color => Theme::monochrome(),
-            "mono" => Theme::monochrome(),
-            _ => Theme::dark(),
+        if no_color || name == MONO {
+            return Theme::monochrome();
         }
+        self.resolve(name)
+            .or_else(|_| self.resolve("default"))
+            .unwrap_or_else(|_| Theme::monochrome())
     }
 
-    pub fn dark() -> Theme {
-        let fg = Color::Rgb(0xeb, 0xdb, 0xb2);
-        let accent = Color::Rgb(0xfa, 0xbd, 0x2f);
-        let blue = Color::Rgb(0x83, 0xa5, 0x98);
-        let bar = Color::Rgb(0x3c, 0x38, 0x36);
-        Theme {
-            text: Style::new().fg(fg),
-            heading: Style::new().fg(accent).add_modifier(Modifier::BOLD),
-            emphasis: Style::new().fg(fg).add_modifier(Modifier::ITALIC),
-            strong: Style::new().fg(fg).add_modifier(Modifier::BOLD),
-            code: Style::new().fg(Color::Rgb(0xb8, 0xbb, 0x26)),
-            marker: Style::new().fg(blue),
-            selection: Style::new().bg(Color::Rgb(0x50, 0x49, 0x45)),
-            control: Style::new().fg(Color::Rgb(0xfb, 0x49, 0x34)),
-            status: Style::new().fg(fg).bg(bar),
-            status_modified: Style::new().fg(accent).bg(bar).add_modifier(Modifier::BOLD),
-            status_error: Style::new()
-                .fg(Color::White)
-                .bg(Color::Rgb(0x9d, 0x00, 0x06)),
-            prompt: Style::new().fg(fg).bg(Color::Rgb(0x07, 0x66, 0x78)),
-            popup: Style::new().fg(fg).bg(Color::Rgb(0x28, 0x28, 0x28)),
-            popup_title: Style::new().fg(accent).add_modifier(Modifier::BOLD),
-            border: Style::new().fg(Color::Rgb(0x66, 0x5c, 0x54)),
-            border_focused: Style::new().fg(accent),
-            diff_insert: Style::new().fg(Color::Rgb(0xb8, 0xbb, 0x26)),
-            diff_delete: Style::new()
-                .fg(Color::Rgb(0xfb, 0x49, 0x34))
-                .add_modifier(Modifier::CROSSED_OUT),
-            muted: Style::new().fg(Color::Rgb(0x92, 0x83, 0x74)),
-            ghost: Style::new()
-                .fg(Color::Rgb(0x7c, 0x6f, 0x64))
-                .add_modifier(Modifier::ITALIC),
+    /// Builds a theme: its parents first, then its own palette and scopes over them.
+    fn resolve(&self, name: &str) -> Result<Theme, String> {
+        let mut chain = Vec::new();
+        let mut current = Some(name.to_string());
+        while let Some(n) = current {
+            if chain.iter().any(|(c, _): &(String, &ThemeFile)| *c == n) {
+                return Err(format!("theme {name}: inherits in a circle through {n}"));
+            }
+            let file = self
+                .files
+                .get(&n)
+                .ok_or_else(|| format!("theme {name}: no theme named {n} to inherit from"))?;
+            current = file.inherits.clone();
+            chain.push((n, file));
         }
+        let mut palette = BTreeMap::new();
+        let mut scopes = BTreeMap::new();
+        for (_, file) in chain.iter().rev() {
+            palette.extend(file.palette.clone());
+            scopes.extend(file.scopes.clone());
+        }
+        let origin = chain
+            .first()
+            .and_then(|(_, f)| f.name.clone())
+            .unwrap_or_else(|| name.to_string());
+        let mut theme = Theme::monochrome();
+        for (scope, def) in &scopes {
+            let field = SCOPES
+                .iter()
+                .find(|(s, _)| s == scope)
+                .map(|(_, f)| f)
+                .ok_or_else(|| format!("{origin}: unknown scope {scope:?}"))?;
+            *field(&mut theme) =
+                style(def, &palette).map_err(|e| format!("{origin}: {scope}: {e}"))?;
+        }
+        Ok(theme)
     }
+}
 
+fn style(def: &ScopeDef, palette: &BTreeMap<String, String>) -> Result<Style, String> {
+    let mut style = Style::new();
+    if let Some(fg) = &def.fg {
+        style = style.fg(color(fg, palette)?);
+    }
+    if let Some(bg) = &def.bg {
+        style = style.bg(color(bg, palette)?);
+    }
+    for m in &def.modifiers {
+        style = style.add_modifier(match m.as_str() {
+            "bold" => Modifier::BOLD,
+            "italic" => Modifier::ITALIC,
+            "underlined" => Modifier::UNDERLINED,
+            "dim" => Modifier::DIM,
+            "reversed" => Modifier::REVERSED,
+            "crossed_out" => Modifier::CROSSED_OUT,
+            other => return Err(format!("unknown modifier {other:?}")),
+        });
+    }
+    Ok(style)
+}
+
+/// A palette name, "#rrggbb", or a terminal colour name ("red", "white", "reset").
+fn color(text: &str, palette: &BTreeMap<String, String>) -> Result<Color, String> {
+    let resolved = palette.get(text).map_or(text, String::as_str);
+    resolved
+        .parse::<Color>()
+        .map_err(|_| format!("{text:?} is not a palette colour, #rrggbb or a colour name"))
+}
+
+impl Theme {
+    /// Modifiers only: for `NO_COLOR` and the `mono` theme.
     pub fn monochrome() -> Theme {
         let plain = Style::new();
         Theme {
@@ -82,6 +274,7 @@ impl Theme {
             code: plain,
             marker: plain,
             selection: plain.add_modifier(Modifier::REVERSED),
+            cursor_line: plain,
             control: plain.add_modifier(Modifier::REVERSED),
             status: plain.add_modifier(Modifier::REVERSED),
             status_modified: plain.add_modifier(Modifier::REVERSED | Modifier::BOLD),
@@ -96,5 +289,79 @@ impl Theme {
             muted: plain.add_modifier(Modifier::DIM),
             ghost: plain.add_modifier(Modifier::DIM),
         }
+    }
+
+    /// The built-in default theme.
+    pub fn dark() -> Theme {
+        ThemeLibrary::load(None)
+            .resolve("default")
+            .unwrap_or_else(|_| Theme::monochrome())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_theme_loads_without_a_warning() {
+        let library = ThemeLibrary::load(None);
+        assert!(library.warnings.is_empty(), "{:?}", library.warnings);
+        assert_eq!(library.names().len(), BUILT_IN.len() + 1);
+        for (name, _) in BUILT_IN {
+            let theme = library.resolve(name).unwrap();
+            assert!(theme.text.fg.is_some(), "{name} has no text colour");
+        }
+        assert_ne!(library.get("light").text, library.get("default").text);
+    }
+
+    #[test]
+    fn a_user_theme_inherits_and_changes_a_few_colours() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("mine.toml"),
+            "inherits = \"solarized\"\n[palette]\nyellow = \"#ff00ff\"\n",
+        )
+        .unwrap();
+        let library = ThemeLibrary::load(Some(dir.path()));
+        assert!(library.warnings.is_empty(), "{:?}", library.warnings);
+        let mine = library.get("mine");
+        let solarized = library.get("solarized");
+        assert_eq!(mine.text, solarized.text);
+        assert_eq!(mine.status_modified.fg, Some(Color::Rgb(0xff, 0, 0xff)));
+    }
+
+    #[test]
+    fn a_malformed_theme_is_named_with_its_line_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("broken.toml"),
+            "[palette]\nfg = \"#fff\"\nbg = = 1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("badcolour.toml"),
+            "[scopes]\n\"draft.text\" = { fg = \"not-a-colour\" }\n",
+        )
+        .unwrap();
+        let library = ThemeLibrary::load(Some(dir.path()));
+        let warnings = library.warnings.join("\n");
+        assert!(warnings.contains("broken.toml:3:"), "{warnings}");
+        assert!(warnings.contains("badcolour.toml"), "{warnings}");
+        assert!(!library.names().contains(&"broken".to_string()));
+        assert_eq!(library.get("broken"), library.get("default"));
+    }
+
+    #[test]
+    fn inheritance_in_a_circle_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), "inherits = \"b\"\n").unwrap();
+        std::fs::write(dir.path().join("b.toml"), "inherits = \"a\"\n").unwrap();
+        let library = ThemeLibrary::load(Some(dir.path()));
+        assert!(
+            library.warnings.iter().any(|w| w.contains("circle")),
+            "{:?}",
+            library.warnings
+        );
     }
 }
