@@ -254,11 +254,20 @@ impl App {
                 Vec::new()
             }
             Msg::SaveFinished { path, result } => self.on_saved(path, result),
-            Msg::Loaded { path, result } => {
+            Msg::Loaded {
+                path,
+                result,
+                journal,
+            } => {
                 match result {
                     Ok(draft) => {
-                        self.replace_document(Some(path.clone()), draft);
-                        self.info(format!("opened {}", path.display()));
+                        let name = path.as_ref().map_or_else(
+                            || "new draft".into(),
+                            |p| format!("opened {}", p.display()),
+                        );
+                        // A journal left by a crash is offered back, never overwritten.
+                        self.open(path, draft, journal);
+                        self.info(name);
                     }
                     Err(e) => self.error(e),
                 }
@@ -783,19 +792,8 @@ impl App {
                 self.should_quit = true;
                 vec![Effect::Quit]
             }
-            Then::Open(path) => vec![Effect::Load(path)],
-            Then::New => {
-                self.replace_document(
-                    None,
-                    LoadedDraft {
-                        text: String::new(),
-                        format: TextFormat::default(),
-                        fingerprint: None,
-                    },
-                );
-                self.info("new draft");
-                Vec::new()
-            }
+            Then::Open(path) => vec![Effect::Load(Some(path))],
+            Then::New => vec![Effect::Load(None)],
         }
     }
 

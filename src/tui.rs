@@ -350,17 +350,35 @@ impl Runner {
                 vec![Msg::SaveFinished { path, result }]
             }
             Effect::Load(path) => {
-                let result = match file::load(&path) {
-                    Err(LoadError::NotFound) => Err(format!("{} does not exist", path.display())),
-                    other => other
-                        .map(|l| LoadedDraft {
-                            text: l.text,
-                            format: l.format,
-                            fingerprint: Some(l.fingerprint),
-                        })
-                        .map_err(|e| e.to_string()),
+                let result = match &path {
+                    None => Ok(LoadedDraft {
+                        text: String::new(),
+                        format: file::TextFormat::default(),
+                        fingerprint: None,
+                    }),
+                    Some(p) => match file::load(p) {
+                        Err(LoadError::NotFound) => Err(format!("{} does not exist", p.display())),
+                        other => other
+                            .map(|l| LoadedDraft {
+                                text: l.text,
+                                format: l.format,
+                                fingerprint: Some(l.fingerprint),
+                            })
+                            .map_err(|e| e.to_string()),
+                    },
                 };
-                vec![Msg::Loaded { path, result }]
+                // Another draft is another journal: close this one (only if the other opens:
+                // on failure the writer stays on this draft), and bring that one's back.
+                if result.is_ok() {
+                    self.journal = None;
+                }
+                let journal_file = journal::journal_path(&self.state_dir, path.as_deref());
+                let journal = journal::read(&journal_file).ok().flatten();
+                vec![Msg::Loaded {
+                    path,
+                    result,
+                    journal,
+                }]
             }
             Effect::Journal {
                 path,

@@ -400,3 +400,31 @@ fn sigterm_or_a_closed_terminal_journals_the_last_keystrokes() {
     tmux.type_text("y");
     tmux.wait_for("typed just now");
 }
+
+#[test]
+fn opening_a_file_with_ctrl_o_offers_its_journal_instead_of_overwriting_it() {
+    let home = Home::new();
+    let a = home.dir.path().join("a.md");
+    let b = home.dir.path().join("b.md");
+    std::fs::write(&a, "file a\n").unwrap();
+    std::fs::write(&b, "file b\n").unwrap();
+    // Leave a journal for b behind, as a crash would.
+    let tmux = Tmux::start(&home, &[path_arg(&b)]);
+    tmux.wait_for("file b");
+    tmux.keys(&["C-End"]);
+    tmux.type_text("unsaved in b");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: killing the editor this test started.
+    unsafe { libc::kill(tmux.pane_pid(), libc::SIGKILL) };
+    drop(tmux);
+    // Start on a, then open b from inside the editor.
+    let tmux = Tmux::start(&home, &[path_arg(&a)]);
+    tmux.wait_for("file a");
+    tmux.keys(&["C-o"]);
+    tmux.wait_for("Open:");
+    tmux.type_text(path_arg(&b));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Recover them?");
+    tmux.type_text("y");
+    tmux.wait_for("unsaved in b");
+}

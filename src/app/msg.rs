@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::document::Change;
 use crate::document::file::{Fingerprint, TextFormat};
-use crate::document::journal::Base;
+use crate::document::journal::{Base, Recovered};
 use crate::engine::protocol::{Event, JobId, LoadParams, Prompt, SamplingParams};
 use crate::keymap::Key;
 
@@ -47,10 +47,11 @@ pub enum Msg {
     },
     /// Something went wrong outside the app (the journal, a config file): tell the writer.
     Warning(String),
-    /// The result of an `Effect::Load`.
+    /// The result of an `Effect::Load`, with the draft's crash journal if it has one.
     Loaded {
-        path: PathBuf,
+        path: Option<PathBuf>,
         result: Result<LoadedDraft, String>,
+        journal: Option<Recovered>,
     },
 }
 
@@ -80,7 +81,8 @@ pub enum Effect {
         expect: Option<Fingerprint>,
         force: bool,
     },
-    Load(PathBuf),
+    /// Read a file (or, for `None`, start an untitled draft) and its crash journal.
+    Load(Option<PathBuf>),
     /// Append changes to the draft's journal, starting it from `base` if there is none yet.
     Journal {
         path: Option<PathBuf>,
