@@ -286,3 +286,47 @@ fn worker_of(pid: u32) -> Option<u32> {
     }
     None
 }
+
+#[test]
+fn a_draft_longer_than_the_context_keeps_its_cut_so_the_cache_stays_useful() {
+    let home = Home::new();
+    let command = WorkerCommand {
+        program: PathBuf::from(QUILL),
+        log_file: home.worker_log(),
+    };
+    let mut engine = Engine::spawn(&command).unwrap();
+    engine
+        .load(
+            LoadParams {
+                model: model(),
+                n_ctx: 512,
+                n_threads: 0,
+                n_gpu_layers: 0,
+            },
+            Duration::from_secs(120),
+        )
+        .unwrap();
+    let mut draft: String = (1..=12)
+        .map(|k| format!("Paragraph {k}. {ENGLISH}\n\n"))
+        .collect();
+    generate(&mut engine, 1, &draft, 1, false);
+    let (first, _) = finish(&mut engine, 1);
+    assert!(first.dropped_tokens > 0, "{first:?}");
+    // The writer goes on typing at the end: a sentence, then a whole new paragraph, more
+    // than a fresh cut would allow without moving.
+    let paragraph = format!("Paragraph 13. {ENGLISH}\n\n");
+    let additions = [" And then some more words.".to_string(), paragraph];
+    let mut previous = first;
+    for (job, more) in [2, 3].into_iter().zip(additions) {
+        draft.push_str(&more);
+        generate(&mut engine, job, &draft, 1, false);
+        let (stats, _) = finish(&mut engine, job);
+        assert!(stats.dropped_tokens > 0, "{stats:?}");
+        // Everything the previous prompt held is reused; only the new text is read.
+        assert!(
+            stats.reused_tokens + 2 >= previous.prompt_tokens,
+            "the cut moved and the context was read again: {previous:?} then {stats:?}"
+        );
+        previous = stats;
+    }
+}

@@ -321,8 +321,8 @@ impl App {
         };
         let input = PromptInput {
             selection: selected,
-            before: rope.slice(..cursor).to_string(),
-            after: rope.slice(cursor..).to_string(),
+            before: text_before(rope, cursor, self.context_chars()),
+            after: text_after(rope, cursor, self.context_chars()),
             document,
             title: self.title(),
         };
@@ -420,6 +420,42 @@ impl App {
     }
 }
 
+impl App {
+    /// More characters than the context can hold in tokens, with room to spare: what is sent
+    /// around the cursor, so a long draft is not copied whole into every request.
+    pub(super) fn context_chars(&self) -> usize {
+        let n_ctx = self.assistant.setup.as_ref().map_or(4096, |s| s.load.n_ctx) as usize;
+        n_ctx.saturating_mul(16)
+    }
+}
+
+/// At most about `max` characters before `at`, starting at a paragraph so that the start stays
+/// put while the writer types (the worker's cache depends on it).
+pub(super) fn text_before(rope: &ropey::Rope, at: usize, max: usize) -> String {
+    let at = at.min(rope.len_chars());
+    let mut start = at.saturating_sub(max);
+    if start > 0 {
+        let window = rope.slice(start..at).to_string();
+        if let Some(i) = window.find("\n\n") {
+            start += window[..i + 2].chars().count();
+        }
+    }
+    rope.slice(start..at).to_string()
+}
+
+/// At most about `max` characters after `at`, ending at a paragraph where there is one.
+pub(super) fn text_after(rope: &ropey::Rope, at: usize, max: usize) -> String {
+    let at = at.min(rope.len_chars());
+    let end = (at + max).min(rope.len_chars());
+    let window = rope.slice(at..end).to_string();
+    if end < rope.len_chars()
+        && let Some(i) = window.rfind("\n\n")
+    {
+        return window[..i].to_string();
+    }
+    window
+}
+
 /// The paragraph around `at`: between blank lines, without them.
 fn paragraph_at(rope: &ropey::Rope, at: usize) -> (usize, usize) {
     let is_blank = |line: usize| rope.line(line).chars().all(char::is_whitespace);
@@ -491,6 +527,20 @@ pub(crate) fn ready_app(text: &str) -> App {
 mod tests {
     use super::*;
     use crate::engine::protocol::StopReason;
+
+    #[test]
+    fn the_text_around_the_cursor_is_bounded_and_starts_at_a_paragraph() {
+        let rope = ropey::Rope::from_str("aaaa\n\nbbbb\n\ncccc dddd");
+        let end = rope.len_chars();
+        assert_eq!(text_before(&rope, end, 100), "aaaa\n\nbbbb\n\ncccc dddd");
+        // A window of 12 chars starts inside "bbbb": it moves on to the next paragraph.
+        assert_eq!(text_before(&rope, end, 12), "cccc dddd");
+        // Typing one more character does not move the start.
+        let rope2 = ropey::Rope::from_str("aaaa\n\nbbbb\n\ncccc dddde");
+        assert_eq!(text_before(&rope2, rope2.len_chars(), 12), "cccc dddde");
+        assert_eq!(text_after(&rope, 0, 8), "aaaa");
+        assert_eq!(text_after(&rope, 0, 100), "aaaa\n\nbbbb\n\ncccc dddd");
+    }
 
     #[test]
     fn the_paragraph_under_the_cursor_excludes_blank_lines() {

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::assist::ModelState;
+use super::assist::{text_after, text_before};
 use super::{App, Effect};
 use crate::document::history::EditKind;
 use crate::engine::protocol::{JobId, SamplingParams};
@@ -126,8 +127,8 @@ impl App {
             return Vec::new();
         };
         let input = PromptInput {
-            before: rope.slice(..cursor).to_string(),
-            after: rope.slice(cursor..).to_string(),
+            before: text_before(rope, cursor, self.context_chars()),
+            after: text_after(rope, cursor, self.context_chars()),
             ..PromptInput::default()
         };
         let Ok(prompt) = template.build(&input) else {

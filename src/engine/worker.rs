@@ -35,6 +35,9 @@ use super::stream::{TextStream, is_continuation, piece_fits};
 /// before `PR_SET_PDEATHSIG` took effect notices and exits.
 pub const PARENT_PID_ENV: &str = "QUILL_WORKER_PARENT";
 
+/// How much of the kept text marks where an over-long draft was cut.
+const ANCHOR_CHARS: usize = 64;
+
 /// Entry point of `quill worker`.
 pub fn run() -> Result<()> {
     harden_process();
@@ -352,6 +355,9 @@ struct Session<'m> {
     batch: LlamaBatch<'static>,
     /// Per token: leading continuation bytes and length of its piece (both capped at 255).
     piece_shape: Vec<(u8, u8)>,
+    /// The start of the writer's text where the last over-long draft was cut, so the next
+    /// prompt cuts at the same place and its cached prefix stays valid.
+    anchor: Option<String>,
 }
 
 impl<'m> Session<'m> {
@@ -377,6 +383,7 @@ impl<'m> Session<'m> {
             evaluated: Vec::new(),
             batch: LlamaBatch::new(n_batch, 1),
             piece_shape,
+            anchor: None,
         }
     }
 
@@ -443,6 +450,7 @@ impl<'m> Session<'m> {
         &self,
         prompt: &Prompt,
         reserve: usize,
+        anchor: &mut Option<String>,
         out: &mut EventWriter,
     ) -> Result<(Vec<LlamaToken>, usize)> {
         let n_ctx = self.ctx.n_ctx() as usize;
@@ -478,7 +486,27 @@ impl<'m> Session<'m> {
                 };
                 let target = counts[i].saturating_sub(excess);
                 let mut count = |s: &str| self.tokenize(s, false).len();
-                let kept = fit_text(text, *fit, target, &mut count).to_string();
+                let kept = match *fit {
+                    Fit::KeepEnd => {
+                        // The last cut again if it still fits: the text only grew at the end,
+                        // and the cache holds the prompt that starts there. Otherwise a fresh
+                        // cut with a quarter of the budget to spare, so the next several
+                        // requests can keep it.
+                        let again = self
+                            .anchor
+                            .as_deref()
+                            .and_then(|anchor| text.rfind(anchor))
+                            .map(|at| &text[at..])
+                            .filter(|candidate| count(candidate) <= target);
+                        let kept = match again {
+                            Some(kept) => kept,
+                            None => fit_text(text, *fit, target * 3 / 4, &mut count),
+                        };
+                        *anchor = Some(kept.chars().take(ANCHOR_CHARS).collect());
+                        kept.to_string()
+                    }
+                    _ => fit_text(text, *fit, target, &mut count).to_string(),
+                };
                 let kept_count = count(&kept);
                 let saved = counts[i].saturating_sub(kept_count);
                 dropped += saved;
@@ -599,7 +627,9 @@ impl<'m> Session<'m> {
     ) -> Result<GenerationStats> {
         let n_ctx = self.ctx.n_ctx() as usize;
         let reserve = (sampling.max_tokens as usize).clamp(1, n_ctx / 2);
-        let (tokens, dropped) = self.prompt_tokens(prompt, reserve, out)?;
+        let mut anchor = self.anchor.clone();
+        let (tokens, dropped) = self.prompt_tokens(prompt, reserve, &mut anchor, out)?;
+        self.anchor = anchor;
         let reused = self.reuse_prefix(&tokens, options.reuse_prefix);
 
         let mut stats = GenerationStats {
