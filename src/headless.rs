@@ -197,7 +197,12 @@ pub fn run_action(
     let prompt = template
         .build(&input)
         .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
-    let sampling = sampling_for(&settings.config, &template.sampling, options);
+    let mut sampling = sampling_for(&settings.config, &template.sampling, options);
+    template.shape_output(&input, &mut sampling);
+    // An explicit --max-tokens still wins.
+    if let Some(n) = options.max_tokens {
+        sampling.max_tokens = n;
+    }
     let variants = options.variants.unwrap_or(1).max(1);
 
     let (mut engine, _info) = start_engine(settings, options)?;

@@ -130,6 +130,33 @@ pub struct PromptInput {
 }
 
 impl PromptTemplate {
+    /// Output limits that follow from the input: a rewrite or TL;DR of a single paragraph is a
+    /// single paragraph (small models otherwise go on to comment on their work), and a rewrite
+    /// is not much longer than what it rewrites.
+    pub fn shape_output(&self, input: &PromptInput, sampling: &mut SamplingParams) {
+        let selection = input.selection.trim();
+        // A one-line passage gives a one-line answer; a single paragraph, a single paragraph.
+        let stop = if !selection.contains('\n') {
+            "\n"
+        } else if !selection.contains("\n\n") {
+            "\n\n"
+        } else {
+            ""
+        };
+        let applies = match self.action {
+            Action::Rewrite => true,
+            Action::Summarise => !self.id.contains("bullets"),
+            _ => false,
+        };
+        if applies && !stop.is_empty() && !sampling.stop.iter().any(|s| s == stop) {
+            sampling.stop.push(stop.into());
+        }
+        if self.action == Action::Rewrite {
+            let cap = (input.selection.chars().count() / 2 + 64) as u32;
+            sampling.max_tokens = sampling.max_tokens.min(cap);
+        }
+    }
+
     pub fn parse(id: &str, text: &str) -> Result<PromptTemplate> {
         let mut template: PromptTemplate =
             toml::from_str(text).with_context(|| format!("prompt {id}"))?;
@@ -296,6 +323,38 @@ mod tests {
                 .iter()
                 .any(|p| p.text == "<|im_start|>system" && p.fit == Fit::KeepStart)
         );
+    }
+
+    #[test]
+    fn single_paragraph_rewrites_stop_at_a_blank_line_and_stay_short() {
+        let library = PromptLibrary::built_in().unwrap();
+        let rewrite = library.get("rewrite-formal").unwrap();
+        let mut sampling = SamplingParams::default();
+        let one = PromptInput {
+            selection: "hey, the meeting moved".into(),
+            ..Default::default()
+        };
+        rewrite.shape_output(&one, &mut sampling);
+        assert_eq!(sampling.stop, vec!["\n".to_string()]);
+        assert!(sampling.max_tokens <= 64 + 11);
+        let mut sampling = SamplingParams::default();
+        let lines = PromptInput {
+            selection: "First line,\nsecond line.".into(),
+            ..Default::default()
+        };
+        rewrite.shape_output(&lines, &mut sampling);
+        assert_eq!(sampling.stop, vec!["\n\n".to_string()]);
+        let mut sampling = SamplingParams::default();
+        let two = PromptInput {
+            selection: "First.\n\nSecond.".into(),
+            ..Default::default()
+        };
+        rewrite.shape_output(&two, &mut sampling);
+        assert!(sampling.stop.is_empty());
+        let bullets = library.get("summarise-bullets").unwrap();
+        let mut sampling = SamplingParams::default();
+        bullets.shape_output(&one, &mut sampling);
+        assert!(sampling.stop.is_empty(), "bullets span lines");
     }
 
     #[test]

@@ -326,6 +326,7 @@ impl App {
             document,
             title: self.title(),
         };
+        template.shape_output(&input, &mut sampling);
         let prompt = match template.build(&input) {
             Ok(prompt) => prompt,
             Err(e) => {

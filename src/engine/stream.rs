@@ -16,6 +16,9 @@ pub struct TextStream {
     stopped: bool,
     /// The bytes of a character whose remaining bytes have not arrived yet.
     partial: Vec<u8>,
+    /// Some text other than whitespace has come: stop strings count only from then on, so a
+    /// model that opens with a blank line is not stopped by a "\n" stop before it begins.
+    has_text: bool,
 }
 
 /// What one piece of token bytes produced.
@@ -35,6 +38,7 @@ impl TextStream {
             pending: String::new(),
             stopped: false,
             partial: Vec::new(),
+            has_text: false,
         }
     }
 
@@ -98,8 +102,19 @@ impl TextStream {
             }
         }
         self.pending.push_str(&decoded);
+        let search_from = if self.has_text {
+            0
+        } else {
+            match self.pending.find(|c: char| !c.is_whitespace()) {
+                Some(i) => {
+                    self.has_text = true;
+                    i
+                }
+                None => self.pending.len(),
+            }
+        };
 
-        if let Some(at) = self.earliest_stop() {
+        if let Some(at) = self.earliest_stop(search_from) {
             self.pending.truncate(at);
             self.stopped = true;
             return Step {
@@ -116,11 +131,13 @@ impl TextStream {
         }
     }
 
-    fn earliest_stop(&self) -> Option<usize> {
+    fn earliest_stop(&self, from: usize) -> Option<usize> {
+        let haystack = &self.pending[from..];
         self.stop
             .iter()
-            .filter_map(|s| self.pending.find(s.as_str()))
+            .filter_map(|s| haystack.find(s.as_str()))
             .min()
+            .map(|at| at + from)
     }
 
     /// Length of the longest suffix of `pending` that is a proper prefix of some stop string.
@@ -202,6 +219,14 @@ mod tests {
         let mut stream = TextStream::new(&["\n\n".to_string()]);
         let (out, stopped) = collect(&mut stream, &[b"Hello", b" world.\n", b"\nMore"]);
         assert_eq!(out, "Hello world.");
+        assert!(stopped);
+    }
+
+    #[test]
+    fn stop_strings_count_only_once_the_text_has_begun() {
+        let mut stream = TextStream::new(&["\n".to_string()]);
+        let (out, stopped) = collect(&mut stream, &[b"\n", b"\n  Hello", b" there\nmore"]);
+        assert_eq!(out, "\n\n  Hello there");
         assert!(stopped);
     }
 
