@@ -39,6 +39,14 @@ pub struct Prompt {
     pub input: String,
 }
 
+/// A save on its way: the state of the document it writes, applied only once it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PendingSave {
+    path: PathBuf,
+    revision: u64,
+    base: Base,
+}
+
 /// What to do once unsaved changes are dealt with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Then {
@@ -51,8 +59,9 @@ pub enum Then {
 pub enum Confirm {
     /// Unsaved changes: save, discard or cancel, then `Then`.
     Unsaved(Then),
-    /// The file changed on disk since it was opened or saved.
-    Overwrite,
+    /// The file at this path changed on disk since it was opened or saved, or (save as) is
+    /// another file already.
+    Overwrite(PathBuf),
     /// A journal holds edits that were never saved.
     Recover(Recovered),
 }
@@ -101,6 +110,8 @@ pub struct App {
     last_search: String,
     /// After a save that was asked for on the way to something else (quit, open).
     after_save: Option<Then>,
+    /// The save in flight: where, and what the document was when it was asked for.
+    saving: Option<PendingSave>,
     pub should_quit: bool,
     pub assistant: Assistant,
     pub ghost: ghost::Ghost,
@@ -164,6 +175,7 @@ impl App {
             clipboard: String::new(),
             last_search: String::new(),
             after_save: None,
+            saving: None,
             should_quit: false,
             assistant: Assistant::new(),
             ghost: ghost::Ghost::Off,
@@ -184,6 +196,10 @@ impl App {
     }
 
     fn replace_document(&mut self, path: Option<PathBuf>, draft: LoadedDraft) {
+        // A suggestion or ghost belongs to the text it was asked about.
+        self.assistant.suggestion = None;
+        self.assistant.focused = false;
+        self.ghost = ghost::Ghost::Off;
         self.journal_base = Base::of_text(path.clone(), &draft.text);
         self.doc = Document::from_text(&draft.text);
         self.path = path;
@@ -650,6 +666,8 @@ impl App {
         match key.code {
             KeyCode::Esc => {
                 self.mode = Mode::Edit;
+                // A save asked for on the way to quitting or opening is off, and so is that.
+                self.after_save = None;
                 return Vec::new();
             }
             KeyCode::Enter => {
@@ -688,20 +706,16 @@ impl App {
             }
             PromptKind::SaveAs => {
                 let path = expand_home(&input);
-                if self.path.as_ref() != Some(&path) {
-                    // A new name: whatever is at that path is not what we opened.
-                    self.disk = crate::document::file::fingerprint(&path).ok().flatten();
-                    let old = self.path.replace(path);
-                    self.journal_base = Base::of_text(self.path.clone(), &self.doc.text());
-                    let mut effects = vec![Effect::RemoveJournal { path: old }];
-                    if self.disk.is_some() {
-                        self.mode = Mode::Confirm(Confirm::Overwrite);
-                        return effects;
-                    }
-                    effects.extend(self.save(true));
-                    return effects;
+                if self.path.as_ref() == Some(&path) {
+                    return self.save(false);
                 }
-                self.save(false)
+                // Another file: ask before replacing one that exists. Nothing about the draft
+                // (its name, its journal) changes until the save has succeeded.
+                if path.exists() {
+                    self.mode = Mode::Confirm(Confirm::Overwrite(path));
+                    return Vec::new();
+                }
+                self.save_to(path, false)
             }
             PromptKind::Open => self.leave(Then::Open(expand_home(&input))),
         }
@@ -734,10 +748,10 @@ impl App {
                     _ => Vec::new(),
                 }
             }
-            Confirm::Overwrite => match answer {
+            Confirm::Overwrite(path) => match answer {
                 Some('o' | 'y') => {
                     self.mode = Mode::Edit;
-                    self.save(true)
+                    self.save_to(path, true)
                 }
                 _ if cancel || answer == Some('n') => {
                     self.mode = Mode::Edit;
@@ -802,13 +816,29 @@ impl App {
             self.prompt(PromptKind::SaveAs);
             return Vec::new();
         };
+        self.save_to(path, force)
+    }
+
+    fn save_to(&mut self, path: PathBuf, force: bool) -> Vec<Effect> {
         // The journal first: whatever happens to the save, the edits are durable.
         let mut effects: Vec<Effect> = self.journal_effect().into_iter().collect();
+        let text = self.doc.text();
+        let is_this_file = self.path.as_ref() == Some(&path);
+        self.saving = Some(PendingSave {
+            path: path.clone(),
+            revision: self.doc.revision(),
+            base: Base::of_text(Some(path.clone()), &text),
+        });
         effects.push(Effect::Save {
             path,
-            text: self.doc.text(),
+            text,
             format: self.format,
-            expect: self.disk.clone(),
+            // A file that is not this draft's must not appear meanwhile either.
+            expect: if is_this_file {
+                self.disk.clone()
+            } else {
+                None
+            },
             force,
         });
         effects
@@ -819,20 +849,37 @@ impl App {
             Ok(fingerprint) => {
                 let bytes = fingerprint.len;
                 self.disk = Some(fingerprint);
-                self.doc.mark_saved();
-                self.journal_base = Base::of_text(Some(path.clone()), &self.doc.text());
+                let pending = self.saving.take().filter(|p| p.path == path);
+                match pending {
+                    Some(p) => {
+                        self.doc.mark_saved_at(p.revision);
+                        self.journal_base = p.base;
+                    }
+                    None => {
+                        self.doc.mark_saved();
+                        self.journal_base = Base::of_text(Some(path.clone()), &self.doc.text());
+                    }
+                }
                 self.info(format!("saved ({bytes} bytes)"));
-                let mut effects = vec![Effect::RemoveJournal { path: Some(path) }];
+                let mut effects = Vec::new();
+                // Saved under a new name: the draft is that file now, and the old journal goes.
+                if self.path.as_ref() != Some(&path) {
+                    let old = self.path.replace(path.clone());
+                    effects.push(Effect::RemoveJournal { path: old });
+                }
+                effects.push(Effect::RemoveJournal { path: Some(path) });
                 if let Some(then) = self.after_save.take() {
                     effects.extend(self.proceed(then));
                 }
                 effects
             }
             Err(SaveFailure::ChangedOnDisk) => {
-                self.mode = Mode::Confirm(Confirm::Overwrite);
+                self.saving = None;
+                self.mode = Mode::Confirm(Confirm::Overwrite(path));
                 Vec::new()
             }
             Err(SaveFailure::Failed(message)) => {
+                self.saving = None;
                 self.after_save = None;
                 self.error(message);
                 Vec::new()
@@ -984,8 +1031,21 @@ impl App {
         Vec::new()
     }
 
+    /// Keeps the first visible row inside the text: edits and a wider pane (fewer rows per
+    /// line) can leave it pointing past a line's last row.
+    fn clamp_top(&mut self) {
+        let lines = self.doc.rope().len_lines();
+        if self.view.top_line >= lines {
+            self.view.top_line = lines.saturating_sub(1);
+            self.view.top_row = 0;
+        }
+        let rows = self.rows(self.view.top_line).len();
+        self.view.top_row = self.view.top_row.min(rows.saturating_sub(1));
+    }
+
     /// Scrolls so the cursor is visible with a margin above and below.
     pub fn ensure_cursor_visible(&mut self) {
+        self.clamp_top();
         let (line, row) = self.cursor_row();
         let rows = self.rows(line);
         let cursor = (line, layout::row_of(&rows, row.start));
@@ -1021,6 +1081,7 @@ impl App {
     }
 
     fn scroll(&mut self, down: bool) {
+        self.clamp_top();
         let mut top = (self.view.top_line, self.view.top_row);
         for _ in 0..WHEEL_ROWS {
             let next = if down {
@@ -1049,8 +1110,9 @@ impl App {
         }
         let text = self.line_text(pos.0);
         let rows = layout::wrap(&text, self.view.width);
-        let is_last = pos.1 + 1 == rows.len();
-        let offset = layout::offset_at_col(&text, rows[pos.1], column, is_last);
+        let index = pos.1.min(rows.len() - 1);
+        let is_last = index + 1 == rows.len();
+        let offset = layout::offset_at_col(&text, rows[index], column, is_last);
         let to = self.doc.rope().line_to_char(pos.0) + offset;
         self.doc.move_to(to, false);
         self.view.preferred_col = None;
@@ -1186,6 +1248,79 @@ mod tests {
         });
         assert!(!app.doc.is_modified());
         assert!(effects.contains(&Effect::RemoveJournal { path: Some(path) }));
+    }
+
+    #[test]
+    fn save_as_changes_nothing_until_the_save_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = dir.path().join("a.md");
+        let other = dir.path().join("b.md");
+        std::fs::write(&other, "someone's file").unwrap();
+        let mut app = app("text", 40, 10);
+        app.path = Some(original.clone());
+        type_text(&mut app, "x");
+        app.update(key(KeyCode::F(12)));
+        // Clear the offered name and type the other one.
+        for _ in 0..200 {
+            app.update(key(KeyCode::Backspace));
+        }
+        type_text(&mut app, &other.display().to_string());
+        let effects = app.update(key(KeyCode::Enter));
+        assert!(
+            effects.is_empty(),
+            "nothing happens before the answer: {effects:?}"
+        );
+        assert!(matches!(&app.mode, Mode::Confirm(Confirm::Overwrite(p)) if *p == other));
+        app.update(key(KeyCode::Char('c')));
+        assert_eq!(
+            app.path.as_ref(),
+            Some(&original),
+            "declining keeps the draft's name"
+        );
+        // A plain save still goes to the draft's own file.
+        let effects = app.update(Msg::Key(Key::ctrl('s')));
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::Save { path, .. } if *path == original))
+        );
+    }
+
+    #[test]
+    fn keys_typed_after_a_save_was_asked_for_stay_unsaved() {
+        let mut app = app("", 40, 10);
+        let path = PathBuf::from("/tmp/quill-test-draft.md");
+        app.path = Some(path.clone());
+        type_text(&mut app, "saved");
+        let effects = app.update(Msg::Key(Key::ctrl('s')));
+        assert!(
+            effects
+                .iter()
+                .any(|e| matches!(e, Effect::Save { text, .. } if text == "saved"))
+        );
+        type_text(&mut app, " later");
+        app.update(Msg::SaveFinished {
+            path,
+            result: Ok(crate::document::file::Fingerprint::of_bytes(b"saved", None)),
+        });
+        assert!(app.doc.is_modified(), "' later' was never written");
+    }
+
+    #[test]
+    fn a_wider_pane_never_leaves_the_view_past_a_line() {
+        let long = "word ".repeat(60);
+        let text = format!("{long}\n{}", "line\n".repeat(30));
+        let mut app = app(&text, 30, 8);
+        // Scroll to a late row of the long first line, then widen the pane a lot.
+        app.view.top_line = 0;
+        app.view.top_row = 9;
+        app.update(Msg::Resize {
+            width: 200,
+            height: 8,
+        });
+        assert!(app.view.top_row < app.rows(app.view.top_line).len());
+        app.update(Msg::Click { column: 3, row: 0 });
+        app.update(Msg::Scroll { down: true });
     }
 
     #[test]

@@ -103,7 +103,12 @@ impl Document {
     }
 
     pub fn mark_saved(&mut self) {
-        self.saved_revision = self.revision;
+        self.mark_saved_at(self.revision);
+    }
+
+    /// The text as it was at `revision` is what the file now holds.
+    pub fn mark_saved_at(&mut self, revision: u64) {
+        self.saved_revision = revision;
         self.history.close_run();
     }
 

@@ -279,8 +279,14 @@ fn event_loop(
             }
         }
         while let Some(msg) = queue.pop_front() {
+            // An effect's result (a save, a load) is handled before the keys queued after the
+            // key that asked for it: they must apply to the state the result describes.
+            let mut results = Vec::new();
             for effect in app.update(msg) {
-                queue.extend(runner.run(effect));
+                results.extend(runner.run(effect));
+            }
+            for result in results.into_iter().rev() {
+                queue.push_front(result);
             }
         }
         if app.should_quit {

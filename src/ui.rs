@@ -94,10 +94,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                     };
                     format!("Unsaved changes before {what}: [s]ave, [d]iscard, [c]ancel")
                 }
-                Confirm::Overwrite => {
+                Confirm::Overwrite(path) if app.path.as_ref() == Some(path) => {
                     "The file changed on disk since it was opened. [o]verwrite it, or [c]ancel"
                         .to_string()
                 }
+                Confirm::Overwrite(path) => format!(
+                    "{} already exists. [o]verwrite it, or [c]ancel",
+                    strip_controls(&path.display().to_string())
+                ),
                 Confirm::Recover(r) => format!(
                     "{} unsaved edits from an earlier session. Recover them? [y]es / [n]o",
                     r.changes.len()

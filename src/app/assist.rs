@@ -310,14 +310,9 @@ impl App {
                     self.info("nothing to summarise yet");
                     return Vec::new();
                 }
-                (
-                    Target::Insert {
-                        at: selection.end().max(cursor),
-                    },
-                    text,
-                )
+                (insert_target(rope, selection.end().max(cursor)), text)
             }
-            Action::Continue | Action::Generate => (Target::Insert { at: cursor }, region),
+            Action::Continue | Action::Generate => (insert_target(rope, cursor), region),
         };
         let input = PromptInput {
             selection: selected,
@@ -395,8 +390,13 @@ impl App {
         };
         let len = self.doc.len_chars();
         match s.target.clone() {
-            Target::Insert { at } => {
-                let at = at.min(len);
+            Target::Insert { at, context } => {
+                let start = at.saturating_sub(context.chars().count());
+                let still_there = at <= len && self.doc.rope().slice(start..at) == context.as_str();
+                if !still_there {
+                    self.error("the text changed where this was asked for; ask again");
+                    return Vec::new();
+                }
                 self.doc.replace(at, at, &text);
             }
             Target::Replace {
@@ -455,6 +455,15 @@ pub(super) fn text_after(rope: &ropey::Rope, at: usize, max: usize) -> String {
         return window[..i].to_string();
     }
     window
+}
+
+/// Where an insertion goes, with the few characters before it that must still be there.
+fn insert_target(rope: &ropey::Rope, at: usize) -> Target {
+    let start = at.saturating_sub(32);
+    Target::Insert {
+        at,
+        context: rope.slice(start..at).to_string(),
+    }
 }
 
 /// The paragraph around `at`: between blank lines, without them.
@@ -612,6 +621,33 @@ mod tests {
         assert!(app.assistant.suggestion.is_none());
         app.doc.undo();
         assert_eq!(app.doc.text(), "Intro.\n\nThis are bad grammar.\n\nEnd.");
+    }
+
+    #[test]
+    fn an_insert_is_refused_when_the_text_before_it_changed() {
+        let mut app = ready_app("Once upon a time");
+        let end = app.doc.len_chars();
+        app.doc.move_to(end, false);
+        let job = job_of(&app.ask("continue"));
+        app.on_engine(
+            1,
+            Event::TokenGenerated {
+                job,
+                text: " there was".into(),
+            },
+        );
+        app.on_engine(
+            1,
+            Event::GenerationFinished {
+                job,
+                stats: stats(),
+            },
+        );
+        // The writer rewrites the end meanwhile.
+        app.doc.replace(10, 16, "night");
+        app.accept_suggestion();
+        assert_eq!(app.doc.text(), "Once upon night");
+        assert!(app.status.as_ref().is_some_and(|s| s.is_error));
     }
 
     #[test]

@@ -7,8 +7,9 @@ use crate::sanitize::strip_controls;
 /// Where an accepted suggestion goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// Inserted at a char index (continue, summarise).
-    Insert { at: usize },
+    /// Inserted at a char index (continue, summarise), where the text just before it was
+    /// `context` when asked: accepting checks it is still there.
+    Insert { at: usize, context: String },
     /// Replaces `original`, found at `start..end` when asked (rewrite).
     Replace {
         start: usize,
