@@ -112,6 +112,8 @@ pub struct App {
     after_save: Option<Then>,
     /// The save in flight: where, and what the document was when it was asked for.
     saving: Option<PendingSave>,
+    /// A journal write failed: the next one starts over with the whole text.
+    journal_needs_snapshot: bool,
     pub should_quit: bool,
     pub assistant: Assistant,
     pub ghost: ghost::Ghost,
@@ -176,6 +178,7 @@ impl App {
             last_search: String::new(),
             after_save: None,
             saving: None,
+            journal_needs_snapshot: false,
             should_quit: false,
             assistant: Assistant::new(),
             ghost: ghost::Ghost::Off,
@@ -190,7 +193,7 @@ impl App {
     /// Opens `draft` (already read) at `path`, offering to recover `journal` if it holds edits.
     pub fn open(&mut self, path: Option<PathBuf>, draft: LoadedDraft, journal: Option<Recovered>) {
         self.replace_document(path, draft);
-        if let Some(recovered) = journal.filter(|r| !r.changes.is_empty()) {
+        if let Some(recovered) = journal.filter(|r| !r.changes.is_empty() || r.snapshot.is_some()) {
             self.mode = Mode::Confirm(Confirm::Recover(recovered));
         }
     }
@@ -269,6 +272,11 @@ impl App {
                 self.error(text);
                 Vec::new()
             }
+            Msg::JournalFailed(text) => {
+                self.journal_needs_snapshot = true;
+                self.error(text);
+                Vec::new()
+            }
             Msg::SaveFinished { path, result } => self.on_saved(path, result),
             Msg::Loaded {
                 path,
@@ -297,10 +305,21 @@ impl App {
         if !self.doc.has_unjournaled() {
             return None;
         }
+        let changes = self.doc.take_unjournaled();
+        if std::mem::take(&mut self.journal_needs_snapshot) {
+            // The journal lost some edits: the whole text stands in for them all.
+            return Some(Effect::Journal {
+                path: self.path.clone(),
+                base: self.journal_base.clone(),
+                snapshot: Some(self.doc.text()),
+                changes: Vec::new(),
+            });
+        }
         Some(Effect::Journal {
             path: self.path.clone(),
             base: self.journal_base.clone(),
-            changes: self.doc.take_unjournaled(),
+            snapshot: None,
+            changes,
         })
     }
 
@@ -764,8 +783,16 @@ impl App {
             Confirm::Recover(recovered) => match answer {
                 Some('y' | 'r') => {
                     self.mode = Mode::Edit;
-                    if recovered.base.matches(&self.doc.text())
-                        && self.doc.replay(&recovered.changes)
+                    let fits = match &recovered.snapshot {
+                        // A snapshot is the whole text: it holds whatever the base was.
+                        Some(text) => {
+                            let len = self.doc.len_chars();
+                            self.doc.replace(0, len, text);
+                            true
+                        }
+                        None => recovered.base.matches(&self.doc.text()),
+                    };
+                    if fits && (recovered.changes.is_empty() || self.doc.replay(&recovered.changes))
                     {
                         let n = recovered.changes.len();
                         self.info(format!("recovered {n} unsaved edits; save to keep them"));
@@ -1349,6 +1376,7 @@ mod tests {
         let mut app = App::new(keymap, 20, 6);
         let recovered = Recovered {
             base: Base::of_text(None, "base"),
+            snapshot: None,
             changes: vec![crate::document::Change {
                 start: 4,
                 removed: String::new(),
@@ -1369,6 +1397,55 @@ mod tests {
         assert_eq!(app.doc.text(), "base 恢复");
         assert!(app.doc.is_modified());
         assert!(matches!(effects.as_slice(), [Effect::Journal { .. }]));
+    }
+
+    #[test]
+    fn after_a_failed_journal_write_the_next_one_holds_the_whole_text() {
+        let mut app = app("", 20, 6);
+        type_text(&mut app, "ab");
+        app.update(Msg::Idle);
+        app.update(Msg::JournalFailed(
+            "cannot write the crash journal (disk full)".into(),
+        ));
+        type_text(&mut app, "c");
+        let effects = app.update(Msg::Idle);
+        assert!(
+            matches!(&effects[..], [Effect::Journal { snapshot: Some(text), changes, .. }]
+                if text == "abc" && changes.is_empty()),
+            "{effects:?}"
+        );
+        type_text(&mut app, "d");
+        let effects = app.update(Msg::Idle);
+        assert!(matches!(
+            &effects[..],
+            [Effect::Journal { snapshot: None, .. }]
+        ));
+    }
+
+    #[test]
+    fn recovery_from_a_snapshot_does_not_need_the_base() {
+        let (keymap, _) = Keymap::new(&[]);
+        let mut app = App::new(keymap, 20, 6);
+        let recovered = Recovered {
+            base: Base::of_text(None, "old file"),
+            snapshot: Some("whole text".into()),
+            changes: vec![crate::document::Change {
+                start: 10,
+                removed: String::new(),
+                inserted: "!".into(),
+            }],
+        };
+        app.open(
+            None,
+            LoadedDraft {
+                text: "file changed meanwhile".into(),
+                format: TextFormat::default(),
+                fingerprint: None,
+            },
+            Some(recovered),
+        );
+        app.update(key(KeyCode::Char('y')));
+        assert_eq!(app.doc.text(), "whole text!");
     }
 
     #[test]

@@ -389,12 +389,22 @@ impl Runner {
             Effect::Journal {
                 path,
                 base,
+                snapshot,
                 changes,
-            } => match self.append_journal(path, base, &changes) {
+            } => match self.append_journal(path.clone(), base, snapshot.as_deref(), &changes) {
                 Ok(()) => Vec::new(),
-                Err(e) => vec![Msg::Warning(format!(
-                    "cannot write the crash journal ({e}); save often"
-                ))],
+                Err(e) => {
+                    // A journal with a gap would replay into wrong text: set it aside; the app
+                    // starts the next one from the whole text.
+                    self.journal = None;
+                    let _ = std::fs::remove_file(journal::journal_path(
+                        &self.state_dir,
+                        path.as_deref(),
+                    ));
+                    vec![Msg::JournalFailed(format!(
+                        "cannot write the crash journal ({e}); save often"
+                    ))]
+                }
             },
             Effect::RemoveJournal { path } => {
                 match self.journal.take() {
@@ -483,12 +493,14 @@ impl Runner {
         &mut self,
         path: Option<PathBuf>,
         base: journal::Base,
+        snapshot: Option<&str>,
         changes: &[crate::document::Change],
     ) -> io::Result<()> {
         let is_open = matches!(&self.journal, Some((open_for, _)) if *open_for == path);
-        if !is_open {
+        if !is_open || snapshot.is_some() {
             let file = journal::journal_path(&self.state_dir, path.as_deref());
-            self.journal = Some((path, Journal::create(&file, base)?));
+            self.journal = None;
+            self.journal = Some((path, Journal::create(&file, base, snapshot)?));
         }
         match &mut self.journal {
             Some((_, journal)) => journal.append(changes),

@@ -104,7 +104,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                 ),
                 Confirm::Recover(r) => format!(
                     "{} unsaved edits from an earlier session. Recover them? [y]es / [n]o",
-                    r.changes.len()
+                    r.changes.len() + usize::from(r.snapshot.is_some())
                 ),
             };
             frame.render_widget(Paragraph::new(text).style(theme.prompt), status);

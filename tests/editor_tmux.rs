@@ -428,3 +428,45 @@ fn opening_a_file_with_ctrl_o_offers_its_journal_instead_of_overwriting_it() {
     tmux.type_text("y");
     tmux.wait_for("unsaved in b");
 }
+
+#[test]
+fn a_journal_that_could_not_be_written_starts_over_from_the_whole_text() {
+    let home = Home::new();
+    let state = home.dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&state)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(state.clone());
+    // The state directory is full: the first journal writes fail.
+    let filler = state.join("filler");
+    let _ = std::fs::write(&filler, vec![b'x'; 128 * 1024]);
+    let file = home.dir.path().join("draft.md");
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("F1 help");
+    tmux.type_text("written while the disk was full. ");
+    tmux.wait_for("cannot write the crash journal");
+    // Space comes back; the next write must hold everything, not just what follows.
+    std::fs::remove_file(&filler).unwrap();
+    tmux.type_text("And after.");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: killing the editor this test started.
+    unsafe { libc::kill(tmux.pane_pid(), libc::SIGKILL) };
+    drop(tmux);
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("Recover them?");
+    tmux.type_text("y");
+    tmux.wait_for("written while the disk was full. And after.");
+}

@@ -45,6 +45,9 @@ pub enum Msg {
     RestartEngine {
         generation: u64,
     },
+    /// Writing the journal failed: it was set aside, and the next write must hold the whole
+    /// text.
+    JournalFailed(String),
     /// Something went wrong outside the app (the journal, a config file): tell the writer.
     Warning(String),
     /// The result of an `Effect::Load`, with the draft's crash journal if it has one.
@@ -87,6 +90,8 @@ pub enum Effect {
     Journal {
         path: Option<PathBuf>,
         base: Base,
+        /// The whole text: start the journal over from it (after a write failed).
+        snapshot: Option<String>,
         changes: Vec<Change>,
     },
     /// The draft was saved or discarded: its journal goes.

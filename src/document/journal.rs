@@ -36,6 +36,8 @@ impl Base {
 #[derive(Debug, Serialize, Deserialize)]
 enum Record {
     Base(Base),
+    /// The whole text, after a write failed: what follows applies to this, not to the base.
+    Snapshot(String),
     Change(Change),
 }
 
@@ -43,6 +45,8 @@ enum Record {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovered {
     pub base: Base,
+    /// The whole text at some point, when the journal holds one: `changes` apply to it.
+    pub snapshot: Option<String>,
     pub changes: Vec<Change>,
 }
 
@@ -79,8 +83,9 @@ pub fn journal_path(state_dir: &Path, draft: Option<&Path>) -> PathBuf {
 }
 
 impl Journal {
-    /// Starts a fresh journal for `base`, replacing any old one.
-    pub fn create(path: &Path, base: Base) -> io::Result<Journal> {
+    /// Starts a fresh journal for `base` (and the whole current text, when given), replacing
+    /// any old one.
+    pub fn create(path: &Path, base: Base, snapshot: Option<&str>) -> io::Result<Journal> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
@@ -94,6 +99,9 @@ impl Journal {
             path: path.to_path_buf(),
         };
         journal.write_record(&Record::Base(base))?;
+        if let Some(text) = snapshot {
+            journal.write_record(&Record::Snapshot(text.to_string()))?;
+        }
         journal.file.sync_data()?;
         Ok(journal)
     }
@@ -165,13 +173,23 @@ pub fn read(path: &Path) -> io::Result<Option<Recovered>> {
     let Some(Record::Base(base)) = records.next() else {
         return Ok(None);
     };
-    let changes = records
-        .filter_map(|r| match r {
-            Record::Change(c) => Some(c),
-            Record::Base(_) => None,
-        })
-        .collect();
-    Ok(Some(Recovered { base, changes }))
+    let mut snapshot = None;
+    let mut changes = Vec::new();
+    for record in records {
+        match record {
+            Record::Change(c) => changes.push(c),
+            Record::Snapshot(text) => {
+                snapshot = Some(text);
+                changes.clear();
+            }
+            Record::Base(_) => {}
+        }
+    }
+    Ok(Some(Recovered {
+        base,
+        snapshot,
+        changes,
+    }))
 }
 
 #[cfg(test)]
@@ -191,13 +209,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
         let base = Base::of_text(None, "");
-        let mut journal = Journal::create(&path, base.clone()).unwrap();
+        let mut journal = Journal::create(&path, base.clone(), None).unwrap();
         journal.append(&[change(0, "你好")]).unwrap();
         journal
             .append(&[change(2, " world"), change(0, "> ")])
             .unwrap();
         let recovered = read(&path).unwrap().unwrap();
         assert_eq!(recovered.base, base);
+        assert_eq!(recovered.snapshot, None);
         assert_eq!(
             recovered.changes,
             vec![change(0, "你好"), change(2, " world"), change(0, "> ")]
@@ -208,7 +227,7 @@ mod tests {
     fn a_torn_or_corrupt_tail_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
-        let mut journal = Journal::create(&path, Base::of_text(None, "")).unwrap();
+        let mut journal = Journal::create(&path, Base::of_text(None, ""), None).unwrap();
         journal.append(&[change(0, "kept")]).unwrap();
         journal.append(&[change(4, " torn")]).unwrap();
         let full = fs::read(&path).unwrap();
@@ -230,6 +249,18 @@ mod tests {
         // Garbage only.
         fs::write(&path, b"\xff\xff\xff\xff garbage").unwrap();
         assert_eq!(read(&path).unwrap(), None);
+    }
+
+    #[test]
+    fn a_snapshot_replaces_the_base_for_the_changes_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut journal =
+            Journal::create(&path, Base::of_text(None, "file"), Some("file and more")).unwrap();
+        journal.append(&[change(13, "!")]).unwrap();
+        let recovered = read(&path).unwrap().unwrap();
+        assert_eq!(recovered.snapshot.as_deref(), Some("file and more"));
+        assert_eq!(recovered.changes, vec![change(13, "!")]);
     }
 
     #[test]
