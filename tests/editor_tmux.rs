@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Home, Tmux};
+use common::{Home, TinyDisk, Tmux};
 
 fn path_arg(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -114,22 +113,10 @@ fn saving_onto_a_full_disk_keeps_the_original_and_the_editor() {
     let home = Home::new();
     let disk = home.dir.path().join("tiny");
     std::fs::create_dir(&disk).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&disk)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    let Some(_unmount) = TinyDisk::mount(&disk) else {
         eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(disk.clone());
+    };
     let file = disk.join("draft.md");
     std::fs::write(&file, "original text\n").unwrap();
     let _ = std::fs::write(disk.join("filler"), vec![b'x'; 128 * 1024]);
@@ -434,22 +421,10 @@ fn a_journal_that_could_not_be_written_starts_over_from_the_whole_text() {
     let home = Home::new();
     let state = home.dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&state)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    let Some(_unmount) = TinyDisk::mount(&state) else {
         eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(state.clone());
+    };
     // The state directory is full: the first journal writes fail.
     let filler = state.join("filler");
     let _ = std::fs::write(&filler, vec![b'x'; 128 * 1024]);

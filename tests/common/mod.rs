@@ -207,3 +207,24 @@ fn unique() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
+
+/// A 64 KiB tmpfs mounted on a directory for the test, unmounted on drop: a disk that fills up.
+/// Mounting needs root (CI runs as root); `None` where it is not allowed.
+pub struct TinyDisk(PathBuf);
+
+impl TinyDisk {
+    pub fn mount(dir: &std::path::Path) -> Option<TinyDisk> {
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success())
+            .then(|| TinyDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
