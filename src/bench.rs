@@ -90,7 +90,7 @@ pub fn run(settings: &Settings, threads: u32, json: bool) -> Result<(), Failure>
                 ..greedy.clone()
             },
             cold.clone(),
-            &mut |_| Ok(()),
+            &mut |_| Ok(true),
         )
         .map_err(as_anyhow)?;
         pp_rates.push(run.stats.prompt_tokens_per_s);
@@ -102,7 +102,7 @@ pub fn run(settings: &Settings, threads: u32, json: bool) -> Result<(), Failure>
             &completion(&pp_text),
             &greedy,
             cold.clone(),
-            &mut |_| Ok(()),
+            &mut |_| Ok(true),
         )
         .map_err(as_anyhow)?;
         let first = run.first_token.unwrap_or(run.sent);
@@ -119,7 +119,7 @@ pub fn run(settings: &Settings, threads: u32, json: bool) -> Result<(), Failure>
             &completion(&draft),
             &one,
             cold.clone(),
-            &mut |_| Ok(()),
+            &mut |_| Ok(true),
         )
         .map_err(as_anyhow)?;
         cold_ms.push(ttft_ms(run.sent, run.first_token, run.finished));
@@ -135,7 +135,7 @@ pub fn run(settings: &Settings, threads: u32, json: bool) -> Result<(), Failure>
             &completion(&edited),
             &one,
             warm,
-            &mut |_| Ok(()),
+            &mut |_| Ok(true),
         )
         .map_err(as_anyhow)?;
         warm_ms.push(ttft_ms(run.sent, run.first_token, run.finished));
@@ -302,7 +302,7 @@ fn prompt_tokens(engine: &mut Engine, text: &str, job: u64) -> Result<u32, Failu
             ..SamplingParams::default()
         },
         GenerateOptions::default(),
-        &mut |_| Ok(()),
+        &mut |_| Ok(true),
     )?;
     Ok(run.stats.prompt_tokens)
 }

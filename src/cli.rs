@@ -45,6 +45,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = SummaryStyle::Tldr)]
         style: SummaryStyle,
     },
+    /// Templates (marketing copy and more): list, show, run.
+    Template {
+        #[command(subcommand)]
+        action: TemplateCommand,
+    },
     /// Measure the engine on the configured model, like llama-bench.
     Bench {
         /// Print JSON instead of a table.
@@ -63,6 +68,28 @@ pub enum Command {
     /// The engine process (started by Quill itself; speaks JSON lines on stdin/stdout).
     #[command(hide = true)]
     Worker,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Every template, built-in and your own (in the config directory's templates/ folder).
+    List,
+    /// A template's fields, limits and text.
+    Show { name: String },
+    /// Fill a template's fields and print its variants.
+    Run {
+        name: String,
+        /// A field's value, as field=value (repeat for each field).
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// How many variants (default: the template's own).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
+        variants: Option<u32>,
+        #[arg(long, value_name = "N")]
+        seed: Option<u32>,
+        #[arg(long, value_name = "T")]
+        temperature: Option<f32>,
+    },
 }
 
 #[derive(Debug, Args)]

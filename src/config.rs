@@ -88,6 +88,18 @@ fn fresh_seed() -> u32 {
     nanos ^ std::process::id().rotate_left(16)
 }
 
+/// "file:line" for a TOML error whose span is known, else "file": how every malformed data
+/// file (config, theme, template) is named to the writer.
+pub fn toml_place(origin: &str, text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].lines().count().max(1);
+            format!("{origin}:{line}")
+        }
+        None => origin.to_string(),
+    }
+}
+
 /// A validated setting, ready for config.toml.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SettingValue {
@@ -107,13 +119,9 @@ pub fn write_setting(path: &Path, key: &[String], value: &SettingValue) -> Resul
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
         format!(
-            "{}{}: {}; fix it to change settings here (the file was left as it is)",
-            path.display(),
-            line.map(|l| format!(":{l}")).unwrap_or_default(),
+            "{}: {}; fix it to change settings here (the file was left as it is)",
+            toml_place(&path.display().to_string(), &text, e.span()),
             e.message()
         )
     })?;

@@ -14,7 +14,7 @@ use crate::engine::protocol::{
 };
 use crate::engine::{Engine, LoadError, WorkerCommand, model_file};
 use crate::paths::Paths;
-use crate::prompt::{PromptInput, PromptLibrary};
+use crate::prompt::{PromptInput, PromptLibrary, check_name};
 use crate::sanitize::strip_controls;
 
 pub const EXIT_BAD_INPUT: i32 = 2;
@@ -220,7 +220,7 @@ pub fn run_action(
             &prompt,
             &sampling,
             GenerateOptions::default(),
-            &mut |text| write_out(&mut out, &strip_controls(text)),
+            &mut |text| write_out(&mut out, &strip_controls(text)).map(|()| true),
         )?;
         if !run.text.ends_with('\n') {
             write_out(&mut out, "\n")?;
@@ -244,6 +244,187 @@ fn write_out(out: &mut impl Write, text: &str) -> Result<(), Failure> {
     }
 }
 
+/// `quill template list`: every template, built-in and the user's, a line each.
+pub fn template_list(library: &PromptLibrary) {
+    let mut out = std::io::stdout().lock();
+    for t in library.iter() {
+        let _ = writeln!(out, "{:<20} {:<34} {}", t.id, t.name, t.description);
+    }
+}
+
+/// `quill template show NAME`: what a template asks for and what it makes.
+pub fn template_show(library: &PromptLibrary, name: &str) -> Result<(), Failure> {
+    let t = library
+        .get(name)
+        .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
+    let mut text = format!("{} ({})\n{}\n\nfields:\n", t.name, t.id, t.description);
+    if t.fields.is_empty() {
+        text.push_str("  (none)\n");
+    }
+    for f in &t.fields {
+        text.push_str(&format!("  {}", f.name));
+        if let Some(label) = &f.label {
+            text.push_str(&format!(" - {label}"));
+        }
+        if f.required {
+            text.push_str(" [required]");
+        }
+        if let Some(d) = &f.default {
+            text.push_str(&format!(" [default: {d}]"));
+        }
+        if let Some(c) = &f.choices {
+            text.push_str(&format!(" [one of: {}]", c.join(", ")));
+        }
+        text.push('\n');
+    }
+    if let Some(max) = t.max_chars {
+        text.push_str(&format!("max_chars: {max}\n"));
+    }
+    text.push_str(&format!(
+        "variants: {}\n\ntemplate:\n{}\n",
+        t.variants.unwrap_or(1),
+        t.template
+    ));
+    write_out(&mut std::io::stdout().lock(), &strip_controls(&text))
+}
+
+/// Cuts `text` to at most `max` characters at a word boundary (never mid-word), trimmed.
+pub fn cut_to_chars(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max + 1).collect();
+    // The last space within the limit (the extra char tells whether a word ends exactly there).
+    let cut = head
+        .char_indices()
+        .filter(|(_, c)| c.is_whitespace())
+        .map(|(i, _)| i)
+        .next_back()
+        .unwrap_or(0);
+    head[..cut].trim_end().to_string()
+}
+
+/// Quotes a small model likes to wrap a one-line answer in (or open, when the cut took the
+/// closing one).
+fn unquote(text: &str) -> &str {
+    let t = text.trim();
+    let t = match t.strip_prefix(['"', '“']) {
+        Some(rest) if !rest.contains(['"', '”']) => rest.trim_start(),
+        _ => t,
+    };
+    for (open, close) in [('"', '"'), ('“', '”'), ('\'', '\'')] {
+        if t.len() > 2
+            && let Some(inner) = t.strip_prefix(open).and_then(|r| r.strip_suffix(close))
+            && !inner.contains(close)
+        {
+            return inner.trim();
+        }
+    }
+    t
+}
+
+/// `quill template run NAME --set field=value ...`: the variants, each within `max_chars`,
+/// without duplicates; dropped ones are reported on stderr.
+pub fn template_run(
+    library: &PromptLibrary,
+    name: &str,
+    sets: &[String],
+    settings: &Settings,
+    options: &RunOptions,
+) -> Result<(), Failure> {
+    check_name(name).map_err(Failure::bad_input)?;
+    let template = library
+        .get(name)
+        .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
+    let mut values = std::collections::BTreeMap::new();
+    for set in sets {
+        let (field, value) = set
+            .split_once('=')
+            .ok_or_else(|| Failure::bad_input(format!("--set {set:?}: write it as field=value")))?;
+        values.insert(field.trim().to_string(), value.to_string());
+    }
+    let input = PromptInput::default();
+    let prompt = template
+        .build_with(&input, &values)
+        .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
+    let mut sampling = sampling_for(&settings.config, &template.sampling, options);
+    // Short copy (a tagline, a headline, a subject) is one line.
+    let one_line = template.max_chars.is_some_and(|max| max <= 160);
+    if one_line {
+        sampling.stop.push("\n".into());
+    }
+    let wanted = options.variants.or(template.variants).unwrap_or(1).max(1) as usize;
+    let max_chars = template.max_chars;
+
+    let (mut engine, _) = start_engine(settings, options)?;
+    let mut kept: Vec<String> = Vec::new();
+    let (mut duplicates, mut empty) = (0, 0);
+    let mut out = std::io::stdout().lock();
+    // Up to twice as many tries as variants, to make up for dropped ones.
+    for attempt in 0..(wanted * 2) as u32 {
+        if kept.len() >= wanted {
+            break;
+        }
+        let mut sampling = sampling.clone();
+        sampling.seed = sampling.seed.wrapping_add(attempt);
+        let mut text = String::new();
+        let run = stream_job(
+            &mut engine,
+            u64::from(attempt) + 1,
+            &prompt,
+            &sampling,
+            GenerateOptions::default(),
+            &mut |piece| {
+                text.push_str(&strip_controls(piece));
+                // Past the limit by a word's length: enough to cut at a boundary; stop.
+                Ok(max_chars.is_none_or(|max| text.chars().count() <= max + 24))
+            },
+        )?;
+        drop(run);
+        let mut variant = unquote(&text).to_string();
+        if let Some(max) = max_chars {
+            variant = unquote(&cut_to_chars(&variant, max)).to_string();
+        }
+        if variant.trim().is_empty() {
+            empty += 1;
+            continue;
+        }
+        let key: String = variant
+            .to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if kept.iter().any(|k| {
+            k.to_lowercase()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                == key
+        }) {
+            duplicates += 1;
+            continue;
+        }
+        if wanted > 1 {
+            write_out(&mut out, &format!("--- variant {} ---\n", kept.len() + 1))?;
+        }
+        write_out(&mut out, &format!("{variant}\n"))?;
+        kept.push(variant);
+    }
+    if duplicates + empty > 0 || kept.len() < wanted {
+        eprintln!(
+            "quill: {} of {wanted} variants kept ({duplicates} duplicates and {empty} empty dropped)",
+            kept.len()
+        );
+    }
+    if kept.is_empty() {
+        return Err(Failure::engine(
+            "the model gave no usable text; try again or another seed",
+        ));
+    }
+    Ok(())
+}
+
 /// The outcome of one streamed generation.
 pub struct JobRun {
     pub text: String,
@@ -262,7 +443,8 @@ pub fn stream_job(
     prompt: &Prompt,
     sampling: &SamplingParams,
     options: GenerateOptions,
-    on_text: &mut dyn FnMut(&str) -> Result<(), Failure>,
+    // Returns whether to go on; `false` cancels the job (its end still comes as usual).
+    on_text: &mut dyn FnMut(&str) -> Result<bool, Failure>,
 ) -> Result<JobRun, Failure> {
     let sent = Instant::now();
     engine
@@ -275,6 +457,7 @@ pub fn stream_job(
         .map_err(|e| Failure::engine(format!("{e:#}")))?;
     let mut text = String::new();
     let mut first_token = None;
+    let mut cancelled = false;
     loop {
         let Some(event) = engine.recv_timeout(WATCHDOG) else {
             engine.kill();
@@ -289,7 +472,12 @@ pub fn stream_job(
         match event {
             Event::TokenGenerated { text: piece, .. } => {
                 first_token.get_or_insert_with(Instant::now);
-                on_text(&piece)?;
+                if !on_text(&piece)? && !cancelled {
+                    cancelled = true;
+                    engine
+                        .send(&Request::Cancel { job })
+                        .map_err(|e| Failure::engine(format!("{e:#}")))?;
+                }
                 text.push_str(&piece);
             }
             Event::GenerationFinished { stats, .. } => {
@@ -316,6 +504,39 @@ pub fn stream_job(
 }
 
 /// The `--stats` line: totals over all variants, rates from their sums.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutting_to_a_character_limit_never_splits_a_word() {
+        assert_eq!(
+            cut_to_chars("Write faster with Quill today", 20),
+            "Write faster with"
+        );
+        assert_eq!(cut_to_chars("Short one", 30), "Short one");
+        assert_eq!(
+            cut_to_chars("exactly twenty chars", 20),
+            "exactly twenty chars"
+        );
+        assert_eq!(cut_to_chars("Supercalifragilistic", 5), "");
+        assert!(
+            cut_to_chars("写作 更快 更好 的 工具 就在 这里", 10)
+                .chars()
+                .count()
+                <= 10
+        );
+    }
+
+    #[test]
+    fn wrapping_quotes_are_removed() {
+        assert_eq!(unquote("\"Write faster.\""), "Write faster.");
+        assert_eq!(unquote("“Write faster.”"), "Write faster.");
+        assert_eq!(unquote("\"A\" and \"B\""), "\"A\" and \"B\"");
+        assert_eq!(unquote("\"Cut before its end"), "Cut before its end");
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct StatsSummary {
     prompt_tokens: u32,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use quill::cli::{ActionArgs, Cli, Command};
+use quill::cli::{ActionArgs, Cli, Command, TemplateCommand};
 use quill::config::Config;
 use quill::headless::{self, Failure, RunOptions, Settings};
 use quill::paths::Paths;
@@ -50,6 +50,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(Failure::engine)
         }
         Some(Command::Bench { json, threads, .. }) => quill::bench::run(&settings, threads, json),
+        Some(Command::Template { action }) => template(action, &settings),
         Some(Command::Worker) => Ok(()),
         None => editor(cli.file, &settings),
     }
@@ -94,6 +95,36 @@ fn settings(config_file: Option<PathBuf>, model: Option<PathBuf>) -> Result<Sett
         warning: warning.map(|w| w.0),
         config_file,
     })
+}
+
+fn template(action: TemplateCommand, settings: &Settings) -> Result<(), Failure> {
+    let dir = settings.paths.config_dir.join("templates");
+    let (library, warnings) = quill::prompt::PromptLibrary::load(Some(&dir));
+    for warning in warnings {
+        eprintln!("quill: warning: {warning}");
+    }
+    match action {
+        TemplateCommand::List => {
+            headless::template_list(&library);
+            Ok(())
+        }
+        TemplateCommand::Show { name } => headless::template_show(&library, &name),
+        TemplateCommand::Run {
+            name,
+            set,
+            variants,
+            seed,
+            temperature,
+        } => {
+            let options = RunOptions {
+                variants,
+                seed,
+                temperature,
+                ..RunOptions::default()
+            };
+            headless::template_run(&library, &name, &set, settings, &options)
+        }
+    }
 }
 
 fn action(prompt_id: &str, io: &ActionArgs, settings: &Settings) -> Result<(), Failure> {

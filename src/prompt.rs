@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::config::toml_place;
 use crate::engine::protocol::{ChatMessage, Fit, Part, Prompt, SamplingParams};
 use template::{Var, render_parts, render_plain};
 
@@ -42,7 +43,78 @@ const BUILT_IN: &[(&str, &str)] = &[
         "summarise-bullets",
         include_str!("../prompts/summarise-bullets.toml"),
     ),
+    ("tagline", include_str!("../prompts/marketing/tagline.toml")),
+    (
+        "ad-headline",
+        include_str!("../prompts/marketing/ad-headline.toml"),
+    ),
+    (
+        "meta-description",
+        include_str!("../prompts/marketing/meta-description.toml"),
+    ),
+    (
+        "product-description",
+        include_str!("../prompts/marketing/product-description.toml"),
+    ),
+    (
+        "email-subject",
+        include_str!("../prompts/marketing/email-subject.toml"),
+    ),
+    (
+        "cold-email",
+        include_str!("../prompts/marketing/cold-email.toml"),
+    ),
+    (
+        "social-x",
+        include_str!("../prompts/marketing/social-x.toml"),
+    ),
+    (
+        "social-linkedin",
+        include_str!("../prompts/marketing/social-linkedin.toml"),
+    ),
+    (
+        "landing-hero",
+        include_str!("../prompts/marketing/landing-hero.toml"),
+    ),
+    (
+        "press-release",
+        include_str!("../prompts/marketing/press-release.toml"),
+    ),
+    ("aida", include_str!("../prompts/marketing/aida.toml")),
+    ("pas", include_str!("../prompts/marketing/pas.toml")),
 ];
+
+/// A field a template asks the writer to fill.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateField {
+    pub name: String,
+    pub label: Option<String>,
+    pub default: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    pub choices: Option<Vec<String>>,
+}
+
+/// Template names become file names: no path tricks.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name != "."
+        && name != ".."
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a usable template name: use letters, digits, '-', '_' and '.', \
+             not starting with a dot, at most 64 characters"
+        ))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -117,6 +189,12 @@ pub struct PromptTemplate {
     pub template: String,
     #[serde(default)]
     pub sampling: SamplingOverrides,
+    #[serde(default)]
+    pub fields: Vec<TemplateField>,
+    /// A hard limit on the output's length, in characters.
+    pub max_chars: Option<usize>,
+    /// How many variants to offer by default.
+    pub variants: Option<u32>,
 }
 
 /// The writer's text around the cursor, as templates see it.
@@ -167,7 +245,81 @@ impl PromptTemplate {
     /// Builds the engine prompt. The text nearest the cursor is kept when the context is short:
     /// the end of what comes before it, the start of what follows and of the selection.
     pub fn build(&self, input: &PromptInput) -> Result<Prompt> {
-        let fields = BTreeMap::from([("title".to_string(), input.title.clone())]);
+        self.build_with(input, &BTreeMap::new())
+    }
+
+    /// The template's fields filled from `values`, then their defaults; a missing required
+    /// field or a value outside a field's choices is an error that lists the fields.
+    pub fn field_values(
+        &self,
+        values: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut filled = BTreeMap::new();
+        let mut missing = Vec::new();
+        for field in &self.fields {
+            let value = values
+                .get(&field.name)
+                .cloned()
+                .or_else(|| field.default.clone());
+            match value {
+                Some(v) if !v.trim().is_empty() || !field.required => {
+                    if let Some(choices) = &field.choices
+                        && !choices.contains(&v)
+                    {
+                        bail!("{}: choose one of {}", field.name, choices.join(", "));
+                    }
+                    filled.insert(field.name.clone(), v);
+                }
+                _ if field.required => missing.push(field.name.clone()),
+                _ => {
+                    filled.insert(field.name.clone(), String::new());
+                }
+            }
+        }
+        if let Some(unknown) = values
+            .keys()
+            .find(|k| !self.fields.iter().any(|f| &f.name == *k))
+        {
+            bail!(
+                "{} has no field {unknown:?}; its fields: {}",
+                self.id,
+                self.field_list()
+            );
+        }
+        if !missing.is_empty() {
+            bail!(
+                "{} needs {}; its fields: {}",
+                self.id,
+                missing.join(", "),
+                self.field_list()
+            );
+        }
+        Ok(filled)
+    }
+
+    fn field_list(&self) -> String {
+        self.fields
+            .iter()
+            .map(|f| {
+                let mut s = f.name.clone();
+                if f.required {
+                    s.push_str(" (required)");
+                } else if let Some(d) = &f.default {
+                    s.push_str(&format!(" (default {d:?})"));
+                }
+                s
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn build_with(
+        &self,
+        input: &PromptInput,
+        values: &BTreeMap<String, String>,
+    ) -> Result<Prompt> {
+        let mut fields = self.field_values(values)?;
+        fields.insert("title".to_string(), input.title.clone());
         let vars = [
             Var {
                 name: "before",
@@ -227,6 +379,50 @@ impl PromptLibrary {
         Ok(PromptLibrary { prompts })
     }
 
+    /// The built-in prompts and the user's templates in `dir` (a file with a built-in's name
+    /// replaces it). A template that does not parse is reported with its file and line and
+    /// skipped; the others load.
+    pub fn load(dir: Option<&std::path::Path>) -> (PromptLibrary, Vec<String>) {
+        let mut library = PromptLibrary::built_in().unwrap_or_else(|_| PromptLibrary::empty());
+        let mut warnings = Vec::new();
+        let Some(dir) = dir else {
+            return (library, warnings);
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return (library, warnings);
+        };
+        let mut paths: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let id = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) => {
+                    warnings.push(format!("{}: cannot read ({e}); skipped", path.display()));
+                    continue;
+                }
+            };
+            match toml::from_str::<PromptTemplate>(&text) {
+                Ok(mut template) => {
+                    template.id = id.clone();
+                    library.prompts.retain(|p| p.id != id);
+                    library.prompts.push(template);
+                }
+                Err(e) => {
+                    let place = toml_place(&path.display().to_string(), &text, e.span());
+                    warnings.push(format!("{place}: {}; template skipped", e.message()));
+                }
+            }
+        }
+        (library, warnings)
+    }
+
     /// No prompts at all (a library that failed to load must not take the editor down).
     pub fn empty() -> PromptLibrary {
         PromptLibrary {
@@ -268,15 +464,107 @@ mod tests {
             document: "Doc".into(),
             title: "T".into(),
         };
+        let mut marketing = 0;
         for prompt in library.iter() {
-            let built = prompt.build(&input).unwrap();
+            // Every field filled with a marker (or its first choice), so each must show up.
+            let values: BTreeMap<String, String> = prompt
+                .fields
+                .iter()
+                .map(|f| {
+                    let v = f
+                        .choices
+                        .as_ref()
+                        .map_or_else(|| format!("<{}>", f.name), |c| c[0].clone());
+                    (f.name.clone(), v)
+                })
+                .collect();
+            let built = prompt.build_with(&input, &values).unwrap();
             let text = serde_json::to_string(&built).unwrap();
-            assert!(
-                text.contains("草稿") || text.contains("Before"),
-                "{} ignores the writer's text",
-                prompt.id
-            );
+            if prompt.action == Action::Generate {
+                marketing += 1;
+                for value in values.values() {
+                    assert!(text.contains(value.as_str()), "{} drops {value}", prompt.id);
+                }
+            } else {
+                assert!(
+                    text.contains("草稿") || text.contains("Before"),
+                    "{} ignores the writer's text",
+                    prompt.id
+                );
+            }
         }
+        assert!(marketing >= 10, "only {marketing} marketing templates");
+    }
+
+    #[test]
+    fn a_missing_required_field_is_an_error_listing_the_fields() {
+        let library = PromptLibrary::built_in().unwrap();
+        let tagline = library.get("tagline").unwrap();
+        let err = tagline
+            .build(&PromptInput::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs product"), "{err}");
+        assert!(err.contains("audience (default"), "{err}");
+        let values = BTreeMap::from([("prodcut".to_string(), "Quill".to_string())]);
+        let err = tagline
+            .build_with(&PromptInput::default(), &values)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no field \"prodcut\""), "{err}");
+        let describe = library.get("product-description").unwrap();
+        let values = BTreeMap::from([
+            ("product".to_string(), "Quill".to_string()),
+            ("features".to_string(), "fast".to_string()),
+            ("tone".to_string(), "grumpy".to_string()),
+        ]);
+        let err = describe
+            .build_with(&PromptInput::default(), &values)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("choose one of"), "{err}");
+    }
+
+    #[test]
+    fn template_names_cannot_escape_their_folder() {
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/b",
+            "a\\b",
+            "..",
+            ".hidden",
+            "nul\0",
+            "",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?} was accepted");
+        }
+        for good in ["tagline", "my-preset_2", "广告语"] {
+            assert!(check_name(good).is_ok(), "{good:?} was refused");
+        }
+    }
+
+    #[test]
+    fn user_templates_override_and_malformed_ones_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("tagline.toml"),
+            "name = \"My tagline\"\naction = \"generate\"\ntemplate = \"Say hi to {{ who }}\"\nfields = [{ name = \"who\", default = \"you\" }]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("broken.toml"),
+            "name = \"x\"\naction = = 1\n",
+        )
+        .unwrap();
+        let (library, warnings) = PromptLibrary::load(Some(dir.path()));
+        assert_eq!(library.get("tagline").unwrap().name, "My tagline");
+        assert!(
+            warnings.iter().any(|w| w.contains("broken.toml:2:")),
+            "{warnings:?}"
+        );
+        assert!(library.get("broken").is_err());
+        assert!(library.get("rewrite-formal").is_ok());
     }
 
     #[test]

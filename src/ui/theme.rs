@@ -158,13 +158,7 @@ impl ThemeLibrary {
                 self.files.insert(name.to_string(), file);
             }
             Err(e) => {
-                let line = e
-                    .span()
-                    .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
-                let place = match line {
-                    Some(line) => format!("{origin}:{line}"),
-                    None => origin.to_string(),
-                };
+                let place = crate::config::toml_place(origin, text, e.span());
                 self.warnings.push(format!(
                     "{place}: {}; theme skipped, the default is used instead",
                     e.message()
