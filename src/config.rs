@@ -100,6 +100,30 @@ pub fn toml_place(origin: &str, text: &str, span: Option<std::ops::Range<usize>>
     }
 }
 
+/// The `*.toml` files of a user folder (themes, templates), sorted by name: each file's stem,
+/// path and text (or why it could not be read). A missing folder has none.
+pub fn toml_files(dir: &Path) -> Vec<(String, PathBuf, std::io::Result<String>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text = std::fs::read_to_string(&path);
+            (stem, path, text)
+        })
+        .collect()
+}
+
 /// A validated setting, ready for config.toml.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SettingValue {
@@ -247,6 +271,7 @@ fn warning_at(path: &Path, text: &str, e: &toml::de::Error) -> ConfigWarning {
     let line = e
         .span()
         .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+    // Unlike toml_place, the file name leads and the full path follows (see `warning`).
     warning(path, line, e.message())
 }
 

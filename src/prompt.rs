@@ -388,20 +388,8 @@ impl PromptLibrary {
         let Some(dir) = dir else {
             return (library, warnings);
         };
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return (library, warnings);
-        };
-        let mut paths: Vec<_> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect();
-        paths.sort();
-        for path in paths {
-            let id = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let text = match std::fs::read_to_string(&path) {
+        for (id, path, text) in crate::config::toml_files(dir) {
+            let text = match text {
                 Ok(text) => text,
                 Err(e) => {
                     warnings.push(format!("{}: cannot read ({e}); skipped", path.display()));

@@ -117,27 +117,13 @@ impl ThemeLibrary {
         for (name, text) in BUILT_IN {
             library.add(name, text, &format!("themes/{name}.toml"));
         }
-        if let Some(dir) = user_dir
-            && let Ok(entries) = std::fs::read_dir(dir)
-        {
-            let mut paths: Vec<_> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect();
-            paths.sort();
-            for path in paths {
-                let name = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => library.add(&name, &text, &path.display().to_string()),
-                    Err(e) => library.warnings.push(format!(
-                        "{}: cannot read ({e}); theme skipped",
-                        path.display()
-                    )),
-                }
+        for (name, path, text) in user_dir.map(crate::config::toml_files).unwrap_or_default() {
+            match text {
+                Ok(text) => library.add(&name, &text, &path.display().to_string()),
+                Err(e) => library.warnings.push(format!(
+                    "{}: cannot read ({e}); theme skipped",
+                    path.display()
+                )),
             }
         }
         // Check every theme once, so a bad colour is reported at start, not as a plain screen.
