@@ -45,7 +45,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = SummaryStyle::Tldr)]
         style: SummaryStyle,
     },
-    /// Templates (marketing copy and more): list, show, run.
+    /// Templates (marketing copy and more): list, show, run, new.
     Template {
         #[command(subcommand)]
         action: TemplateCommand,
@@ -85,10 +85,26 @@ pub enum TemplateCommand {
         /// How many variants (default: the template's own).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
         variants: Option<u32>,
+        /// A text file the template sees as its selection and document (`-`: standard input).
+        #[arg(long, value_name = "FILE")]
+        input: Option<PathBuf>,
         #[arg(long, value_name = "N")]
         seed: Option<u32>,
         #[arg(long, value_name = "T")]
         temperature: Option<f32>,
+    },
+    /// Make a template from a text file: each {{ name }} in it becomes a field.
+    New {
+        name: String,
+        /// The prompt text (`-`: standard input).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// A one-line description for the template list.
+        #[arg(long)]
+        description: Option<String>,
+        /// Replace a template of the same name.
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -14,7 +14,7 @@ use crate::engine::protocol::{
 };
 use crate::engine::{Engine, LoadError, WorkerCommand, model_file};
 use crate::paths::Paths;
-use crate::prompt::{PromptInput, PromptLibrary, check_name};
+use crate::prompt::{PromptInput, PromptLibrary, check_name, copy};
 use crate::sanitize::strip_controls;
 
 pub const EXIT_BAD_INPUT: i32 = 2;
@@ -59,6 +59,16 @@ pub struct Settings {
     /// A problem with the config file (its defaults are used instead).
     pub warning: Option<String>,
     pub config_file: PathBuf,
+}
+
+impl Settings {
+    /// The writer's templates: a `templates/` folder beside the config file in use.
+    pub fn templates_dir(&self) -> PathBuf {
+        self.config_file
+            .parent()
+            .map_or_else(|| self.paths.config_dir.clone(), Path::to_path_buf)
+            .join("templates")
+    }
 }
 
 /// Per-run overrides from the command line.
@@ -288,48 +298,14 @@ pub fn template_show(library: &PromptLibrary, name: &str) -> Result<(), Failure>
     write_out(&mut std::io::stdout().lock(), &strip_controls(&text))
 }
 
-/// Cuts `text` to at most `max` characters at a word boundary (never mid-word), trimmed.
-pub fn cut_to_chars(text: &str, max: usize) -> String {
-    let text = text.trim();
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let head: String = text.chars().take(max + 1).collect();
-    // The last space within the limit (the extra char tells whether a word ends exactly there).
-    let cut = head
-        .char_indices()
-        .filter(|(_, c)| c.is_whitespace())
-        .map(|(i, _)| i)
-        .next_back()
-        .unwrap_or(0);
-    head[..cut].trim_end().to_string()
-}
-
-/// Quotes a small model likes to wrap a one-line answer in (or open, when the cut took the
-/// closing one).
-fn unquote(text: &str) -> &str {
-    let t = text.trim();
-    let t = match t.strip_prefix(['"', '“']) {
-        Some(rest) if !rest.contains(['"', '”']) => rest.trim_start(),
-        _ => t,
-    };
-    for (open, close) in [('"', '"'), ('“', '”'), ('\'', '\'')] {
-        if t.len() > 2
-            && let Some(inner) = t.strip_prefix(open).and_then(|r| r.strip_suffix(close))
-            && !inner.contains(close)
-        {
-            return inner.trim();
-        }
-    }
-    t
-}
-
 /// `quill template run NAME --set field=value ...`: the variants, each within `max_chars`,
-/// without duplicates; dropped ones are reported on stderr.
+/// without duplicates; dropped ones are reported on stderr. `input`, if given, is the text the
+/// template sees as `selection` and `document`.
 pub fn template_run(
     library: &PromptLibrary,
     name: &str,
     sets: &[String],
+    input: Option<&Path>,
     settings: &Settings,
     options: &RunOptions,
 ) -> Result<(), Failure> {
@@ -344,16 +320,26 @@ pub fn template_run(
             .ok_or_else(|| Failure::bad_input(format!("--set {set:?}: write it as field=value")))?;
         values.insert(field.trim().to_string(), value.to_string());
     }
-    let input = PromptInput::default();
+    let input = match input {
+        Some(path) => {
+            let text = read_input(Some(path))?;
+            PromptInput {
+                selection: text.clone(),
+                before: text.clone(),
+                document: text,
+                title: path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                ..PromptInput::default()
+            }
+        }
+        None => PromptInput::default(),
+    };
     let prompt = template
         .build_with(&input, &values)
         .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
     let mut sampling = sampling_for(&settings.config, &template.sampling, options);
-    // Short copy (a tagline, a headline, a subject) is one line.
-    let one_line = template.max_chars.is_some_and(|max| max <= 160);
-    if one_line {
-        sampling.stop.push("\n".into());
-    }
+    template.shape_copy(&mut sampling);
     let wanted = options.variants.or(template.variants).unwrap_or(1).max(1) as usize;
     let max_chars = template.max_chars;
 
@@ -377,31 +363,16 @@ pub fn template_run(
             GenerateOptions::default(),
             &mut |piece| {
                 text.push_str(&strip_controls(piece));
-                // Past the limit by a word's length: enough to cut at a boundary; stop.
-                Ok(max_chars.is_none_or(|max| text.chars().count() <= max + 24))
+                Ok(!copy::is_past_limit(text.chars().count(), max_chars))
             },
         )?;
         drop(run);
-        let mut variant = unquote(&text).to_string();
-        if let Some(max) = max_chars {
-            variant = unquote(&cut_to_chars(&variant, max)).to_string();
-        }
+        let variant = copy::finish(&text, max_chars);
         if variant.trim().is_empty() {
             empty += 1;
             continue;
         }
-        let key: String = variant
-            .to_lowercase()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if kept.iter().any(|k| {
-            k.to_lowercase()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                == key
-        }) {
+        if kept.iter().any(|k| copy::is_same_copy(k, &variant)) {
             duplicates += 1;
             continue;
         }
@@ -413,7 +384,7 @@ pub fn template_run(
     }
     if duplicates + empty > 0 || kept.len() < wanted {
         eprintln!(
-            "quill: {} of {wanted} variants kept ({duplicates} duplicates and {empty} empty dropped)",
+            "quill: {} of {wanted} variants kept ({duplicates} duplicates and {empty} empty or over the limit dropped)",
             kept.len()
         );
     }
@@ -423,6 +394,54 @@ pub fn template_run(
         ));
     }
     Ok(())
+}
+
+/// `quill template new NAME --from FILE`: the file's text becomes a template whose
+/// `{{ name }}` placeholders are its fields. An existing template is replaced only with `force`.
+pub fn template_new(
+    library: &PromptLibrary,
+    store: &crate::prompt::store::TemplateStore,
+    name: &str,
+    from: &Path,
+    description: Option<&str>,
+    force: bool,
+) -> Result<(), Failure> {
+    use crate::prompt::store::SaveError;
+    check_name(name).map_err(Failure::bad_input)?;
+    let text = read_input(Some(from))?;
+    let mut template = crate::prompt::PromptTemplate::from_text(name, &text)
+        .map_err(|e| Failure::bad_input(format!("{}: {e:#}", from.display())))?;
+    if let Some(description) = description {
+        template.description = description.to_string();
+    }
+    if !force && library.get(name).is_ok() {
+        return Err(Failure::bad_input(format!(
+            "a template named {name} exists already; pick another name or add --force to \
+             replace it"
+        )));
+    }
+    let toml = template
+        .to_toml()
+        .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
+    match store.save(name, &toml, force) {
+        Ok(path) => {
+            let fields: Vec<&str> = template.fields.iter().map(|f| f.name.as_str()).collect();
+            let fields = if fields.is_empty() {
+                "none".to_string()
+            } else {
+                fields.join(", ")
+            };
+            write_out(
+                &mut std::io::stdout().lock(),
+                &format!("saved {name} to {} (fields: {fields})\n", path.display()),
+            )
+        }
+        Err(SaveError::Exists(path)) => Err(Failure::bad_input(format!(
+            "{} exists already; pick another name or add --force to replace it",
+            path.display()
+        ))),
+        Err(SaveError::Failed(reason)) => Err(Failure::bad_input(reason)),
+    }
 }
 
 /// The outcome of one streamed generation.
@@ -504,39 +523,6 @@ pub fn stream_job(
 }
 
 /// The `--stats` line: totals over all variants, rates from their sums.
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cutting_to_a_character_limit_never_splits_a_word() {
-        assert_eq!(
-            cut_to_chars("Write faster with Quill today", 20),
-            "Write faster with"
-        );
-        assert_eq!(cut_to_chars("Short one", 30), "Short one");
-        assert_eq!(
-            cut_to_chars("exactly twenty chars", 20),
-            "exactly twenty chars"
-        );
-        assert_eq!(cut_to_chars("Supercalifragilistic", 5), "");
-        assert!(
-            cut_to_chars("写作 更快 更好 的 工具 就在 这里", 10)
-                .chars()
-                .count()
-                <= 10
-        );
-    }
-
-    #[test]
-    fn wrapping_quotes_are_removed() {
-        assert_eq!(unquote("\"Write faster.\""), "Write faster.");
-        assert_eq!(unquote("“Write faster.”"), "Write faster.");
-        assert_eq!(unquote("\"A\" and \"B\""), "\"A\" and \"B\"");
-        assert_eq!(unquote("\"Cut before its end"), "Cut before its end");
-    }
-}
-
 #[derive(Debug, Serialize)]
 struct StatsSummary {
     prompt_tokens: u32,

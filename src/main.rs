@@ -98,7 +98,7 @@ fn settings(config_file: Option<PathBuf>, model: Option<PathBuf>) -> Result<Sett
 }
 
 fn template(action: TemplateCommand, settings: &Settings) -> Result<(), Failure> {
-    let dir = settings.paths.config_dir.join("templates");
+    let dir = settings.templates_dir();
     let (library, warnings) = quill::prompt::PromptLibrary::load(Some(&dir));
     for warning in warnings {
         eprintln!("quill: warning: {warning}");
@@ -113,6 +113,7 @@ fn template(action: TemplateCommand, settings: &Settings) -> Result<(), Failure>
             name,
             set,
             variants,
+            input,
             seed,
             temperature,
         } => {
@@ -122,8 +123,21 @@ fn template(action: TemplateCommand, settings: &Settings) -> Result<(), Failure>
                 temperature,
                 ..RunOptions::default()
             };
-            headless::template_run(&library, &name, &set, settings, &options)
+            headless::template_run(&library, &name, &set, input.as_deref(), settings, &options)
         }
+        TemplateCommand::New {
+            name,
+            from,
+            description,
+            force,
+        } => headless::template_new(
+            &library,
+            &quill::prompt::store::TemplateStore::new(dir),
+            &name,
+            &from,
+            description.as_deref(),
+            force,
+        ),
     }
 }
 

@@ -1,12 +1,14 @@
 //! PromptLibrary: the built-in prompts (`prompts/*.toml`, embedded in the binary) and how a
 //! prompt plus the writer's text becomes a `Prompt` for the engine.
 
+pub mod copy;
+pub mod store;
 pub mod template;
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::toml_place;
 use crate::engine::protocol::{ChatMessage, Fit, Part, Prompt, SamplingParams};
@@ -85,16 +87,26 @@ const BUILT_IN: &[(&str, &str)] = &[
 ];
 
 /// A field a template asks the writer to fill.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateField {
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub choices: Option<Vec<String>>,
 }
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Variables every template may use besides its fields: the writer's text and the draft's name.
+pub const RESERVED_NAMES: &[&str] = &["selection", "before", "after", "document", "title"];
 
 /// Template names become file names: no path tricks.
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -116,7 +128,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Continue,
@@ -125,7 +137,20 @@ pub enum Action {
     Generate,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// Where a template's result goes in the editor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// Shown in the suggestions pane, to accept, cycle or reject.
+    #[default]
+    Suggestions,
+    /// Inserted at the cursor as soon as it is done (one undo step).
+    Insert,
+    /// Replaces the selection as soon as it is done (one undo step).
+    Replace,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Through the model's chat template.
@@ -136,15 +161,22 @@ pub enum Mode {
 }
 
 /// Per-prompt sampling settings; what a prompt leaves unset comes from the config.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplingOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub top_k: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub repeat_penalty: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<Vec<String>>,
 }
 
@@ -174,27 +206,49 @@ impl SamplingOverrides {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Where a template was loaded from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled into Quill: cannot be deleted, only overridden.
+    #[default]
+    BuiltIn,
+    /// A file in the user's templates folder.
+    User(std::path::PathBuf),
+}
+
+// Field order is the order a saved file shows them in.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PromptTemplate {
     #[serde(skip)]
     pub id: String,
+    #[serde(skip)]
+    pub origin: Origin,
     pub name: String,
     #[serde(default)]
     pub description: String,
     pub action: Action,
     #[serde(default)]
     pub mode: Mode,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub output: Output,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
     pub template: String,
-    #[serde(default)]
-    pub sampling: SamplingOverrides,
-    #[serde(default)]
-    pub fields: Vec<TemplateField>,
     /// A hard limit on the output's length, in characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_chars: Option<usize>,
     /// How many variants to offer by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub variants: Option<u32>,
+    #[serde(default)]
+    pub fields: Vec<TemplateField>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub sampling: SamplingOverrides,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// The writer's text around the cursor, as templates see it.
@@ -232,6 +286,84 @@ impl PromptTemplate {
         if self.action == Action::Rewrite {
             let cap = (input.selection.chars().count() / 2 + 64) as u32;
             sampling.max_tokens = sampling.max_tokens.min(cap);
+        }
+    }
+
+    /// A new template from the writer's text (a selection or a whole draft): the text is the
+    /// prompt, and each `{{ name }}` in it becomes a required field.
+    pub fn from_text(id: &str, text: &str) -> Result<PromptTemplate> {
+        check_name(id).map_err(anyhow::Error::msg)?;
+        if text.trim().is_empty() {
+            bail!("the text is empty: write the prompt, with {{{{ name }}}} where a field goes");
+        }
+        let names = template::placeholders(text).context("the text is not a usable template")?;
+        let fields = names
+            .into_iter()
+            .filter(|n| !RESERVED_NAMES.contains(&n.as_str()))
+            .map(|name| TemplateField {
+                label: Some(label_for(&name)),
+                name,
+                default: None,
+                required: true,
+                choices: None,
+            })
+            .collect();
+        Ok(PromptTemplate {
+            id: id.to_string(),
+            origin: Origin::BuiltIn,
+            name: id.to_string(),
+            description: "Made from your text".into(),
+            action: Action::Generate,
+            mode: Mode::Chat,
+            output: Output::Suggestions,
+            system: None,
+            template: text.to_string(),
+            max_chars: None,
+            variants: None,
+            fields,
+            sampling: SamplingOverrides::default(),
+        })
+    }
+
+    /// This template with `values` as its fields' defaults, saved under a new name: a preset.
+    /// The values must satisfy the template (required fields, choices).
+    pub fn preset(&self, id: &str, values: &BTreeMap<String, String>) -> Result<PromptTemplate> {
+        check_name(id).map_err(anyhow::Error::msg)?;
+        let filled = self.field_values(values)?;
+        let mut preset = self.clone();
+        preset.id = id.to_string();
+        preset.origin = Origin::BuiltIn;
+        preset.name = id.to_string();
+        preset.description = if self.description.is_empty() {
+            format!("{} with your values", self.name)
+        } else {
+            format!("{} (preset of {})", self.description, self.name)
+        };
+        for field in &mut preset.fields {
+            if let Some(value) = filled.get(&field.name).filter(|v| !v.is_empty()) {
+                field.default = Some(value.clone());
+            }
+        }
+        Ok(preset)
+    }
+
+    /// The template as a TOML file that `parse` reads back to the same template.
+    pub fn to_toml(&self) -> Result<String> {
+        let body = toml::to_string_pretty(self).context("writing the template as TOML")?;
+        Ok(format!(
+            "# A Quill template. {{{{ name }}}} in `template` is filled from the field called \
+             name;\n# selection, before, after, document and title are the draft's text.\n{body}"
+        ))
+    }
+
+    /// Short copy (a tagline, a headline, a subject line) is one line: stop at the first break.
+    pub fn shape_copy(&self, sampling: &mut SamplingParams) {
+        if self
+            .max_chars
+            .is_some_and(|max| max <= copy::ONE_LINE_MAX_CHARS)
+            && !sampling.stop.iter().any(|s| s == "\n")
+        {
+            sampling.stop.push("\n".into());
         }
     }
 
@@ -366,6 +498,17 @@ impl PromptTemplate {
     }
 }
 
+/// A field's name as a label: `call_to_action` reads "Call to action".
+fn label_for(name: &str) -> String {
+    let spaced = name.replace(['_', '-'], " ");
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => spaced,
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct PromptLibrary {
     prompts: Vec<PromptTemplate>,
 }
@@ -399,6 +542,7 @@ impl PromptLibrary {
             match toml::from_str::<PromptTemplate>(&text) {
                 Ok(mut template) => {
                     template.id = id.clone();
+                    template.origin = Origin::User(path.clone());
                     library.prompts.retain(|p| p.id != id);
                     library.prompts.push(template);
                 }
@@ -409,6 +553,14 @@ impl PromptLibrary {
             }
         }
         (library, warnings)
+    }
+
+    /// The TOML a built-in template was compiled from (to start the writer's own copy).
+    pub fn built_in_source(id: &str) -> Option<&'static str> {
+        BUILT_IN
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, text)| *text)
     }
 
     /// No prompts at all (a library that failed to load must not take the editor down).
@@ -631,6 +783,65 @@ mod tests {
         let mut sampling = SamplingParams::default();
         bullets.shape_output(&one, &mut sampling);
         assert!(sampling.stop.is_empty(), "bullets span lines");
+    }
+
+    #[test]
+    fn a_saved_template_reads_back_the_same() {
+        let library = PromptLibrary::built_in().unwrap();
+        for prompt in library.iter() {
+            let text = prompt.to_toml().unwrap();
+            let back = PromptTemplate::parse(&prompt.id, &text).unwrap();
+            assert_eq!(&back, prompt, "{}:\n{text}", prompt.id);
+        }
+    }
+
+    #[test]
+    fn a_preset_keeps_the_template_with_the_writers_values_as_defaults() {
+        let library = PromptLibrary::built_in().unwrap();
+        let tagline = library.get("tagline").unwrap();
+        let values = BTreeMap::from([("product".to_string(), "Quill 写作".to_string())]);
+        let preset = tagline.preset("quill-tagline", &values).unwrap();
+        let back = PromptTemplate::parse("quill-tagline", &preset.to_toml().unwrap()).unwrap();
+        assert_eq!(back.template, tagline.template);
+        assert_eq!(back.max_chars, tagline.max_chars);
+        let product = back.fields.iter().find(|f| f.name == "product").unwrap();
+        assert_eq!(product.default.as_deref(), Some("Quill 写作"));
+        let audience = back.fields.iter().find(|f| f.name == "audience").unwrap();
+        assert_eq!(audience.default.as_deref(), Some("small businesses"));
+        // It runs with no values now.
+        back.build(&PromptInput::default()).unwrap();
+        // A preset must be runnable: a missing required value is refused when saving.
+        assert!(tagline.preset("x", &BTreeMap::new()).is_err());
+        assert!(tagline.preset("../x", &values).is_err());
+    }
+
+    #[test]
+    fn a_template_from_text_has_its_placeholders_as_fields() {
+        let text = "Write a launch post for {{ product }} aimed at {{ target_audience }}.\n\
+                    Mention the draft {{ title }} and {{ product }}.";
+        let t = PromptTemplate::from_text("launch", text).unwrap();
+        let names: Vec<&str> = t.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["product", "target_audience"],
+            "title is the draft's"
+        );
+        assert_eq!(t.fields[1].label.as_deref(), Some("Target audience"));
+        assert!(t.fields.iter().all(|f| f.required));
+        let back = PromptTemplate::parse("launch", &t.to_toml().unwrap()).unwrap();
+        assert_eq!(back.template, text);
+        let values = BTreeMap::from([
+            ("product".to_string(), "Quill".to_string()),
+            ("target_audience".to_string(), "作家".to_string()),
+        ]);
+        let built =
+            serde_json::to_string(&back.build_with(&PromptInput::default(), &values).unwrap())
+                .unwrap();
+        assert!(built.contains("Quill") && built.contains("作家"), "{built}");
+        let err = PromptTemplate::from_text("bad", "Oops {{ product").unwrap_err();
+        assert!(format!("{err:#}").contains("line 1"), "{err:#}");
+        assert!(PromptTemplate::from_text("x", "  \n").is_err());
+        assert!(PromptTemplate::from_text("a/b", "text").is_err());
     }
 
     #[test]

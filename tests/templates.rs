@@ -159,3 +159,127 @@ fn a_user_template_runs_and_a_malformed_one_is_reported() {
     assert!(stdout(&out).trim().chars().count() <= 80);
     assert!(stderr(&out).contains("broken.toml:2:"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_template_made_from_a_text_file_runs_headless() {
+    let home = Home::new();
+    let prompt = home.dir.path().join("launch.txt");
+    std::fs::write(
+        &prompt,
+        "Write one short sentence announcing {{ product }} to {{ audience }}.\n",
+    )
+    .unwrap();
+    let prompt = prompt.to_str().unwrap();
+    let out = home.run(&["template", "new", "launch", "--from", prompt], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("fields: product, audience"),
+        "{}",
+        stdout(&out)
+    );
+    let saved = home.dir.path().join("config/quill/templates/launch.toml");
+    let before = std::fs::read_to_string(&saved).unwrap();
+
+    // Saving again under the same name, or over a built-in, needs --force.
+    let again = home.run(&["template", "new", "launch", "--from", prompt], "");
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert_eq!(std::fs::read_to_string(&saved).unwrap(), before);
+    let built_in = home.run(&["template", "new", "tagline", "--from", prompt], "");
+    assert_eq!(built_in.status.code(), Some(2));
+
+    let missing = home.run(&["template", "run", "launch", "--set", "product=Quill"], "");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("needs audience"),
+        "{}",
+        stderr(&missing)
+    );
+    let out = home.run(
+        &[
+            "template",
+            "run",
+            "launch",
+            "--set",
+            "product=Quill",
+            "--set",
+            "audience=writers",
+            "--seed",
+            "3",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).trim().is_empty());
+}
+
+#[test]
+fn a_saved_preset_runs_headless_with_its_values() {
+    use quill::prompt::PromptLibrary;
+    use quill::prompt::store::TemplateStore;
+    let home = Home::new();
+    // What the editor's "save as preset" does with a filled form.
+    let library = PromptLibrary::built_in().unwrap();
+    let values = std::collections::BTreeMap::from([
+        (
+            "product".to_string(),
+            "Quill, a writing assistant".to_string(),
+        ),
+        ("audience".to_string(), "novelists".to_string()),
+    ]);
+    let preset = library
+        .get("tagline")
+        .unwrap()
+        .preset("novel-tagline", &values)
+        .unwrap();
+    TemplateStore::new(home.dir.path().join("config/quill/templates"))
+        .save("novel-tagline", &preset.to_toml().unwrap(), false)
+        .unwrap();
+    let out = home.run(&["template", "show", "novel-tagline"], "");
+    assert!(
+        stdout(&out).contains("[default: novelists]"),
+        "{}",
+        stdout(&out)
+    );
+    let out = home.run(
+        &[
+            "template",
+            "run",
+            "novel-tagline",
+            "--variants",
+            "2",
+            "--seed",
+            "5",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in text.lines().filter(|l| !l.starts_with("--- variant")) {
+        assert!(line.chars().count() <= 60, "{line:?}");
+    }
+    assert!(text.contains("--- variant 1 ---"), "{text}");
+}
+
+#[test]
+fn template_names_that_leave_the_folder_are_refused_everywhere() {
+    let home = Home::new();
+    let prompt = home.dir.path().join("p.txt");
+    std::fs::write(&prompt, "Hello {{ who }}").unwrap();
+    for bad in ["../evil", "/tmp/evil", "a/b", ".hidden"] {
+        let out = home.run(
+            &["template", "new", bad, "--from", prompt.to_str().unwrap()],
+            "",
+        );
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains("not a usable template name"),
+            "{}",
+            stderr(&out)
+        );
+        let out = home.run(&["template", "run", bad], "");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+    assert!(!home.dir.path().join("config/quill/evil.toml").exists());
+    assert!(!std::path::Path::new("/tmp/evil.toml").exists());
+}

@@ -17,11 +17,79 @@ pub struct Var {
     pub fit: Fit,
 }
 
+/// The most a template may do in one rendering (minijinja's fuel: about one unit an instruction
+/// and one per 64 bytes allocated): far beyond any prompt, far below a loop that would hang the
+/// editor or fill its memory.
+const FUEL: u64 = 200_000;
+/// Nesting deeper than any prompt needs; a recursive macro stops here.
+const RECURSION_LIMIT: usize = 64;
+/// A rendered prompt longer than this is refused: nothing a model's context could hold.
+pub const MAX_RENDERED_BYTES: usize = 1 << 20;
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     // A misspelt field must be an error, not an empty string in the prompt.
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Templates come from files anyone may share: a hostile one must fail, not hang or grow.
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(RECURSION_LIMIT);
     env
+}
+
+fn render(
+    env: &Environment<'_>,
+    source: &str,
+    context: &BTreeMap<String, String>,
+) -> Result<String> {
+    let text = env
+        .render_str(source, context)
+        .context("rendering the prompt template")?;
+    if text.len() > MAX_RENDERED_BYTES {
+        anyhow::bail!(
+            "rendering the prompt template: the result is {} bytes, more than the {} allowed",
+            text.len(),
+            MAX_RENDERED_BYTES
+        );
+    }
+    Ok(text)
+}
+
+/// The variables a template uses that it does not define itself, in the order they first
+/// appear: for a template made from the writer's text, its fields (and the reserved names).
+pub fn placeholders(source: &str) -> Result<Vec<String>> {
+    let env = environment();
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    let mut names: Vec<String> = template.undeclared_variables(false).into_iter().collect();
+    names.sort_by_key(|name| (first_use(source, name), name.clone()));
+    Ok(names)
+}
+
+/// A template error as the writer needs it: the line and what is wrong there.
+fn describe(e: &minijinja::Error) -> String {
+    let what = e
+        .detail()
+        .map_or_else(|| e.kind().to_string(), str::to_string);
+    match e.line() {
+        Some(line) => format!("line {line}: {what}"),
+        None => what,
+    }
+}
+
+/// Where `name` is first used inside a `{{ }}` or `{% %}` tag (for ordering only).
+fn first_use(source: &str, name: &str) -> usize {
+    let mut at = 0;
+    while let Some(i) = source[at..].find(name) {
+        let start = at + i;
+        let end = start + name.len();
+        let bounded = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        if bounded(source[..start].chars().next_back()) && bounded(source[end..].chars().next()) {
+            return start;
+        }
+        at = end;
+    }
+    usize::MAX
 }
 
 /// Marks a variable's place in the rendered text; private-use characters, so no prose collides.
@@ -42,16 +110,12 @@ pub fn render_parts(
     for (i, var) in vars.iter().enumerate() {
         context.insert(var.name.to_string(), marker(i));
     }
-    let marked = env
-        .render_str(source, &context)
-        .context("rendering the prompt template")?;
+    let marked = render(&env, source, &context)?;
     let mut context = fields.clone();
     for var in vars {
         context.insert(var.name.to_string(), var.value.clone());
     }
-    let plain = env
-        .render_str(source, &context)
-        .context("rendering the prompt template")?;
+    let plain = render(&env, source, &context)?;
     // The split is only trusted if it reproduces the real rendering exactly: a filter or a slice
     // applied to a variable would otherwise be lost.
     if let Some(parts) = split_markers(&marked, vars)
@@ -64,9 +128,7 @@ pub fn render_parts(
 
 /// Renders a template to a plain string (system prompts).
 pub fn render_plain(source: &str, fields: &BTreeMap<String, String>) -> Result<String> {
-    environment()
-        .render_str(source, fields)
-        .context("rendering the prompt template")
+    render(&environment(), source, fields)
 }
 
 fn split_markers(marked: &str, vars: &[Var]) -> Option<Vec<Part>> {
@@ -149,6 +211,44 @@ mod tests {
     fn an_undefined_field_is_an_error() {
         let err = render_parts("Hello {{ product }}", &BTreeMap::new(), &[]).unwrap_err();
         assert!(format!("{err:#}").contains("undefined"), "{err:#}");
+    }
+
+    #[test]
+    fn a_hostile_template_fails_instead_of_hanging_or_growing() {
+        let fields = BTreeMap::new();
+        for hostile in [
+            // Ten billion iterations.
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+            // Gigabytes from string repetition.
+            "{% set s = 'x' * 90000000 %}{{ s ~ s ~ s ~ s }}",
+            // Unbounded recursion.
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+        ] {
+            let started = std::time::Instant::now();
+            let err = render_parts(hostile, &fields, &[]).unwrap_err();
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{hostile} ran for {:?}",
+                started.elapsed()
+            );
+            let message = format!("{err:#}");
+            assert!(
+                message.contains("rendering the prompt template"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn placeholders_are_listed_in_the_order_they_appear() {
+        let names = placeholders(
+            "Announce {{ product }} to {{ audience }} on {{ date }}; {{ product }} again. \
+             {% for x in items %}{{ x }}{% endfor %}",
+        )
+        .unwrap();
+        assert_eq!(names, ["product", "audience", "date", "items"]);
+        let err = placeholders("Broken {{ product").unwrap_err();
+        assert!(format!("{err:#}").contains("line 1"), "{err:#}");
     }
 
     #[test]
