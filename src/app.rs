@@ -3,11 +3,13 @@
 //! terminal layer to run, and their results come back as `Msg`s (The Elm Architecture).
 
 pub mod assist;
+pub mod form;
 pub mod ghost;
 pub mod msg;
 pub mod palette;
 pub mod settings;
 pub mod suggestion;
+pub mod templates;
 
 use std::path::PathBuf;
 
@@ -31,6 +33,8 @@ pub enum PromptKind {
     SaveAs,
     Open,
     Find,
+    /// The name for a new template (see `App::pending_template`).
+    TemplateName,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +68,14 @@ pub enum Confirm {
     Overwrite(PathBuf),
     /// A journal holds edits that were never saved.
     Recover(Recovered),
+    /// A template of this name exists (the writer's, or a built-in the new file would hide).
+    OverwriteTemplate {
+        name: String,
+        text: String,
+        is_built_in: bool,
+    },
+    /// Delete the writer's template of this name.
+    DeleteTemplate(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,9 +83,13 @@ pub enum Mode {
     Edit,
     Prompt(Prompt),
     Confirm(Confirm),
-    Help { scroll: usize },
+    Help {
+        scroll: usize,
+    },
     Palette(palette::Palette),
     Settings(settings::SettingsPane),
+    /// A template's fields being filled.
+    Form(form::TemplateForm),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +130,8 @@ pub struct App {
     saving: Option<PendingSave>,
     /// A journal write failed: the next one starts over with the whole text.
     journal_needs_snapshot: bool,
+    /// A template waiting for the writer to name it.
+    pending_template: Option<templates::NewTemplate>,
     pub should_quit: bool,
     pub assistant: Assistant,
     pub ghost: ghost::Ghost,
@@ -179,6 +197,7 @@ impl App {
             after_save: None,
             saving: None,
             journal_needs_snapshot: false,
+            pending_template: None,
             should_quit: false,
             assistant: Assistant::new(),
             ghost: ghost::Ghost::Off,
@@ -278,6 +297,18 @@ impl App {
                 Vec::new()
             }
             Msg::SaveFinished { path, result } => self.on_saved(path, result),
+            Msg::TemplateExists { name, text } => {
+                self.on_template_exists(name, text);
+                Vec::new()
+            }
+            Msg::TemplatesLoaded {
+                library,
+                warnings,
+                note,
+            } => {
+                self.on_templates_loaded(library, warnings, note);
+                Vec::new()
+            }
             Msg::Loaded {
                 path,
                 result,
@@ -348,6 +379,7 @@ impl App {
             Mode::Confirm(confirm) => self.on_confirm_key(confirm, key),
             Mode::Palette(palette) => self.on_palette_key(palette, key),
             Mode::Settings(pane) => self.on_settings_key(pane, key),
+            Mode::Form(form) => self.on_form_key(form, key),
             Mode::Help { scroll } => {
                 self.mode = match key.code {
                     KeyCode::Down => Mode::Help { scroll: scroll + 1 },
@@ -447,6 +479,7 @@ impl App {
         let text = text.replace("\r\n", "\n").replace('\r', "\n");
         match &mut self.mode {
             Mode::Prompt(prompt) => prompt.input.push_str(text.lines().next().unwrap_or("")),
+            Mode::Form(_) => self.on_form_paste(&text),
             Mode::Edit => {
                 self.doc.insert(&text, EditKind::Other);
                 self.after_edit();
@@ -648,6 +681,23 @@ impl App {
                 self.mode = Mode::Palette(palette::Palette::default());
                 Vec::new()
             }
+            C::templates => {
+                self.pick_template(palette::Purpose::Templates);
+                Vec::new()
+            }
+            C::new_template => self.new_template_from_text(),
+            C::save_template_preset => {
+                self.info("open a template's form first (F7), then save it as a preset");
+                Vec::new()
+            }
+            C::edit_template => {
+                self.pick_template(palette::Purpose::Edit);
+                Vec::new()
+            }
+            C::delete_template => {
+                self.pick_template(palette::Purpose::Delete);
+                Vec::new()
+            }
             C::focus_next_pane => {
                 self.assistant.focused =
                     !self.assistant.focused && self.assistant.suggestion.is_some();
@@ -687,6 +737,7 @@ impl App {
                 self.mode = Mode::Edit;
                 // A save asked for on the way to quitting or opening is off, and so is that.
                 self.after_save = None;
+                self.pending_template = None;
                 return Vec::new();
             }
             KeyCode::Enter => {
@@ -737,6 +788,7 @@ impl App {
                 self.save_to(path, false)
             }
             PromptKind::Open => self.leave(Then::Open(expand_home(&input))),
+            PromptKind::TemplateName => self.name_template(&input),
         }
     }
 
@@ -744,6 +796,9 @@ impl App {
         let answer = key.typed_char().map(|c| c.to_ascii_lowercase());
         let cancel = key.code == KeyCode::Esc || answer == Some('c');
         match confirm {
+            Confirm::OverwriteTemplate { .. } | Confirm::DeleteTemplate(_) => {
+                self.on_template_confirm(confirm, answer, cancel)
+            }
             Confirm::Unsaved(then) => {
                 if cancel {
                     self.mode = Mode::Edit;

@@ -79,6 +79,7 @@ fn editor(file: Option<PathBuf>, settings: &Settings) -> Result<(), Failure> {
         worker,
         config: settings.config.clone(),
         config_file: settings.config_file.clone(),
+        templates_dir: settings.templates_dir(),
     })
     .map_err(Failure::bad_input)
 }

@@ -2,7 +2,7 @@
 //! input thread, the event loop (drain every queued message, then draw once, at most ~60 frames
 //! a second; block when idle so an idle Quill uses no CPU), and the runner of `Effect`s.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +29,8 @@ use crate::document::journal::{self, Journal};
 use crate::engine::protocol::{Event as EngineEvent, GenerateOptions, Request};
 use crate::engine::{Worker, WorkerCommand};
 use crate::keymap::{Key, KeyCode, Keymap, Mods};
+use crate::prompt::PromptLibrary;
+use crate::prompt::store::{SaveError, TemplateStore};
 use crate::ui::{self, theme::ThemeLibrary};
 
 const FRAME: Duration = Duration::from_millis(16);
@@ -63,6 +65,8 @@ pub struct EditorSetup {
     /// The settings in force, and the user's file they are saved to.
     pub config: Config,
     pub config_file: PathBuf,
+    /// The writer's templates folder.
+    pub templates_dir: PathBuf,
 }
 
 /// Runs the editor on `path` (or a new untitled draft) until the writer quits.
@@ -76,6 +80,7 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
         worker,
         config,
         config_file,
+        templates_dir,
     } = setup;
     let draft = match &path {
         Some(p) => read_draft(p)?,
@@ -105,6 +110,16 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
         app.update(Msg::Warning(first.clone()));
     }
     let (tx, rx) = mpsc::channel();
+    let (library, template_warnings) = PromptLibrary::load(Some(&templates_dir));
+    app.assistant.prompts = library;
+    let values_file = template_values_file(&state_dir);
+    app.assistant.template_values = read_template_values(&values_file);
+    if let Some(first) = template_warnings.first()
+        && warnings.is_empty()
+        && themes.warnings.is_empty()
+    {
+        app.update(Msg::Warning(first.clone()));
+    }
     let mut runner = Runner {
         state_dir,
         journal: None,
@@ -112,6 +127,8 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
         worker_command: worker,
         worker: None,
         config_file,
+        templates: TemplateStore::new(templates_dir),
+        values_file,
     };
     let mut startup = VecDeque::from(app.start_assistant(assistant));
     while let Some(effect) = startup.pop_front() {
@@ -132,6 +149,12 @@ type Term = Terminal<CrosstermBackend<io::Stdout>>;
 static ENHANCED_KEYS: AtomicBool = AtomicBool::new(false);
 
 fn enter() -> io::Result<Term> {
+    set_up_terminal()?;
+    Terminal::new(CrosstermBackend::new(io::stdout()))
+}
+
+/// Raw mode, the alternate screen, pastes, the mouse and the fuller keyboard protocol.
+fn set_up_terminal() -> io::Result<()> {
     enable_raw_mode()?;
     let mut stdout = io::stdout();
     execute!(
@@ -149,7 +172,7 @@ fn enter() -> io::Result<Term> {
         )?;
         ENHANCED_KEYS.store(true, Ordering::SeqCst);
     }
-    Terminal::new(CrosstermBackend::new(stdout))
+    Ok(())
 }
 
 /// Puts the terminal back as it was; safe to call twice.
@@ -191,9 +214,28 @@ fn spawn_signal_watch(tx: Sender<Msg>) {
     });
 }
 
+/// Set while another program (the writer's `$EDITOR`) has the terminal: the input thread must
+/// not read its keys.
+static INPUT_PAUSED: AtomicBool = AtomicBool::new(false);
+/// The input thread's answer: it is not reading the terminal now.
+static INPUT_PARKED: AtomicBool = AtomicBool::new(false);
+/// How long the input thread waits for input before looking at `INPUT_PAUSED` again.
+const INPUT_POLL: Duration = Duration::from_millis(250);
+
 fn spawn_input(tx: Sender<Msg>) {
     std::thread::spawn(move || {
         loop {
+            if INPUT_PAUSED.load(Ordering::SeqCst) {
+                INPUT_PARKED.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            INPUT_PARKED.store(false, Ordering::SeqCst);
+            match event::poll(INPUT_POLL) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(_) => return,
+            }
             let Ok(event) = event::read() else { return };
             if let Some(msg) = translate(event)
                 && tx.send(msg).is_err()
@@ -202,6 +244,44 @@ fn spawn_input(tx: Sender<Msg>) {
             }
         }
     });
+}
+
+/// Runs the writer's editor on `path` with the terminal handed over to it, then takes the
+/// terminal back and redraws from scratch.
+fn run_editor(terminal: &mut Term, path: &Path) -> Result<(), String> {
+    INPUT_PARKED.store(false, Ordering::SeqCst);
+    INPUT_PAUSED.store(true, Ordering::SeqCst);
+    let parked_by = Instant::now() + INPUT_POLL * 4;
+    while !INPUT_PARKED.load(Ordering::SeqCst) && Instant::now() < parked_by {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    leave();
+    let editor = std::env::var("VISUAL")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .or_else(|| {
+            std::env::var("EDITOR")
+                .ok()
+                .filter(|e| !e.trim().is_empty())
+        })
+        .unwrap_or_else(|| "vi".to_string());
+    // Through the shell, as git does: $EDITOR may carry arguments ("code --wait").
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(path)
+        .status();
+    let restored = set_up_terminal().and_then(|()| terminal.clear());
+    INPUT_PAUSED.store(false, Ordering::SeqCst);
+    restored.map_err(|e| format!("cannot take the terminal back: {e}"))?;
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!(
+            "{editor} exited with {s}; the template was read again anyway"
+        )),
+        Err(e) => Err(format!("cannot run {editor} (set $EDITOR): {e}")),
+    }
 }
 
 /// Terminal events as the app's messages.
@@ -283,7 +363,13 @@ fn event_loop(
             // key that asked for it: they must apply to the state the result describes.
             let mut results = Vec::new();
             for effect in app.update(msg) {
-                results.extend(runner.run(effect));
+                match effect {
+                    // The editor needs the terminal, which only the loop holds.
+                    Effect::EditTemplate { name, seed } => {
+                        results.extend(runner.edit_template(terminal, &name, seed.as_deref()));
+                    }
+                    effect => results.extend(runner.run(effect)),
+                }
             }
             for result in results.into_iter().rev() {
                 queue.push_front(result);
@@ -340,6 +426,36 @@ struct Runner {
     worker_command: WorkerCommand,
     worker: Option<Worker>,
     config_file: PathBuf,
+    templates: TemplateStore,
+    /// Where the last values of each template's form are kept.
+    values_file: PathBuf,
+}
+
+/// The file of each template's last form values, in the state folder.
+fn template_values_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("template-values.toml")
+}
+
+type TemplateValues = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Last values are a convenience: a missing or unreadable file is an empty one.
+fn read_template_values(path: &Path) -> TemplateValues {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| toml::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+fn write_template_values(path: &Path, values: &TemplateValues) -> Result<(), String> {
+    let text = toml::to_string(values).map_err(|e| format!("cannot keep the form values: {e}"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot keep the form values in {}: {e}", dir.display()))?;
+    }
+    let temp = path.with_extension("toml.tmp");
+    std::fs::write(&temp, text)
+        .and_then(|()| std::fs::rename(&temp, path))
+        .map_err(|e| format!("cannot keep the form values in {}: {e}", path.display()))
 }
 
 impl Runner {
@@ -485,8 +601,62 @@ impl Runner {
                     Err(e) => vec![Msg::Warning(e)],
                 }
             }
+            Effect::SaveTemplate {
+                name,
+                text,
+                overwrite,
+            } => match self.templates.save(&name, &text, overwrite) {
+                Ok(path) => vec![
+                    self.reload_templates(format!("saved template {name} to {}", path.display())),
+                ],
+                Err(SaveError::Exists(_)) => vec![Msg::TemplateExists { name, text }],
+                Err(SaveError::Failed(reason)) => {
+                    vec![Msg::Warning(format!("template {name} not saved: {reason}"))]
+                }
+            },
+            Effect::DeleteTemplate { name } => match self.templates.delete(&name) {
+                Ok(path) => vec![self.reload_templates(format!("deleted {}", path.display()))],
+                Err(reason) => vec![Msg::Warning(reason)],
+            },
+            // Run by the event loop, which holds the terminal the editor needs.
+            Effect::EditTemplate { .. } => Vec::new(),
+            Effect::RememberTemplateValues(values) => {
+                match write_template_values(&self.values_file, &values) {
+                    Ok(()) => Vec::new(),
+                    Err(e) => vec![Msg::Warning(e)],
+                }
+            }
             Effect::Quit => Vec::new(),
         }
+    }
+
+    /// Reads the templates again, with `note` saying what changed.
+    fn reload_templates(&self, note: String) -> Msg {
+        let (library, warnings) = PromptLibrary::load(Some(&self.templates.dir));
+        Msg::TemplatesLoaded {
+            library,
+            warnings,
+            note: Some(note),
+        }
+    }
+
+    fn edit_template(&mut self, terminal: &mut Term, name: &str, seed: Option<&str>) -> Vec<Msg> {
+        let path = match self.templates.path_of(name) {
+            Ok(path) => path,
+            Err(e) => return vec![Msg::Warning(e)],
+        };
+        if let Some(seed) = seed
+            && !path.exists()
+            && let Err(e) = self.templates.save(name, seed, false)
+        {
+            return vec![Msg::Warning(format!("cannot copy {name} to edit it: {e}"))];
+        }
+        let edited = run_editor(terminal, &path);
+        let mut msgs = vec![self.reload_templates(format!("read {} again", path.display()))];
+        if let Err(e) = edited {
+            msgs.push(Msg::Warning(e));
+        }
+        msgs
     }
 
     fn append_journal(

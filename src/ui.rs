@@ -1,5 +1,6 @@
 //! Rendering: `render(&App, &Theme, &mut Frame)`. Layout only; each part draws from `&App`.
 
+pub mod form;
 pub mod markdown;
 pub mod suggestions;
 pub mod theme;
@@ -11,6 +12,7 @@ use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 use unicode_segmentation::UnicodeSegmentation;
 
+use crate::app::palette::Purpose;
 use crate::app::{App, Confirm, Mode, PromptKind, Then};
 use crate::command::COMMANDS;
 use crate::document::layout;
@@ -72,11 +74,20 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                 area,
             );
         }
+        Mode::Form(form) => {
+            let view = form::FormView { form, theme };
+            let cursor = view.cursor(area);
+            frame.render_widget(view, area);
+            if let Some(cursor) = cursor {
+                frame.set_cursor_position(cursor);
+            }
+        }
         Mode::Prompt(prompt) => {
             let label = match prompt.kind {
                 PromptKind::SaveAs => "Save as: ",
                 PromptKind::Open => "Open: ",
                 PromptKind::Find => "Find: ",
+                PromptKind::TemplateName => "Template name (letters, digits, - and _): ",
             };
             let text = format!("{label}{}", strip_controls(&prompt.input));
             frame.render_widget(Paragraph::new(text.clone()).style(theme.prompt), status);
@@ -101,6 +112,22 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                 Confirm::Overwrite(path) => format!(
                     "{} already exists. [o]verwrite it, or [c]ancel",
                     strip_controls(&path.display().to_string())
+                ),
+                Confirm::OverwriteTemplate {
+                    name,
+                    is_built_in: true,
+                    ..
+                } => format!(
+                    "{} is a built-in template: yours would take its place. [o]verwrite, [c]ancel",
+                    strip_controls(name)
+                ),
+                Confirm::OverwriteTemplate { name, .. } => format!(
+                    "Template {} exists already. [o]verwrite it, or [c]ancel",
+                    strip_controls(name)
+                ),
+                Confirm::DeleteTemplate(name) => format!(
+                    "Delete your template {}? [y]es / [n]o",
+                    strip_controls(name)
                 ),
                 Confirm::Recover(r) => format!(
                     "{} unsaved edits from an earlier session. Recover them? [y]es / [n]o",
@@ -414,7 +441,9 @@ impl Widget for PaletteView<'_> {
             height,
         };
         Clear.render(popup, buf);
-        let matches = self.app.palette_matches(&self.palette.query);
+        let matches = self
+            .app
+            .palette_matches_for(&self.palette.query, self.palette.purpose);
         let visible = height.saturating_sub(3) as usize;
         let first = self
             .palette
@@ -451,7 +480,16 @@ impl Widget for PaletteView<'_> {
             .block(
                 Block::default()
                     .borders(Borders::ALL)
-                    .title(" Commands and prompts (type to filter, Enter runs, Esc closes) ")
+                    .title(match self.palette.purpose {
+                        Purpose::Run => {
+                            " Commands, templates and prompts (type to filter, Enter runs, Esc closes) "
+                        }
+                        Purpose::Templates => {
+                            " Templates (type to filter, Enter fills in and runs, Esc closes) "
+                        }
+                        Purpose::Edit => " Edit which template? (opens $EDITOR; Esc closes) ",
+                        Purpose::Delete => " Delete which of your templates? (Esc closes) ",
+                    })
                     .title_style(self.theme.popup_title),
             )
             .render(popup, buf);
@@ -617,13 +655,7 @@ mod tests {
         let end = app.doc.len_chars();
         app.doc.move_to(end, false);
         let effects = app.update(Msg::Key(crate::keymap::Key::ctrl('e')));
-        let job = effects
-            .iter()
-            .find_map(|e| match e {
-                crate::app::Effect::Generate { job, .. } => Some(*job),
-                _ => None,
-            })
-            .unwrap();
+        let job = crate::app::assist::test_support::job_of(&effects);
         app.update(Msg::Engine {
             generation: 1,
             event: Event::TokenGenerated {
@@ -639,6 +671,58 @@ mod tests {
         // The draft keeps the left 60 columns.
         assert!(row(&terminal, 0).starts_with("Some draft text to continue"));
         assert!(text.contains("generating"), "{text}");
+    }
+
+    #[test]
+    fn the_template_form_and_its_copy_show_fields_cursor_and_a_live_count() {
+        use crate::engine::protocol::Event;
+        use crate::keymap::{Key, KeyCode};
+        let mut app = crate::app::assist::ready_app("");
+        app.update(Msg::Key(Key::plain(KeyCode::F(7))));
+        for c in "tagline".chars() {
+            app.update(Msg::Key(Key::plain(KeyCode::Char(c))));
+        }
+        app.update(Msg::Key(Key::plain(KeyCode::Enter)));
+        for c in "写作 app".chars() {
+            app.update(Msg::Key(Key::plain(KeyCode::Char(c))));
+        }
+        let terminal = draw(&app, &Theme::monochrome(), 100, 30);
+        let text = screen(&terminal);
+        assert!(text.contains("Tagline (at most 60 characters)"), "{text}");
+        assert!(text.contains("Product*  写作 app"), "{text}");
+        assert!(text.contains("Audience  small businesses"), "{text}");
+        assert!(text.contains("C-s save as preset"), "{text}");
+        // The cursor sits after the value, CJK counted as two columns.
+        let line = (0..30)
+            .find(|&y| row(&terminal, y).contains("Product*"))
+            .unwrap();
+        let cursor = terminal.backend().cursor_position();
+        let before: String = row(&terminal, line)
+            .chars()
+            .take_while(|c| *c != '写')
+            .collect();
+        assert_eq!(
+            (cursor.x as usize, cursor.y),
+            (
+                unicode_width::UnicodeWidthStr::width(before.as_str()) + 8,
+                line
+            )
+        );
+
+        let effects = app.update(Msg::Key(Key::plain(KeyCode::Enter)));
+        let job = crate::app::assist::test_support::job_of(&effects);
+        app.update(Msg::Engine {
+            generation: 1,
+            event: Event::TokenGenerated {
+                job,
+                text: "Write in 写作 app, every day".into(),
+            },
+        });
+        let text = screen(&draw(&app, &Theme::monochrome(), 100, 30));
+        assert!(
+            text.contains("Tagline · 1/5 · 26/60 chars · stream"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -4,13 +4,15 @@
 
 use std::time::Duration;
 
-use super::suggestion::{Suggestion, Target, VariantState};
+use std::collections::BTreeMap;
+
+use super::suggestion::{Finished, Suggestion, Target, VariantState};
 use super::{App, Effect};
 use crate::engine::model_file;
 use crate::engine::protocol::{
     Event, GenerationStats, JobId, LoadParams, ModelInfo, SamplingParams,
 };
-use crate::prompt::{Action, PromptInput, PromptLibrary};
+use crate::prompt::{Action, Output, PromptInput, PromptLibrary};
 
 /// The first restart waits this long; each further one twice as long, up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -55,6 +57,8 @@ pub struct Assistant {
     pub last_stats: Option<GenerationStats>,
     /// The suggestions pane has the keyboard.
     pub focused: bool,
+    /// The values last filled in each template's form, by template id.
+    pub template_values: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Assistant {
@@ -70,6 +74,7 @@ impl Assistant {
             suggestion: None,
             last_stats: None,
             focused: false,
+            template_values: BTreeMap::new(),
         }
     }
 }
@@ -152,8 +157,12 @@ impl App {
                 if let Some(effects) = self.on_ghost_text(job, &text) {
                     return effects;
                 }
-                if let Some(s) = &mut self.assistant.suggestion {
-                    s.push_text(job, &text);
+                if let Some(s) = &mut self.assistant.suggestion
+                    && s.push_text(job, &text)
+                    && s.should_stop()
+                {
+                    // Past the limit by more than a word: the rest would be cut anyway.
+                    return vec![Effect::CancelJob { job }];
                 }
                 Vec::new()
             }
@@ -167,11 +176,15 @@ impl App {
                 let Some(s) = &mut self.assistant.suggestion else {
                     return Vec::new();
                 };
-                if s.finish(job, VariantState::Done(stats.clone())) {
-                    self.assistant.last_stats = Some(stats);
-                    return self.continue_variants();
+                match s.finish(job, VariantState::Done(stats.clone())) {
+                    Finished::Stale => Vec::new(),
+                    Finished::Kept if s.auto_accept => self.accept_suggestion(),
+                    _ => {
+                        let effects = self.continue_variants();
+                        self.report_dropped();
+                        effects
+                    }
                 }
-                Vec::new()
             }
             Event::GenerationFailed { job, reason } => {
                 if self.ghost.job() == Some(job) {
@@ -223,6 +236,33 @@ impl App {
         }
     }
 
+    /// Once a suggestion is complete, says how many variants were dropped and why.
+    fn report_dropped(&mut self) {
+        let Some(s) = &self.assistant.suggestion else {
+            return;
+        };
+        if s.is_streaming() || s.dropped == 0 {
+            return;
+        }
+        let text = if s.variants.is_empty() {
+            format!(
+                "no usable variant: {} were empty, over {} characters or duplicates; press \
+                 C-g to try again",
+                s.dropped,
+                s.max_chars
+                    .map_or_else(|| "the limit".into(), |m| m.to_string())
+            )
+        } else {
+            format!(
+                "{} of {} variants kept; {} dropped (empty, over the limit or duplicates)",
+                s.variants.len(),
+                s.wanted,
+                s.dropped
+            )
+        };
+        self.info(text);
+    }
+
     /// Asks for the next variant if the suggestion wants more and the engine is ready.
     fn continue_variants(&mut self) -> Vec<Effect> {
         if self.assistant.state != ModelState::Ready {
@@ -251,6 +291,15 @@ impl App {
     /// Runs a prompt from the library on the draft: its action decides what text it reads and
     /// where the answer goes.
     pub(super) fn ask(&mut self, prompt_id: &str) -> Vec<Effect> {
+        self.ask_with(prompt_id, &BTreeMap::new())
+    }
+
+    /// Runs a prompt with its fields filled from `values` (and their defaults).
+    pub(super) fn ask_with(
+        &mut self,
+        prompt_id: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Vec<Effect> {
         match &self.assistant.state {
             ModelState::Ready => {}
             ModelState::Failed(reason) => {
@@ -273,7 +322,15 @@ impl App {
         let template = template.clone();
         let mut sampling = setup.sampling.clone();
         template.sampling.apply(&mut sampling);
-        let wanted = setup.variants;
+        template.shape_copy(&mut sampling);
+        // Straight into the draft means one answer; the suggestions pane offers the template's
+        // own number of variants.
+        let wanted = match template.output {
+            Output::Suggestions => template
+                .variants
+                .map_or(setup.variants, |n| n.max(1) as usize),
+            Output::Insert | Output::Replace => 1,
+        };
 
         let rope = self.doc.rope();
         let selection = self.doc.selection();
@@ -284,10 +341,16 @@ impl App {
         };
         let region = rope.slice(start..end).to_string();
         let document = rope.to_string();
+        let replaces = template.action == Action::Rewrite
+            || (template.action == Action::Generate && template.output == Output::Replace);
         let (target, selected) = match template.action {
-            Action::Rewrite => {
+            _ if replaces => {
                 if region.trim().is_empty() {
-                    self.info("nothing to rewrite here: select some text");
+                    self.info(if template.action == Action::Rewrite {
+                        "nothing to rewrite here: select some text".to_string()
+                    } else {
+                        format!("{} replaces the selection: select some text", template.name)
+                    });
                     return Vec::new();
                 }
                 (
@@ -312,7 +375,10 @@ impl App {
                 }
                 (insert_target(rope, selection.end().max(cursor)), text)
             }
-            Action::Continue | Action::Generate => (insert_target(rope, cursor), region),
+            // (A rewrite always replaces: it was taken above.)
+            Action::Rewrite | Action::Continue | Action::Generate => {
+                (insert_target(rope, cursor), region)
+            }
         };
         let input = PromptInput {
             selection: selected,
@@ -322,7 +388,7 @@ impl App {
             title: self.title(),
         };
         template.shape_output(&input, &mut sampling);
-        let prompt = match template.build(&input) {
+        let prompt = match template.build_with(&input, values) {
             Ok(prompt) => prompt,
             Err(e) => {
                 self.error(format!("{e:#}"));
@@ -333,13 +399,12 @@ impl App {
         effects.extend(self.clear_ghost());
         // The journal first: a model request is when a crash is most likely.
         effects.extend(self.journal_effect());
-        self.assistant.suggestion = Some(Suggestion::new(
-            template.name.clone(),
-            prompt,
-            sampling,
-            target,
-            wanted,
-        ));
+        let mut suggestion =
+            Suggestion::new(template.name.clone(), prompt, sampling, target, wanted);
+        suggestion.is_copy = template.action == Action::Generate;
+        suggestion.max_chars = template.max_chars;
+        suggestion.auto_accept = template.output != Output::Suggestions;
+        self.assistant.suggestion = Some(suggestion);
         self.relayout();
         effects.extend(self.continue_variants());
         effects
@@ -370,8 +435,8 @@ impl App {
     pub(super) fn regenerate(&mut self) -> Vec<Effect> {
         let mut effects = self.cancel_generation();
         if let Some(s) = &mut self.assistant.suggestion {
-            // Another round of variants after those kept, with fresh seeds.
-            s.wanted = s.variants.len() + 1;
+            // Another variant after those kept, with a fresh seed.
+            s.want_more(1);
             s.sampling.seed = s.sampling.seed.wrapping_add(1000);
             s.current = s.variants.len();
         }
@@ -533,10 +598,40 @@ pub(crate) fn ready_app(text: &str) -> App {
     app
 }
 
+/// What tests that drive the assistant by hand need: finished-job stats and the job a
+/// `Generate` asked for.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use crate::engine::protocol::StopReason;
+
+    pub(crate) fn stats() -> GenerationStats {
+        GenerationStats {
+            prompt_tokens: 10,
+            reused_tokens: 0,
+            dropped_tokens: 0,
+            generated_tokens: 3,
+            ttft_ms: 5.0,
+            prompt_tokens_per_s: 100.0,
+            tokens_per_s: 50.0,
+            stop_reason: StopReason::EndOfText,
+        }
+    }
+
+    pub(crate) fn job_of(effects: &[Effect]) -> JobId {
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Generate { job, .. } => Some(*job),
+                _ => None,
+            })
+            .expect("a generate effect")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::protocol::StopReason;
 
     #[test]
     fn the_text_around_the_cursor_is_bounded_and_starts_at_a_paragraph() {
@@ -560,28 +655,7 @@ mod tests {
         assert_eq!(paragraph_at(&rope, 40), (35, 40));
     }
 
-    fn stats() -> GenerationStats {
-        GenerationStats {
-            prompt_tokens: 10,
-            reused_tokens: 0,
-            dropped_tokens: 0,
-            generated_tokens: 3,
-            ttft_ms: 5.0,
-            prompt_tokens_per_s: 100.0,
-            tokens_per_s: 50.0,
-            stop_reason: StopReason::EndOfText,
-        }
-    }
-
-    fn job_of(effects: &[Effect]) -> JobId {
-        effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Generate { job, .. } => Some(*job),
-                _ => None,
-            })
-            .expect("a generate effect")
-    }
+    use super::test_support::{job_of, stats};
 
     #[test]
     fn a_rewrite_streams_then_replaces_the_paragraph_as_one_undo_step() {

@@ -50,6 +50,18 @@ pub enum Msg {
     JournalFailed(String),
     /// Something went wrong outside the app (the journal, a config file): tell the writer.
     Warning(String),
+    /// `Effect::SaveTemplate` found a template file of that name already there.
+    TemplateExists {
+        name: String,
+        text: String,
+    },
+    /// The templates were read again (after a save, an edit or a delete).
+    TemplatesLoaded {
+        library: crate::prompt::PromptLibrary,
+        warnings: Vec<String>,
+        /// What was done, for the status bar.
+        note: Option<String>,
+    },
     /// The result of an `Effect::Load`, with the draft's crash journal if it has one.
     Loaded {
         path: Option<PathBuf>,
@@ -121,6 +133,26 @@ pub enum Effect {
         key: Vec<String>,
         value: crate::app::settings::Value,
     },
+    /// Write a template to the writer's templates folder; without `overwrite`, an existing file
+    /// is left alone and `Msg::TemplateExists` comes back.
+    SaveTemplate {
+        name: String,
+        text: String,
+        overwrite: bool,
+    },
+    DeleteTemplate {
+        name: String,
+    },
+    /// Open the template's file in `$VISUAL`/`$EDITOR` (writing `seed` there first if it does
+    /// not exist), then read the templates again.
+    EditTemplate {
+        name: String,
+        seed: Option<String>,
+    },
+    /// Keep the last values filled in each template's form, for next time.
+    RememberTemplateValues(
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    ),
     /// Put text on the system clipboard (OSC 52).
     Clipboard(String),
     Quit,

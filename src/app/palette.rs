@@ -7,6 +7,7 @@ use nucleo_matcher::{Config, Matcher};
 use super::{App, Effect, Mode};
 use crate::command::{COMMANDS, Command};
 use crate::keymap::{Key, KeyCode};
+use crate::prompt::{Action, Origin, PromptTemplate};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaletteAction {
@@ -31,15 +32,56 @@ impl AsRef<str> for PaletteItem {
     }
 }
 
+/// What choosing an item does: the palette doubles as the template picker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Purpose {
+    /// Everything: commands, prompts and templates (a template opens its form), themes.
+    #[default]
+    Run,
+    /// The template picker: templates only, each opening its form.
+    Templates,
+    /// Templates only, to open in `$EDITOR`.
+    Edit,
+    /// The writer's own templates only, to delete.
+    Delete,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Palette {
     pub query: String,
     pub selected: usize,
+    pub purpose: Purpose,
+}
+
+/// A template is a prompt the writer fills in or that makes new copy; the rest act on the draft.
+fn is_template(p: &PromptTemplate) -> bool {
+    p.action == Action::Generate || !p.fields.is_empty()
 }
 
 impl App {
-    /// Everything the palette offers, commands first, then prompts.
-    pub fn palette_items(&self) -> Vec<PaletteItem> {
+    /// Everything the palette offers for `purpose`: commands first, then prompts and templates,
+    /// then themes.
+    pub fn palette_items(&self, purpose: Purpose) -> Vec<PaletteItem> {
+        if purpose != Purpose::Run {
+            return self
+                .assistant
+                .prompts
+                .iter()
+                .filter(|p| match purpose {
+                    Purpose::Templates => is_template(p),
+                    Purpose::Delete => matches!(p.origin, Origin::User(_)),
+                    Purpose::Run | Purpose::Edit => true,
+                })
+                .map(|p| PaletteItem {
+                    label: format!("{} ({}) — {}", p.name, p.id, p.description),
+                    keys: match p.origin {
+                        Origin::User(_) => "yours".into(),
+                        Origin::BuiltIn => "built in".into(),
+                    },
+                    action: PaletteAction::Prompt(p.id.clone()),
+                })
+                .collect();
+        }
         let commands = COMMANDS
             .iter()
             .filter(|(c, _)| *c != Command::command_palette)
@@ -48,10 +90,13 @@ impl App {
                 keys: self.keymap.keys_for(*command).join(" "),
                 action: PaletteAction::Command(*command),
             });
-        let prompts = self.assistant.prompts.iter().map(|p| PaletteItem {
-            label: format!("prompt: {} — {}", p.name, p.description),
-            keys: String::new(),
-            action: PaletteAction::Prompt(p.id.clone()),
+        let prompts = self.assistant.prompts.iter().map(|p| {
+            let kind = if is_template(p) { "template" } else { "prompt" };
+            PaletteItem {
+                label: format!("{kind}: {} ({}) — {}", p.name, p.id, p.description),
+                keys: String::new(),
+                action: PaletteAction::Prompt(p.id.clone()),
+            }
         });
         let themes = self.theme_names.iter().map(|name| PaletteItem {
             label: format!("theme: {name}"),
@@ -63,7 +108,11 @@ impl App {
 
     /// The items matching `query`, best first (all of them, in order, for an empty query).
     pub fn palette_matches(&self, query: &str) -> Vec<PaletteItem> {
-        let items = self.palette_items();
+        self.palette_matches_for(query, Purpose::Run)
+    }
+
+    pub fn palette_matches_for(&self, query: &str, purpose: Purpose) -> Vec<PaletteItem> {
+        let items = self.palette_items(purpose);
         if query.trim().is_empty() {
             return items;
         }
@@ -85,19 +134,28 @@ impl App {
             KeyCode::Enter => {
                 self.mode = Mode::Edit;
                 let chosen = self
-                    .palette_matches(&palette.query)
+                    .palette_matches_for(&palette.query, palette.purpose)
                     .into_iter()
                     .nth(palette.selected);
                 return match chosen.map(|item| item.action) {
                     Some(PaletteAction::Command(command)) => self.run(command),
-                    Some(PaletteAction::Prompt(id)) => self.ask(&id),
+                    Some(PaletteAction::Prompt(id)) => match palette.purpose {
+                        Purpose::Run | Purpose::Templates => self.open_template(&id),
+                        Purpose::Edit => self.edit_template(&id),
+                        Purpose::Delete => {
+                            self.confirm_delete_template(&id);
+                            Vec::new()
+                        }
+                    },
                     Some(PaletteAction::Theme(name)) => self.set_theme(name),
                     None => Vec::new(),
                 };
             }
             KeyCode::Up => palette.selected = palette.selected.saturating_sub(1),
             KeyCode::Down => {
-                let n = self.palette_matches(&palette.query).len();
+                let n = self
+                    .palette_matches_for(&palette.query, palette.purpose)
+                    .len();
                 palette.selected = (palette.selected + 1).min(n.saturating_sub(1));
             }
             KeyCode::Backspace => {

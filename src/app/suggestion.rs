@@ -2,6 +2,7 @@
 //! once generated, to cycle through). Pure state; `App` drives it.
 
 use crate::engine::protocol::{GenerationStats, JobId, Prompt, SamplingParams};
+use crate::prompt::copy;
 use crate::sanitize::strip_controls;
 
 /// Where an accepted suggestion goes.
@@ -48,6 +49,32 @@ pub struct Suggestion {
     pub job: Option<(JobId, usize)>,
     /// Lines scrolled in the pane.
     pub scroll: usize,
+    /// Marketing copy: each variant is unquoted, cut to `max_chars` on a word boundary, and
+    /// dropped if empty or the same as one kept.
+    pub is_copy: bool,
+    pub max_chars: Option<usize>,
+    /// Accept the first variant kept without asking (templates whose output goes straight
+    /// into the draft).
+    pub auto_accept: bool,
+    /// Variants generated and then dropped.
+    pub dropped: usize,
+    /// Variants started in all: each gets its own seed, dropped ones included.
+    started: u32,
+    /// Tries left to make up for dropped variants.
+    tries_left: usize,
+    /// The stream went past `max_chars` and was asked to stop; what still comes is ignored.
+    stopping: bool,
+}
+
+/// What finishing a variant came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// Not this suggestion's job (a stale event).
+    Stale,
+    Kept,
+    /// Empty, over the limit with no word boundary to cut at, or a duplicate.
+    Dropped,
+    Failed,
 }
 
 impl Suggestion {
@@ -68,7 +95,37 @@ impl Suggestion {
             current: 0,
             job: None,
             scroll: 0,
+            is_copy: false,
+            max_chars: None,
+            auto_accept: false,
+            dropped: 0,
+            started: 0,
+            tries_left: wanted.max(1) * 2,
+            stopping: false,
         }
+    }
+
+    /// Asks for `more` variants after those there are (regenerate), with a fresh budget of
+    /// tries.
+    pub fn want_more(&mut self, more: usize) {
+        self.wanted = self.variants.len() + more;
+        self.tries_left = more * 2;
+    }
+
+    /// Whether the streaming variant has run far enough past `max_chars` to be stopped (once).
+    pub fn should_stop(&mut self) -> bool {
+        let Some((_, index)) = self.job else {
+            return false;
+        };
+        let chars = self
+            .variants
+            .get(index)
+            .map_or(0, |v| v.text.chars().count());
+        if !self.stopping && copy::is_past_limit(chars, self.max_chars) {
+            self.stopping = true;
+            return true;
+        }
+        false
     }
 
     /// Starts the next variant under `job`, with its own seed; returns its sampling.
@@ -79,8 +136,11 @@ impl Suggestion {
             state: VariantState::Streaming,
         });
         self.job = Some((job, index));
+        self.stopping = false;
+        self.tries_left = self.tries_left.saturating_sub(1);
         let mut sampling = self.sampling.clone();
-        sampling.seed = sampling.seed.wrapping_add(index as u32);
+        sampling.seed = sampling.seed.wrapping_add(self.started);
+        self.started += 1;
         sampling
     }
 
@@ -93,28 +153,54 @@ impl Suggestion {
 
     /// Appends streamed text; false if the job is not this suggestion's (a stale event).
     pub fn push_text(&mut self, job: JobId, text: &str) -> bool {
+        let stopping = self.stopping;
         match self.streaming(job) {
             Some(variant) => {
-                variant.text.push_str(&strip_controls(text));
+                if !stopping {
+                    variant.text.push_str(&strip_controls(text));
+                }
                 true
             }
             None => false,
         }
     }
 
-    pub fn finish(&mut self, job: JobId, state: VariantState) -> bool {
-        let Some(variant) = self.streaming(job) else {
-            return false;
+    pub fn finish(&mut self, job: JobId, state: VariantState) -> Finished {
+        let Some((_, index)) = self.job.filter(|(j, _)| *j == job) else {
+            return Finished::Stale;
+        };
+        self.job = None;
+        let done = matches!(state, VariantState::Done(_));
+        let (is_copy, max_chars) = (self.is_copy, self.max_chars);
+        let Some(variant) = self.variants.get_mut(index) else {
+            return Finished::Stale;
         };
         variant.state = state;
-        self.job = None;
-        true
+        if !done {
+            return Finished::Failed;
+        }
+        if !is_copy {
+            return Finished::Kept;
+        }
+        variant.text = copy::finish(&variant.text, max_chars);
+        let text = variant.text.clone();
+        let is_duplicate = self.variants[..index]
+            .iter()
+            .any(|v| copy::is_same_copy(&v.text, &text));
+        if text.trim().is_empty() || is_duplicate {
+            self.variants.remove(index);
+            self.dropped += 1;
+            self.current = self.current.min(self.variants.len().saturating_sub(1));
+            return Finished::Dropped;
+        }
+        Finished::Kept
     }
 
     /// Whether another variant should be asked for.
     pub fn wants_more(&self) -> bool {
         self.job.is_none()
             && self.variants.len() < self.wanted
+            && self.tries_left > 0
             && self
                 .variants
                 .last()
@@ -225,5 +311,50 @@ mod tests {
         s.finish(1, VariantState::Failed("crashed".into()));
         assert!(!s.wants_more());
         assert_eq!(s.accepted_text(), None);
+    }
+
+    #[test]
+    fn copy_variants_are_cut_to_the_limit_and_duplicates_dropped_and_retried() {
+        let mut s = suggestion(2);
+        s.is_copy = true;
+        s.max_chars = Some(20);
+        s.start_variant(1);
+        s.push_text(1, "\"Write faster with Quill today");
+        assert!(!s.should_stop());
+        s.push_text(1, " and every day after that, forever more");
+        assert!(s.should_stop(), "past the limit and a word: stop");
+        assert!(!s.should_stop(), "asked once");
+        s.push_text(1, " ignored");
+        assert_eq!(s.finish(1, VariantState::Done(stats())), Finished::Kept);
+        assert_eq!(s.variants[0].text, "Write faster with");
+        let second = s.start_variant(2);
+        s.push_text(2, "write  FASTER with");
+        assert_eq!(s.finish(2, VariantState::Done(stats())), Finished::Dropped);
+        assert_eq!((s.variants.len(), s.dropped), (1, 1));
+        assert!(s.wants_more(), "a dropped variant is made up for");
+        let third = s.start_variant(3);
+        assert_ne!(second.seed, third.seed, "a retry has a seed of its own");
+        s.push_text(3, "   ");
+        assert_eq!(s.finish(3, VariantState::Done(stats())), Finished::Dropped);
+        s.start_variant(4);
+        s.push_text(4, "Quill: write today");
+        assert_eq!(s.finish(4, VariantState::Done(stats())), Finished::Kept);
+        assert!(!s.wants_more());
+        assert_eq!(s.finish(4, VariantState::Done(stats())), Finished::Stale);
+    }
+
+    #[test]
+    fn tries_are_bounded_when_every_variant_is_dropped() {
+        let mut s = suggestion(2);
+        s.is_copy = true;
+        let mut tries = 0;
+        while s.wants_more() {
+            tries += 1;
+            s.start_variant(tries);
+            s.finish(tries, VariantState::Done(stats()));
+        }
+        assert_eq!(tries, 4);
+        s.want_more(1);
+        assert!(s.wants_more());
     }
 }

@@ -27,22 +27,42 @@ impl Widget for SuggestionsPane<'_> {
             None => "waiting for the model…".to_string(),
         };
         let count = s.variants.len().max(1);
-        let title = format!(
-            " {} · {}/{} · {} ",
-            s.title,
-            (s.current + 1).min(count),
-            s.wanted.max(count),
-            state
-        );
         let border = if self.focused {
             theme.border_focused
         } else {
             theme.border
         };
+        let mut title = vec![Span::styled(
+            format!(
+                " {} · {}/{} · ",
+                s.title,
+                (s.current + 1).min(count),
+                s.wanted.max(count)
+            ),
+            border,
+        )];
+        if let Some(max) = s.max_chars {
+            // Live, as it streams: the writer sees the copy near its limit before the cut.
+            let chars = s.current().map_or(0, |v| v.text.trim().chars().count());
+            let style = if chars > max {
+                theme.status_error
+            } else {
+                border
+            };
+            title.push(Span::styled(format!("{chars}/{max} chars"), style));
+            title.push(Span::styled(" · ", border));
+        }
+        title.push(Span::styled(format!("{state} "), border));
+        if s.dropped > 0 {
+            title.push(Span::styled(
+                format!("· {} dropped ", s.dropped),
+                theme.muted,
+            ));
+        }
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(border)
-            .title(Span::styled(title, border))
+            .title(Line::from(title))
             .title_bottom(Span::styled(
                 " A-Enter accept · Esc reject · C-g again · A-[ A-] variants · F6 focus ",
                 theme.muted,
