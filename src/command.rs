@@ -82,7 +82,7 @@ commands! {
     focus_next_pane => "Move the keyboard between the draft and the suggestions",
     command_palette => "Search every command and prompt",
     templates => "Pick a template, fill in its form and run it",
-    save_template_preset => "In a template's form: keep the filled form as a new template",
+    save_template_preset => "In a template's form: keep the filled form as a preset of its own",
     new_template => "Make a template from the selection (or the draft): {{ name }} becomes a field",
     edit_template => "Open a template in $EDITOR, then reload it",
     delete_template => "Delete one of your own templates (asks first)",

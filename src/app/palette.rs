@@ -193,6 +193,14 @@ mod tests {
         assert_eq!(saves[0].action, PaletteAction::Command(Command::save_as));
         assert!(saves[0].keys.contains("F12"), "{:?}", saves[0].keys);
         assert!(app.palette_matches("zzzzqqq").is_empty());
+        for (query, command) in [
+            ("new template", Command::new_template),
+            ("edit template", Command::edit_template),
+            ("delete template", Command::delete_template),
+        ] {
+            let first = app.palette_matches(query).remove(0);
+            assert_eq!(first.action, PaletteAction::Command(command), "{query}");
+        }
     }
 
     #[test]

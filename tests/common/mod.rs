@@ -103,6 +103,17 @@ impl Tmux {
     }
 
     pub fn start_sized(home: &Home, args: &[&str], width: u16, height: u16) -> Tmux {
+        Tmux::start_with_env(home, &[], args, width, height)
+    }
+
+    /// Like `start_sized`, with extra environment variables (`NAME=value`).
+    pub fn start_with_env(
+        home: &Home,
+        env: &[&str],
+        args: &[&str],
+        width: u16,
+        height: u16,
+    ) -> Tmux {
         let socket = format!("quill-test-{}-{}", std::process::id(), unique());
         let mut command = vec![
             "env".to_string(),
@@ -114,8 +125,9 @@ impl Tmux {
             // No default model here: tests that want one pass --model.
             format!("XDG_DATA_HOME={}", home.dir.path().join("data").display()),
             "TERM=xterm-256color".to_string(),
-            QUILL.to_string(),
         ];
+        command.extend(env.iter().map(|e| e.to_string()));
+        command.push(QUILL.to_string());
         command.extend(args.iter().map(|a| a.to_string()));
         let status = Command::new("tmux")
             .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])

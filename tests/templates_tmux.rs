@@ -1,0 +1,219 @@
+//! Templates in the editor, end to end: the real binary in tmux with the real default model.
+//! Fill the tagline's form, accept a variant into the draft, save the form as a preset and run
+//! it headless; turn a selection into a template, edit it in $EDITOR and delete it.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Home, Tmux, model, stderr, stdout};
+
+const MODEL_WAIT: Duration = Duration::from_secs(60);
+
+fn start(home: &Home, env: &[&str], file: &Path) -> Tmux {
+    let model = model();
+    let tmux = Tmux::start_with_env(
+        home,
+        env,
+        &[file.to_str().unwrap(), "--model", model.to_str().unwrap()],
+        120,
+        30,
+    );
+    tmux.wait_for_within("model ready", MODEL_WAIT);
+    tmux
+}
+
+fn wait_file(path: &Path, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} holds {text:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Opens the template picker and the form of `name`.
+fn open_form(tmux: &Tmux, name: &str, title: &str) -> String {
+    tmux.keys(&["F7"]);
+    tmux.wait_for("Templates (type to filter");
+    tmux.type_text(name);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(title)
+}
+
+#[test]
+fn fill_the_tagline_form_accept_a_variant_and_save_a_preset() {
+    let home = Home::new();
+    let file = home.dir.path().join("launch.md");
+    let original = "Our launch copy:\n\n";
+    std::fs::write(&file, original).unwrap();
+    let tmux = start(&home, &[], &file);
+    tmux.keys(&["C-End"]);
+
+    let form = open_form(&tmux, "tagline", "Tagline (at most 60 characters)");
+    assert!(form.contains("Audience  small businesses"), "{form}");
+    tmux.type_text("Quill, a terminal writing assistant");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_within("Tagline · 1/5", Duration::from_secs(10));
+    // A finished variant shows its token count; its character count is never over 60.
+    let screen = tmux.wait_for_within(" tokens ", MODEL_WAIT);
+    let count = screen
+        .split("chars")
+        .next()
+        .and_then(|head| head.trim_end().rsplit(' ').next())
+        .unwrap_or_default()
+        .to_string();
+    let (chars, max) = count.split_once('/').expect(&screen);
+    assert_eq!(max, "60", "{screen}");
+    assert!(chars.parse::<usize>().unwrap() <= 60, "{screen}");
+
+    tmux.keys(&["M-Enter"]);
+    tmux.wait_for("accepted");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for(" bytes)");
+    let saved = wait_file(&file, |t| t != original);
+    let tagline = saved.strip_prefix(original).expect(&saved);
+    assert!(
+        !tagline.trim().is_empty() && tagline.chars().count() <= 60,
+        "{tagline:?}"
+    );
+    assert!(
+        !tagline.contains('\n'),
+        "a tagline is one line: {tagline:?}"
+    );
+
+    // The form remembers the product; C-s keeps it as a preset.
+    let form = open_form(&tmux, "tagline", "Tagline (at most 60 characters)");
+    assert!(
+        form.contains("Product*  Quill, a terminal writing assistant"),
+        "{form}"
+    );
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("Template name");
+    tmux.type_text("quill-tagline");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("saved template quill-tagline");
+    let preset = home
+        .dir
+        .path()
+        .join("config/quill/templates/quill-tagline.toml");
+    let text = std::fs::read_to_string(&preset).unwrap();
+    assert!(
+        text.contains("default = \"Quill, a terminal writing assistant\""),
+        "{text}"
+    );
+
+    // Saving under the same name again asks, and cancelling leaves the file alone.
+    open_form(
+        &tmux,
+        "quill-tagline",
+        "quill-tagline (at most 60 characters)",
+    );
+    tmux.type_text(" v2");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("Template name");
+    tmux.type_text("quill-tagline");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("exists already");
+    tmux.keys(&["c"]);
+    tmux.wait_for("not saved");
+    assert_eq!(std::fs::read_to_string(&preset).unwrap(), text);
+
+    // The preset runs headless with no fields given.
+    let out = home.run(&["template", "run", "quill-tagline", "--variants", "2"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|l| !l.starts_with("--- variant"))
+        .map(str::to_string)
+        .collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l.chars().count() <= 60), "{lines:?}");
+}
+
+#[test]
+fn a_selection_becomes_a_template_then_is_edited_and_deleted() {
+    let home = Home::new();
+    let editor = home.dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/^description = .*/description = \"Edited by the writer\"/' \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let file = home.dir.path().join("prompt.md");
+    std::fs::write(&file, "Write a two-line poem about {{ subject }}.").unwrap();
+    let env = format!("EDITOR={}", editor.display());
+    let tmux = start(&home, &[&env, "VISUAL="], &file);
+
+    tmux.keys(&["C-a", "C-p"]);
+    tmux.type_text("new template");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Template name");
+    tmux.type_text("poem");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("saved template poem");
+    let out = home.run(&["template", "show", "poem"], "");
+    assert!(
+        stdout(&out).contains("subject - Subject [required]"),
+        "{}",
+        stdout(&out)
+    );
+    let out = home.run(
+        &[
+            "template",
+            "run",
+            "poem",
+            "--set",
+            "subject=rain",
+            "--seed",
+            "4",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).trim().is_empty());
+
+    // Edit: $EDITOR changes the file; the picker shows the change at once.
+    tmux.keys(&["C-p"]);
+    tmux.type_text("edit template");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Edit which template?");
+    tmux.type_text("poem");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("poem.toml again");
+    tmux.keys(&["F7"]);
+    tmux.type_text("poem");
+    tmux.wait_for("Edited by the writer");
+    tmux.keys(&["Escape"]);
+
+    // Delete: only the writer's own are offered, and it asks first.
+    tmux.keys(&["C-p"]);
+    tmux.type_text("delete template");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Delete which of your templates?");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Delete your template poem? [y]es / [n]o");
+    tmux.keys(&["y"]);
+    tmux.wait_for("deleted");
+    assert!(
+        !home
+            .dir
+            .path()
+            .join("config/quill/templates/poem.toml")
+            .exists()
+    );
+    // The draft was never touched.
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "Write a two-line poem about {{ subject }}."
+    );
+}
