@@ -6,36 +6,10 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Home, Tmux, model};
-
-const MODEL_WAIT: Duration = Duration::from_secs(60);
+use common::{Home, MODEL_WAIT, Tmux, wait_file};
 
 fn start(home: &Home, file: &Path) -> Tmux {
-    let model = model();
-    let tmux = Tmux::start_sized(
-        home,
-        &[file.to_str().unwrap(), "--model", model.to_str().unwrap()],
-        120,
-        24,
-    );
-    tmux.wait_for_within("model ready", MODEL_WAIT);
-    tmux
-}
-
-fn wait_file(path: &Path, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        if ok(&text) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} holds {text:?}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Tmux::with_model(home, &[], file, 120, 24)
 }
 
 #[test]

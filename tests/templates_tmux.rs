@@ -5,39 +5,12 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Home, Tmux, model, stderr, stdout};
-
-const MODEL_WAIT: Duration = Duration::from_secs(60);
+use common::{Home, MODEL_WAIT, Tmux, stderr, stdout, wait_file};
 
 fn start(home: &Home, env: &[&str], file: &Path) -> Tmux {
-    let model = model();
-    let tmux = Tmux::start_with_env(
-        home,
-        env,
-        &[file.to_str().unwrap(), "--model", model.to_str().unwrap()],
-        120,
-        30,
-    );
-    tmux.wait_for_within("model ready", MODEL_WAIT);
-    tmux
-}
-
-fn wait_file(path: &Path, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        if ok(&text) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} holds {text:?}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Tmux::with_model(home, env, file, 120, 30)
 }
 
 /// Opens the template picker and the form of `name`.

@@ -92,6 +92,26 @@ pub const CHINESE: &str = "随着人工智能技术的快速发展，大模型�
 
 pub const ENGLISH: &str = "The first draft of anything is a conversation with yourself. You write to find out what you think, and only later do you write to tell someone else. That is why the blank page feels heavier than it is: it asks for both jobs at once.";
 
+/// How long the real model may take to load (or answer) on a busy 2-core machine.
+pub const MODEL_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits (up to 10 s) until the file at `path` satisfies `ok`; returns its text.
+pub fn wait_file(path: &std::path::Path, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} holds {text:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A tmux server of its own (its own socket), killed on drop.
 pub struct Tmux {
     socket: String,
@@ -137,6 +157,26 @@ impl Tmux {
             .expect("tmux is installed (make test installs it)");
         assert!(status.success());
         Tmux { socket }
+    }
+
+    /// Quill on `file` with the default model, `env` added, waiting until the model is ready.
+    pub fn with_model(
+        home: &Home,
+        env: &[&str],
+        file: &std::path::Path,
+        width: u16,
+        height: u16,
+    ) -> Tmux {
+        let model = model();
+        let tmux = Tmux::start_with_env(
+            home,
+            env,
+            &[file.to_str().unwrap(), "--model", model.to_str().unwrap()],
+            width,
+            height,
+        );
+        tmux.wait_for_within("model ready", MODEL_WAIT);
+        tmux
     }
 
     pub fn tmux(&self, args: &[&str]) -> String {
