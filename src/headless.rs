@@ -279,7 +279,7 @@ pub fn template_show(library: &PromptLibrary, name: &str) -> Result<(), Failure>
         if f.required {
             text.push_str(" [required]");
         }
-        if let Some(d) = &f.default {
+        if let Some(d) = f.default.as_ref().filter(|d| !d.is_empty()) {
             text.push_str(&format!(" [default: {d}]"));
         }
         if let Some(c) = &f.choices {
@@ -295,6 +295,9 @@ pub fn template_show(library: &PromptLibrary, name: &str) -> Result<(), Failure>
         t.variants.unwrap_or(1),
         t.template
     ));
+    if let Some(prefill) = &t.prefill {
+        text.push_str(&format!("(the answer starts with {prefill:?})\n"));
+    }
     write_out(&mut std::io::stdout().lock(), &strip_controls(&text))
 }
 
@@ -354,7 +357,7 @@ pub fn template_run(
         }
         let mut sampling = sampling.clone();
         sampling.seed = sampling.seed.wrapping_add(attempt);
-        let mut text = String::new();
+        let mut text = strip_controls(template.prefill.as_deref().unwrap_or("")).into_owned();
         let run = stream_job(
             &mut engine,
             u64::from(attempt) + 1,

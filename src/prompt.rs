@@ -235,6 +235,10 @@ pub struct PromptTemplate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
     pub template: String,
+    /// Text the answer starts with (completion mode): appended to the prompt so the model goes
+    /// on from it, and put before the generated text so the result reads whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefill: Option<String>,
     /// A hard limit on the output's length, in characters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_chars: Option<usize>,
@@ -318,6 +322,7 @@ impl PromptTemplate {
             output: Output::Suggestions,
             system: None,
             template: text.to_string(),
+            prefill: None,
             max_chars: None,
             variants: None,
             fields,
@@ -474,10 +479,18 @@ impl PromptTemplate {
                 fit: Fit::KeepEnd,
             },
         ];
-        let parts = render_parts(&self.template, &fields, &vars)
+        let mut parts = render_parts(&self.template, &fields, &vars)
             .with_context(|| format!("prompt {}", self.id))?;
         Ok(match self.mode {
-            Mode::Completion => Prompt::Completion { parts },
+            Mode::Completion => {
+                if let Some(prefill) = &self.prefill {
+                    parts.push(Part::fixed(prefill));
+                }
+                Prompt::Completion { parts }
+            }
+            Mode::Chat if self.prefill.is_some() => {
+                bail!("{}: prefill works with mode = \"completion\" only", self.id)
+            }
             Mode::Chat => {
                 let mut messages = Vec::new();
                 if let Some(system) = &self.system {
@@ -842,6 +855,25 @@ mod tests {
         assert!(format!("{err:#}").contains("line 1"), "{err:#}");
         assert!(PromptTemplate::from_text("x", "  \n").is_err());
         assert!(PromptTemplate::from_text("a/b", "text").is_err());
+    }
+
+    #[test]
+    fn a_prefill_ends_a_completion_prompt_and_is_refused_in_chat() {
+        let library = PromptLibrary::built_in().unwrap();
+        let hero = library.get("landing-hero").unwrap();
+        let values = BTreeMap::from([("product".to_string(), "Quill".to_string())]);
+        let Prompt::Completion { parts } =
+            hero.build_with(&PromptInput::default(), &values).unwrap()
+        else {
+            panic!("the hero is a completion");
+        };
+        assert_eq!(parts.last().unwrap().text, "Headline:");
+        let mut chat = hero.clone();
+        chat.mode = Mode::Chat;
+        let err = chat
+            .build_with(&PromptInput::default(), &values)
+            .unwrap_err();
+        assert!(err.to_string().contains("prefill"), "{err}");
     }
 
     #[test]

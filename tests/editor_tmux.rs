@@ -181,7 +181,10 @@ fn control_characters_in_a_file_never_reach_the_terminal() {
     // An escape sequence that would clear the screen, and a bidi override.
     std::fs::write(&file, "safe \u{1b}[2J text \u{202e}reversed\n").unwrap();
     let tmux = Tmux::start(&home, &[path_arg(&file)]);
-    let screen = tmux.wait_for("safe");
+    // The whole first frame, status bar included (a capture can land mid-frame).
+    tmux.wait_for("F1 help");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let screen = tmux.screen();
     assert!(screen.contains("safe \u{241b}[2J text"), "{screen}");
     assert!(
         screen.contains("F1 help"),

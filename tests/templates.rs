@@ -77,6 +77,30 @@ fn every_marketing_template_runs_with_its_fields_filled() {
         let text = stdout(&out);
         assert!(!text.trim().is_empty(), "{name} gave nothing");
         assert!(!text.contains("<|"), "{name}: {text}");
+        // Labelled copy reads whole: the part of the answer given to the model comes first.
+        let first = match *name {
+            "landing-hero" => Some("Headline:"),
+            "aida" => Some("Attention:"),
+            "pas" => Some("Problem:"),
+            _ => None,
+        };
+        if let Some(first) = first {
+            assert!(text.starts_with(first), "{name}: {text}");
+        }
+        // Short copy is one line, and never leaves a label or a dangling word behind.
+        if matches!(*name, "tagline" | "ad-headline" | "email-subject") {
+            let line = text.trim();
+            assert!(!line.contains('\n'), "{name}: {text}");
+            let last = line.rsplit(' ').next().unwrap_or("").to_lowercase();
+            assert!(
+                !["a", "the", "of", "and", "to", "for", "with"].contains(&last.as_str()),
+                "{name}: {text}"
+            );
+            assert!(
+                !line.to_lowercase().starts_with("subject:"),
+                "{name}: {text}"
+            );
+        }
     }
 }
 

@@ -404,6 +404,7 @@ impl App {
         suggestion.is_copy = template.action == Action::Generate;
         suggestion.max_chars = template.max_chars;
         suggestion.auto_accept = template.output != Output::Suggestions;
+        suggestion.prefill = template.prefill.clone().unwrap_or_default();
         self.assistant.suggestion = Some(suggestion);
         self.relayout();
         effects.extend(self.continue_variants());

@@ -58,6 +58,8 @@ pub struct Suggestion {
     pub auto_accept: bool,
     /// Variants generated and then dropped.
     pub dropped: usize,
+    /// What every variant starts with (the template's prefill).
+    pub prefill: String,
     /// Variants started in all: each gets its own seed, dropped ones included.
     started: u32,
     /// Tries left to make up for dropped variants.
@@ -99,6 +101,7 @@ impl Suggestion {
             max_chars: None,
             auto_accept: false,
             dropped: 0,
+            prefill: String::new(),
             started: 0,
             tries_left: wanted.max(1) * 2,
             stopping: false,
@@ -132,7 +135,7 @@ impl Suggestion {
     pub fn start_variant(&mut self, job: JobId) -> SamplingParams {
         let index = self.variants.len();
         self.variants.push(Variant {
-            text: String::new(),
+            text: strip_controls(&self.prefill).into_owned(),
             state: VariantState::Streaming,
         });
         self.job = Some((job, index));
@@ -326,7 +329,10 @@ mod tests {
         assert!(!s.should_stop(), "asked once");
         s.push_text(1, " ignored");
         assert_eq!(s.finish(1, VariantState::Done(stats())), Finished::Kept);
-        assert_eq!(s.variants[0].text, "Write faster with");
+        assert_eq!(
+            s.variants[0].text, "Write faster",
+            "cut, without a dangling \"with\""
+        );
         let second = s.start_variant(2);
         s.push_text(2, "write  FASTER with");
         assert_eq!(s.finish(2, VariantState::Done(stats())), Finished::Dropped);

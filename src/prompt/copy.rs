@@ -17,23 +17,34 @@ pub fn is_past_limit(chars: usize, max_chars: Option<usize>) -> bool {
     max_chars.is_some_and(|max| chars > max + OVERSHOOT_CHARS)
 }
 
-/// Cuts `text` to at most `max` characters at a word boundary (never mid-word; between any two
-/// CJK characters), trimmed.
+/// Cuts `text` to at most `max` characters: at the end of a sentence if that keeps at least half
+/// the limit, else at a word boundary (never mid-word; between any two CJK characters); trimmed.
 pub fn cut_to_chars(text: &str, max: usize) -> String {
     let text = text.trim();
     if text.chars().count() <= max {
         return text.to_string();
     }
-    let mut end = 0;
+    let sentence_end = last_boundary_within(text.split_sentence_bound_indices(), max);
+    if text[..sentence_end].trim_end().chars().count() * 2 >= max {
+        return text[..sentence_end].trim_end().to_string();
+    }
+    let end = last_boundary_within(text.split_word_bound_indices(), max);
+    text[..end].trim_end().to_string()
+}
+
+/// The byte offset of the last boundary between `pieces` (sentences, words) that keeps at most
+/// `max` characters before it.
+fn last_boundary_within<'a>(pieces: impl Iterator<Item = (usize, &'a str)>, max: usize) -> usize {
     let mut chars = 0;
-    for (at, word) in text.split_word_bound_indices() {
-        chars += word.chars().count();
+    let mut end = 0;
+    for (at, piece) in pieces {
+        chars += piece.chars().count();
         if chars > max {
             break;
         }
-        end = at + word.len();
+        end = at + piece.len();
     }
-    text[..end].trim_end().to_string()
+    end
 }
 
 /// Quotes a small model likes to wrap a one-line answer in (or open, when the cut took the
@@ -55,13 +66,70 @@ pub fn unquote(text: &str) -> &str {
     t
 }
 
-/// A generated variant as it is kept: unquoted and within `max_chars` on a word boundary.
+/// Labels a model puts before the copy it was asked for ("Subject: ...").
+const LABELS: &[&str] = &[
+    "subject line:",
+    "subject:",
+    "headline:",
+    "tagline:",
+    "title:",
+    "meta description:",
+    "post:",
+    "tweet:",
+    "answer:",
+];
+
+/// Words a phrase does not end on: a cut that leaves one of these last backs off past it.
+const DANGLING_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "but", "by", "for", "from", "in", "is", "of", "on", "or",
+    "our", "so", "that", "the", "to", "with", "your",
+];
+
+/// Punctuation a finished phrase does not end on.
+const DANGLING_MARKS: &[char] = &[',', ':', ';', '-', '–', '—', '&', '/', '(', '+', '|'];
+
+/// A one-line answer loses a leading label; copy of several labelled lines (a landing-page
+/// hero, AIDA) keeps its labels.
+fn strip_label(text: &str) -> &str {
+    if text.contains('\n') {
+        return text;
+    }
+    let lower = text.to_lowercase();
+    LABELS
+        .iter()
+        .find(|label| lower.starts_with(*label))
+        .map_or(text, |label| text[label.len()..].trim_start())
+}
+
+/// A phrase cut short loses what it cannot end on: open punctuation and function words.
+fn tidy_cut(text: &str) -> &str {
+    let mut t = text.trim_end();
+    loop {
+        let trimmed = t.trim_end_matches(DANGLING_MARKS).trim_end();
+        let last = trimmed.rsplit(char::is_whitespace).next().unwrap_or("");
+        let drop_word =
+            trimmed.len() > last.len() && DANGLING_WORDS.contains(&last.to_lowercase().as_str());
+        let next = if drop_word {
+            trimmed[..trimmed.len() - last.len()].trim_end()
+        } else {
+            trimmed
+        };
+        if next == t {
+            return t;
+        }
+        t = next;
+    }
+}
+
+/// A generated variant as it is kept: unquoted, without a label the model put first, and
+/// within `max_chars`, cut on a word boundary and not ending on a dangling word or mark.
 /// Empty when nothing usable fits.
 pub fn finish(text: &str, max_chars: Option<usize>) -> String {
-    let text = unquote(text);
+    let text = unquote(strip_label(unquote(text)));
+    let tidy = |t: &str| unquote(tidy_cut(t)).to_string();
     match max_chars {
-        Some(max) => unquote(&cut_to_chars(text, max)).to_string(),
-        None => text.to_string(),
+        Some(max) if text.chars().count() > max => tidy(&cut_to_chars(text, max)),
+        _ => tidy(text),
     }
 }
 
@@ -96,6 +164,29 @@ mod tests {
     }
 
     #[test]
+    fn longer_copy_is_cut_at_a_sentence_end_when_one_is_near() {
+        let text = "Quill writes with you. It never loses a word, even offline, and more.";
+        assert_eq!(cut_to_chars(text, 40), "Quill writes with you.");
+        assert_eq!(
+            cut_to_chars(text, 60),
+            "Quill writes with you. It never loses a word, even offline,"
+        );
+        // Too little would be left: a word boundary instead.
+        assert_eq!(
+            cut_to_chars("Go. It never loses a word at all", 20),
+            "Go. It never loses a"
+        );
+        assert_eq!(
+            cut_to_chars("写作更快。更好的工具就在这里等你", 12),
+            "写作更快。更好的工具就在"
+        );
+        assert_eq!(
+            cut_to_chars("写作更快更好。工具在这里", 8),
+            "写作更快更好。"
+        );
+    }
+
+    #[test]
     fn chinese_is_cut_between_characters() {
         let cut = cut_to_chars("写作更快更好的工具就在这里", 10);
         assert_eq!(cut, "写作更快更好的工具就");
@@ -118,9 +209,25 @@ mod tests {
     fn finishing_unquotes_cuts_and_compares() {
         assert_eq!(
             finish("\"Write faster with Quill today\"", Some(20)),
-            "Write faster with"
+            "Write faster"
         );
         assert_eq!(finish("  ", Some(20)), "");
+        assert_eq!(
+            finish("Subject: Spring release:", Some(60)),
+            "Spring release"
+        );
+        assert_eq!(
+            finish("Makes Quill a benchmark of the", Some(28)),
+            "Makes Quill a benchmark"
+        );
+        assert_eq!(finish("Headline: Write, edit —", None), "Write, edit");
+        assert_eq!(
+            finish("Cut Your Power Bill Today!", Some(30)),
+            "Cut Your Power Bill Today!"
+        );
+        assert_eq!(finish("The", Some(30)), "The", "a lone word stays");
+        let hero = "Headline: Write anywhere\nSubheadline: Offline.\nCall to action: Try it";
+        assert_eq!(finish(hero, None), hero);
         assert!(is_same_copy("Write  Faster", "write faster"));
         assert!(!is_same_copy("Write faster", "Write better"));
         assert!(!is_past_limit(30 + OVERSHOOT_CHARS, Some(30)));
