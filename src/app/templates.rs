@@ -131,7 +131,12 @@ impl App {
     /// The name was given: build the template and save it, asking first if the name is taken.
     pub(super) fn name_template(&mut self, name: &str) -> Vec<Effect> {
         if let Err(e) = check_name(name) {
+            // Asked again, with what was typed, so the writer can fix it.
             self.error(e);
+            self.mode = Mode::Prompt(Prompt {
+                kind: PromptKind::TemplateName,
+                input: name.to_string(),
+            });
             return Vec::new();
         }
         let Some(pending) = self.pending_template.take() else {
@@ -481,6 +486,20 @@ mod tests {
         type_text(&mut app, "../evil");
         assert!(app.update(key(KeyCode::Enter)).is_empty());
         assert!(app.status.as_ref().unwrap().is_error);
+        assert!(
+            matches!(&app.mode, Mode::Prompt(p) if p.input == "../evil"),
+            "asked again: {:?}",
+            app.mode
+        );
+        for _ in 0.."../evil".len() {
+            app.update(key(KeyCode::Backspace));
+        }
+        type_text(&mut app, "evil");
+        let effects = app.update(key(KeyCode::Enter));
+        assert!(
+            matches!(effects.as_slice(), [Effect::SaveTemplate { name, .. }] if name == "evil"),
+            "the preset was kept while the name was fixed: {effects:?}"
+        );
     }
 
     #[test]
