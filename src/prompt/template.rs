@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use minijinja::{Environment, UndefinedBehavior};
 
 use crate::engine::protocol::{Fit, Part};
@@ -41,9 +41,34 @@ fn render(
     source: &str,
     context: &BTreeMap<String, String>,
 ) -> Result<String> {
-    let text = env
-        .render_str(source, context)
-        .context("rendering the prompt template")?;
+    let text = env.render_str(source, context).map_err(|e| {
+        let what = match e.kind() {
+            minijinja::ErrorKind::OutOfFuel => {
+                "it does too much work (a loop that runs too long, or text that grows too large); \
+                 simplify it"
+                    .to_string()
+            }
+            minijinja::ErrorKind::UndefinedError => {
+                let unknown: Vec<String> = placeholders(source)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|name| !context.contains_key(name))
+                    .collect();
+                if unknown.is_empty() {
+                    describe(&e)
+                } else {
+                    let line = e.line().map_or_else(String::new, |l| format!("line {l}: "));
+                    format!(
+                        "{line}{{{{ {} }}}} is neither a field of the template nor one of \
+                         selection, before, after, document, title",
+                        unknown.join(" }}, {{ ")
+                    )
+                }
+            }
+            _ => describe(&e),
+        };
+        anyhow::anyhow!("rendering the prompt template: {what}")
+    })?;
     if text.len() > MAX_RENDERED_BYTES {
         anyhow::bail!(
             "rendering the prompt template: the result is {} bytes, more than the {} allowed",
@@ -209,8 +234,12 @@ mod tests {
 
     #[test]
     fn an_undefined_field_is_an_error() {
-        let err = render_parts("Hello {{ product }}", &BTreeMap::new(), &[]).unwrap_err();
-        assert!(format!("{err:#}").contains("undefined"), "{err:#}");
+        let fields = BTreeMap::from([("product".to_string(), "Quill".to_string())]);
+        let err = render_parts("Hello\n{{ prodcut }}", &fields, &[]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("line 2: {{ prodcut }} is neither a field"),
+            "{err:#}"
+        );
     }
 
     #[test]
