@@ -370,7 +370,7 @@ pub fn template_run(
             },
         )?;
         drop(run);
-        let variant = copy::finish(&text, max_chars);
+        let variant = copy::finish(&text, template.prefill.as_deref().unwrap_or(""), max_chars);
         if variant.trim().is_empty() {
             empty += 1;
             continue;

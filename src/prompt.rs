@@ -545,6 +545,11 @@ impl PromptLibrary {
             return (library, warnings);
         };
         for (id, path, text) in crate::config::toml_files(dir) {
+            if let Err(e) = check_name(&id) {
+                // It could be neither run by name nor edited nor deleted from Quill.
+                warnings.push(format!("{}: {e}; rename the file", path.display()));
+                continue;
+            }
             let text = match text {
                 Ok(text) => text,
                 Err(e) => {
@@ -710,7 +715,18 @@ mod tests {
             "name = \"x\"\naction = = 1\n",
         )
         .unwrap();
+        std::fs::write(
+            dir.path().join("my promo.toml"),
+            "name = \"x\"\naction = \"generate\"\ntemplate = \"x\"\n",
+        )
+        .unwrap();
         let (library, warnings) = PromptLibrary::load(Some(dir.path()));
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("my promo.toml") && w.contains("rename")),
+            "{warnings:?}"
+        );
         assert_eq!(library.get("tagline").unwrap().name, "My tagline");
         assert!(
             warnings.iter().any(|w| w.contains("broken.toml:2:")),

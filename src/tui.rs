@@ -367,6 +367,12 @@ fn event_loop(
                     // The editor needs the terminal, which only the loop holds.
                     Effect::EditTemplate { name, seed } => {
                         results.extend(runner.edit_template(terminal, &name, seed.as_deref()));
+                        // Keys typed while the editor was starting were meant for it, not the
+                        // draft; everything else (engine events) still counts.
+                        results.extend(
+                            rx.try_iter()
+                                .filter(|m| !matches!(m, Msg::Key(_) | Msg::Paste(_))),
+                        );
                     }
                     effect => results.extend(runner.run(effect)),
                 }

@@ -401,7 +401,8 @@ impl App {
         effects.extend(self.journal_effect());
         let mut suggestion =
             Suggestion::new(template.name.clone(), prompt, sampling, target, wanted);
-        suggestion.is_copy = template.action == Action::Generate;
+        // Any output with a character limit is finished as copy: cut within it, never past.
+        suggestion.is_copy = template.action == Action::Generate || template.max_chars.is_some();
         suggestion.max_chars = template.max_chars;
         suggestion.auto_accept = template.output != Output::Suggestions;
         suggestion.prefill = template.prefill.clone().unwrap_or_default();

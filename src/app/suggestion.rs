@@ -109,8 +109,17 @@ impl Suggestion {
     }
 
     /// Asks for `more` variants after those there are (regenerate), with a fresh budget of
-    /// tries.
+    /// tries. A last variant that was cancelled or failed half-way is replaced, not kept.
     pub fn want_more(&mut self, more: usize) {
+        if self.job.is_none()
+            && self
+                .variants
+                .last()
+                .is_some_and(|v| matches!(v.state, VariantState::Failed(_)))
+        {
+            self.variants.pop();
+            self.current = self.current.min(self.variants.len().saturating_sub(1));
+        }
         self.wanted = self.variants.len() + more;
         self.tries_left = more * 2;
     }
@@ -185,7 +194,7 @@ impl Suggestion {
         if !is_copy {
             return Finished::Kept;
         }
-        variant.text = copy::finish(&variant.text, max_chars);
+        variant.text = copy::finish(&variant.text, &self.prefill, max_chars);
         let text = variant.text.clone();
         let is_duplicate = self.variants[..index]
             .iter()
@@ -219,17 +228,26 @@ impl Suggestion {
     }
 
     /// The text accepting would insert: a rewrite loses the blank lines a model wraps it in.
+    /// Copy taken before it finished is finished now (cut to its limit), so the draft never
+    /// gets more than `max_chars`.
     pub fn accepted_text(&self) -> Option<String> {
         let variant = self.current()?;
+        let finished;
+        let variant_text = if self.is_copy && !matches!(variant.state, VariantState::Done(_)) {
+            finished = copy::finish(&variant.text, &self.prefill, self.max_chars);
+            &finished
+        } else {
+            &variant.text
+        };
         let text = match &self.target {
             // The passage keeps the spacing around it (a selection often ends with its line
             // break); the model's own padding goes.
             Target::Replace { original, .. } => {
                 let lead = &original[..original.len() - original.trim_start().len()];
                 let trail = &original[original.trim_end().len()..];
-                format!("{lead}{}{trail}", variant.text.trim())
+                format!("{lead}{}{trail}", variant_text.trim())
             }
-            Target::Insert { .. } => variant.text.trim_end().to_string(),
+            Target::Insert { .. } => variant_text.trim_end().to_string(),
         };
         (!text.trim().is_empty()).then_some(text)
     }
@@ -347,6 +365,30 @@ mod tests {
         assert_eq!(s.finish(4, VariantState::Done(stats())), Finished::Kept);
         assert!(!s.wants_more());
         assert_eq!(s.finish(4, VariantState::Done(stats())), Finished::Stale);
+    }
+
+    #[test]
+    fn copy_accepted_before_it_finished_is_still_within_the_limit() {
+        let mut s = suggestion(1);
+        s.is_copy = true;
+        s.max_chars = Some(20);
+        s.start_variant(1);
+        s.push_text(1, "\"Tagline: Write faster with Quill today and");
+        let text = s.accepted_text().unwrap();
+        assert_eq!(text.trim(), "Write faster", "{text:?}");
+    }
+
+    #[test]
+    fn again_after_a_cancel_replaces_the_half_done_variant() {
+        let mut s = suggestion(1);
+        s.start_variant(1);
+        s.push_text(1, "Half");
+        s.wanted = s.variants.len();
+        s.finish(1, VariantState::Failed("cancelled".into()));
+        assert!(!s.wants_more());
+        s.want_more(1);
+        assert!(s.variants.is_empty());
+        assert!(s.wants_more(), "a new variant is asked for");
     }
 
     #[test]

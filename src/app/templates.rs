@@ -252,7 +252,11 @@ impl App {
         answer: Option<char>,
         cancel: bool,
     ) -> Vec<Effect> {
-        let yes = matches!(answer, Some('y' | 'o'));
+        // Only the key the question shows says yes: 'o' to overwrite, 'y' to delete.
+        let yes = match confirm {
+            Confirm::DeleteTemplate(_) => answer == Some('y'),
+            _ => answer == Some('o'),
+        };
         if !yes && !cancel && answer != Some('n') {
             return Vec::new();
         }
@@ -423,6 +427,27 @@ mod tests {
             panic!()
         };
         assert_eq!(form.fields[0].input.text, "Quill 写作");
+    }
+
+    #[test]
+    fn asking_again_while_a_variant_streams_replaces_it_with_a_new_one() {
+        let mut app = ready_app("");
+        let effects = run_tagline(&mut app, "Quill");
+        let job = job_of(&effects);
+        engine(
+            &mut app,
+            Event::TokenGenerated {
+                job,
+                text: "Half a tag".into(),
+            },
+        );
+        let effects = app.update(Msg::Key(Key::ctrl('g')));
+        assert!(effects.contains(&Effect::CancelJob { job }), "{effects:?}");
+        let again = job_of(&effects);
+        assert_ne!(again, job);
+        let s = app.assistant.suggestion.as_ref().unwrap();
+        assert_eq!(s.variants.len(), 1, "the half-done variant made way");
+        assert!(s.variants[0].text.is_empty());
     }
 
     #[test]

@@ -123,8 +123,17 @@ fn tidy_cut(text: &str) -> &str {
 
 /// A generated variant as it is kept: unquoted, without a label the model put first, and
 /// within `max_chars`, cut on a word boundary and not ending on a dangling word or mark.
-/// Empty when nothing usable fits.
-pub fn finish(text: &str, max_chars: Option<usize>) -> String {
+/// Empty when nothing usable fits, or when the model added nothing to the `prefill` it was
+/// given.
+pub fn finish(text: &str, prefill: &str, max_chars: Option<usize>) -> String {
+    if !prefill.trim().is_empty()
+        && text
+            .trim_start()
+            .strip_prefix(prefill.trim())
+            .is_some_and(|rest| rest.trim().is_empty())
+    {
+        return String::new();
+    }
     let text = unquote(strip_label(unquote(text)));
     let tidy = |t: &str| unquote(tidy_cut(t)).to_string();
     match max_chars {
@@ -208,26 +217,31 @@ mod tests {
     #[test]
     fn finishing_unquotes_cuts_and_compares() {
         assert_eq!(
-            finish("\"Write faster with Quill today\"", Some(20)),
+            finish("\"Write faster with Quill today\"", "", Some(20)),
             "Write faster"
         );
-        assert_eq!(finish("  ", Some(20)), "");
+        assert_eq!(finish("  ", "", Some(20)), "");
         assert_eq!(
-            finish("Subject: Spring release:", Some(60)),
+            finish("Subject: Spring release:", "", Some(60)),
             "Spring release"
         );
         assert_eq!(
-            finish("Makes Quill a benchmark of the", Some(28)),
+            finish("Makes Quill a benchmark of the", "", Some(28)),
             "Makes Quill a benchmark"
         );
-        assert_eq!(finish("Headline: Write, edit —", None), "Write, edit");
+        assert_eq!(finish("Headline: Write, edit —", "", None), "Write, edit");
         assert_eq!(
-            finish("Cut Your Power Bill Today!", Some(30)),
+            finish("Cut Your Power Bill Today!", "", Some(30)),
             "Cut Your Power Bill Today!"
         );
-        assert_eq!(finish("The", Some(30)), "The", "a lone word stays");
+        assert_eq!(finish("The", "", Some(30)), "The", "a lone word stays");
         let hero = "Headline: Write anywhere\nSubheadline: Offline.\nCall to action: Try it";
-        assert_eq!(finish(hero, None), hero);
+        assert_eq!(finish(hero, "", None), hero);
+        assert_eq!(finish("Attention:\n", "Attention:", None), "");
+        assert_eq!(
+            finish("Attention: Look.", "Attention:", None),
+            "Attention: Look."
+        );
         assert!(is_same_copy("Write  Faster", "write faster"));
         assert!(!is_same_copy("Write faster", "Write better"));
         assert!(!is_past_limit(30 + OVERSHOOT_CHARS, Some(30)));

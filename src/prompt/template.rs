@@ -86,7 +86,13 @@ pub fn placeholders(source: &str) -> Result<Vec<String>> {
     let template = env
         .template_from_str(source)
         .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
-    let mut names: Vec<String> = template.undeclared_variables(false).into_iter().collect();
+    // minijinja's own globals (range, dict, namespace...) are functions, not fields.
+    let globals: Vec<&str> = env.globals().map(|(name, _)| name).collect();
+    let mut names: Vec<String> = template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|name| !globals.contains(&name.as_str()))
+        .collect();
     names.sort_by_key(|name| (first_use(source, name), name.clone()));
     Ok(names)
 }
@@ -276,6 +282,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(names, ["product", "audience", "date", "items"]);
+        let names = placeholders("{% for i in range(3) %}- {{ product }}{% endfor %}").unwrap();
+        assert_eq!(names, ["product"], "range is minijinja's, not a field");
         let err = placeholders("Broken {{ product").unwrap_err();
         assert!(format!("{err:#}").contains("line 1"), "{err:#}");
     }
