@@ -711,3 +711,23 @@ fn save(
     }
     file::save(path, text, format).map_err(SaveFailure::Failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_are_kept_between_runs_and_a_bad_file_is_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = template_values_file(&dir.path().join("state"));
+        assert!(read_template_values(&file).is_empty(), "none yet");
+        let values = TemplateValues::from([(
+            "tagline".to_string(),
+            BTreeMap::from([("product".to_string(), "Quill \"写作\"\n".to_string())]),
+        )]);
+        write_template_values(&file, &values).unwrap();
+        assert_eq!(read_template_values(&file), values);
+        std::fs::write(&file, "[tagline\nproduct = ").unwrap();
+        assert!(read_template_values(&file).is_empty());
+    }
+}
