@@ -156,8 +156,12 @@ fn ghost_text_is_accepted_word_by_word_and_with_tab() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Tab takes the rest, and it is in the saved file.
-    tmux.keys(&["Tab", "C-s"]);
+    // Tab takes the rest, and it is in the saved file. (A one-word ghost was all taken by
+    // Ctrl-Right: Tab would then be a tab.)
+    if ghost.split_whitespace().count() > 1 {
+        tmux.keys(&["Tab"]);
+    }
+    tmux.keys(&["C-s"]);
     let saved = wait_file(&file, |t| !t.is_empty());
     assert_eq!(
         saved,
