@@ -720,7 +720,7 @@ mod tests {
         });
         let text = screen(&draw(&app, &Theme::monochrome(), 100, 30));
         assert!(
-            text.contains("Tagline · 1/5 · 26/60 chars · stream"),
+            text.contains("26/60 chars · Tagline · 1/5 · stream"),
             "{text}"
         );
     }

@@ -32,17 +32,9 @@ impl Widget for SuggestionsPane<'_> {
         } else {
             theme.border
         };
-        let mut title = vec![Span::styled(
-            format!(
-                " {} · {}/{} · ",
-                s.title,
-                (s.current + 1).min(count),
-                s.wanted.max(count)
-            ),
-            border,
-        )];
+        let mut title = vec![Span::styled(" ", border)];
         if let Some(max) = s.max_chars {
-            // Live, as it streams: the writer sees the copy near its limit before the cut.
+            // Live, as it streams, and first: a narrow pane cuts the title's end, never this.
             let chars = s.current().map_or(0, |v| v.text.trim().chars().count());
             let style = if chars > max {
                 theme.status_error
@@ -52,6 +44,15 @@ impl Widget for SuggestionsPane<'_> {
             title.push(Span::styled(format!("{chars}/{max} chars"), style));
             title.push(Span::styled(" · ", border));
         }
+        title.push(Span::styled(
+            format!(
+                "{} · {}/{} · ",
+                s.title,
+                (s.current + 1).min(count),
+                s.wanted.max(count)
+            ),
+            border,
+        ));
         title.push(Span::styled(format!("{state} "), border));
         if s.dropped > 0 {
             title.push(Span::styled(
