@@ -8,6 +8,12 @@ use unicode_segmentation::UnicodeSegmentation;
 use crate::keymap::{Key, KeyCode};
 use crate::prompt::PromptTemplate;
 
+/// One line only: a pasted or remembered break would end the field for the model, and a
+/// control character would reach the terminal.
+fn one_line(text: &str) -> String {
+    crate::sanitize::strip_controls(&text.replace(['\n', '\r'], " ")).into_owned()
+}
+
 /// One line of editable text; the cursor is a byte offset on a grapheme boundary.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LineInput {
@@ -17,8 +23,7 @@ pub struct LineInput {
 
 impl LineInput {
     pub fn new(text: &str) -> Self {
-        // One line only: a pasted or remembered break would end the field for the model.
-        let text = text.replace(['\n', '\r'], " ");
+        let text = one_line(text);
         LineInput {
             cursor: text.len(),
             text,
@@ -26,7 +31,7 @@ impl LineInput {
     }
 
     pub fn insert(&mut self, s: &str) {
-        let s = s.replace(['\n', '\r'], " ");
+        let s = one_line(s);
         self.text.insert_str(self.cursor, &s);
         self.cursor += s.len();
     }

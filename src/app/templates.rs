@@ -66,9 +66,9 @@ impl App {
                 effects
             }
             FormOutcome::Editing => {
-                let missing = form.missing();
-                if key.code == crate::keymap::KeyCode::Enter && !missing.is_empty() {
-                    self.error(format!("fill in {} first", missing.join(", ")));
+                if key.code == crate::keymap::KeyCode::Enter {
+                    // Enter only stays in the form while a required field is empty.
+                    self.error(format!("fill in {} first", form.missing().join(", ")));
                 }
                 self.mode = Mode::Form(form);
                 Vec::new()

@@ -48,8 +48,7 @@ impl FormView<'_> {
         if row + 1 >= popup.y + popup.height {
             return None;
         }
-        let value = strip_controls(&field.input.text[..field.input.cursor]);
-        let col = popup.x + 1 + (label_width(self.form) + 2 + value.width()) as u16;
+        let col = popup.x + 1 + (label_width(self.form) + 2 + field.input.cursor_col()) as u16;
         Some((col.min(popup.x + popup.width.saturating_sub(2)), row))
     }
 }
