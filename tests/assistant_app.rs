@@ -6,7 +6,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{CHINESE, ENGLISH, Home, QUILL, model};
+use common::{CHINESE, ENGLISH, Home, MODEL_THREADS, QUILL, model};
 use quill::app::AssistantSetup;
 use quill::bench::assistant::Harness;
 use quill::config::Config;
@@ -15,6 +15,7 @@ use quill::keymap::{Key, KeyCode, Mods};
 
 fn harness(home: &Home, text: &str) -> Harness {
     let mut setup = AssistantSetup::from_config(&Config::default(), model());
+    setup.load.n_threads = MODEL_THREADS;
     setup.variants = 2;
     setup.sampling.max_tokens = 40;
     setup.sampling.seed = 11;
@@ -35,15 +36,38 @@ fn alt(c: char) -> Key {
     }
 }
 
-fn finished(h: &mut Harness) {
-    assert!(
-        h.pump_until(Duration::from_secs(120), |app| app
-            .assistant
+/// Waits for every variant; on a timeout says where the suggestion got to, so a failure in CI
+/// can be read without rerunning it.
+fn finished(h: &mut Harness, home: &Home) {
+    let done = h.pump_until(Duration::from_secs(120), |app| {
+        app.assistant
             .suggestion
             .as_ref()
-            .is_some_and(|s| !s.is_streaming() && s.variants.len() == s.wanted)),
-        "the suggestion did not finish"
-    );
+            .is_some_and(|s| !s.is_streaming() && s.variants.len() == s.wanted)
+    });
+    if !done {
+        let app = &h.app;
+        let variants: Vec<String> = app
+            .assistant
+            .suggestion
+            .iter()
+            .flat_map(|s| {
+                s.variants
+                    .iter()
+                    .map(|v| format!("{} chars, {:?}", v.text.chars().count(), v.state))
+            })
+            .collect();
+        let log = std::fs::read_to_string(home.worker_log()).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        panic!(
+            "the suggestion did not finish: model {:?}, wanted {:?}, variants {variants:#?}, \
+             status {:?}\nworker log (last lines first):\n{}",
+            app.assistant.state,
+            app.assistant.suggestion.as_ref().map(|s| s.wanted),
+            app.status,
+            tail.join("\n")
+        );
+    }
 }
 
 #[test]
@@ -53,7 +77,7 @@ fn a_rewrite_fills_variants_and_accepting_one_is_a_single_undo_step() {
     let mut h = harness(&home, &text);
     h.app.doc.move_to(10, false);
     h.key(alt('f')); // rewrite_formal: the paragraph under the cursor
-    finished(&mut h);
+    finished(&mut h, &home);
     let suggestion = h.app.assistant.suggestion.as_ref().unwrap();
     assert_eq!(suggestion.variants.len(), 2);
     let second = suggestion.variants[1].text.trim().to_string();
@@ -87,7 +111,7 @@ fn a_chinese_continuation_streams_without_replacement_characters() {
     let end = h.app.doc.len_chars();
     h.app.doc.move_to(end, false);
     h.key(Key::ctrl('e'));
-    finished(&mut h);
+    finished(&mut h, &home);
     for variant in &h.app.assistant.suggestion.as_ref().unwrap().variants {
         assert!(!variant.text.contains('\u{FFFD}'), "{}", variant.text);
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{ENGLISH, Home, QUILL, model, stderr};
+use common::{ENGLISH, Home, MODEL_THREADS, QUILL, model, stderr};
 use quill::engine::protocol::{
     Event, Fit, GenerateOptions, LoadParams, Part, Prompt, Request, SamplingParams, StopReason,
 };
@@ -24,7 +24,7 @@ fn engine(home: &Home) -> Engine {
             LoadParams {
                 model: model(),
                 n_ctx: 2048,
-                n_threads: 0,
+                n_threads: MODEL_THREADS,
                 n_gpu_layers: 0,
             },
             Duration::from_secs(120),
@@ -300,7 +300,7 @@ fn a_draft_longer_than_the_context_keeps_its_cut_so_the_cache_stays_useful() {
             LoadParams {
                 model: model(),
                 n_ctx: 512,
-                n_threads: 0,
+                n_threads: MODEL_THREADS,
                 n_gpu_layers: 0,
             },
             Duration::from_secs(120),

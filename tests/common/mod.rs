@@ -33,11 +33,27 @@ pub struct Home {
     pub dir: tempfile::TempDir,
 }
 
+/// Threads per model in tests. Tests run side by side, each with its own worker, and
+/// llama.cpp's CPU threads spin at every barrier of a decode: two workers with a thread per
+/// core on a 2-core machine wait on each other's time slices, and 80 tokens that take a second
+/// alone took over two minutes under load. One thread each never waits on a barrier.
+pub const MODEL_THREADS: u32 = 1;
+
 impl Home {
+    /// A scratch home whose config only sets `MODEL_THREADS`; a test that writes its own
+    /// config replaces it.
     pub fn new() -> Home {
-        Home {
+        let home = Home {
             dir: tempfile::tempdir().expect("tempdir"),
-        }
+        };
+        let config = home.dir.path().join("config/quill");
+        std::fs::create_dir_all(&config).expect("config dir");
+        std::fs::write(
+            config.join("config.toml"),
+            format!("[engine]\nthreads = {MODEL_THREADS}\n"),
+        )
+        .expect("write config.toml");
+        home
     }
 
     pub fn command(&self) -> Command {
