@@ -14,6 +14,7 @@ bench: deps model build
 	./target/release/quill bench
 	./target/release/quill bench --editor
 	./target/release/quill bench --assistant
+	./target/release/quill bench --busy
 
 deps:
 	@scripts/install-deps

@@ -4,6 +4,7 @@
 //! generation run in-process straight on llama-cpp-2, interleaved round by round.
 
 pub mod assistant;
+pub mod busy;
 pub mod editor;
 
 use std::time::Instant;

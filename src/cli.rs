@@ -55,7 +55,7 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// CPU threads (0: one per core).
+        /// CPU threads (0: the cores other programs leave free, read before each request).
         #[arg(long, default_value_t = 0)]
         threads: u32,
         /// Measure the editor on a 10 MB draft instead of the engine.
@@ -64,6 +64,9 @@ pub enum Command {
         /// Measure the assistant in the editor (action latency, frames, ghost text).
         #[arg(long, conflicts_with = "editor")]
         assistant: bool,
+        /// Generation beside busy loops: `threads = 0` (the free cores) against one per core.
+        #[arg(long, conflicts_with_all = ["editor", "assistant"])]
+        busy: bool,
     },
     /// The engine process (started by Quill itself; speaks JSON lines on stdin/stdout).
     #[command(hide = true)]
@@ -130,7 +133,7 @@ pub struct ActionArgs {
     /// Context window in tokens.
     #[arg(long, value_name = "N")]
     pub ctx_size: Option<u32>,
-    /// CPU threads (0: one per core).
+    /// CPU threads (0: the cores other programs leave free, read before each request).
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
 }

@@ -2,6 +2,7 @@
 //! its events. A worker that dies (crash, abort, kill) becomes a `WorkerExited` event naming the
 //! signal and, where llama.cpp left one in the log, the reason; nothing here ever hangs on it.
 
+pub mod cpuload;
 pub mod fit;
 pub mod model_file;
 pub mod protocol;

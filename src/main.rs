@@ -49,6 +49,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             quill::bench::assistant::run(&settings.config, settings.model.clone(), worker, json)
                 .map_err(Failure::engine)
         }
+        Some(Command::Bench {
+            busy: true, json, ..
+        }) => quill::bench::busy::run(&settings, json),
         Some(Command::Bench { json, threads, .. }) => quill::bench::run(&settings, threads, json),
         Some(Command::Template { action }) => template(action, &settings),
         Some(Command::Worker) => Ok(()),

@@ -609,6 +609,7 @@ pub(crate) mod test_support {
 
     pub(crate) fn stats() -> GenerationStats {
         GenerationStats {
+            threads: 1,
             prompt_tokens: 10,
             reused_tokens: 0,
             dropped_tokens: 0,

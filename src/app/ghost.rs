@@ -289,6 +289,7 @@ mod tests {
 
     fn done() -> GenerationStats {
         GenerationStats {
+            threads: 1,
             prompt_tokens: 5,
             reused_tokens: 4,
             dropped_tokens: 0,

@@ -48,7 +48,7 @@ pub const FIELDS: &[Field] = &[
         },
     },
     Field {
-        label: "Threads (0 = all)",
+        label: "Threads (0 = free cores)",
         key: &["engine", "threads"],
         kind: Kind::Int { min: 0, max: 256 },
     },

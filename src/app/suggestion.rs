@@ -273,6 +273,7 @@ mod tests {
 
     fn stats() -> GenerationStats {
         GenerationStats {
+            threads: 1,
             prompt_tokens: 1,
             reused_tokens: 0,
             dropped_tokens: 0,

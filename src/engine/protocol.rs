@@ -204,6 +204,10 @@ pub struct GenerationStats {
     /// Generated tokens per second, after the first one.
     pub tokens_per_s: f64,
     pub stop_reason: StopReason,
+    /// The CPU threads it decoded with (fewer than the cores when other programs kept some
+    /// busy and `threads = 0`).
+    #[serde(default)]
+    pub threads: u32,
 }
 
 impl Request {

@@ -14,6 +14,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::session::LlamaStateSeqFlags;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
@@ -22,6 +23,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 
+use super::cpuload::{self, CpuLoad};
 use super::fit::fit_text;
 use super::model_file;
 use super::protocol::{
@@ -46,6 +48,7 @@ pub fn run() -> Result<()> {
 
     let requests = spawn_request_reader();
     let mut out = EventWriter::new();
+    let mut load: Option<CpuLoad> = None;
     let mut next: Option<Request> = None;
     loop {
         let request = match next.take() {
@@ -56,18 +59,35 @@ pub fn run() -> Result<()> {
             },
         };
         match request {
-            Request::Load(params) => match load_model(&backend, &params, true) {
-                Ok((model, load_ms)) => {
-                    next = serve(&backend, &model, &params, load_ms, &requests, &mut out)?;
-                    if next.is_none() {
-                        return Ok(());
+            Request::Load(params) => {
+                // `threads = 0`: start reading the machine's load while the model loads, so
+                // the first context already gets the cores that are free.
+                if params.n_threads == 0 && load.is_none() {
+                    load = CpuLoad::start();
+                }
+                match load_model(&backend, &params, true) {
+                    Ok((model, load_ms)) => {
+                        // `threads = 0` means the cores that are free, read before each request; a
+                        // count the writer set is kept as it is.
+                        let load = load.as_ref().filter(|_| params.n_threads == 0);
+                        next = serve(
+                            &backend,
+                            &model,
+                            &params,
+                            (load_ms, load),
+                            &requests,
+                            &mut out,
+                        )?;
+                        if next.is_none() {
+                            return Ok(());
+                        }
+                    }
+                    Err(reason) => {
+                        eprintln!("quill-worker: model load failed: {reason}");
+                        out.send(&Event::ModelLoadFailed { reason })?;
                     }
                 }
-                Err(reason) => {
-                    eprintln!("quill-worker: model load failed: {reason}");
-                    out.send(&Event::ModelLoadFailed { reason })?;
-                }
-            },
+            }
             Request::Generate { job, .. } => out.send(&Event::GenerationFailed {
                 job,
                 reason: "no model is loaded".into(),
@@ -201,9 +221,12 @@ fn thread_count(requested: u32) -> i32 {
 
 /// The context for a model: the requested size within what the model was trained for, batches
 /// of up to 2,048 tokens, and the same thread count for prompt and generation.
-fn context_params(model: &LlamaModel, params: &LoadParams) -> (LlamaContextParams, u32) {
+fn context_params(
+    model: &LlamaModel,
+    params: &LoadParams,
+    threads: i32,
+) -> (LlamaContextParams, u32) {
     let n_ctx = params.n_ctx.clamp(64, model.n_ctx_train().max(64));
-    let threads = thread_count(params.n_threads);
     let ctx_params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))
         .with_n_batch(n_ctx.min(2048))
@@ -218,11 +241,16 @@ fn serve(
     backend: &LlamaBackend,
     model: &LlamaModel,
     params: &LoadParams,
-    load_ms: u64,
+    (load_ms, load): (u64, Option<&CpuLoad>),
     requests: &Receiver<Request>,
     out: &mut EventWriter,
 ) -> Result<Option<Request>> {
-    let (ctx_params, n_ctx) = context_params(model, params);
+    let cores = thread_count(params.n_threads);
+    let threads = match load {
+        Some(load) => cpuload::next_threads(cores as usize, cores as usize, load.others()) as i32,
+        None => cores,
+    };
+    let (ctx_params, n_ctx) = context_params(model, params, threads);
     let ctx = match model.new_context(backend, ctx_params) {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -233,12 +261,12 @@ fn serve(
         }
     };
     let chat_template = model.chat_template(None).ok();
-    let mut session = Session::new(model, ctx, chat_template);
+    let mut session = Session::new(model, ctx, chat_template, threads);
     out.send(&Event::ModelLoaded(ModelInfo {
         name: model
             .meta_val_str("general.name")
             .unwrap_or_else(|_| file_stem(&params.model)),
-        n_ctx: session.ctx.n_ctx(),
+        n_ctx: session.ctx()?.n_ctx(),
         n_ctx_train: model.n_ctx_train(),
         n_params: model.n_params(),
         size_bytes: model.size(),
@@ -273,6 +301,18 @@ fn serve(
                     id: job,
                     received: Instant::now(),
                 };
+                if let Some(load) = load {
+                    let others = load.others();
+                    let want = cpuload::next_threads(cores as usize, session.threads, others);
+                    if want != session.threads {
+                        eprintln!(
+                            "quill worker: other programs use {others:.2} cores: {want} threads \
+                             instead of {}",
+                            session.threads
+                        );
+                        session.set_threads(backend, params, want)?;
+                    }
+                }
                 let mut control = Control {
                     requests,
                     job: job.id,
@@ -348,7 +388,10 @@ enum Segment {
 
 struct Session<'m> {
     model: &'m LlamaModel,
-    ctx: LlamaContext<'m>,
+    /// Always there but for the moment a new one replaces it (`set_threads`).
+    ctx: Option<LlamaContext<'m>>,
+    /// The threads `ctx` decodes with.
+    threads: usize,
     chat_template: Option<LlamaChatTemplate>,
     /// The tokens whose KV entries sequence 0 holds, in order.
     evaluated: Vec<LlamaToken>,
@@ -365,6 +408,7 @@ impl<'m> Session<'m> {
         model: &'m LlamaModel,
         ctx: LlamaContext<'m>,
         chat_template: Option<LlamaChatTemplate>,
+        threads: i32,
     ) -> Self {
         let n_batch = ctx.n_batch() as usize;
         let vocab = model.vocab();
@@ -378,13 +422,62 @@ impl<'m> Session<'m> {
             .collect();
         Session {
             model,
-            ctx,
+            ctx: Some(ctx),
+            threads: threads.max(1) as usize,
             chat_template,
             evaluated: Vec::new(),
             batch: LlamaBatch::new(n_batch, 1),
             piece_shape,
             anchor: None,
         }
+    }
+
+    fn ctx(&self) -> Result<&LlamaContext<'m>> {
+        self.ctx.as_ref().context("the model has no context")
+    }
+
+    fn ctx_mut(&mut self) -> Result<&mut LlamaContext<'m>> {
+        self.ctx.as_mut().context("the model has no context")
+    }
+
+    /// Moves to a context that decodes with `threads`, carrying the KV cache over so the next
+    /// request still reuses its prefix. The old context goes first: two at once would double
+    /// the cache's memory. If the new one cannot be made, the old thread count is tried again;
+    /// failing that too, the error ends the worker and Quill starts a new one.
+    fn set_threads(
+        &mut self,
+        backend: &LlamaBackend,
+        params: &LoadParams,
+        threads: usize,
+    ) -> Result<()> {
+        let state = match self.ctx()?.state_seq_get(0, LlamaStateSeqFlags::empty()) {
+            Ok(state) => Some(state),
+            Err(e) => {
+                eprintln!("quill worker: the cache could not be kept ({e}); it starts empty");
+                None
+            }
+        };
+        self.ctx = None;
+        let mut made = None;
+        for count in [threads, self.threads] {
+            let (ctx_params, _) = context_params(self.model, params, count as i32);
+            match self.model.new_context(backend, ctx_params) {
+                Ok(ctx) => {
+                    made = Some((ctx, count));
+                    break;
+                }
+                Err(e) => eprintln!("quill worker: no context with {count} threads: {e}"),
+            }
+        }
+        let (mut ctx, count) = made.context("could not make the model's context again")?;
+        let kept = state.is_some_and(|state| ctx.state_seq_set(&state, 0).is_ok());
+        if !kept {
+            ctx.clear_kv_cache();
+            self.evaluated.clear();
+        }
+        self.ctx = Some(ctx);
+        self.threads = count;
+        Ok(())
     }
 
     fn fits(&self, token: LlamaToken, needed: usize) -> bool {
@@ -396,7 +489,10 @@ impl<'m> Session<'m> {
     /// Samples again among the tokens that keep the UTF-8 stream whole. Small models sometimes
     /// start a CJK character and abandon it half-way; this keeps their output clean.
     fn resample_fitting(&self, sampler: &mut LlamaSampler, idx: i32, needed: usize) -> LlamaToken {
-        let mut candidates = self.ctx.token_data_array_ith(idx);
+        let Some(ctx) = &self.ctx else {
+            return self.model.vocab().eos();
+        };
+        let mut candidates = ctx.token_data_array_ith(idx);
         for data in &mut candidates.data {
             if !self.fits(data.id(), needed) {
                 data.set_logit(f32::NEG_INFINITY);
@@ -453,7 +549,7 @@ impl<'m> Session<'m> {
         anchor: &mut Option<String>,
         out: &mut EventWriter,
     ) -> Result<(Vec<LlamaToken>, usize)> {
-        let n_ctx = self.ctx.n_ctx() as usize;
+        let n_ctx = self.ctx()?.n_ctx() as usize;
         let budget = n_ctx.saturating_sub(reserve);
         let (mut segments, fell_back) = self.segments(prompt);
         if fell_back {
@@ -555,7 +651,7 @@ impl<'m> Session<'m> {
     }
 
     /// Makes the KV cache hold exactly `tokens[..n]` for the longest reusable `n`; returns `n`.
-    fn reuse_prefix(&mut self, tokens: &[LlamaToken], allowed: bool) -> usize {
+    fn reuse_prefix(&mut self, tokens: &[LlamaToken], allowed: bool) -> Result<usize> {
         let mut common = if allowed {
             self.evaluated
                 .iter()
@@ -568,24 +664,24 @@ impl<'m> Session<'m> {
         // The last prompt token must be decoded again to get its logits.
         common = common.min(tokens.len().saturating_sub(1));
         if common < self.evaluated.len() {
-            let removed = self
-                .ctx
+            let ctx = self.ctx_mut()?;
+            let removed = ctx
                 .clear_kv_cache_seq(Some(0), Some(common as u32), None)
                 .unwrap_or(false);
             if !removed {
                 // Some memory kinds (recurrent models) cannot drop a tail: start over.
-                self.ctx.clear_kv_cache();
+                ctx.clear_kv_cache();
                 common = 0;
             }
             self.evaluated.truncate(common);
         }
-        common
+        Ok(common)
     }
 
     /// Decodes `tokens` after the evaluated prefix in batches of at most `n_batch`, asking for
     /// logits of the last one only. Stops early (returning false) when cancelled.
     fn decode_prompt(&mut self, tokens: &[LlamaToken], control: &mut Control) -> Result<bool> {
-        let n_batch = self.ctx.n_batch() as usize;
+        let n_batch = self.ctx()?.n_batch() as usize;
         let last = tokens.len().saturating_sub(1);
         for (chunk_index, chunk) in tokens.chunks(n_batch).enumerate() {
             self.batch.clear();
@@ -595,6 +691,8 @@ impl<'m> Session<'m> {
                 self.batch.add(token, pos as i32, &[0], is_last)?;
             }
             self.ctx
+                .as_mut()
+                .context("the model has no context")?
                 .decode(&mut self.batch)
                 .map_err(|e| anyhow!("decoding the prompt failed: {e}"))?;
             self.evaluated.extend_from_slice(chunk);
@@ -610,6 +708,8 @@ impl<'m> Session<'m> {
         self.batch
             .add(token, self.evaluated.len() as i32, &[0], true)?;
         self.ctx
+            .as_mut()
+            .context("the model has no context")?
             .decode(&mut self.batch)
             .map_err(|e| anyhow!("decoding failed: {e}"))?;
         self.evaluated.push(token);
@@ -625,12 +725,12 @@ impl<'m> Session<'m> {
         control: &mut Control,
         out: &mut EventWriter,
     ) -> Result<GenerationStats> {
-        let n_ctx = self.ctx.n_ctx() as usize;
+        let n_ctx = self.ctx()?.n_ctx() as usize;
         let reserve = (sampling.max_tokens as usize).clamp(1, n_ctx / 2);
         let mut anchor = self.anchor.clone();
         let (tokens, dropped) = self.prompt_tokens(prompt, reserve, &mut anchor, out)?;
         self.anchor = anchor;
-        let reused = self.reuse_prefix(&tokens, options.reuse_prefix);
+        let reused = self.reuse_prefix(&tokens, options.reuse_prefix)?;
 
         let mut stats = GenerationStats {
             prompt_tokens: tokens.len() as u32,
@@ -641,6 +741,7 @@ impl<'m> Session<'m> {
             prompt_tokens_per_s: 0.0,
             tokens_per_s: 0.0,
             stop_reason: StopReason::Cancelled,
+            threads: self.threads as u32,
         };
         let prompt_started = Instant::now();
         if !self.decode_prompt(&tokens[reused..], control)? {
@@ -662,7 +763,7 @@ impl<'m> Session<'m> {
                 break StopReason::ContextFull;
             }
             // `sample` also accepts the token into the chain's state (penalties, grammar).
-            let mut token = sampler.sample(&self.ctx, idx);
+            let mut token = sampler.sample(self.ctx()?, idx);
             let needed = text.continuation_needed();
             if !self.fits(token, needed) {
                 token = self.resample_fitting(&mut sampler, idx, needed);
@@ -774,7 +875,7 @@ pub fn direct_generation_rounds(
     send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
     let backend = LlamaBackend::init().context("initialising the llama.cpp backend")?;
     let (model, _) = load_model(&backend, params, false).map_err(|e| anyhow!(e))?;
-    let (ctx_params, _) = context_params(&model, params);
+    let (ctx_params, _) = context_params(&model, params, thread_count(params.n_threads));
     let mut ctx = model
         .new_context(&backend, ctx_params)
         .context("creating the context")?;
