@@ -111,5 +111,5 @@ fn automatic_threads_follow_the_free_cores_and_keep_the_cache() {
     assert_eq!(stats.reused_tokens + 1, stats.prompt_tokens, "{stats:?}");
     assert_eq!(again, text);
     let log = std::fs::read_to_string(home.worker_log()).unwrap_or_default();
-    assert!(log.contains("threads instead of"), "{log}");
+    assert!(log.contains(&format!("threads {cores} -> 1")), "{log}");
 }

@@ -306,8 +306,8 @@ fn serve(
                     let want = cpuload::next_threads(cores as usize, session.threads, others);
                     if want != session.threads {
                         eprintln!(
-                            "quill worker: other programs use {others:.2} cores: {want} threads \
-                             instead of {}",
+                            "quill worker: other programs use {others:.2} cores; threads {} -> \
+                             {want}",
                             session.threads
                         );
                         session.set_threads(backend, params, want)?;
