@@ -556,16 +556,23 @@ mod tests {
         assert!(app.status.as_ref().unwrap().text.contains("line 1"));
     }
 
+    /// Gives `app` the built-ins plus one template of the writer's, `name.toml`; the folder
+    /// lives as long as the returned guard.
+    fn with_user_template(app: &mut App, name: &str, toml: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(format!("{name}.toml")), toml).unwrap();
+        app.assistant.prompts = PromptLibrary::load(Some(dir.path())).0;
+        dir
+    }
+
     #[test]
     fn only_the_writers_templates_can_be_deleted_and_built_ins_are_copied_to_edit() {
         let mut app = ready_app("");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("mine.toml"),
+        let _dir = with_user_template(
+            &mut app,
+            "mine",
             "name = \"Mine\"\naction = \"generate\"\ntemplate = \"Hi\"\n",
-        )
-        .unwrap();
-        app.assistant.prompts = PromptLibrary::load(Some(dir.path())).0;
+        );
         app.run(crate::command::Command::delete_template);
         let Mode::Palette(p) = &app.mode else {
             panic!()
@@ -616,13 +623,11 @@ mod tests {
     #[test]
     fn a_template_whose_output_goes_into_the_draft_is_applied_when_done() {
         let mut app = ready_app("Price: TBD.");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("price.toml"),
+        let _dir = with_user_template(
+            &mut app,
+            "price",
             "name = \"Price\"\naction = \"generate\"\noutput = \"replace\"\nvariants = 3\ntemplate = \"A price for {{ selection }}\"\n",
-        )
-        .unwrap();
-        app.assistant.prompts = PromptLibrary::load(Some(dir.path())).0;
+        );
         // Nothing selected: nothing to replace.
         assert!(app.open_template("price").is_empty());
         app.doc.select(Selection {

@@ -67,16 +67,11 @@ pub fn run() -> Result<()> {
                 }
                 match load_model(&backend, &params, true) {
                     Ok((model, load_ms)) => {
-                        // `threads = 0` means the cores that are free, read before each request; a
-                        // count the writer set is kept as it is.
+                        // A count the writer set is kept as it is, whatever an earlier load
+                        // started reading.
                         let load = load.as_ref().filter(|_| params.n_threads == 0);
                         next = serve(
-                            &backend,
-                            &model,
-                            &params,
-                            (load_ms, load),
-                            &requests,
-                            &mut out,
+                            &backend, &model, &params, load_ms, load, &requests, &mut out,
                         )?;
                         if next.is_none() {
                             return Ok(());
@@ -241,7 +236,9 @@ fn serve(
     backend: &LlamaBackend,
     model: &LlamaModel,
     params: &LoadParams,
-    (load_ms, load): (u64, Option<&CpuLoad>),
+    load_ms: u64,
+    // Some when `threads = 0`: the free cores, read before each request.
+    load: Option<&CpuLoad>,
     requests: &Receiver<Request>,
     out: &mut EventWriter,
 ) -> Result<Option<Request>> {
