@@ -2,12 +2,12 @@
 # model and build natively (-C target-cpu=native, set in .cargo/config.toml).
 CARGO ?= cargo
 
-.PHONY: run test bench deps model build lint
+.PHONY: run test bench deps model build lint llama-build
 
 run: deps model build
 	./target/release/quill $(FILE)
 
-test: deps model
+test: deps model llama-build
 	$(CARGO) test --release --all-targets
 
 bench: deps model build
@@ -22,8 +22,12 @@ deps:
 model:
 	@scripts/fetch-model
 
-build:
+build: llama-build
 	$(CARGO) build --release
+
+# A llama.cpp built before its AMX kernels were turned off is cleaned, so it is built again.
+llama-build:
+	@scripts/check-llama-build
 
 lint:
 	$(CARGO) fmt --check
