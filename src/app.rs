@@ -677,6 +677,7 @@ impl App {
                 self.open_settings();
                 Vec::new()
             }
+            C::restart_model => self.restart_model(),
             C::command_palette => {
                 self.mode = Mode::Palette(palette::Palette::default());
                 Vec::new()

@@ -87,6 +87,7 @@ commands! {
     edit_template => "Open a template in $EDITOR, then reload it",
     delete_template => "Delete one of your own templates (asks first)",
     settings => "Show and change the settings",
+    restart_model => "Start the model again (after it stopped, or once its file is fixed)",
 }
 
 impl Command {

@@ -3,6 +3,7 @@
 //! signal and, where llama.cpp left one in the log, the reason; nothing here ever hangs on it.
 
 pub mod cpuload;
+pub mod exit;
 pub mod fit;
 pub mod model_file;
 pub mod protocol;
@@ -12,15 +13,15 @@ pub mod worker;
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use exit::WorkerExit;
 use protocol::{Event, LoadParams, ModelInfo, Request};
 
 /// A worker log past this size is set aside when the next worker starts.
@@ -64,7 +65,9 @@ pub struct Engine {
 pub enum LoadError {
     /// The worker refused the model (bad file, unsupported format): bad input.
     Rejected(String),
-    /// The worker died or stopped answering while loading.
+    /// The worker died while loading.
+    Died(WorkerExit),
+    /// The worker stopped answering while loading, or could not be reached.
     Crashed(String),
 }
 
@@ -72,6 +75,9 @@ impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LoadError::Rejected(reason) | LoadError::Crashed(reason) => f.write_str(reason),
+            LoadError::Died(exit) => {
+                write!(f, "the engine crashed while loading the model ({exit})")
+            }
         }
     }
 }
@@ -131,8 +137,9 @@ impl Worker {
                     }
                 }
                 let status = reaper.lock().ok().and_then(|mut c| c.wait().ok());
-                let reason = exit_reason(status, &log_file, log_start, pid);
-                sink(Event::WorkerExited { reason });
+                let exit = WorkerExit::from_status(status, fatal_line(&log_file, log_start, pid));
+                log_exit(&log_file, pid, &exit);
+                sink(Event::WorkerExited { exit });
             })
             .context("starting the engine reader thread")?;
         Ok(Worker { child, stdin, pid })
@@ -224,11 +231,7 @@ impl Engine {
             match self.recv_timeout(left) {
                 Some(Event::ModelLoaded(info)) => return Ok(info),
                 Some(Event::ModelLoadFailed { reason }) => return Err(LoadError::Rejected(reason)),
-                Some(Event::WorkerExited { reason }) => {
-                    return Err(LoadError::Crashed(format!(
-                        "the engine crashed while loading the model ({reason})"
-                    )));
-                }
+                Some(Event::WorkerExited { exit }) => return Err(LoadError::Died(exit)),
                 Some(_) => {}
                 None if self.exited => {
                     return Err(LoadError::Crashed("the engine stopped".into()));
@@ -243,20 +246,23 @@ impl Engine {
     }
 }
 
-/// Describes how the worker ended, with the abort reason it logged if there is one.
-fn exit_reason(status: Option<ExitStatus>, log_file: &Path, log_start: u64, pid: u32) -> String {
-    let how = match status {
-        Some(s) => match (s.code(), s.signal()) {
-            (_, Some(signal)) => format!("killed by {}", signal_name(signal)),
-            (Some(0), _) => "exited".to_string(),
-            (Some(code), _) => format!("exited with status {code}"),
-            (None, None) => "ended".to_string(),
-        },
-        None => "ended".to_string(),
-    };
-    match fatal_line(log_file, log_start, pid) {
-        Some(reason) => format!("{how}: {reason}"),
-        None => how,
+/// Says in the worker log how a worker that did not simply exit ended, and what to do about
+/// it, so the log alone explains a crash.
+fn log_exit(log_file: &Path, pid: u32, exit: &WorkerExit) {
+    if exit.signal.is_none() && exit.code == Some(0) {
+        return;
+    }
+    let mut line = format!("quill: worker {pid} {exit}");
+    if let Some(advice) = exit.advice() {
+        line.push_str(&format!("; {advice}"));
+    }
+    append_to_log(log_file, &line);
+}
+
+/// Adds a line of the client's own to the worker log (best effort: the log is for reading).
+pub fn append_to_log(log_file: &Path, line: &str) {
+    if let Ok(mut log) = OpenOptions::new().append(true).open(log_file) {
+        let _ = writeln!(log, "{line}");
     }
 }
 
@@ -270,31 +276,9 @@ fn fatal_line(log_file: &Path, start: u64, pid: u32) -> Option<String> {
         .next_back()
 }
 
-pub fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGILL => "SIGILL",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGINT => "SIGINT",
-        _ => return format!("signal {signal}"),
-    };
-    name.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signals_have_their_usual_names() {
-        assert_eq!(signal_name(libc::SIGABRT), "SIGABRT");
-        assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
-        assert_eq!(signal_name(64), "signal 64");
-    }
 
     #[test]
     fn the_fatal_reason_of_this_worker_is_found_in_the_shared_log() {

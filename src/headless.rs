@@ -141,7 +141,17 @@ pub fn start_engine(
         Err(LoadError::Rejected(reason)) => {
             Err(Failure::bad_input(format!("{reason}. {MODEL_HINT}")))
         }
-        // A crash while loading is almost always a damaged file, which is bad input too.
+        // An instruction this CPU refuses is the build's fault, not the file's.
+        Err(LoadError::Died(exit)) if exit.advice().is_some() => Err(Failure::engine(format!(
+            "the engine crashed while loading the model ({exit}): {}",
+            exit.advice().unwrap_or_default()
+        ))),
+        // Any other crash while loading is almost always a damaged file, which is bad input.
+        Err(LoadError::Died(exit)) => Err(Failure::bad_input(format!(
+            "cannot load {}: the engine crashed ({exit}). The file may be corrupt or truncated. \
+             {MODEL_HINT}",
+            settings.model.display()
+        ))),
         Err(LoadError::Crashed(reason)) => Err(Failure::bad_input(format!(
             "cannot load {}: {reason}. The file may be corrupt or truncated. {MODEL_HINT}",
             settings.model.display()
@@ -514,9 +524,10 @@ pub fn stream_job(
             Event::GenerationFailed { reason, .. } => {
                 return Err(Failure::engine(format!("generation failed: {reason}")));
             }
-            Event::WorkerExited { reason } => {
+            Event::WorkerExited { exit } => {
+                let advice = exit.advice().map(|a| format!(": {a}")).unwrap_or_default();
                 return Err(Failure::engine(format!(
-                    "the engine stopped during generation ({reason})"
+                    "the engine stopped during generation ({exit}){advice}"
                 )));
             }
             Event::Warned { message } => eprintln!("quill: warning: {message}"),

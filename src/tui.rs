@@ -578,6 +578,14 @@ impl Runner {
                 });
                 Vec::new()
             }
+            Effect::StopEngine { note } => {
+                self.worker = None;
+                crate::engine::append_to_log(
+                    &self.worker_command.log_file,
+                    &format!("quill: not restarting the worker: {note}"),
+                );
+                Vec::new()
+            }
             Effect::Generate {
                 job,
                 prompt,

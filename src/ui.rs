@@ -11,6 +11,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::app::palette::Purpose;
 use crate::app::{App, Confirm, Mode, PromptKind, Then};
@@ -291,51 +292,76 @@ impl Widget for StatusBar<'_> {
         if app.doc.is_modified() {
             left.push(TextSpan::styled(" [+]", theme.status_modified));
         }
-        if let Some(status) = &app.status {
+        let head_width: usize = left.iter().map(|s| s.width()).sum();
+        let message = app.status.as_ref().map(|status| {
             let style = if status.is_error {
                 theme.status_error
             } else {
                 theme.status
             };
-            left.push(TextSpan::styled("  ", theme.status));
-            left.push(TextSpan::styled(
-                strip_controls(&status.text).into_owned(),
-                style,
-            ));
-        }
-        // A message has the room it needs: the model's state goes first, then the help hint.
-        let left_width: usize = left.iter().map(|s| s.width()).sum();
+            (strip_controls(&status.text).into_owned(), style)
+        });
+        let message_width = message.as_ref().map_or(0, |(text, _)| text.width() + 2);
+        // The model's state and the position keep their place; a message shares the rest and
+        // is cut with an ellipsis, keeping at least `MIN_MESSAGE` columns when there is one.
+        const MIN_MESSAGE: usize = 16;
         let model = model_status(app);
+        let line_col = format!("{}:{}", line + 1, col + 1);
         let candidates = [
             format!("{model}  {position}  F1 help "),
-            format!("{position}  F1 help "),
-            format!("{position} "),
+            format!("{model}  {position} "),
+            format!("{model}  {line_col} "),
+            format!("{line_col} "),
             String::new(),
         ];
+        let width = area.width as usize;
         let right = candidates
             .iter()
-            .find(|r| {
-                left_width + 2 + unicode_width::UnicodeWidthStr::width(r.as_str())
-                    <= area.width as usize
-            })
-            .unwrap_or(&candidates[3])
-            .trim_start()
+            .map(|r| r.trim_start())
+            .find(|r| head_width + message_width.min(MIN_MESSAGE) + 2 + r.width() <= width)
+            .unwrap_or_default()
             .to_string();
-        let right_width = unicode_width::UnicodeWidthStr::width(right.as_str()) as u16;
+        let right_width = right.width();
+        if let Some((text, style)) = message {
+            let room = width.saturating_sub(head_width + right_width + 4);
+            left.push(TextSpan::styled("  ", theme.status));
+            left.push(TextSpan::styled(fit_width(&text, room), style));
+        }
         let left_area = Rect {
-            width: area.width.saturating_sub(right_width),
+            width: area.width.saturating_sub(right_width as u16),
             ..area
         };
         Line::from(left).render(left_area, buf);
-        if right_width <= area.width {
+        if right_width <= width {
             buf.set_string(
-                area.x + area.width - right_width,
+                area.x + area.width - right_width as u16,
                 area.y,
                 &right,
                 theme.status,
             );
         }
     }
+}
+
+/// `text` cut to `width` columns, ending in an ellipsis when it was cut.
+fn fit_width(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
 }
 
 /// The model's state, its speed and the context meter, for the status bar.
@@ -351,11 +377,12 @@ fn model_status(app: &App) -> String {
         ModelState::Loading(progress) => format!("model loading {:.0}%", progress * 100.0),
         ModelState::Ready if streaming => "generating".to_string(),
         ModelState::Ready => "model ready".to_string(),
-        ModelState::Crashed { reason, retry_in } => format!(
+        ModelState::Crashed { exit, retry_in } => format!(
             "model crashed ({}) - restarting in {} s",
-            short_reason(reason),
+            exit.short(),
             retry_in.as_secs()
         ),
+        ModelState::Stopped { exit } => format!("model stopped ({})", exit.short()),
         ModelState::Failed(_) => "no model".to_string(),
     };
     if let (Some(stats), Some(info)) = (&assistant.last_stats, &assistant.info) {
@@ -368,14 +395,6 @@ fn model_status(app: &App) -> String {
         }
     }
     text
-}
-
-/// "killed by SIGKILL: ..." -> "SIGKILL".
-fn short_reason(reason: &str) -> &str {
-    reason
-        .split_whitespace()
-        .find(|w| w.starts_with("SIG"))
-        .map_or(reason, |w| w.trim_end_matches(':'))
 }
 
 struct SettingsView<'a> {
@@ -577,6 +596,34 @@ mod tests {
         assert_eq!(row(&terminal, 0).trim_end(), "大模型驱");
         assert_eq!(row(&terminal, 1).trim_end(), "动的创业");
         assert_eq!(row(&terminal, 2).trim_end(), "产品");
+    }
+
+    #[test]
+    fn a_long_message_is_cut_and_keeps_the_model_state_and_position_in_the_bar() {
+        let mut app = app("Hello 世界\nsecond", 60, 4);
+        app.assistant.state = crate::app::ModelState::Stopped {
+            exit: crate::engine::exit::WorkerExit::killed_by(libc::SIGILL),
+        };
+        app.update(Msg::Warning(
+            "the model crashed again after a restart and was stopped; rebuild it portable with \
+             a long command that cannot fit"
+                .into(),
+        ));
+        let terminal = draw(&app, &Theme::monochrome(), 60, 4);
+        let status = row(&terminal, 3);
+        assert!(status.contains("model stopped (SIGILL)"), "{status}");
+        assert!(status.contains("1:1"), "{status}");
+        assert!(status.contains("the model crashed"), "{status}");
+        assert!(status.contains('…'), "the cut is marked: {status}");
+        // A short message leaves room for everything.
+        let mut short = super::tests::app("Hello", 100, 4);
+        short.update(Msg::Warning("saved".into()));
+        let terminal = draw(&short, &Theme::monochrome(), 100, 4);
+        let status = row(&terminal, 3);
+        assert!(
+            status.contains("saved") && status.contains("F1 help") && !status.contains('…'),
+            "{status}"
+        );
     }
 
     #[test]

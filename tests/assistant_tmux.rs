@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Home, MODEL_WAIT, Tmux, wait_file};
+use common::{Home, MODEL_WAIT, Tmux, children, signal, wait_file, wait_worker};
 
 fn start(home: &Home, file: &Path) -> Tmux {
     Tmux::with_model(home, &[], file, 120, 24)
@@ -91,16 +91,8 @@ fn killing_the_worker_while_streaming_keeps_the_editor_and_restarts_the_model() 
     let tmux = start(&home, &file);
     tmux.keys(&["C-End", "C-e"]);
     tmux.wait_for_within("generating", Duration::from_secs(10));
-    let quill = tmux.pane_pid();
-    let children =
-        std::fs::read_to_string(format!("/proc/{quill}/task/{quill}/children")).unwrap_or_default();
-    let worker: i32 = children
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("the worker process");
-    // SAFETY: killing the worker of the editor this test started.
-    unsafe { libc::kill(worker, libc::SIGKILL) };
+    let worker = wait_worker(tmux.pane_pid(), None, Duration::ZERO);
+    signal(worker, libc::SIGKILL);
     tmux.wait_for("model crashed (SIGKILL)");
     // Editing goes on while the model is down.
     tmux.type_text(" Still typing.");
@@ -109,6 +101,50 @@ fn killing_the_worker_while_streaming_keeps_the_editor_and_restarts_the_model() 
     tmux.wait_for_within("model ready", MODEL_WAIT);
     tmux.keys(&["C-s"]);
     wait_file(&file, |t| t.ends_with(" Still typing."));
+}
+
+/// A build that uses an instruction the CPU refuses dies of SIGILL at every start: one retry,
+/// then the model stops with the command that rebuilds Quill portable, and the editor goes on.
+#[test]
+fn a_worker_killed_by_sigill_twice_stops_with_the_rebuild_command() {
+    let home = Home::new();
+    let file = home.dir.path().join("draft.md");
+    std::fs::write(&file, "A long story begins here.").unwrap();
+    let tmux = start(&home, &file);
+    tmux.keys(&["C-End", "C-e"]);
+    tmux.wait_for_within("generating", Duration::from_secs(10));
+    let quill = tmux.pane_pid();
+    let first = wait_worker(quill, None, Duration::ZERO);
+    signal(first, libc::SIGILL);
+    tmux.wait_for("model crashed (SIGILL)");
+    // The retry: killed the moment it exists, before it can finish a job.
+    let second = wait_worker(quill, Some(first), Duration::from_secs(10));
+    signal(second, libc::SIGILL);
+    let screen = tmux.wait_for("model stopped (SIGILL)");
+    assert!(screen.contains("SIGILL"), "{screen}");
+    // No third start, however long we wait for one.
+    std::thread::sleep(Duration::from_secs(3));
+    let left: Vec<i32> = children(quill)
+        .into_iter()
+        .filter(|c| ![first, second].contains(c))
+        .collect();
+    assert!(left.is_empty(), "a worker was started again: {left:?}");
+    assert!(tmux.screen().contains("model stopped (SIGILL)"));
+    // The worker log says what happened and what to do.
+    let log = std::fs::read_to_string(home.worker_log()).unwrap();
+    assert!(
+        log.contains(&format!("quill: worker {second} killed by SIGILL")),
+        "{log}"
+    );
+    assert!(log.contains("not restarting the worker"), "{log}");
+    assert!(
+        log.contains("RUSTFLAGS=\"\" cargo build --release"),
+        "{log}"
+    );
+    // The draft is whole and the editor works.
+    tmux.type_text(" Still typing.");
+    tmux.keys(&["C-s"]);
+    wait_file(&file, |t| t == "A long story begins here. Still typing.");
 }
 
 #[test]

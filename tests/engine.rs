@@ -70,7 +70,7 @@ fn finish(engine: &mut Engine, job: u64) -> (quill::engine::protocol::Generation
                 return (stats, tokens);
             }
             Some(Event::GenerationFailed { reason, .. }) => panic!("generation failed: {reason}"),
-            Some(Event::WorkerExited { reason }) => panic!("worker exited: {reason}"),
+            Some(Event::WorkerExited { exit }) => panic!("worker exited: {exit}"),
             Some(_) => {}
             None => panic!("no answer from the worker"),
         }
@@ -151,13 +151,14 @@ fn a_killed_worker_is_reported_and_a_new_one_can_start() {
     // SAFETY: sending a signal to our own child.
     unsafe { libc::kill(engine.pid() as i32, libc::SIGKILL) };
     let deadline = Instant::now() + Duration::from_secs(30);
-    let reason = loop {
+    let exit = loop {
         assert!(Instant::now() < deadline, "no exit event");
-        if let Some(Event::WorkerExited { reason }) = engine.recv_timeout(Duration::from_secs(5)) {
-            break reason;
+        if let Some(Event::WorkerExited { exit }) = engine.recv_timeout(Duration::from_secs(5)) {
+            break exit;
         }
     };
-    assert!(reason.contains("SIGKILL"), "{reason}");
+    assert_eq!(exit.signal, Some(libc::SIGKILL), "{exit}");
+    assert_eq!(exit.short(), "SIGKILL");
     assert!(engine.send(&Request::Cancel { job: 1 }).is_err() || engine.has_exited());
 
     let mut fresh = self::engine(&home);

@@ -252,3 +252,58 @@ fn bad_input_text_exits_2_with_a_reason() {
         stderr(&output)
     );
 }
+
+/// A worker that dies of SIGILL (a build using an instruction the CPU refuses) fails the
+/// command with exit code 3 and the command that rebuilds Quill portable, on stderr and in the
+/// worker log.
+#[test]
+fn a_worker_killed_by_sigill_says_how_to_rebuild_portable() {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let home = Home::new();
+    let mut child = home
+        .command()
+        .args(["continue", "--temperature", "0", "--max-tokens", "2000"])
+        .arg("--model")
+        .arg(common::model())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"Count with me: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,")
+            .unwrap();
+    }
+    // Generating: the first bytes are out.
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    out.read_exact(&mut first).expect("no output from quill");
+    let worker = common::wait_worker(child.id() as i32, None, Duration::ZERO);
+    common::signal(worker, libc::SIGILL);
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("killed by SIGILL"), "{err}");
+    assert!(
+        err.contains("RUSTFLAGS=\"\" cargo build --release"),
+        "{err}"
+    );
+    let log = std::fs::read_to_string(home.worker_log()).unwrap();
+    assert!(
+        log.contains(&format!("quill: worker {worker} killed by SIGILL"))
+            && log.contains("cargo build --release"),
+        "{log}"
+    );
+}

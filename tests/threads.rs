@@ -43,7 +43,7 @@ fn continuation(engine: &mut Engine, job: u64) -> (String, GenerationStats) {
             Some(Event::TokenGenerated { job: j, text: t }) if j == job => text.push_str(&t),
             Some(Event::GenerationFinished { job: j, stats }) if j == job => return (text, stats),
             Some(Event::GenerationFailed { reason, .. }) => panic!("generation failed: {reason}"),
-            Some(Event::WorkerExited { reason }) => panic!("worker exited: {reason}"),
+            Some(Event::WorkerExited { exit }) => panic!("worker exited: {exit}"),
             Some(_) => {}
             None => panic!("no answer from the worker"),
         }

@@ -8,15 +8,15 @@ use std::collections::BTreeMap;
 
 use super::suggestion::{Finished, Suggestion, Target, VariantState};
 use super::{App, Effect};
+use crate::engine::exit::WorkerExit;
 use crate::engine::model_file;
 use crate::engine::protocol::{
     Event, GenerationStats, JobId, LoadParams, ModelInfo, SamplingParams,
 };
 use crate::prompt::{Action, Output, PromptInput, PromptLibrary};
 
-/// The first restart waits this long; each further one twice as long, up to `MAX_BACKOFF`.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A crashed worker restarts after this pause.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
 
 /// What the editor needs to run the engine, from the config.
 #[derive(Debug, Clone)]
@@ -37,8 +37,13 @@ pub enum ModelState {
     Ready,
     /// The worker died; it restarts after a pause.
     Crashed {
-        reason: String,
+        exit: WorkerExit,
         retry_in: Duration,
+    },
+    /// The worker died again before its restart finished any job: a restart would meet the
+    /// same crash, so none is made until the writer asks (`restart_model`).
+    Stopped {
+        exit: WorkerExit,
     },
     /// The model cannot be used (bad file): Quill stays a plain editor.
     Failed(String),
@@ -51,6 +56,7 @@ pub struct Assistant {
     pub info: Option<ModelInfo>,
     /// Which worker's events count: bumped at every start, so a dead one's are ignored.
     pub generation: u64,
+    /// Crashes since a worker last finished a job.
     crashes: u32,
     next_job: JobId,
     pub suggestion: Option<Suggestion>,
@@ -144,7 +150,6 @@ impl App {
             Event::ModelLoaded(info) => {
                 self.assistant.info = Some(info);
                 self.assistant.state = ModelState::Ready;
-                self.assistant.crashes = 0;
                 // A suggestion that was waiting on a restart asks again.
                 self.continue_variants()
             }
@@ -167,6 +172,8 @@ impl App {
                 Vec::new()
             }
             Event::GenerationFinished { job, stats } => {
+                // A worker that finishes a job has got past whatever killed the last one.
+                self.assistant.crashes = 0;
                 // Every job of this worker counts for the speed and context shown, a ghost
                 // stopped at its sentence end included.
                 self.assistant.last_stats = Some(stats.clone());
@@ -201,22 +208,56 @@ impl App {
                 self.info(message);
                 Vec::new()
             }
-            Event::WorkerExited { reason } => {
-                self.assistant.crashes += 1;
-                let backoff = FIRST_BACKOFF
-                    .saturating_mul(1 << (self.assistant.crashes - 1).min(5))
-                    .min(MAX_BACKOFF);
-                self.fail_streaming(format!("the model crashed ({reason})"));
-                self.assistant.state = ModelState::Crashed {
-                    reason,
-                    retry_in: backoff,
-                };
-                vec![Effect::RestartEngineAfter {
-                    generation: self.assistant.generation,
-                    delay: backoff,
-                }]
-            }
+            Event::WorkerExited { exit } => self.on_worker_exited(exit),
         }
+    }
+
+    /// One restart after a crash; a second crash before the restarted worker finishes a job
+    /// stops the engine, since restarting again would meet the same crash (an instruction this
+    /// CPU refuses, a model that aborts llama.cpp, a prompt that does).
+    fn on_worker_exited(&mut self, exit: WorkerExit) -> Vec<Effect> {
+        self.assistant.crashes += 1;
+        let advice = exit.advice().map(|a| format!("; {a}")).unwrap_or_default();
+        if self.assistant.crashes < 2 {
+            self.fail_streaming(format!("the model crashed ({exit}){advice}"));
+            self.assistant.state = ModelState::Crashed {
+                exit,
+                retry_in: RESTART_PAUSE,
+            };
+            return vec![Effect::RestartEngineAfter {
+                generation: self.assistant.generation,
+                delay: RESTART_PAUSE,
+            }];
+        }
+        let what = format!(
+            "the model crashed again after a restart ({exit}) and was stopped{}",
+            if advice.is_empty() {
+                "; the worker log says more. Fix the cause, then run `restart model` (Ctrl-P)"
+                    .to_string()
+            } else {
+                advice
+            }
+        );
+        self.fail_streaming(what.clone());
+        self.error(what.clone());
+        self.assistant.state = ModelState::Stopped { exit };
+        vec![Effect::StopEngine { note: what }]
+    }
+
+    /// Starts the model again, whatever state it is in: after it stopped, or a model file that
+    /// has since been fixed.
+    pub(super) fn restart_model(&mut self) -> Vec<Effect> {
+        self.assistant.crashes = 0;
+        let effects = self.start_engine();
+        if effects.is_empty()
+            && let ModelState::Failed(reason) = &self.assistant.state
+        {
+            let reason = reason.clone();
+            self.error(format!("no model: {reason}"));
+        } else {
+            self.info("starting the model again");
+        }
+        effects
     }
 
     pub(super) fn on_restart_due(&mut self, generation: u64) -> Vec<Effect> {
@@ -305,6 +346,14 @@ impl App {
             ModelState::Failed(reason) => {
                 let reason = reason.clone();
                 self.error(format!("no model: {reason}"));
+                return Vec::new();
+            }
+            ModelState::Stopped { exit } => {
+                let advice = exit.advice().map(|a| format!("; {a}")).unwrap_or_default();
+                self.error(format!(
+                    "the model stopped after crashing twice ({exit}){advice}; `restart model` \
+                     (Ctrl-P) starts it again"
+                ));
                 return Vec::new();
             }
             _ => {
@@ -749,8 +798,33 @@ mod tests {
         assert_eq!(s.variants[0].text, "");
     }
 
+    /// Crashes the worker of `generation` with `signal`; returns the effects.
+    fn crash(app: &mut App, generation: u64, signal: i32) -> Vec<Effect> {
+        app.on_engine(
+            generation,
+            Event::WorkerExited {
+                exit: WorkerExit::killed_by(signal),
+            },
+        )
+    }
+
+    fn load(app: &mut App, generation: u64) {
+        app.on_engine(
+            generation,
+            Event::ModelLoaded(ModelInfo {
+                name: "m".into(),
+                n_ctx: 2048,
+                n_ctx_train: 2048,
+                n_params: 1,
+                size_bytes: 1,
+                has_chat_template: true,
+                load_ms: 1,
+            }),
+        );
+    }
+
     #[test]
-    fn a_crash_fails_the_stream_and_restarts_with_growing_back_off() {
+    fn a_crash_fails_the_stream_and_restarts_once() {
         let mut app = ready_app("text");
         let job = job_of(&app.ask("continue"));
         app.on_engine(
@@ -760,15 +834,10 @@ mod tests {
                 text: " partial".into(),
             },
         );
-        let effects = app.on_engine(
-            1,
-            Event::WorkerExited {
-                reason: "killed by SIGKILL".into(),
-            },
-        );
+        let effects = crash(&mut app, 1, libc::SIGKILL);
         assert!(matches!(
             effects.as_slice(),
-            [Effect::RestartEngineAfter { generation: 1, delay }] if *delay == FIRST_BACKOFF
+            [Effect::RestartEngineAfter { generation: 1, delay }] if *delay == RESTART_PAUSE
         ));
         assert!(matches!(app.assistant.state, ModelState::Crashed { .. }));
         assert_eq!(app.doc.text(), "text", "the draft is untouched");
@@ -777,16 +846,85 @@ mod tests {
             effects.as_slice(),
             [Effect::StartEngine { generation: 2, .. }]
         ));
-        let effects = app.on_engine(
+        // The restarted worker finishes a job: the next crash is a new one, restarted too.
+        load(&mut app, 2);
+        let job = job_of(&app.ask("continue"));
+        app.on_engine(
             2,
-            Event::WorkerExited {
-                reason: "again".into(),
+            Event::GenerationFinished {
+                job,
+                stats: stats(),
             },
         );
+        let effects = crash(&mut app, 2, libc::SIGSEGV);
         assert!(matches!(
             effects.as_slice(),
-            [Effect::RestartEngineAfter { delay, .. }] if *delay == FIRST_BACKOFF * 2
+            [Effect::RestartEngineAfter { generation: 2, .. }]
         ));
+    }
+
+    #[test]
+    fn an_illegal_instruction_is_retried_once_then_stops_with_the_rebuild_command() {
+        let mut app = ready_app("text");
+        let job = job_of(&app.ask("continue"));
+        let effects = crash(&mut app, 1, libc::SIGILL);
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::RestartEngineAfter { .. }]
+        ));
+        let failed = match &app.assistant.suggestion.as_ref().unwrap().variants[0].state {
+            VariantState::Failed(reason) => reason.clone(),
+            other => panic!("the variant is {other:?}"),
+        };
+        assert!(failed.contains("SIGILL"), "{failed}");
+        assert!(
+            failed.contains("RUSTFLAGS=\"\" cargo build --release"),
+            "{failed}"
+        );
+        let _ = job;
+
+        // The restart loads, asks again, and dies the same way: no third start.
+        app.on_restart_due(1);
+        load(&mut app, 2);
+        let effects = crash(&mut app, 2, libc::SIGILL);
+        let [Effect::StopEngine { note }] = effects.as_slice() else {
+            panic!("expected the engine to stop, got {effects:?}");
+        };
+        assert!(
+            note.contains("RUSTFLAGS=\"\" cargo build --release"),
+            "{note}"
+        );
+        assert!(matches!(app.assistant.state, ModelState::Stopped { .. }));
+        let status = app.status.as_ref().unwrap();
+        assert!(
+            status.is_error && status.text.contains("SIGILL"),
+            "{}",
+            status.text
+        );
+        assert!(app.on_restart_due(2).is_empty(), "no restart is pending");
+        assert_eq!(app.doc.text(), "text", "the draft is untouched");
+
+        // Actions say the model is stopped rather than waiting on it.
+        assert!(app.ask("continue").is_empty());
+        // The writer can ask for a start once the cause is fixed.
+        let effects = app.run(crate::command::Command::restart_model);
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::StartEngine { generation: 3, .. }]
+        ));
+    }
+
+    #[test]
+    fn any_crash_right_after_a_restart_stops_the_engine() {
+        let mut app = ready_app("text");
+        crash(&mut app, 1, libc::SIGABRT);
+        app.on_restart_due(1);
+        // Dies while loading, before finishing anything.
+        let effects = crash(&mut app, 2, libc::SIGABRT);
+        let [Effect::StopEngine { note }] = effects.as_slice() else {
+            panic!("expected the engine to stop, got {effects:?}");
+        };
+        assert!(note.contains("restart model"), "{note}");
     }
 
     #[test]

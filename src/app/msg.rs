@@ -120,6 +120,10 @@ pub enum Effect {
         generation: u64,
         delay: Duration,
     },
+    /// The engine crashed once too often: let the worker go, and say why in its log.
+    StopEngine {
+        note: String,
+    },
     Generate {
         job: JobId,
         prompt: Prompt,

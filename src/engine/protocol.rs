@@ -174,7 +174,7 @@ pub enum Event {
     },
     /// Synthesised by the client when the worker process ends; never sent by the worker.
     WorkerExited {
-        reason: String,
+        exit: super::exit::WorkerExit,
     },
 }
 

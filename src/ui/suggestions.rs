@@ -23,7 +23,8 @@ impl Widget for SuggestionsPane<'_> {
         let state = match s.current().map(|v| &v.state) {
             Some(VariantState::Streaming) => "streaming…".to_string(),
             Some(VariantState::Done(stats)) => format!("{} tokens", stats.generated_tokens),
-            Some(VariantState::Failed(reason)) => reason.clone(),
+            // The reason is in the pane's body, where it has the room to be read whole.
+            Some(VariantState::Failed(_)) => "failed".to_string(),
             None => "waiting for the model…".to_string(),
         };
         let count = s.variants.len().max(1);
@@ -69,13 +70,24 @@ impl Widget for SuggestionsPane<'_> {
                 theme.muted,
             ));
         let text = s.current().map_or("", |v| v.text.as_str());
-        let lines = match &s.target {
+        let mut lines = match &s.target {
             Target::Replace { original, .. } => diff_lines(original.trim(), text.trim(), theme),
             Target::Insert { .. } => text
                 .split('\n')
                 .map(|l| Line::styled(l.to_string(), theme.text))
                 .collect(),
         };
+        if let Some(VariantState::Failed(reason)) = s.current().map(|v| &v.state) {
+            if text.is_empty() {
+                lines.clear();
+            } else {
+                lines.push(Line::default());
+            }
+            lines.push(Line::styled(
+                crate::sanitize::strip_controls(reason).into_owned(),
+                theme.status_error,
+            ));
+        }
         Paragraph::new(lines)
             .block(block)
             .style(theme.text)

@@ -270,6 +270,45 @@ impl Drop for Tmux {
     }
 }
 
+/// The child processes of `pid` (all its threads' children): Quill's worker, once started.
+pub fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+/// Waits (up to `limit`) for a worker of `pid` other than `not`, and returns it.
+pub fn wait_worker(pid: i32, not: Option<i32>, limit: Duration) -> i32 {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(worker) = children(pid).into_iter().find(|c| Some(*c) != not) {
+            return worker;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} started no worker (other than {not:?}) within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Sends `signal` to a worker process the test started.
+pub fn signal(pid: i32, signal: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is a child of the test's own
+    // Quill.
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+}
+
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
