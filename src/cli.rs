@@ -68,6 +68,8 @@ pub enum Command {
         #[arg(long, conflicts_with_all = ["editor", "assistant"])]
         busy: bool,
     },
+    /// Check the build, the paths, the config and the model, and say what to fix.
+    Doctor,
     /// The engine process (started by Quill itself; speaks JSON lines on stdin/stdout).
     #[command(hide = true)]
     Worker,

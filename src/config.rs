@@ -93,7 +93,7 @@ fn fresh_seed() -> u32 {
 pub fn toml_place(origin: &str, text: &str, span: Option<std::ops::Range<usize>>) -> String {
     match span {
         Some(span) => {
-            let line = text[..span.start.min(text.len())].lines().count().max(1);
+            let line = line_at(text, span.start);
             format!("{origin}:{line}")
         }
         None => origin.to_string(),
@@ -122,6 +122,15 @@ pub fn toml_files(dir: &Path) -> Vec<(String, PathBuf, std::io::Result<String>)>
             (stem, path, text)
         })
         .collect()
+}
+
+/// The 1-based line of byte `offset` in `text`.
+pub fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// A validated setting, ready for config.toml.
@@ -262,15 +271,71 @@ fn parse_table(table: Table, source: &str, path: &Path) -> Result<Config, Config
     Config::deserialize(table).map_err(|e| {
         // Merged tables have no spans; find the offending key in the user's text for a line.
         let message = e.message().to_string();
-        let line = offending_key(&message).and_then(|key| line_of_key(source, &key));
+        let line = offending_key(&message)
+            .and_then(|key| line_of_key(source, &key))
+            .or_else(|| line_of_bad_value(source));
         warning(path, line, &message)
     })
 }
 
+/// The line of the first value in the user's file that the settings cannot take. A type error
+/// in the merged tables names neither key nor place, so each value is tried alone over the
+/// defaults (only on this error path, and configs are small).
+fn line_of_bad_value(source: &str) -> Option<usize> {
+    let doc = toml_edit::Document::parse(source).ok()?;
+    let user: Table = source.parse().ok()?;
+    let mut leaves = Vec::new();
+    collect_leaves(doc.as_table(), &mut Vec::new(), &mut leaves);
+    leaves.into_iter().find_map(|(path, start)| {
+        let value = path
+            .iter()
+            .try_fold(None::<&toml::Value>, |at, key| match at {
+                None => user.get(key).map(Some),
+                Some(toml::Value::Table(t)) => t.get(key).map(Some),
+                Some(_) => None,
+            })
+            .flatten()?;
+        let mut merged = defaults_table();
+        let (last, tables) = path.split_last()?;
+        let mut table = &mut merged;
+        for key in tables {
+            let entry = table
+                .entry(key.clone())
+                .or_insert_with(|| toml::Value::Table(Table::new()));
+            table = entry.as_table_mut()?;
+        }
+        table.insert(last.clone(), value.clone());
+        Config::deserialize(merged)
+            .is_err()
+            .then(|| line_at(source, start))
+    })
+}
+
+/// Every value of `table` with its key path and where its key starts in the text.
+fn collect_leaves(
+    table: &toml_edit::Table,
+    path: &mut Vec<String>,
+    out: &mut Vec<(Vec<String>, usize)>,
+) {
+    for (key, item) in table.iter() {
+        path.push(key.to_string());
+        match item {
+            toml_edit::Item::Table(inner) => collect_leaves(inner, path, out),
+            _ => {
+                let start = table
+                    .key(key)
+                    .and_then(|k| k.span())
+                    .or_else(|| item.span())
+                    .map_or(0, |span| span.start);
+                out.push((path.clone(), start));
+            }
+        }
+        path.pop();
+    }
+}
+
 fn warning_at(path: &Path, text: &str, e: &toml::de::Error) -> ConfigWarning {
-    let line = e
-        .span()
-        .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+    let line = e.span().map(|span| line_at(text, span.start));
     // Unlike toml_place, the file name leads and the full path follows (see `warning`).
     warning(path, line, e.message())
 }
@@ -298,7 +363,8 @@ fn offending_key(message: &str) -> Option<String> {
     Some(message[start..end].to_string())
 }
 
-fn line_of_key(source: &str, key: &str) -> Option<usize> {
+/// The 1-based line where `key = ...` is set in `source`, if it is.
+pub fn line_of_key(source: &str, key: &str) -> Option<usize> {
     source
         .lines()
         .position(|l| {
@@ -355,13 +421,26 @@ mod tests {
     }
 
     #[test]
-    fn a_wrong_type_is_reported() {
+    fn a_wrong_type_names_the_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
-        std::fs::write(&path, "[engine]\nn_ctx = \"big\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "# mine\n[engine]\nthreads = 1\n\nn_ctx = \"big\"\n[keys]\n\"C-k\" = \"undo\"\n",
+        )
+        .unwrap();
         let (config, warning) = Config::load(&path);
         assert_eq!(config, Config::default());
-        assert!(warning.is_some());
+        let warning = warning.unwrap().0;
+        assert!(warning.starts_with("config.toml:5:"), "{warning}");
+        assert!(warning.contains(&path.display().to_string()), "{warning}");
+        // In a nested table too, and for a top-level value.
+        std::fs::write(&path, "model = 3\n").unwrap();
+        let warning = Config::load(&path).1.unwrap().0;
+        assert!(warning.starts_with("config.toml:1:"), "{warning}");
+        std::fs::write(&path, "[sampling]\ntop_k = 40\nseed = 1.5\n").unwrap();
+        let warning = Config::load(&path).1.unwrap().0;
+        assert!(warning.starts_with("config.toml:3:"), "{warning}");
     }
 
     #[test]

@@ -531,7 +531,10 @@ pub fn stream_job(
                 )));
             }
             Event::Warned { message } => eprintln!("quill: warning: {message}"),
-            Event::ModelLoading { .. } | Event::ModelLoaded(_) | Event::ModelLoadFailed { .. } => {}
+            Event::ModelLoading { .. }
+            | Event::ModelLoaded(_)
+            | Event::ModelLoadFailed { .. }
+            | Event::SystemDescribed { .. } => {}
         }
     }
 }

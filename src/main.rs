@@ -26,8 +26,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         return quill::engine::worker::run().map_err(|e| Failure::engine(format!("worker: {e:#}")));
     }
     let settings = settings(cli.config.clone(), cli.model.clone())?;
-    // The editor shows config problems on screen; elsewhere they go to stderr.
+    // The editor shows config problems on screen, the doctor in its report; elsewhere they go
+    // to stderr.
     if cli.command.is_some()
+        && !matches!(cli.command, Some(Command::Doctor))
         && let Some(warning) = &settings.warning
     {
         eprintln!("quill: warning: {warning}");
@@ -54,6 +56,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }) => quill::bench::busy::run(&settings, json),
         Some(Command::Bench { json, threads, .. }) => quill::bench::run(&settings, threads, json),
         Some(Command::Template { action }) => template(action, &settings),
+        Some(Command::Doctor) => quill::doctor::run(&settings, cli.model.as_deref()),
         Some(Command::Worker) => Ok(()),
         None => editor(cli.file, &settings),
     }

@@ -209,6 +209,8 @@ impl App {
                 Vec::new()
             }
             Event::WorkerExited { exit } => self.on_worker_exited(exit),
+            // The editor never asks for it.
+            Event::SystemDescribed { .. } => Vec::new(),
         }
     }
 
@@ -644,6 +646,8 @@ pub(crate) fn ready_app(text: &str) -> App {
             size_bytes: 1,
             has_chat_template: true,
             load_ms: 1,
+            architecture: "llama".into(),
+            quantisation: "Q4_1".into(),
         }),
     );
     app
@@ -819,6 +823,8 @@ mod tests {
                 size_bytes: 1,
                 has_chat_template: true,
                 load_ms: 1,
+                architecture: "llama".into(),
+                quantisation: "Q4_1".into(),
             }),
         );
     }

@@ -26,6 +26,8 @@ pub enum Request {
     },
     /// Stop a running generation after the current decode step.
     Cancel { job: JobId },
+    /// Say what llama.cpp was built with (answered with `SystemDescribed`, model or not).
+    Describe,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +50,12 @@ pub struct ModelInfo {
     /// The GGUF carries a chat template that llama.cpp understands; otherwise ChatML is used.
     pub has_chat_template: bool,
     pub load_ms: u64,
+    /// The model's architecture as the GGUF names it ("llama", "qwen2", ...).
+    #[serde(default)]
+    pub architecture: String,
+    /// How its weights are stored ("Q4_1", "Q4_K - Medium", ...).
+    #[serde(default)]
+    pub quantisation: String,
 }
 
 /// A prompt is built from parts, so the worker can tell the writer's text (never parsed for special
@@ -171,6 +179,11 @@ pub enum Event {
     /// A warning that does not stop the work (an unknown chat template, say).
     Warned {
         message: String,
+    },
+    /// What llama.cpp was built with: the CPU features its kernels were compiled for
+    /// (ggml's names: "AVX2", "AVX512_VNNI", "AMX_INT8", "NEON", ...).
+    SystemDescribed {
+        cpu_features: Vec<String>,
     },
     /// Synthesised by the client when the worker process ends; never sent by the worker.
     WorkerExited {

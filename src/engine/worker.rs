@@ -88,6 +88,7 @@ pub fn run() -> Result<()> {
                 reason: "no model is loaded".into(),
             })?,
             Request::Cancel { .. } => {}
+            Request::Describe => out.send(&describe_system())?,
         }
     }
 }
@@ -269,6 +270,14 @@ fn serve(
         size_bytes: model.size(),
         has_chat_template: session.chat_template.is_some(),
         load_ms,
+        architecture: model
+            .meta_val_str("general.architecture")
+            .unwrap_or_default(),
+        quantisation: model
+            .meta_val_str("general.file_type")
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .map_or_else(String::new, file_type_name),
     }))?;
     if session.chat_template.is_none() {
         out.send(&Event::Warned {
@@ -288,6 +297,7 @@ fn serve(
         match request {
             Request::Load(_) => return Ok(Some(request)),
             Request::Cancel { .. } => {}
+            Request::Describe => out.send(&describe_system())?,
             Request::Generate {
                 job,
                 prompt,
@@ -333,6 +343,86 @@ fn serve(
             }
         }
     }
+}
+
+/// The CPU features llama.cpp's kernels were compiled for. These report the compiler's macros
+/// at build time, not what this CPU can do: a feature the CPU lacks means SIGILL.
+fn describe_system() -> Event {
+    use llama_cpp_sys_2 as sys;
+    let probes: [(&str, unsafe extern "C" fn() -> i32); 21] = [
+        ("SSE3", sys::ggml_cpu_has_sse3),
+        ("SSSE3", sys::ggml_cpu_has_ssse3),
+        ("AVX", sys::ggml_cpu_has_avx),
+        ("AVX_VNNI", sys::ggml_cpu_has_avx_vnni),
+        ("AVX2", sys::ggml_cpu_has_avx2),
+        ("BMI2", sys::ggml_cpu_has_bmi2),
+        ("F16C", sys::ggml_cpu_has_f16c),
+        ("FMA", sys::ggml_cpu_has_fma),
+        ("AVX512", sys::ggml_cpu_has_avx512),
+        ("AVX512_VBMI", sys::ggml_cpu_has_avx512_vbmi),
+        ("AVX512_VNNI", sys::ggml_cpu_has_avx512_vnni),
+        ("AVX512_BF16", sys::ggml_cpu_has_avx512_bf16),
+        ("AMX_INT8", sys::ggml_cpu_has_amx_int8),
+        ("NEON", sys::ggml_cpu_has_neon),
+        ("ARM_FMA", sys::ggml_cpu_has_arm_fma),
+        ("FP16_VA", sys::ggml_cpu_has_fp16_va),
+        ("DOTPROD", sys::ggml_cpu_has_dotprod),
+        ("MATMUL_INT8", sys::ggml_cpu_has_matmul_int8),
+        ("SVE", sys::ggml_cpu_has_sve),
+        ("SME", sys::ggml_cpu_has_sme),
+        ("RISCV_V", sys::ggml_cpu_has_riscv_v),
+    ];
+    let cpu_features = probes
+        .iter()
+        // SAFETY: each probe takes nothing and returns a constant chosen at compile time.
+        .filter(|(_, probe)| unsafe { probe() } != 0)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    Event::SystemDescribed { cpu_features }
+}
+
+/// llama.cpp's name for a GGUF `general.file_type` (its `llama_ftype`).
+fn file_type_name(file_type: u32) -> String {
+    let name = match file_type {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K - Small",
+        12 => "Q3_K - Medium",
+        13 => "Q3_K - Large",
+        14 => "Q4_K - Small",
+        15 => "Q4_K - Medium",
+        16 => "Q5_K - Small",
+        17 => "Q5_K - Medium",
+        18 => "Q6_K",
+        19 => "IQ2_XXS",
+        20 => "IQ2_XS",
+        21 => "Q2_K - Small",
+        22 => "IQ3_XS",
+        23 => "IQ3_XXS",
+        24 => "IQ1_S",
+        25 => "IQ4_NL",
+        26 => "IQ3_S",
+        27 => "IQ3_M",
+        28 => "IQ2_S",
+        29 => "IQ2_M",
+        30 => "IQ4_XS",
+        31 => "IQ1_M",
+        32 => "BF16",
+        36 => "TQ1_0",
+        37 => "TQ2_0",
+        38 => "MXFP4 MoE",
+        39 => "NVFP4",
+        40 => "Q1_0",
+        41 => "Q2_0",
+        other => return format!("file type {other}"),
+    };
+    name.to_string()
 }
 
 fn file_stem(path: &Path) -> String {

@@ -315,6 +315,78 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A test's precondition that this machine cannot meet (no right to mount, one core, ...). In
+/// CI (`CI` set) that fails the test: a check that did not run must not pass. Elsewhere the
+/// test says loudly that it skipped the check.
+pub fn precondition_missing(what: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set and this check cannot run here: {what}");
+    }
+    eprintln!("SKIPPED (not a pass): {what}; set CI=1 to make this a failure");
+}
+
+/// A directory nothing can be written to, for root too: without root, its permission bits;
+/// as root (whom permission bits do not stop), a read-only bind mount of it, undone on drop.
+/// `None` (after `precondition_missing`) where neither can be had.
+pub struct ReadOnlyDir {
+    pub path: PathBuf,
+    mounted: bool,
+}
+
+impl ReadOnlyDir {
+    pub fn new(path: &std::path::Path) -> Option<ReadOnlyDir> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(path).expect("create the directory");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let mut dir = ReadOnlyDir {
+            path: path.to_path_buf(),
+            mounted: false,
+        };
+        if dir.refuses_writes() {
+            return Some(dir);
+        }
+        let bound = Command::new("mount")
+            .arg("--bind")
+            .arg(path)
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        dir.mounted = bound;
+        let read_only = bound
+            && Command::new("mount")
+                .args(["-o", "remount,bind,ro"])
+                .arg(path)
+                .status()
+                .is_ok_and(|s| s.success());
+        if read_only && dir.refuses_writes() {
+            return Some(dir);
+        }
+        precondition_missing(&format!(
+            "{} cannot be made read-only (root without the right to mount)",
+            path.display()
+        ));
+        None
+    }
+
+    fn refuses_writes(&self) -> bool {
+        let probe = self.path.join(".probe");
+        let refused = std::fs::write(&probe, "x").is_err();
+        let _ = std::fs::remove_file(&probe);
+        refused
+    }
+}
+
+impl Drop for ReadOnlyDir {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.path).status();
+        }
+        // So the temporary directory holding it can be removed.
+        let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
 /// A 64 KiB tmpfs mounted on a directory for the test, unmounted on drop: a disk that fills up.
 /// Mounting needs root (CI runs as root); `None` where it is not allowed.
 pub struct TinyDisk(PathBuf);
