@@ -47,7 +47,22 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
             rect(side).intersection(area),
         );
     }
-    frame.render_widget(StatusBar { app, theme }, status);
+    let bar = StatusBar { app, theme };
+    let message_line = bar.message_line(status.width as usize);
+    frame.render_widget(bar, status);
+    // A message too long for the bar beside the model's state and the position gets the row
+    // above it, over the draft's last row, until the next message replaces it.
+    if let Some((text, style)) = message_line
+        && status.y > area.y
+    {
+        let row = Rect {
+            y: status.y - 1,
+            height: 1,
+            ..status
+        };
+        let text = fit_width(&format!(" {text}"), row.width as usize);
+        frame.render_widget(Paragraph::new(text).style(style), row);
+    }
     match &app.mode {
         Mode::Help { scroll } => frame.render_widget(
             Help {
@@ -165,8 +180,7 @@ impl Widget for DraftPane<'_> {
         }
         let rope = app.doc.rope();
         let selection = app.doc.selection();
-        let mut line = app.view.top_line;
-        let mut first_row = app.view.top_row;
+        let (mut line, mut first_row) = app.view_top();
         let mut y = 0;
         while y < area.height as usize && line < rope.len_lines() {
             let text = app.line_text(line);
@@ -276,71 +290,161 @@ struct StatusBar<'a> {
     theme: &'a Theme,
 }
 
-impl Widget for StatusBar<'_> {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        let app = self.app;
-        let theme = self.theme;
-        buf.set_style(area, theme.status);
+/// The status bar's parts: the draft's name, the message, and the right-hand side (the model's
+/// state, the position) in the longest form that leaves the message its room.
+struct BarLayout {
+    head: Vec<TextSpan<'static>>,
+    /// The message and its style, when it fits in the bar.
+    message: Option<(String, ratatui::style::Style)>,
+    right: String,
+}
+
+impl StatusBar<'_> {
+    fn message(&self) -> Option<(String, ratatui::style::Style)> {
+        self.app.status.as_ref().map(|status| {
+            let style = if status.is_error {
+                self.theme.status_error
+            } else {
+                self.theme.status
+            };
+            (strip_controls(&status.text).into_owned(), style)
+        })
+    }
+
+    /// The message when it does not fit in the bar, for the row above it.
+    fn message_line(&self, width: usize) -> Option<(String, ratatui::style::Style)> {
+        let message = self.message()?;
+        self.layout(width).message.is_none().then_some(message)
+    }
+
+    fn layout(&self, width: usize) -> BarLayout {
+        let (app, theme) = (self.app, self.theme);
         let (line, col) = app.doc.line_col();
         let mut position = format!("{}:{}  {} words", line + 1, col + 1, app.doc.word_count());
         if app.doc.has_selection() {
             let s = app.doc.selection();
             position = format!("{} selected  {position}", s.end() - s.start());
         }
-        let title = strip_controls(&app.title()).into_owned();
-        let mut left = vec![TextSpan::styled(format!(" {title}"), theme.status)];
-        if app.doc.is_modified() {
-            left.push(TextSpan::styled(" [+]", theme.status_modified));
-        }
-        let head_width: usize = left.iter().map(|s| s.width()).sum();
-        let message = app.status.as_ref().map(|status| {
-            let style = if status.is_error {
-                theme.status_error
-            } else {
-                theme.status
-            };
-            (strip_controls(&status.text).into_owned(), style)
-        });
-        let message_width = message.as_ref().map_or(0, |(text, _)| text.width() + 2);
-        // The model's state and the position keep their place; a message shares the rest and
-        // is cut with an ellipsis, keeping at least `MIN_MESSAGE` columns when there is one.
-        const MIN_MESSAGE: usize = 16;
-        let model = model_status(app);
         let line_col = format!("{}:{}", line + 1, col + 1);
+        let title = strip_controls(&app.title()).into_owned();
+        let mut head = vec![TextSpan::styled(format!(" {title}"), theme.status)];
+        if app.doc.is_modified() {
+            head.push(TextSpan::styled(" [+]", theme.status_modified));
+        }
+        let head_width: usize = head.iter().map(|s| s.width()).sum();
+        let model = model_status(app, true);
+        let state = model_status(app, false);
+        let joined = |parts: &[&str]| {
+            parts
+                .iter()
+                .filter(|p| !p.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("  ")
+                + " "
+        };
+        // Longest first; the model's state and the line:column are never dropped for a message.
         let candidates = [
-            format!("{model}  {position}  F1 help "),
-            format!("{model}  {position} "),
-            format!("{model}  {line_col} "),
-            format!("{line_col} "),
-            String::new(),
+            joined(&[&model, &position, "F1 help"]),
+            joined(&[&model, &position]),
+            joined(&[&model, &line_col]),
+            joined(&[&state, &line_col]),
         ];
+        let fits = |right: &str, extra: usize| head_width + extra + right.width() <= width;
+        let message = self.message();
+        match &message {
+            None => BarLayout {
+                right: candidates
+                    .iter()
+                    .find(|r| fits(r, 1))
+                    .cloned()
+                    .unwrap_or_else(|| format!("{line_col} ")),
+                head,
+                message: None,
+            },
+            Some((text, _)) => {
+                let room = text.width() + 4;
+                match candidates.iter().find(|r| fits(r, room)) {
+                    Some(right) => BarLayout {
+                        right: right.clone(),
+                        head,
+                        message,
+                    },
+                    // Too long for the bar: the message goes on the row above.
+                    None => BarLayout {
+                        right: candidates
+                            .iter()
+                            .find(|r| fits(r, 1))
+                            .cloned()
+                            .unwrap_or_else(|| format!("{line_col} ")),
+                        head,
+                        message: None,
+                    },
+                }
+            }
+        }
+    }
+}
+
+impl Widget for StatusBar<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        buf.set_style(area, self.theme.status);
         let width = area.width as usize;
-        let right = candidates
-            .iter()
-            .map(|r| r.trim_start())
-            .find(|r| head_width + message_width.min(MIN_MESSAGE) + 2 + r.width() <= width)
-            .unwrap_or_default()
-            .to_string();
-        let right_width = right.width();
+        let BarLayout {
+            mut head,
+            message,
+            right,
+        } = self.layout(width);
+        let right_width = right.width().min(width);
         if let Some((text, style)) = message {
-            let room = width.saturating_sub(head_width + right_width + 4);
-            left.push(TextSpan::styled("  ", theme.status));
-            left.push(TextSpan::styled(fit_width(&text, room), style));
+            head.push(TextSpan::styled("  ", self.theme.status));
+            head.push(TextSpan::styled(text, style));
         }
         let left_area = Rect {
             width: area.width.saturating_sub(right_width as u16),
             ..area
         };
-        Line::from(left).render(left_area, buf);
-        if right_width <= width {
-            buf.set_string(
-                area.x + area.width - right_width as u16,
-                area.y,
-                &right,
-                theme.status,
-            );
+        Line::from(head).render(left_area, buf);
+        buf.set_string(
+            area.x + (width - right_width) as u16,
+            area.y,
+            fit_width(&right, right_width),
+            self.theme.status,
+        );
+    }
+}
+
+/// The model's state for the status bar, with its speed and context meter when `details`.
+fn model_status(app: &App, details: bool) -> String {
+    use crate::app::ModelState;
+    let assistant = &app.assistant;
+    let streaming = assistant
+        .suggestion
+        .as_ref()
+        .is_some_and(|s| s.is_streaming());
+    let mut text = match &assistant.state {
+        ModelState::Off => return String::new(),
+        ModelState::Loading(progress) => format!("model loading {:.0}%", progress * 100.0),
+        ModelState::Ready if streaming => "generating".to_string(),
+        ModelState::Ready => "model ready".to_string(),
+        ModelState::Crashed { exit, retry_in } => format!(
+            "model crashed ({}) - restarting in {} s",
+            exit.short(),
+            retry_in.as_secs()
+        ),
+        ModelState::Stopped { exit } => format!("model stopped ({})", exit.short()),
+        ModelState::Failed(_) => "no model".to_string(),
+    };
+    if details && let (Some(stats), Some(info)) = (&assistant.last_stats, &assistant.info) {
+        text.push_str(&format!(
+            "  {:.0} t/s  ctx {}/{}",
+            stats.tokens_per_s, stats.prompt_tokens, info.n_ctx
+        ));
+        if stats.dropped_tokens > 0 {
+            text.push_str(&format!(" ({} left out)", stats.dropped_tokens));
         }
     }
+    text
 }
 
 /// `text` cut to `width` columns, ending in an ellipsis when it was cut.
@@ -362,39 +466,6 @@ fn fit_width(text: &str, width: usize) -> String {
         out.push('…');
     }
     out
-}
-
-/// The model's state, its speed and the context meter, for the status bar.
-fn model_status(app: &App) -> String {
-    use crate::app::ModelState;
-    let assistant = &app.assistant;
-    let streaming = assistant
-        .suggestion
-        .as_ref()
-        .is_some_and(|s| s.is_streaming());
-    let mut text = match &assistant.state {
-        ModelState::Off => return String::new(),
-        ModelState::Loading(progress) => format!("model loading {:.0}%", progress * 100.0),
-        ModelState::Ready if streaming => "generating".to_string(),
-        ModelState::Ready => "model ready".to_string(),
-        ModelState::Crashed { exit, retry_in } => format!(
-            "model crashed ({}) - restarting in {} s",
-            exit.short(),
-            retry_in.as_secs()
-        ),
-        ModelState::Stopped { exit } => format!("model stopped ({})", exit.short()),
-        ModelState::Failed(_) => "no model".to_string(),
-    };
-    if let (Some(stats), Some(info)) = (&assistant.last_stats, &assistant.info) {
-        text.push_str(&format!(
-            "  {:.0} t/s  ctx {}/{}",
-            stats.tokens_per_s, stats.prompt_tokens, info.n_ctx
-        ));
-        if stats.dropped_tokens > 0 {
-            text.push_str(&format!(" ({} left out)", stats.dropped_tokens));
-        }
-    }
-    text
 }
 
 struct SettingsView<'a> {
@@ -599,8 +670,8 @@ mod tests {
     }
 
     #[test]
-    fn a_long_message_is_cut_and_keeps_the_model_state_and_position_in_the_bar() {
-        let mut app = app("Hello 世界\nsecond", 60, 4);
+    fn a_long_message_moves_above_the_bar_which_keeps_the_model_state_and_position() {
+        let mut app = app("Hello 世界\nsecond\nthird", 60, 5);
         app.assistant.state = crate::app::ModelState::Stopped {
             exit: crate::engine::exit::WorkerExit::killed_by(libc::SIGILL),
         };
@@ -609,21 +680,30 @@ mod tests {
              a long command that cannot fit"
                 .into(),
         ));
-        let terminal = draw(&app, &Theme::monochrome(), 60, 4);
-        let status = row(&terminal, 3);
+        let terminal = draw(&app, &Theme::monochrome(), 60, 5);
+        let status = row(&terminal, 4);
         assert!(status.contains("model stopped (SIGILL)"), "{status}");
         assert!(status.contains("1:1"), "{status}");
-        assert!(status.contains("the model crashed"), "{status}");
-        assert!(status.contains('…'), "the cut is marked: {status}");
-        // A short message leaves room for everything.
-        let mut short = super::tests::app("Hello", 100, 4);
-        short.update(Msg::Warning("saved".into()));
-        let terminal = draw(&short, &Theme::monochrome(), 100, 4);
-        let status = row(&terminal, 3);
+        assert!(!status.contains("crashed"), "{status}");
+        let message = row(&terminal, 3);
         assert!(
-            status.contains("saved") && status.contains("F1 help") && !status.contains('…'),
+            message.starts_with(" the model crashed again after a restart"),
+            "{message}"
+        );
+        assert!(
+            message.trim_end().ends_with('…'),
+            "the cut is marked: {message}"
+        );
+        // A short message stays in the bar, with everything else.
+        let mut short = super::tests::app("Hello\nsecond\nthird\nfourth", 100, 5);
+        short.update(Msg::Warning("saved".into()));
+        let terminal = draw(&short, &Theme::monochrome(), 100, 5);
+        let status = row(&terminal, 4);
+        assert!(
+            status.contains("saved") && status.contains("F1 help"),
             "{status}"
         );
+        assert_eq!(row(&terminal, 3).trim(), "fourth");
     }
 
     #[test]
