@@ -108,6 +108,11 @@ pub struct View {
     pub top_row: usize,
     /// The display column vertical motion aims for.
     preferred_col: Option<usize>,
+    /// The cursor moved or the text changed since the view last followed the cursor. Edits
+    /// only set this: the scroll is brought to the cursor once, when it is next needed (a
+    /// frame, a click, a scroll), not after each of a burst of keys, which on a long line
+    /// would re-wrap it for every key.
+    follow_pending: bool,
 }
 
 pub struct App {
@@ -188,6 +193,7 @@ impl App {
                 height: 24,
                 top_line: 0,
                 top_row: 0,
+                follow_pending: false,
                 preferred_col: None,
             },
             mode: Mode::Edit,
@@ -708,7 +714,7 @@ impl App {
         if !keep_col {
             self.view.preferred_col = None;
         }
-        self.ensure_cursor_visible();
+        self.view.follow_pending = true;
         effects
     }
 
@@ -720,7 +726,7 @@ impl App {
 
     pub(crate) fn after_edit(&mut self) {
         self.view.preferred_col = None;
-        self.ensure_cursor_visible();
+        self.view.follow_pending = true;
     }
 
     fn prompt(&mut self, kind: PromptKind) {
@@ -1030,7 +1036,7 @@ impl App {
         let rows = layout::wrap(&text, self.view.width);
         let row_index = layout::row_of(&rows, offset);
         let col = layout::col_of(&text, rows[row_index], offset);
-        let y = self.rows_between((self.view.top_line, self.view.top_row), (line, row_index))?;
+        let y = self.rows_between(self.view_top(), (line, row_index))?;
         (y < self.view.height).then_some((col.min(self.view.width - 1), y))
     }
 
@@ -1039,16 +1045,18 @@ impl App {
         if to < from {
             return None;
         }
-        let mut count = 0;
-        let mut pos = from;
-        while pos < to {
-            pos = self.next_row(pos)?;
-            count += 1;
+        if from.0 == to.0 {
+            return Some(to.1 - from.1);
+        }
+        // Each line between is wrapped once, and only until the count is past the screen.
+        let mut count = self.rows(from.0).len().saturating_sub(from.1);
+        for line in from.0 + 1..to.0 {
             if count > self.view.height * 4 {
                 return Some(count);
             }
+            count += self.rows(line).len();
         }
-        Some(count)
+        Some(count + to.1)
     }
 
     fn next_row(&self, (line, row): (usize, usize)) -> Option<(usize, usize)> {
@@ -1116,19 +1124,39 @@ impl App {
 
     /// Keeps the first visible row inside the text: edits and a wider pane (fewer rows per
     /// line) can leave it pointing past a line's last row.
-    fn clamp_top(&mut self) {
-        let lines = self.doc.rope().len_lines();
-        if self.view.top_line >= lines {
-            self.view.top_line = lines.saturating_sub(1);
-            self.view.top_row = 0;
-        }
-        let rows = self.rows(self.view.top_line).len();
-        self.view.top_row = self.view.top_row.min(rows.saturating_sub(1));
-    }
-
     /// Scrolls so the cursor is visible with a margin above and below.
     pub fn ensure_cursor_visible(&mut self) {
-        self.clamp_top();
+        (self.view.top_line, self.view.top_row) = self.followed_top();
+        self.view.follow_pending = false;
+    }
+
+    /// The first visible row as the screen shows it: brought to the cursor if an edit or a
+    /// motion is still to be followed.
+    pub fn view_top(&self) -> (usize, usize) {
+        if self.view.follow_pending {
+            self.followed_top()
+        } else {
+            self.clamped_top()
+        }
+    }
+
+    /// The stored top row, within the text as it is now.
+    fn clamped_top(&self) -> (usize, usize) {
+        let lines = self.doc.rope().len_lines();
+        if self.view.top_line >= lines {
+            return (lines.saturating_sub(1), 0);
+        }
+        let rows = self.rows(self.view.top_line).len();
+        (
+            self.view.top_line,
+            self.view.top_row.min(rows.saturating_sub(1)),
+        )
+    }
+
+    /// The top row that shows the cursor with a margin above and below, moving as little as
+    /// it can from the stored one.
+    fn followed_top(&self) -> (usize, usize) {
+        let current = self.clamped_top();
         let (line, row) = self.cursor_row();
         let rows = self.rows(line);
         let cursor = (line, layout::row_of(&rows, row.start));
@@ -1141,15 +1169,13 @@ impl App {
                 None => break,
             }
         }
-        if (self.view.top_line, self.view.top_row) > top {
-            (self.view.top_line, self.view.top_row) = top;
-            return;
+        if current > top {
+            return top;
         }
         // Too low: the cursor must sit at most `height - 1 - margin` rows below the top.
         let limit = self.view.height.saturating_sub(1 + margin);
-        let current = (self.view.top_line, self.view.top_row);
         match self.rows_between(current, cursor) {
-            Some(n) if n <= limit => {}
+            Some(n) if n <= limit => current,
             _ => {
                 let mut top = cursor;
                 for _ in 0..limit {
@@ -1158,14 +1184,14 @@ impl App {
                         None => break,
                     }
                 }
-                (self.view.top_line, self.view.top_row) = top;
+                top
             }
         }
     }
 
     fn scroll(&mut self, down: bool) {
-        self.clamp_top();
-        let mut top = (self.view.top_line, self.view.top_row);
+        let mut top = self.view_top();
+        self.view.follow_pending = false;
         for _ in 0..WHEEL_ROWS {
             let next = if down {
                 self.next_row(top)
@@ -1184,6 +1210,7 @@ impl App {
         if self.mode != Mode::Edit || row >= self.view.height {
             return;
         }
+        self.ensure_cursor_visible();
         let mut pos = (self.view.top_line, self.view.top_row);
         for _ in 0..row {
             match self.next_row(pos) {
@@ -1387,6 +1414,27 @@ mod tests {
             result: Ok(crate::document::file::Fingerprint::of_bytes(b"saved", None)),
         });
         assert!(app.doc.is_modified(), "' later' was never written");
+    }
+
+    #[test]
+    fn a_burst_of_keys_is_followed_by_the_view_once_and_the_cursor_stays_on_screen() {
+        let mut app = app("start\n", 20, 6);
+        app.update(key(KeyCode::Down));
+        for c in "写作 words ".chars().cycle().take(3000) {
+            app.update(Msg::Key(Key::plain(KeyCode::Char(c))));
+        }
+        assert_eq!(app.doc.len_chars(), 6 + 3000);
+        // The screen follows the cursor, wherever the keys left it.
+        let (x, y) = app.cursor_screen().expect("the cursor is on screen");
+        assert!(y < app.view.height && x <= app.view.width, "({x}, {y})");
+        let top = app.view_top();
+        app.ensure_cursor_visible();
+        assert_eq!((app.view.top_line, app.view.top_row), top);
+        // A wheel scroll starts from what the screen showed, then typing brings it back.
+        app.update(Msg::Scroll { down: false });
+        assert!(app.view_top() < top);
+        app.update(Msg::Key(Key::plain(KeyCode::Char('!'))));
+        assert_eq!(app.view_top(), top);
     }
 
     #[test]

@@ -57,6 +57,34 @@ fn type_chinese_edit_inside_it_save_and_compare_bytes() {
     }
 }
 
+/// Keys that arrive faster than one read (a paste without bracketed paste, a slow link, a tool
+/// that types) are all taken at once, and the save typed after them acts without another key.
+#[test]
+fn a_burst_of_ten_thousand_characters_and_ctrl_s_all_arrive() {
+    let home = Home::new();
+    let file = home.dir.path().join("burst.md");
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("F1 help");
+    // 10,000 characters, one in ten of them Chinese (12,000 bytes: within one tmux message).
+    let text: String = (0..1000).map(|i| format!("wor{i:03}d 写 ")).collect();
+    assert_eq!(text.chars().count(), 10_000);
+    tmux.type_text(&text);
+    tmux.keys(&["C-s"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+        assert!(
+            Instant::now() < deadline,
+            "after 20 s the file holds {} of 10000 characters; the screen:\n{}",
+            std::fs::read_to_string(&file)
+                .unwrap_or_default()
+                .chars()
+                .count(),
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_kill_9_while_typing_loses_nothing_that_was_journaled() {
     let home = Home::new();
