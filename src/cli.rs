@@ -70,6 +70,8 @@ pub enum Command {
     },
     /// Check the build, the paths, the config and the model, and say what to fix.
     Doctor,
+    /// Show each key as Quill receives it from this terminal, and the command it runs.
+    Keys,
     /// The engine process (started by Quill itself; speaks JSON lines on stdin/stdout).
     #[command(hide = true)]
     Worker,

@@ -122,6 +122,24 @@ impl Key {
         self
     }
 
+    /// Whether only a terminal with the kitty keyboard protocol can tell this key apart. A
+    /// legacy terminal sends Alt-[ as ESC [, the start of every escape sequence (it swallows
+    /// the next key); Ctrl-Shift-S as Ctrl-S; Shift-F3 as a cursor position report; Ctrl-I and
+    /// Ctrl-M as Tab and Enter; Ctrl-Backspace as Backspace, Ctrl-H or nothing (tmux).
+    pub fn needs_kitty_protocol(&self) -> bool {
+        let Mods { ctrl, alt, shift } = self.mods;
+        match self.code {
+            KeyCode::Char('[') if alt => true,
+            KeyCode::Char(c) if ctrl => {
+                shift || !(c.is_ascii_lowercase() || c == ' ') || matches!(c, 'i' | 'm')
+            }
+            KeyCode::Backspace => ctrl,
+            KeyCode::Enter | KeyCode::Tab => ctrl || shift,
+            KeyCode::F(3) => ctrl || alt || shift,
+            _ => false,
+        }
+    }
+
     /// Text typed by this key, if it types text.
     pub fn typed_char(&self) -> Option<char> {
         match self.code {
@@ -155,6 +173,8 @@ impl Key {
 #[derive(Debug, Clone)]
 pub struct Keymap {
     bindings: HashMap<Key, Command>,
+    /// The terminal reports keys with the kitty protocol: every key can be told apart.
+    kitty: bool,
 }
 
 impl Keymap {
@@ -184,23 +204,53 @@ impl Keymap {
             };
             bindings.insert(key, command);
         }
-        (Keymap { bindings }, warnings)
+        (
+            Keymap {
+                bindings,
+                kitty: false,
+            },
+            warnings,
+        )
+    }
+
+    /// Says whether the terminal reports keys with the kitty protocol, which decides which
+    /// keys are shown to the writer.
+    pub fn set_kitty_protocol(&mut self, on: bool) {
+        self.kitty = on;
+    }
+
+    /// Whether this terminal can deliver `key` as itself.
+    pub fn can_deliver(&self, key: &Key) -> bool {
+        self.kitty || !key.needs_kitty_protocol()
     }
 
     pub fn command(&self, key: &Key) -> Option<Command> {
         self.bindings.get(key).copied()
     }
 
-    /// The keys bound to a command, sorted, for the help overlay.
+    /// The keys bound to a command that this terminal can deliver, shortest first: what help,
+    /// the palette and key hints show. A key the terminal would garble is never advertised.
     pub fn keys_for(&self, command: Command) -> Vec<String> {
         let mut keys: Vec<String> = self
             .bindings
             .iter()
-            .filter(|(_, c)| **c == command)
+            .filter(|(k, c)| **c == command && self.can_deliver(k))
             .map(|(k, _)| k.name())
             .collect();
         keys.sort_by_key(|k| (k.len(), k.clone()));
         keys
+    }
+
+    /// The key to show for a command in a hint, if it has one this terminal can deliver.
+    pub fn hint(&self, command: Command) -> Option<String> {
+        self.keys_for(command).into_iter().next()
+    }
+
+    /// Every binding, sorted by key name.
+    pub fn bindings(&self) -> Vec<(Key, Command)> {
+        let mut all: Vec<(Key, Command)> = self.bindings.iter().map(|(k, c)| (*k, *c)).collect();
+        all.sort_by_key(|(k, _)| k.name());
+        all
     }
 }
 
@@ -234,6 +284,68 @@ mod tests {
         assert_eq!(
             keymap.command(&Key::plain(KeyCode::Left)),
             Some(Command::move_left)
+        );
+    }
+
+    #[test]
+    fn keys_a_legacy_terminal_garbles_are_known() {
+        for name in [
+            "A-[",
+            "C-S-s",
+            "S-F3",
+            "C-F3",
+            "C-i",
+            "C-m",
+            "C-Backspace",
+            "C-Enter",
+            "S-Enter",
+            "C-1",
+        ] {
+            let key = Key::parse(name).unwrap();
+            assert!(key.needs_kitty_protocol(), "{name}");
+        }
+        for name in [
+            "A-]",
+            "A-,",
+            "A-.",
+            "C-s",
+            "F3",
+            "A-Enter",
+            "A-Backspace",
+            "C-w",
+            "C-Left",
+            "S-Home",
+            "C-Space",
+            "BackTab",
+            "F12",
+            "A-t",
+            "C-S-Left",
+        ] {
+            let key = Key::parse(name).unwrap();
+            assert!(!key.needs_kitty_protocol(), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_command_with_a_default_key_has_one_every_terminal_delivers() {
+        let (keymap, _) = Keymap::new(&[]);
+        for (_, command) in keymap.bindings() {
+            assert!(
+                keymap.hint(command).is_some(),
+                "{} has only keys that need the kitty protocol",
+                command.info().name
+            );
+        }
+        // Hints and help never offer a key the terminal would garble...
+        let shown = keymap.keys_for(Command::previous_variant);
+        assert_eq!(shown, vec!["A-,".to_string()]);
+        assert_eq!(keymap.hint(Command::save_as).as_deref(), Some("F12"));
+        // ...unless it reports keys with the kitty protocol.
+        let mut kitty = keymap.clone();
+        kitty.set_kitty_protocol(true);
+        assert_eq!(
+            kitty.keys_for(Command::previous_variant),
+            vec!["A-,", "A-["]
         );
     }
 

@@ -57,19 +57,31 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Bench { json, threads, .. }) => quill::bench::run(&settings, threads, json),
         Some(Command::Template { action }) => template(action, &settings),
         Some(Command::Doctor) => quill::doctor::run(&settings, cli.model.as_deref()),
+        Some(Command::Keys) => {
+            let (keys, warnings) = keymap(&settings);
+            for warning in warnings {
+                eprintln!("quill: warning: {warning}");
+            }
+            quill::tui::show_keys(keys).map_err(Failure::bad_input)
+        }
         Some(Command::Worker) => Ok(()),
         None => editor(cli.file, &settings),
     }
 }
 
-fn editor(file: Option<PathBuf>, settings: &Settings) -> Result<(), Failure> {
+/// The default keys with the config's `[keys]` laid over them, and any problems with those.
+fn keymap(settings: &Settings) -> (quill::keymap::Keymap, Vec<String>) {
     let overrides: Vec<(String, String)> = settings
         .config
         .keys
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let (keymap, mut warnings) = quill::keymap::Keymap::new(&overrides);
+    quill::keymap::Keymap::new(&overrides)
+}
+
+fn editor(file: Option<PathBuf>, settings: &Settings) -> Result<(), Failure> {
+    let (keymap, mut warnings) = keymap(settings);
     warnings.extend(settings.warning.clone());
     let worker = quill::engine::WorkerCommand::current_exe(settings.paths.worker_log())
         .map_err(|e| Failure::engine(format!("{e:#}")))?;

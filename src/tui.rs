@@ -31,6 +31,7 @@ use crate::engine::{Worker, WorkerCommand};
 use crate::keymap::{Key, KeyCode, Keymap, Mods};
 use crate::prompt::PromptLibrary;
 use crate::prompt::store::{SaveError, TemplateStore};
+use crate::sanitize::strip_controls;
 use crate::ui::{self, theme::ThemeLibrary};
 
 const FRAME: Duration = Duration::from_millis(16);
@@ -101,6 +102,8 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
     let mut terminal = enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
     install_panic_hook();
     let size = terminal.size().map_err(|e| e.to_string())?;
+    let mut keymap = keymap;
+    keymap.set_kitty_protocol(ENHANCED_KEYS.load(Ordering::SeqCst));
     let mut app = App::new(keymap, size.width, size.height);
     app.config = config;
     let themes = ThemeLibrary::load(config_file.parent().map(|d| d.join("themes")).as_deref());
@@ -141,6 +144,62 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
     let result = event_loop(&mut terminal, &mut app, &rx, &mut runner, &themes);
     leave();
     result.map_err(|e| format!("terminal error: {e}"))
+}
+
+/// `quill keys`: prints the name of each key as Quill receives it from this terminal, and the
+/// command it runs, until Ctrl-D. For remapping keys, and for finding out which keys a
+/// terminal cannot deliver.
+pub fn show_keys(keymap: Keymap) -> Result<(), String> {
+    enable_raw_mode().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    install_panic_hook();
+    let mut out = io::stdout();
+    let kitty = matches!(terminal::supports_keyboard_enhancement(), Ok(true));
+    if kitty {
+        let _ = execute!(
+            out,
+            PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
+        );
+        ENHANCED_KEYS.store(true, Ordering::SeqCst);
+    }
+    let _ = execute!(out, EnableBracketedPaste);
+    let mut keymap = keymap;
+    keymap.set_kitty_protocol(kitty);
+    let protocol = if kitty {
+        "this terminal reports keys with the kitty protocol: every key can be told apart"
+    } else {
+        "no kitty keyboard protocol here: some keys (Alt-[, Ctrl-Shift-letters, Shift-F3) \
+         arrive as other keys"
+    };
+    let mut say = |line: &str| {
+        let _ = write!(out, "{}\r\n", strip_controls(line));
+        let _ = out.flush();
+    };
+    say(&format!(
+        "Press keys to see how Quill receives them; Ctrl-D ends. ({protocol})"
+    ));
+    let result = loop {
+        let event = match event::read() {
+            Ok(event) => event,
+            Err(e) => break Err(format!("cannot read the terminal: {e}")),
+        };
+        match translate(event) {
+            Some(Msg::Key(key)) => {
+                let command = keymap
+                    .command(&key)
+                    .map_or("(not bound)", |c| c.info().name);
+                say(&format!("key {}  {command}", key.name()));
+                if key == Key::ctrl('d') {
+                    break Ok(());
+                }
+            }
+            Some(Msg::Paste(text)) => {
+                say(&format!("paste of {} characters", text.chars().count()));
+            }
+            _ => {}
+        }
+    };
+    leave();
+    result
 }
 
 type Term = Terminal<CrosstermBackend<io::Stdout>>;

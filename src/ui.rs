@@ -43,6 +43,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                 suggestion,
                 theme,
                 focused,
+                keymap: &app.keymap,
             },
             rect(side).intersection(area),
         );

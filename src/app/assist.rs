@@ -287,10 +287,16 @@ impl App {
         if s.is_streaming() || s.dropped == 0 {
             return;
         }
+        let again = self
+            .keymap
+            .hint(crate::command::Command::regenerate)
+            .map_or_else(
+                || "ask again".to_string(),
+                |k| format!("press {k} to try again"),
+            );
         let text = if s.variants.is_empty() {
             format!(
-                "no usable variant: {} were empty, over {} characters or duplicates; press \
-                 C-g to try again",
+                "no usable variant: {} were empty, over {} characters or duplicates; {again}",
                 s.dropped,
                 s.max_chars
                     .map_or_else(|| "the limit".into(), |m| m.to_string())

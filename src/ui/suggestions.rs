@@ -9,11 +9,15 @@ use similar::{ChangeTag, TextDiff};
 
 use super::theme::Theme;
 use crate::app::suggestion::{Suggestion, Target, VariantState};
+use crate::command::Command;
+use crate::keymap::Keymap;
 
 pub struct SuggestionsPane<'a> {
     pub suggestion: &'a Suggestion,
     pub theme: &'a Theme,
     pub focused: bool,
+    /// Where the keys shown in the footer come from.
+    pub keymap: &'a Keymap,
 }
 
 impl Widget for SuggestionsPane<'_> {
@@ -65,10 +69,7 @@ impl Widget for SuggestionsPane<'_> {
             .borders(Borders::ALL)
             .border_style(border)
             .title(Line::from(title))
-            .title_bottom(Span::styled(
-                " A-Enter accept · Esc reject · C-g again · A-[ A-] variants · F6 focus ",
-                theme.muted,
-            ));
+            .title_bottom(Span::styled(footer(self.keymap), theme.muted));
         let text = s.current().map_or("", |v| v.text.as_str());
         let mut lines = match &s.target {
             Target::Replace { original, .. } => diff_lines(original.trim(), text.trim(), theme),
@@ -95,6 +96,28 @@ impl Widget for SuggestionsPane<'_> {
             .scroll((s.scroll.min(u16::MAX as usize) as u16, 0))
             .render(area, buf);
     }
+}
+
+/// The keys that act on a suggestion, as the keymap in force binds them (a remapped key shows
+/// its new binding; a key this terminal cannot deliver is not offered).
+fn footer(keymap: &Keymap) -> String {
+    let key = |command| keymap.hint(command);
+    let variants = match (key(Command::previous_variant), key(Command::next_variant)) {
+        (Some(p), Some(n)) => Some(format!("{p} {n} variants")),
+        (p, n) => p.or(n).map(|k| format!("{k} variants")),
+    };
+    // Esc is handled by the suggestion itself (stop, then dismiss), not a binding.
+    let parts: Vec<String> = [
+        key(Command::accept_suggestion).map(|k| format!("{k} accept")),
+        Some("Esc reject".to_string()),
+        key(Command::regenerate).map(|k| format!("{k} again")),
+        variants,
+        key(Command::focus_next_pane).map(|k| format!("{k} focus")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!(" {} ", parts.join(" · "))
 }
 
 /// The original against the suggestion, word by word: deletions struck through, insertions
@@ -126,6 +149,29 @@ fn diff_lines(original: &str, suggestion: &str, theme: &Theme) -> Vec<Line<'stat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_footer_shows_keys_the_terminal_delivers_and_follows_remaps() {
+        let (keymap, _) = Keymap::new(&[]);
+        let text = footer(&keymap);
+        assert_eq!(
+            text,
+            " A-Enter accept · Esc reject · C-g again · A-, A-. variants · F6 focus "
+        );
+        let (remapped, _) = Keymap::new(&[
+            ("C-g".into(), "none".into()),
+            ("A-r".into(), "regenerate".into()),
+        ]);
+        assert!(
+            footer(&remapped).contains("A-r again"),
+            "{}",
+            footer(&remapped)
+        );
+        let mut kitty = keymap.clone();
+        kitty.set_kitty_protocol(true);
+        // With the kitty protocol both pairs work; the shorter names still lead.
+        assert!(footer(&kitty).contains("A-, A-. variants"));
+    }
 
     #[test]
     fn a_rewrite_diff_marks_deleted_and_inserted_words() {
