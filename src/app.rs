@@ -5,6 +5,7 @@
 pub mod assist;
 pub mod form;
 pub mod ghost;
+pub mod help;
 pub mod msg;
 pub mod palette;
 pub mod settings;
@@ -387,11 +388,24 @@ impl App {
             Mode::Settings(pane) => self.on_settings_key(pane, key),
             Mode::Form(form) => self.on_form_key(form, key),
             Mode::Help { scroll } => {
+                let last = help::max_scroll(&self.keymap, self.screen);
+                let page = help::visible_rows(self.screen).saturating_sub(1).max(1);
+                let scroll = scroll.min(last);
                 self.mode = match key.code {
-                    KeyCode::Down => Mode::Help { scroll: scroll + 1 },
+                    KeyCode::Down => Mode::Help {
+                        scroll: (scroll + 1).min(last),
+                    },
                     KeyCode::Up => Mode::Help {
                         scroll: scroll.saturating_sub(1),
                     },
+                    KeyCode::PageDown => Mode::Help {
+                        scroll: (scroll + page).min(last),
+                    },
+                    KeyCode::PageUp => Mode::Help {
+                        scroll: scroll.saturating_sub(page),
+                    },
+                    KeyCode::Home => Mode::Help { scroll: 0 },
+                    KeyCode::End => Mode::Help { scroll: last },
                     _ => Mode::Edit,
                 };
                 Vec::new()

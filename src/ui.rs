@@ -4,18 +4,18 @@ pub mod form;
 pub mod markdown;
 pub mod suggestions;
 pub mod theme;
+pub mod wrap;
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span as TextSpan};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::app::palette::Purpose;
 use crate::app::{App, Confirm, Mode, PromptKind, Then};
-use crate::command::COMMANDS;
 use crate::document::layout;
 use crate::sanitize::strip_controls;
 use markdown::Span;
@@ -107,6 +107,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                 PromptKind::TemplateName => "Template name (letters, digits, - and _): ",
             };
             let text = format!("{label}{}", strip_controls(&prompt.input));
+            // The whole row: what the status bar had there must not show past the text.
+            frame.render_widget(Clear, status);
             frame.render_widget(Paragraph::new(text.clone()).style(theme.prompt), status);
             let width = unicode_width::UnicodeWidthStr::width(text.as_str());
             let x = status.x + (width as u16).min(status.width.saturating_sub(1));
@@ -151,6 +153,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
                     r.changes.len() + usize::from(r.snapshot.is_some())
                 ),
             };
+            frame.render_widget(Clear, status);
             frame.render_widget(Paragraph::new(text).style(theme.prompt), status);
         }
         Mode::Edit => {
@@ -248,33 +251,60 @@ impl Widget for DraftPane<'_> {
             && cy < area.height as usize
         {
             let shown: String = ghost.chars().take_while(|c| *c != '\n').collect();
-            let mut rest = shown.as_str();
+            let width = area.width as usize;
             let (mut x, mut y) = (cx, cy);
-            while !rest.is_empty() && y < area.height as usize {
-                let room = (area.width as usize).saturating_sub(x);
-                let fits = fitting_prefix(rest, room);
+            for piece in ghost_rows(&shown, width.saturating_sub(cx), width) {
+                if y >= area.height as usize {
+                    break;
+                }
+                if y > cy {
+                    let blank = (0..area.width)
+                        .all(|col| buf[(area.x + col, area.y + y as u16)].symbol() == " ");
+                    if !blank {
+                        break;
+                    }
+                }
                 buf.set_stringn(
                     area.x + x as u16,
                     area.y + y as u16,
-                    fits,
-                    room,
+                    piece,
+                    width.saturating_sub(x),
                     theme.ghost,
                 );
-                rest = &rest[fits.len()..];
                 y += 1;
                 x = 0;
-                let blank = (0..area.width).all(|col| {
-                    buf[(area.x + col, area.y + (y as u16).min(area.height - 1))].symbol() == " "
-                });
-                if y >= area.height as usize || !blank {
-                    break;
-                }
             }
         }
     }
 }
 
 /// The longest prefix of `text` that takes at most `columns` cells.
+/// Ghost text as rows: the first in the `room` left after the cursor, the rest `width` wide,
+/// broken between words (anywhere in a run of CJK) as the draft will break them once
+/// accepted. Only a word too long for the cursor's row is cut there.
+fn ghost_rows(text: &str, room: usize, width: usize) -> Vec<&str> {
+    let fits = fitting_prefix(text, room);
+    let first = if fits.len() < text.len() {
+        // Break after the last space that fits, keeping a word whole for the next row.
+        match fits.rfind(' ') {
+            Some(i) => &text[..=i],
+            None => fits,
+        }
+    } else {
+        fits
+    };
+    let rest = &text[first.len()..];
+    let mut rows = vec![first];
+    if !rest.is_empty() {
+        rows.extend(
+            layout::wrap(rest, width)
+                .iter()
+                .map(|row| layout::slice_chars(rest, row.start, row.end)),
+        );
+    }
+    rows
+}
+
 fn fitting_prefix(text: &str, columns: usize) -> &str {
     let mut used = 0;
     for (i, g) in text.grapheme_indices(true) {
@@ -448,6 +478,26 @@ fn model_status(app: &App, details: bool) -> String {
     text
 }
 
+/// The end of `text` in `width` columns, starting with an ellipsis when it was cut.
+fn fit_width_from_end(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut kept = Vec::new();
+    let mut used = 1;
+    for c in text.chars().rev() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width {
+            break;
+        }
+        kept.push(c);
+        used += w;
+    }
+    let mut out = String::from("…");
+    out.extend(kept.into_iter().rev());
+    out
+}
+
 /// `text` cut to `width` columns, ending in an ellipsis when it was cut.
 fn fit_width(text: &str, width: usize) -> String {
     if text.width() <= width {
@@ -478,24 +528,62 @@ struct SettingsView<'a> {
 impl Widget for SettingsView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         use crate::app::settings::FIELDS;
-        Clear.render(area, buf);
+        clear_overlay(area, buf);
+        // Labels as wide as the widest, then a gap: a value never runs into its label.
+        let label_width = FIELDS.iter().map(|f| f.label.width()).max().unwrap_or(0) + 2;
         let lines: Vec<Line> = FIELDS
             .iter()
             .enumerate()
             .map(|(i, field)| {
                 let selected = i == self.pane.selected;
-                let value = match (&self.pane.editing, selected) {
-                    (Some(text), true) => format!("{}▏", strip_controls(text)),
-                    _ => strip_controls(&field.show(&self.app.config)).into_owned(),
-                };
                 let style = if selected {
                     self.theme.text.patch(self.theme.selection)
                 } else {
                     self.theme.text
                 };
+                let shown = field.show(&self.app.config);
+                let value = match (&self.pane.editing, selected) {
+                    (Some(text), true) => {
+                        TextSpan::styled(format!("{}▏", strip_controls(text)), style)
+                    }
+                    // An empty model path means a model chosen elsewhere: show which, dimmed,
+                    // keeping the end of a long path (its file name) in view.
+                    _ if field.key == ["model"] && shown.is_empty() => {
+                        let room =
+                            usize::from(area.width.saturating_sub(2)).saturating_sub(label_width);
+                        let text = match &self.app.assistant.setup {
+                            Some(setup) => {
+                                let path = &setup.load.model;
+                                let whence = if path
+                                    .file_name()
+                                    .is_some_and(|n| n == crate::paths::DEFAULT_MODEL_FILE)
+                                {
+                                    " (default)"
+                                } else {
+                                    " (--model)"
+                                };
+                                let path = strip_controls(&path.display().to_string()).into_owned();
+                                // The file name matters more than where it came from.
+                                if room >= whence.width() + 12 {
+                                    let keep = room - whence.width();
+                                    format!("{}{whence}", fit_width_from_end(&path, keep))
+                                } else {
+                                    fit_width_from_end(&path, room)
+                                }
+                            }
+                            None => "(default)".to_string(),
+                        };
+                        TextSpan::styled(text, style.patch(self.theme.muted))
+                    }
+                    _ => TextSpan::styled(strip_controls(&shown).into_owned(), style),
+                };
+                let pad = label_width.saturating_sub(field.label.width());
                 Line::from(vec![
-                    TextSpan::styled(format!("{:<20}", field.label), self.theme.popup_title),
-                    TextSpan::styled(value, style),
+                    TextSpan::styled(
+                        format!("{}{}", field.label, " ".repeat(pad)),
+                        self.theme.popup_title,
+                    ),
+                    value,
                 ])
             })
             .collect();
@@ -531,7 +619,7 @@ impl Widget for PaletteView<'_> {
             width,
             height,
         };
-        Clear.render(popup, buf);
+        clear_overlay(popup, buf);
         let matches = self
             .app
             .palette_matches_for(&self.palette.query, self.palette.purpose);
@@ -547,6 +635,15 @@ impl Widget for PaletteView<'_> {
                 self.theme.popup,
             ),
         ])];
+        // The keys column is as wide as the widest keys on show, up to a third of the popup.
+        let keys_width = matches
+            .iter()
+            .skip(first)
+            .take(visible)
+            .map(|item| item.keys.width())
+            .max()
+            .unwrap_or(0)
+            .min(usize::from(width) / 3);
         for (i, item) in matches.iter().enumerate().skip(first).take(visible) {
             let style = if i == self.palette.selected {
                 self.theme.selection.patch(self.theme.popup)
@@ -558,9 +655,11 @@ impl Widget for PaletteView<'_> {
             } else {
                 style
             };
+            let keys = fit_width(&item.keys, keys_width);
+            let pad = " ".repeat(keys_width.saturating_sub(keys.width()) + 2);
             lines.push(Line::from(vec![
-                TextSpan::styled(format!("{:<14}", item.keys), self.theme.popup_title),
-                TextSpan::styled(item.label.clone(), style),
+                TextSpan::styled(format!("{keys}{pad}"), self.theme.popup_title),
+                TextSpan::styled(strip_controls(&item.label).into_owned(), style),
             ]));
         }
         if matches.is_empty() {
@@ -595,37 +694,62 @@ struct Help<'a> {
 
 impl Widget for Help<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let width = area.width.saturating_sub(4).min(76);
-        let height = area.height.saturating_sub(2);
+        use crate::app::help;
+        let (x, y, width, height) = help::popup(area.width, area.height);
         let popup = Rect {
-            x: area.x + (area.width - width) / 2,
-            y: area.y + 1,
+            x: area.x + x,
+            y: area.y + y,
             width,
             height,
-        };
-        Clear.render(popup, buf);
-        let lines: Vec<Line> = COMMANDS
-            .iter()
-            .map(|(command, info)| {
-                let keys = self.app.keymap.keys_for(*command).join(" ");
+        }
+        .intersection(area);
+        clear_overlay(popup, buf);
+        let inner = usize::from(width.saturating_sub(2));
+        let (keys_w, name_w) = help::columns(&self.app.keymap, inner);
+        let rows = help::rows(&self.app.keymap, inner);
+        let last = rows
+            .len()
+            .saturating_sub(usize::from(height.saturating_sub(2)));
+        let lines: Vec<Line> = rows
+            .into_iter()
+            .skip(self.scroll.min(last))
+            .map(|row| {
+                let pad = |text: String, w: usize| {
+                    let fill = w.saturating_sub(text.width());
+                    format!("{text}{}  ", " ".repeat(fill))
+                };
                 Line::from(vec![
-                    TextSpan::styled(format!("{keys:<18}"), self.theme.popup_title),
-                    TextSpan::styled(format!("{:<22}", info.name), self.theme.popup),
-                    TextSpan::styled(info.doc, self.theme.popup),
+                    TextSpan::styled(pad(row.keys, keys_w), self.theme.popup_title),
+                    TextSpan::styled(pad(row.name, name_w), self.theme.popup),
+                    TextSpan::styled(row.doc, self.theme.popup),
                 ])
             })
-            .skip(self.scroll)
             .collect();
         Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
             .style(self.theme.popup)
             .block(
                 Block::default()
                     .borders(Borders::ALL)
-                    .title(" Keys and commands (Up/Down scroll, any other key closes) ")
+                    .title(" Keys and commands (Up/Down, PageUp/PageDown scroll; any other key closes) ")
                     .title_style(self.theme.popup_title),
             )
             .render(popup, buf);
+    }
+}
+
+/// Clears `area` for an overlay, with the half of a wide character that sticks into it from
+/// the left: left alone, the terminal draws that character over the overlay's first column
+/// (and ratatui skips the cell it covers), so the border goes missing and the row shifts.
+pub(crate) fn clear_overlay(area: Rect, buf: &mut Buffer) {
+    Clear.render(area, buf);
+    if area.x <= buf.area.x {
+        return;
+    }
+    for y in area.top()..area.bottom() {
+        let cell = &mut buf[(area.x - 1, y)];
+        if cell.symbol().width() > 1 {
+            cell.set_symbol(" ");
+        }
     }
 }
 
@@ -774,6 +898,228 @@ mod tests {
             .map(|y| row(terminal, y))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// A screen row as a terminal shows it: one entry per column, "" where a wide character
+    /// to its left covers it.
+    fn columns(terminal: &Terminal<TestBackend>, y: u16) -> Vec<String> {
+        let buffer = terminal.backend().buffer();
+        let mut out = Vec::new();
+        let mut x = 0;
+        while x < buffer.area.width {
+            let symbol = buffer[(x, y)].symbol().to_string();
+            let w = unicode_width::UnicodeWidthStr::width(symbol.as_str()).max(1);
+            out.push(symbol);
+            for _ in 1..w {
+                out.push(String::new());
+            }
+            x += w as u16;
+        }
+        out
+    }
+
+    /// Every box drawn on the screen has its left and right border on each of its rows.
+    fn assert_boxes_whole(terminal: &Terminal<TestBackend>, what: &str) {
+        let height = terminal.backend().buffer().area.height;
+        let rows: Vec<Vec<String>> = (0..height).map(|y| columns(terminal, y)).collect();
+        let mut boxes = 0;
+        for (top, cells) in rows.iter().enumerate() {
+            // A right corner with no left corner before it: the left one was drawn over.
+            let lefts = cells.iter().filter(|c| *c == "┌").count();
+            let rights = cells.iter().filter(|c| *c == "┐").count();
+            assert_eq!(
+                lefts,
+                rights,
+                "{what}: row {top} has a box corner missing:\n{}",
+                cells.concat()
+            );
+            for (left, cell) in cells.iter().enumerate() {
+                if cell != "┌" {
+                    continue;
+                }
+                let right = (left..cells.len())
+                    .find(|&x| cells[x] == "┐")
+                    .unwrap_or_else(|| panic!("{what}: a box at row {top} has no right corner"));
+                boxes += 1;
+                for (y, row) in rows.iter().enumerate().skip(top + 1) {
+                    let (l, r) = (&row[left], &row[right]);
+                    if l == "└" {
+                        assert_eq!(r, "┘", "{what}: row {y}");
+                        break;
+                    }
+                    assert!(
+                        l == "│" && r == "│",
+                        "{what}: row {y} of the box at ({left}, {top}) shows {l:?} .. {r:?}:\n{}",
+                        row.concat()
+                    );
+                }
+            }
+        }
+        assert!(boxes > 0, "{what}: no box on screen");
+    }
+
+    /// Lines of Chinese after 0 to 3 ASCII characters, so that on some row a wide character
+    /// straddles any column.
+    fn chinese_draft() -> String {
+        (0..30)
+            .map(|i| {
+                format!(
+                    "{}> 关键词：AI 大模型、创业产品、创新趋势、技术驱动、人工智能应用与创业产品的未来",
+                    "x".repeat(i % 4)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn every_overlay_keeps_its_border_over_chinese_text() {
+        use crate::keymap::{Key, KeyCode};
+        let press = |app: &mut App, key: Key| {
+            app.update(Msg::Key(key));
+        };
+        for (what, keys) in [
+            ("help", vec![Key::plain(KeyCode::F(1))]),
+            ("palette", vec![Key::ctrl('p')]),
+            ("settings", vec![Key::plain(KeyCode::F(2))]),
+            ("templates", vec![Key::plain(KeyCode::F(7))]),
+            (
+                "template form",
+                vec![Key::plain(KeyCode::F(7)), Key::plain(KeyCode::Enter)],
+            ),
+        ] {
+            for width in [100, 117, 120, 121] {
+                let mut app = crate::app::assist::ready_app(&chinese_draft());
+                app.update(Msg::Resize { width, height: 35 });
+                for key in &keys {
+                    press(&mut app, *key);
+                }
+                let terminal = draw(&app, &Theme::monochrome(), width, 35);
+                assert_boxes_whole(&terminal, &format!("{what} at {width} columns"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_prompt_or_question_takes_the_whole_status_row() {
+        use crate::keymap::{Key, KeyCode};
+        let mut app = app(&chinese_draft(), 80, 10);
+        app.update(Msg::Key(Key::plain(KeyCode::Char('t'))));
+        app.update(Msg::Key(Key::ctrl('f')));
+        app.update(Msg::Key(Key::plain(KeyCode::Char('t'))));
+        let terminal = draw(&app, &Theme::monochrome(), 80, 10);
+        assert_eq!(row(&terminal, 9).trim_end(), "Find: t");
+        app.update(Msg::Key(Key::plain(KeyCode::Esc)));
+        app.update(Msg::Key(Key::ctrl('q')));
+        let terminal = draw(&app, &Theme::monochrome(), 80, 10);
+        assert_eq!(
+            row(&terminal, 9).trim_end(),
+            "Unsaved changes before quitting: [s]ave, [d]iscard, [c]ancel"
+        );
+    }
+
+    #[test]
+    fn help_columns_wrap_under_themselves_and_scrolling_stops_at_the_end() {
+        use crate::keymap::{Key, KeyCode};
+        let mut app = app("", 60, 20);
+        app.update(Msg::Key(Key::plain(KeyCode::F(1))));
+        let terminal = draw(&app, &Theme::monochrome(), 60, 20);
+        let text = screen(&terminal);
+        // Several keys never run into the command's name.
+        let delete = (0..20)
+            .map(|y| row(&terminal, y))
+            .find(|r| r.contains("delete_word_backward"));
+        if let Some(line) = delete {
+            assert!(!line.contains("A-Backspacedelete"), "{line}");
+        }
+        // A wrapped description goes on under its own column, not at the box's edge.
+        let rows: Vec<Vec<char>> = (2..18)
+            .map(|y| row(&terminal, y).chars().collect())
+            .collect();
+        let first: String = rows[0].iter().collect();
+        let doc_col = first[..first.find("Move left").expect("the first doc")]
+            .chars()
+            .count();
+        let mut continued = 0;
+        for r in &rows {
+            let left = r.iter().position(|c| *c == '│').unwrap();
+            if r[left + 1..doc_col].iter().all(|c| *c == ' ') && r[doc_col] != '│' {
+                // A row that only continues a description starts right at its column.
+                continued += 1;
+                assert_ne!(r[doc_col], ' ', "{}", r.iter().collect::<String>());
+            }
+        }
+        assert!(continued > 0, "no description wrapped at this width");
+        assert_boxes_whole(&terminal, "help");
+        assert!(text.contains("move_left"));
+        // Scrolling past the end stops at the last full page.
+        for _ in 0..500 {
+            app.update(Msg::Key(Key::plain(KeyCode::Down)));
+        }
+        let at_end = screen(&draw(&app, &Theme::monochrome(), 60, 20));
+        assert!(at_end.contains("restart_model"), "{at_end}");
+        let last_row = row(&draw(&app, &Theme::monochrome(), 60, 20), 18);
+        assert!(
+            !last_row.trim_matches(|c| c == '│' || c == ' ').is_empty(),
+            "the last page is full: {at_end}"
+        );
+        app.update(Msg::Key(Key::plain(KeyCode::Up)));
+        let one_up = screen(&draw(&app, &Theme::monochrome(), 60, 20));
+        assert_ne!(
+            one_up, at_end,
+            "one Up moves at once after scrolling past the end"
+        );
+    }
+
+    #[test]
+    fn settings_labels_never_run_into_values_and_the_default_model_is_named() {
+        use crate::keymap::{Key, KeyCode};
+        let mut app = crate::app::assist::ready_app("text");
+        app.update(Msg::Key(Key::plain(KeyCode::F(2))));
+        let text = screen(&draw(&app, &Theme::monochrome(), 140, 30));
+        assert!(text.contains("Threads (0 = free cores)  0"), "{text}");
+        // ready_app's model is a fake path: its end, the file name, is what shows.
+        assert!(text.contains(".gguf"), "{text}");
+        app.update(Msg::Resize {
+            width: 240,
+            height: 30,
+        });
+        let wide = screen(&draw(&app, &Theme::monochrome(), 240, 30));
+        assert!(wide.contains(".gguf (--model)"), "{wide}");
+    }
+
+    #[test]
+    fn ghost_text_wraps_between_words() {
+        assert_eq!(ghost_rows("a novel idea", 5, 10), vec!["a ", "novel idea"]);
+        assert_eq!(
+            ghost_rows("a novel idea", 5, 8),
+            vec!["a ", "novel ", "idea"]
+        );
+        assert_eq!(ghost_rows("novel", 3, 10), vec!["nov", "el"]);
+        assert_eq!(ghost_rows("创业产品", 5, 4), vec!["创业", "产品"]);
+        assert_eq!(ghost_rows("fits", 10, 10), vec!["fits"]);
+    }
+
+    #[test]
+    fn a_suggestion_mixing_chinese_and_latin_keeps_the_pane_border() {
+        use crate::engine::protocol::Event;
+        for width in 90..130u16 {
+            let mut app = crate::app::assist::ready_app("draft");
+            let effects = app.update(Msg::Key(crate::keymap::Key::ctrl('e')));
+            let job = crate::app::assist::test_support::job_of(&effects);
+            app.update(Msg::Engine {
+                generation: 1,
+                event: Event::TokenGenerated {
+                    job,
+                    text: " These include **AI 和 ML**, which 大模型驱动的创业产品创新趋势 and \
+                           more words 和 ML 大模型驱动的创业产品创新趋势 again"
+                        .into(),
+                },
+            });
+            app.update(Msg::Resize { width, height: 20 });
+            let terminal = draw(&app, &Theme::monochrome(), width, 20);
+            assert_boxes_whole(&terminal, &format!("suggestions at {width} columns"));
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 use unicode_width::UnicodeWidthStr;
 
 use super::theme::Theme;
@@ -56,7 +56,7 @@ impl FormView<'_> {
 impl Widget for FormView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let popup = self.popup(area);
-        Clear.render(popup, buf);
+        super::clear_overlay(popup, buf);
         let theme = self.theme;
         let labels = label_width(self.form);
         let mut lines: Vec<Line> = self

@@ -4,7 +4,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 use similar::{ChangeTag, TextDiff};
 
 use super::theme::Theme;
@@ -89,10 +89,10 @@ impl Widget for SuggestionsPane<'_> {
                 theme.status_error,
             ));
         }
+        let lines = super::wrap::wrap_lines(lines, usize::from(area.width.saturating_sub(2)));
         Paragraph::new(lines)
             .block(block)
             .style(theme.text)
-            .wrap(Wrap { trim: false })
             .scroll((s.scroll.min(u16::MAX as usize) as u16, 0))
             .render(area, buf);
     }
