@@ -34,6 +34,8 @@ pub struct WorkerCommand {
     pub program: PathBuf,
     /// Where the worker's stderr goes: llama.cpp must never write to the terminal.
     pub log_file: PathBuf,
+    /// Environment variables to set for the worker, beside what it inherits.
+    pub env: Vec<(String, String)>,
 }
 
 impl WorkerCommand {
@@ -41,6 +43,7 @@ impl WorkerCommand {
         Ok(WorkerCommand {
             program: std::env::current_exe().context("finding the quill executable")?,
             log_file,
+            env: Vec::new(),
         })
     }
 }
@@ -112,6 +115,7 @@ impl Worker {
             .env(worker::PARENT_PID_ENV, std::process::id().to_string())
             // ggml would otherwise try to attach a debugger to print a backtrace on abort.
             .env("GGML_NO_BACKTRACE", "1")
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

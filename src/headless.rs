@@ -87,6 +87,17 @@ pub struct RunOptions {
 pub fn read_input(file: Option<&Path>) -> Result<String, Failure> {
     let (bytes, name) = match file {
         Some(path) if path != Path::new("-") => {
+            // A device could be read forever and a folder is no text; a pipe (`<(cmd)`) ends.
+            if std::fs::metadata(path).is_ok_and(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                !(m.is_file() || m.file_type().is_fifo())
+            }) {
+                return Err(Failure::bad_input(format!(
+                    "{} is not a text file (a folder or a device); give Quill a text file, or - \
+                     to read standard input",
+                    path.display()
+                )));
+            }
             let bytes = std::fs::read(path)
                 .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", path.display())))?;
             (bytes, path.display().to_string())

@@ -1238,27 +1238,36 @@ mod tests {
             anchor: 10,
             head: 15,
         });
+        // Whatever NO_COLOR says in this environment: the colours themselves are under test.
         for name in library.names() {
-            let theme = library.get(&name);
+            let theme = library.get_colored(&name, true);
             let terminal = draw(&app, &theme, 60, 6);
             let buffer = terminal.backend().buffer();
             let heading = &buffer[(0, 0)];
-            assert_eq!(
-                heading.fg,
-                theme.heading.fg.unwrap_or(heading.fg),
-                "{name}: heading"
-            );
             assert!(
                 heading.modifier.contains(theme.heading.add_modifier),
                 "{name}: heading"
             );
-            let selected = &buffer[(1, 1)];
-            if let Some(bg) = theme.selection.bg {
-                assert_eq!(selected.bg, bg, "{name}: selection");
-            }
-            let status = &buffer[(1, 5)];
-            if let Some(bg) = theme.status.bg {
-                assert_eq!(status.bg, bg, "{name}: status bar");
+            let (selected, status) = (&buffer[(1, 1)], &buffer[(1, 5)]);
+            if name == "mono" {
+                // No colours at all: the selection shows by a modifier.
+                assert_eq!(theme.selection.bg, None, "{name}");
+                assert!(!selected.modifier.is_empty(), "{name}: selection");
+            } else {
+                let colour = |c: Option<ratatui::style::Color>, what: &str| {
+                    c.unwrap_or_else(|| panic!("{name} has no colour for {what}"))
+                };
+                assert_eq!(heading.fg, colour(theme.heading.fg, "headings"), "{name}");
+                assert_eq!(
+                    selected.bg,
+                    colour(theme.selection.bg, "selections"),
+                    "{name}"
+                );
+                assert_eq!(
+                    status.bg,
+                    colour(theme.status.bg, "the status bar"),
+                    "{name}"
+                );
             }
             assert_eq!(row(&terminal, 0).trim_end(), "# Heading", "{name}");
         }

@@ -22,6 +22,7 @@ fn harness(home: &Home, text: &str) -> Harness {
     let command = WorkerCommand {
         program: PathBuf::from(QUILL),
         log_file: home.worker_log(),
+        env: Vec::new(),
     };
     Harness::start(command, setup, text).expect("the model loads")
 }

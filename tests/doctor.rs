@@ -14,7 +14,7 @@ fn doctor(home: &Home, with_model: bool) -> Output {
     if with_model {
         command.arg("--model").arg(common::model());
     }
-    command.output().expect("run quill doctor")
+    home.output(command)
 }
 
 fn config_file(home: &Home) -> std::path::PathBuf {
@@ -92,12 +92,11 @@ fn a_missing_model_set_in_the_config_names_its_line() {
 #[test]
 fn the_default_model_missing_says_how_to_fetch_it() {
     let home = Home::new();
-    let output = home
-        .command()
+    let mut command = home.command();
+    command
         .arg("doctor")
-        .env("XDG_DATA_HOME", home.dir.path().join("empty"))
-        .output()
-        .unwrap();
+        .env("XDG_DATA_HOME", home.dir.path().join("empty"));
+    let output = home.output(command);
     let report = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{report}");
     assert!(report.contains("(the default model)"), "{report}");

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Home, TinyDisk, Tmux};
+use common::{Home, ReadOnlyDir, TinyDisk, Tmux};
 
 fn path_arg(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -142,7 +142,6 @@ fn saving_onto_a_full_disk_keeps_the_original_and_the_editor() {
     let disk = home.dir.path().join("tiny");
     std::fs::create_dir(&disk).unwrap();
     let Some(_unmount) = TinyDisk::mount(&disk) else {
-        eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
         return;
     };
     let file = disk.join("draft.md");
@@ -181,6 +180,71 @@ fn saving_onto_a_full_disk_keeps_the_original_and_the_editor() {
     tmux.wait_for(" bytes)");
     let rescued = std::fs::read_to_string(&elsewhere).unwrap();
     assert!(rescued.starts_with("original text\nmore words that will not fit"));
+}
+
+/// The twin of the full-disk save that needs no root: a folder nothing can be written to
+/// (permission bits, or a read-only bind mount for root).
+#[test]
+fn saving_into_a_read_only_folder_keeps_the_original_and_the_editor() {
+    let home = Home::new();
+    let folder = home.dir.path().join("locked");
+    std::fs::create_dir(&folder).unwrap();
+    let file = folder.join("draft.md");
+    std::fs::write(&file, "original text\n").unwrap();
+    let Some(_read_only) = ReadOnlyDir::new(&folder) else {
+        return;
+    };
+    let tmux = Tmux::start_sized(&home, &[path_arg(&file)], 120, 20);
+    tmux.wait_for("original text");
+    tmux.keys(&["C-End"]);
+    tmux.type_text("new words");
+    tmux.wait_for("new words");
+    tmux.keys(&["C-s"]);
+    let screen = tmux.wait_for("not saved:");
+    assert!(
+        screen.contains("read-only") || screen.contains("permission denied"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("[+]"),
+        "the buffer must stay modified:\n{screen}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "original text\n");
+    let leftovers = std::fs::read_dir(&folder).unwrap().count();
+    assert_eq!(leftovers, 1, "a temp file was left");
+    // Save elsewhere instead.
+    let elsewhere = home.dir.path().join("rescued.md");
+    tmux.keys(&["F12"]);
+    tmux.wait_for("Save as:");
+    for _ in 0..path_arg(&file).chars().count() + 5 {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.type_text(path_arg(&elsewhere));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(" bytes)");
+    assert_eq!(
+        std::fs::read_to_string(&elsewhere).unwrap(),
+        "original text\nnew words"
+    );
+}
+
+/// A file without write permission is not replaced behind the writer's back: the save says so
+/// and keeps the text. Permission bits do not stop root from writing, so Quill checks them
+/// itself, and this holds for root too.
+#[test]
+fn a_file_without_write_permission_is_not_saved_over() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new();
+    let file = home.dir.path().join("frozen.md");
+    std::fs::write(&file, "keep me\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let tmux = Tmux::start_sized(&home, &[path_arg(&file)], 120, 20);
+    tmux.wait_for("keep me");
+    tmux.type_text("changed ");
+    tmux.keys(&["C-s"]);
+    let screen = tmux.wait_for("read-only");
+    assert!(screen.contains("[+]"), "{screen}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me\n");
 }
 
 #[test]
@@ -447,13 +511,45 @@ fn opening_a_file_with_ctrl_o_offers_its_journal_instead_of_overwriting_it() {
     tmux.wait_for("unsaved in b");
 }
 
+/// The twin of the journal on a full disk that needs no root: the journal's file is a link to
+/// /dev/full, where every write fails with ENOSPC.
+#[test]
+fn a_journal_on_dev_full_starts_over_from_the_whole_text() {
+    let home = Home::new();
+    let file = home.dir.path().join("draft.md");
+    let journal =
+        quill::document::journal::journal_path(&home.dir.path().join("state/quill"), Some(&file));
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &journal).unwrap();
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("F1 help");
+    tmux.type_text("written while the disk was full. ");
+    tmux.wait_for("cannot write the crash journal");
+    // The failed journal is set aside; the next one must hold everything.
+    tmux.type_text("And after.");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::symlink_metadata(&journal).is_ok_and(|m| m.file_type().is_symlink())
+        || std::fs::metadata(&journal).map_or(0, |m| m.len()) < 40
+    {
+        assert!(Instant::now() < deadline, "no new journal was written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: killing the editor this test started.
+    unsafe { libc::kill(tmux.pane_pid(), libc::SIGKILL) };
+    drop(tmux);
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("Recover them?");
+    tmux.type_text("y");
+    tmux.wait_for("written while the disk was full. And after.");
+}
+
 #[test]
 fn a_journal_that_could_not_be_written_starts_over_from_the_whole_text() {
     let home = Home::new();
     let state = home.dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     let Some(_unmount) = TinyDisk::mount(&state) else {
-        eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
         return;
     };
     // The state directory is full: the first journal writes fail.

@@ -17,6 +17,7 @@ fn engine(home: &Home) -> Engine {
     let command = WorkerCommand {
         program: PathBuf::from(QUILL),
         log_file: home.worker_log(),
+        env: Vec::new(),
     };
     let mut engine = Engine::spawn(&command).expect("spawn the worker");
     engine
@@ -294,6 +295,7 @@ fn a_draft_longer_than_the_context_keeps_its_cut_so_the_cache_stays_useful() {
     let command = WorkerCommand {
         program: PathBuf::from(QUILL),
         log_file: home.worker_log(),
+        env: Vec::new(),
     };
     let mut engine = Engine::spawn(&command).unwrap();
     engine

@@ -280,6 +280,7 @@ fn a_worker_killed_by_sigill_says_how_to_rebuild_portable() {
             .write_all(b"Count with me: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,")
             .unwrap();
     }
+    let _deadline = common::kill_after(child.id(), common::RUN_DEADLINE);
     // Generating: the first bytes are out.
     let mut out = child.stdout.take().unwrap();
     let mut first = [0u8; 1];
@@ -306,4 +307,50 @@ fn a_worker_killed_by_sigill_says_how_to_rebuild_portable() {
             && log.contains("cargo build --release"),
         "{log}"
     );
+}
+
+/// A headless run that hangs fails its test at the deadline instead of hanging the suite.
+#[test]
+#[should_panic(expected = "ran past")]
+fn a_run_past_its_deadline_is_killed_and_fails() {
+    use std::process::{Command, Stdio};
+    let child = Command::new("sleep")
+        .arg("30")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::finish_within(
+        child,
+        std::time::Duration::from_millis(200),
+        std::path::Path::new("/nonexistent/worker.log"),
+    );
+}
+
+/// A device is refused at once (reading /dev/zero would never end); a pipe is read to its end.
+#[test]
+fn a_device_is_bad_input_and_a_pipe_is_read() {
+    let home = Home::new();
+    let output = home.run(&["continue", "/dev/zero"], "");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("not a text file"),
+        "{}",
+        stderr(&output)
+    );
+    let fifo = home.dir.path().join("pipe");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, ENGLISH).unwrap())
+    };
+    let output = home.run(
+        &["continue", "--max-tokens", "4", fifo.to_str().unwrap()],
+        "",
+    );
+    writer.join().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).trim().is_empty());
 }

@@ -290,7 +290,11 @@ fn template_names_that_leave_the_folder_are_refused_everywhere() {
     let home = Home::new();
     let prompt = home.dir.path().join("p.txt");
     std::fs::write(&prompt, "Hello {{ who }}").unwrap();
-    for bad in ["../evil", "/tmp/evil", "a/b", ".hidden"] {
+    // An absolute name inside this test's own folder, so what it finds there is its own doing.
+    let absolute = home.dir.path().join("outside").join("evil");
+    std::fs::create_dir_all(absolute.parent().unwrap()).unwrap();
+    let absolute = absolute.to_str().unwrap().to_string();
+    for bad in ["../evil", absolute.as_str(), "a/b", ".hidden"] {
         let out = home.run(
             &["template", "new", bad, "--from", prompt.to_str().unwrap()],
             "",
@@ -305,5 +309,13 @@ fn template_names_that_leave_the_folder_are_refused_everywhere() {
         assert_eq!(out.status.code(), Some(2), "{bad}");
     }
     assert!(!home.dir.path().join("config/quill/evil.toml").exists());
-    assert!(!std::path::Path::new("/tmp/evil.toml").exists());
+    let outside: Vec<_> = std::fs::read_dir(home.dir.path().join("outside"))
+        .unwrap()
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "written outside the folder: {outside:?}"
+    );
+    let parent = home.dir.path().join("config/evil.toml");
+    assert!(!parent.exists(), "written beside the folder");
 }

@@ -50,7 +50,12 @@ pub struct LoadedFile {
 pub enum LoadError {
     NotFound,
     Binary(PathBuf),
-    NotUtf8 { path: PathBuf, offset: usize },
+    NotUtf8 {
+        path: PathBuf,
+        offset: usize,
+    },
+    /// A folder, a device or a pipe: nothing Quill can open as a draft.
+    NotAFile(PathBuf),
     Io(PathBuf, io::Error),
 }
 
@@ -70,12 +75,24 @@ impl std::fmt::Display for LoadError {
                  rewrite it lossily. Convert it first, for example: iconv -f latin1 -t utf-8",
                 path.display()
             ),
+            LoadError::NotAFile(p) => write!(
+                f,
+                "{} is not a regular file (a folder, a device or a pipe); Quill opens text files",
+                p.display()
+            ),
             LoadError::Io(p, e) => write!(f, "cannot read {}: {e}", p.display()),
         }
     }
 }
 
 pub fn load(path: &Path) -> Result<LoadedFile, LoadError> {
+    // Checked before reading: /dev/zero or a pipe would be read forever.
+    match fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => return Err(LoadError::NotAFile(path.to_path_buf())),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(LoadError::NotFound),
+        Err(e) => return Err(LoadError::Io(path.to_path_buf(), e)),
+    }
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(LoadError::NotFound),
@@ -156,6 +173,15 @@ pub fn save(path: &Path, text: &str, format: TextFormat) -> Result<Fingerprint, 
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| format!("{} is not a file name", path.display()))?;
+    // The writer (or a tool) made the file read-only: the atomic rename would replace it all
+    // the same, and root ignores permission bits, so this is checked here.
+    if fs::metadata(&target).is_ok_and(|m| m.permissions().readonly()) {
+        return Err(format!(
+            "not saved: {} is read-only (no write permission). Your text is still here; save \
+             elsewhere (save as), or make it writable (chmod u+w) and save again",
+            path.display()
+        ));
+    }
     let temp = dir.join(format!(".{name}.quill-{}.tmp", std::process::id()));
     let bytes = encode(text, format);
     let result = write_temp(&temp, &target, &bytes)
@@ -239,6 +265,14 @@ mod tests {
             load(&dir.path().join("none")),
             Err(LoadError::NotFound)
         ));
+        // Never read forever, never mistaken for a draft.
+        for not_a_file in [Path::new("/dev/zero"), dir.path()] {
+            assert!(
+                matches!(load(not_a_file), Err(LoadError::NotAFile(_))),
+                "{}",
+                not_a_file.display()
+            );
+        }
     }
 
     #[test]
@@ -265,6 +299,22 @@ mod tests {
         assert_eq!(leftovers.len(), 2, "a temp file was left behind");
     }
 
+    #[test]
+    fn a_file_without_write_permission_is_refused_for_root_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("frozen.md");
+        fs::write(&path, "keep").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
+        let message = save(&path, "new", TextFormat::default()).unwrap_err();
+        assert!(message.contains("read-only"), "{message}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "keep");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // Made writable again, it saves.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        save(&path, "new", TextFormat::default()).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+    }
+
     /// A tiny tmpfs filled to the brim: the save must fail with ENOSPC and change nothing.
     /// Mounting needs root (as in CI); elsewhere the test says so and passes.
     #[test]
@@ -277,7 +327,12 @@ mod tests {
             .status()
             .is_ok_and(|s| s.success());
         if !mounted {
-            eprintln!("skipped: cannot mount a tmpfs here (not root)");
+            // A check that did not run must not pass in CI (see tests/common).
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set and a tmpfs cannot be mounted here"
+            );
+            eprintln!("SKIPPED (not a pass): cannot mount a tmpfs here (not root)");
             return;
         }
         let path = dir.path().join("draft.md");

@@ -148,7 +148,14 @@ fn encode_record(record: &Record, out: &mut Vec<u8>) -> io::Result<()> {
 pub fn read(path: &Path) -> io::Result<Option<Recovered>> {
     let mut bytes = Vec::new();
     match File::open(path) {
-        Ok(mut f) => f.read_to_end(&mut bytes)?,
+        Ok(mut f) => {
+            // A journal is a regular file Quill wrote; anything else (a device, a pipe) could
+            // be read forever, and holds no edits.
+            if !f.metadata()?.is_file() {
+                return Ok(None);
+            }
+            f.read_to_end(&mut bytes)?
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
@@ -221,6 +228,14 @@ mod tests {
             recovered.changes,
             vec![change(0, "你好"), change(2, " world"), change(0, "> ")]
         );
+    }
+
+    #[test]
+    fn a_journal_path_that_is_not_a_file_holds_no_edits_and_is_not_read_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("draft.journal");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert!(read(&link).unwrap().is_none());
     }
 
     #[test]

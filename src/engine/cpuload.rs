@@ -105,6 +105,11 @@ pub fn next_threads(cores: usize, current: usize, others: f64) -> usize {
     ((free + 0.4).floor().max(1.0) as usize).min(cores)
 }
 
+/// Names a file that holds other programs' load, in cores ("1.5"), to be read instead of the
+/// machine's counters: how the tests drive `threads = 0` whatever else the machine is doing.
+/// The counters themselves are covered by the unit tests here and by `quill bench --busy`.
+pub const LOAD_FILE_ENV: &str = "QUILL_CPU_LOAD_FILE";
+
 /// A background reader of the counters. Dropping it leaves the thread to end with the process
 /// (it only sleeps and reads two small files).
 pub struct CpuLoad {
@@ -115,6 +120,9 @@ pub struct CpuLoad {
 impl CpuLoad {
     /// Starts reading; `None` where the counters cannot be read (not Linux, no `/proc`).
     pub fn start() -> Option<CpuLoad> {
+        if let Some(file) = std::env::var_os(LOAD_FILE_ENV) {
+            return Self::from_file(file.into());
+        }
         let first = read_sample()?;
         let others = Arc::new(AtomicU32::new(NO_READING));
         let shared = Arc::clone(&others);
@@ -136,6 +144,28 @@ impl CpuLoad {
                     let load = others_busy(&window[0], &sample);
                     shared.store((load * 100.0).round() as u32, Ordering::Relaxed);
                     window.push_back(sample);
+                }
+            })
+            .ok()?;
+        Some(CpuLoad { others })
+    }
+
+    /// Reads the load from `file` (see `LOAD_FILE_ENV`) at once and then as often as the
+    /// counters would be read.
+    fn from_file(file: std::path::PathBuf) -> Option<CpuLoad> {
+        let others = Arc::new(AtomicU32::new(NO_READING));
+        let shared = Arc::clone(&others);
+        std::thread::Builder::new()
+            .name("cpu-load".into())
+            .spawn(move || {
+                loop {
+                    if let Some(load) = std::fs::read_to_string(&file)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<f64>().ok())
+                    {
+                        shared.store((load.max(0.0) * 100.0).round() as u32, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(EVERY);
                 }
             })
             .ok()?;

@@ -165,7 +165,12 @@ impl ThemeLibrary {
     /// The theme called `name`, the default for an unknown one, monochrome under `NO_COLOR`.
     pub fn get(&self, name: &str) -> Theme {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        if no_color || name == MONO {
+        self.get_colored(name, !no_color)
+    }
+
+    /// The theme called `name`, the default for an unknown one; monochrome unless `colors`.
+    pub fn get_colored(&self, name: &str, colors: bool) -> Theme {
+        if !colors || name == MONO {
             return Theme::monochrome();
         }
         self.resolve(name)
@@ -284,6 +289,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_color_gives_the_monochrome_theme_whatever_is_chosen() {
+        let library = ThemeLibrary::load(None);
+        assert_eq!(library.get_colored("gruvbox", false), Theme::monochrome());
+        assert_eq!(library.get_colored("mono", true), Theme::monochrome());
+        assert_ne!(library.get_colored("gruvbox", true), Theme::monochrome());
+    }
+
+    #[test]
     fn every_built_in_theme_loads_without_a_warning() {
         let library = ThemeLibrary::load(None);
         assert!(library.warnings.is_empty(), "{:?}", library.warnings);
@@ -292,7 +305,10 @@ mod tests {
             let theme = library.resolve(name).unwrap();
             assert!(theme.text.fg.is_some(), "{name} has no text colour");
         }
-        assert_ne!(library.get("light").text, library.get("default").text);
+        assert_ne!(
+            library.get_colored("light", true).text,
+            library.get_colored("default", true).text
+        );
     }
 
     #[test]
@@ -305,8 +321,8 @@ mod tests {
         .unwrap();
         let library = ThemeLibrary::load(Some(dir.path()));
         assert!(library.warnings.is_empty(), "{:?}", library.warnings);
-        let mine = library.get("mine");
-        let solarized = library.get("solarized");
+        let mine = library.get_colored("mine", true);
+        let solarized = library.get_colored("solarized", true);
         assert_eq!(mine.text, solarized.text);
         assert_eq!(mine.status_modified.fg, Some(Color::Rgb(0xff, 0, 0xff)));
     }
@@ -329,7 +345,10 @@ mod tests {
         assert!(warnings.contains("broken.toml:3:"), "{warnings}");
         assert!(warnings.contains("badcolour.toml"), "{warnings}");
         assert!(!library.names().contains(&"broken".to_string()));
-        assert_eq!(library.get("broken"), library.get("default"));
+        assert_eq!(
+            library.get_colored("broken", true),
+            library.get_colored("default", true)
+        );
     }
 
     #[test]

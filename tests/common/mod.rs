@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -62,17 +62,28 @@ impl Home {
             .current_dir(self.dir.path())
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .env_remove("RUST_BACKTRACE");
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("NO_COLOR");
         command
     }
 
-    /// Runs quill with `args` (and `--model` unless given), feeding `stdin`.
+    /// Runs quill with `args` (and `--model` unless given), feeding `stdin`, within
+    /// `RUN_DEADLINE`.
     pub fn run(&self, args: &[&str], stdin: &str) -> Output {
         let mut command = self.command();
         command.args(args);
         if !args.contains(&"--model") {
             command.arg("--model").arg(model());
         }
+        self.output_with_input(command, stdin)
+    }
+
+    /// Runs `command` (from `command()`) to its end within `RUN_DEADLINE`, with no input.
+    pub fn output(&self, command: Command) -> Output {
+        self.output_with_input(command, "")
+    }
+
+    fn output_with_input(&self, mut command: Command, stdin: &str) -> Output {
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -84,13 +95,100 @@ impl Home {
         let feeder = std::thread::spawn(move || {
             let _ = input.write_all(text.as_bytes());
         });
-        let output = child.wait_with_output().expect("wait for quill");
+        let output = finish_within(child, RUN_DEADLINE, &self.worker_log());
         feeder.join().unwrap();
         output
     }
 
     pub fn worker_log(&self) -> PathBuf {
         self.dir.path().join("state/quill/logs/worker.log")
+    }
+}
+
+/// How long one headless Quill may run in a test before it counts as hung: far past what the
+/// slowest test needs on a busy 2-core machine, short of hanging the suite.
+pub const RUN_DEADLINE: Duration = Duration::from_secs(180);
+
+/// Collects `child`'s output as it ends. One that runs past `limit` is killed (its worker
+/// dies with it) and fails the test, with the end of the worker log in the message.
+pub fn finish_within(mut child: std::process::Child, limit: Duration, worker_log: &Path) -> Output {
+    use std::io::Read;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for quill") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "quill ran past {limit:?} and was killed; the worker log ends:\n{}",
+                log_tail(worker_log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// The last few kilobytes of a log, for a failure message.
+pub fn log_tail(path: &Path) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let start = text.len().saturating_sub(4096);
+    String::from_utf8_lossy(&text[start..]).into_owned()
+}
+
+/// Kills process `pid` if it is still running when `limit` has passed, unless dropped first:
+/// a deadline for a test that reads a child's output as it comes.
+pub struct KillAfter(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+pub fn kill_after(pid: u32, limit: Duration) -> KillAfter {
+    use std::sync::atomic::Ordering;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&done);
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("process {pid} ran past {limit:?}: killing it");
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is the test's child.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    KillAfter(done)
+}
+
+impl Drop for KillAfter {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -153,6 +251,9 @@ impl Tmux {
         let socket = format!("quill-test-{}-{}", std::process::id(), unique());
         let mut command = vec![
             "env".to_string(),
+            // Tests set what they depend on: a developer's NO_COLOR would change the screen.
+            "-u".to_string(),
+            "NO_COLOR".to_string(),
             format!(
                 "XDG_CONFIG_HOME={}",
                 home.dir.path().join("config").display()
@@ -388,17 +489,23 @@ impl Drop for ReadOnlyDir {
 }
 
 /// A 64 KiB tmpfs mounted on a directory for the test, unmounted on drop: a disk that fills up.
-/// Mounting needs root (CI runs as root); `None` where it is not allowed.
+/// Mounting needs root (CI runs as root); `None` (after `precondition_missing`) where it is
+/// not allowed. Each test that uses it has a twin that needs no root.
 pub struct TinyDisk(PathBuf);
 
 impl TinyDisk {
     pub fn mount(dir: &std::path::Path) -> Option<TinyDisk> {
-        Command::new("mount")
+        let mounted = Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
             .arg(dir)
+            .stderr(Stdio::null())
             .status()
-            .is_ok_and(|s| s.success())
-            .then(|| TinyDisk(dir.to_path_buf()))
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            precondition_missing("mounting a tmpfs needs root with the right to mount");
+            return None;
+        }
+        Some(TinyDisk(dir.to_path_buf()))
     }
 }
 
