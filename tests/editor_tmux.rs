@@ -12,6 +12,24 @@ fn path_arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// Saves the draft under `path` with F12, replacing the name the prompt offers.
+fn save_as(tmux: &Tmux, path: &Path) {
+    tmux.keys(&["F12"]);
+    let prompt = tmux.wait_for("Save as:");
+    let offered = prompt
+        .lines()
+        .find_map(|l| l.strip_prefix("Save as: "))
+        .unwrap_or("")
+        .chars()
+        .count();
+    for _ in 0..offered + 5 {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.type_text(path_arg(path));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(" bytes)");
+}
+
 fn wait_for_file(path: &Path, expected: &[u8]) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read(path).ok().as_deref() != Some(expected) {
@@ -169,15 +187,7 @@ fn saving_onto_a_full_disk_keeps_the_original_and_the_editor() {
 
     // Still running: save elsewhere instead.
     let elsewhere = home.dir.path().join("rescued.md");
-    tmux.keys(&["F12"]);
-    tmux.wait_for("Save as:");
-    tmux.keys(&["C-u"]);
-    for _ in 0..200 {
-        tmux.keys(&["BSpace"]);
-    }
-    tmux.type_text(path_arg(&elsewhere));
-    tmux.keys(&["Enter"]);
-    tmux.wait_for(" bytes)");
+    save_as(&tmux, &elsewhere);
     let rescued = std::fs::read_to_string(&elsewhere).unwrap();
     assert!(rescued.starts_with("original text\nmore words that will not fit"));
 }
@@ -214,14 +224,7 @@ fn saving_into_a_read_only_folder_keeps_the_original_and_the_editor() {
     assert_eq!(leftovers, 1, "a temp file was left");
     // Save elsewhere instead.
     let elsewhere = home.dir.path().join("rescued.md");
-    tmux.keys(&["F12"]);
-    tmux.wait_for("Save as:");
-    for _ in 0..path_arg(&file).chars().count() + 5 {
-        tmux.keys(&["BSpace"]);
-    }
-    tmux.type_text(path_arg(&elsewhere));
-    tmux.keys(&["Enter"]);
-    tmux.wait_for(" bytes)");
+    save_as(&tmux, &elsewhere);
     assert_eq!(
         std::fs::read_to_string(&elsewhere).unwrap(),
         "original text\nnew words"
