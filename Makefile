@@ -2,7 +2,7 @@
 # model and build natively (-C target-cpu=native, set in .cargo/config.toml).
 CARGO ?= cargo
 
-.PHONY: run test bench deps model build lint llama-build
+.PHONY: run test bench bench-native deps model build lint llama-build
 
 run: deps model build
 	./target/release/quill $(FILE)
@@ -15,6 +15,10 @@ bench: deps model build
 	./target/release/quill bench --editor
 	./target/release/quill bench --assistant
 	./target/release/quill bench --busy
+
+# The native build against a portable one (RUSTFLAGS=""), side by side: what native buys.
+bench-native: deps model
+	scripts/bench-native
 
 deps:
 	@scripts/install-deps

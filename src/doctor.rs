@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::engine::exit::{PORTABLE_BUILD, WorkerExit};
+use crate::engine::exit::{BASELINE_BUILD, PORTABLE_BUILD, WorkerExit};
 use crate::engine::protocol::{
     Event, GenerateOptions, ModelInfo, Part, Prompt, Request, SamplingParams,
 };
@@ -115,7 +115,7 @@ pub fn run(settings: &Settings, model_flag: Option<&Path>) -> Result<(), Failure
         Ok(engine) => describe(engine),
         Err(e) => Err(e.clone()),
     };
-    check_build(report.section("Build"), &described);
+    check_build(report.section("Build"), &described, &CpuFeatures::read());
     check_paths(report.section("Paths"), settings);
     check_config(report.section("Config"), settings);
     check_model(report.section("Model"), settings, model_flag, engine);
@@ -154,7 +154,7 @@ fn exited(exit: &WorkerExit) -> String {
     }
 }
 
-fn check_build(out: &mut Vec<Finding>, described: &Result<Vec<String>, String>) {
+fn check_build(out: &mut Vec<Finding>, described: &Result<Vec<String>, String>, cpu: &CpuFeatures) {
     let gpu: Vec<&str> = [
         ("cuda", cfg!(feature = "cuda")),
         ("metal", cfg!(feature = "metal")),
@@ -202,13 +202,19 @@ fn check_build(out: &mut Vec<Finding>, described: &Result<Vec<String>, String>) 
         "llama.cpp",
         format!("compiled for {}", or_none(compiled)),
     ));
-    let cpu = CpuFeatures::read();
     let lacking: Vec<&String> = compiled
         .iter()
         .filter(|f| cpu.has(f) == Some(false))
         .collect();
     let unknown: Vec<&String> = compiled.iter().filter(|f| cpu.has(f).is_none()).collect();
     if !lacking.is_empty() {
+        // A portable build still has llama.cpp use these; without them, turn them off too.
+        let baseline = lacking.iter().any(|f| {
+            matches!(
+                f.as_str(),
+                "AVX" | "AVX2" | "FMA" | "F16C" | "BMI2" | "SSE3"
+            )
+        });
         out.push(fail(
             "this CPU",
             format!(
@@ -220,7 +226,14 @@ fn check_build(out: &mut Vec<Finding>, described: &Result<Vec<String>, String>) 
                     .collect::<Vec<_>>()
                     .join(" ")
             ),
-            format!("rebuild Quill portable: {PORTABLE_BUILD}"),
+            format!(
+                "rebuild Quill for this CPU: {}",
+                if baseline {
+                    BASELINE_BUILD
+                } else {
+                    PORTABLE_BUILD
+                }
+            ),
         ));
     } else {
         let mut text = format!("{} has every one of them", cpu.name);
@@ -734,11 +747,35 @@ mod tests {
         assert_eq!(cpu.has("AMX_INT8"), Some(false));
         assert_eq!(cpu.has("SOMETHING_NEW"), None);
         let mut out = Vec::new();
-        // The real check reads this machine's CPU; the mapping above is what it relies on.
-        check_build(&mut out, &Ok(vec!["AVX2".into()]));
+        check_build(&mut out, &Ok(vec!["AVX2".into()]), &cpu);
         assert!(
             out.iter()
                 .any(|f| f.label == "llama.cpp" && f.text.contains("AVX2"))
+        );
+        assert!(out.iter().all(|f| f.level != Level::Fail), "{out:?}");
+        // Built for AVX-512 on an AVX2 machine: a portable build fixes it.
+        let mut out = Vec::new();
+        check_build(&mut out, &Ok(vec!["AVX2".into(), "AVX512".into()]), &cpu);
+        let failed = out
+            .iter()
+            .find(|f| f.level == Level::Fail)
+            .expect("a failure");
+        assert!(failed.text.contains("lacks AVX512"), "{failed:?}");
+        assert!(failed.fix.as_ref().unwrap().contains(PORTABLE_BUILD));
+        // On a CPU without AVX2 even the portable build would die: the baseline one.
+        let old = CpuFeatures {
+            name: "old CPU".into(),
+            flags: Some(["pni", "avx"].map(String::from).into()),
+        };
+        let mut out = Vec::new();
+        check_build(&mut out, &Ok(vec!["AVX".into(), "AVX2".into()]), &old);
+        let failed = out
+            .iter()
+            .find(|f| f.level == Level::Fail)
+            .expect("a failure");
+        assert!(
+            failed.fix.as_ref().unwrap().contains("GGML_AVX2=OFF"),
+            "{failed:?}"
         );
     }
 }

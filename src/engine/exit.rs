@@ -60,11 +60,22 @@ impl WorkerExit {
     }
 }
 
-/// The command that builds Quill for any CPU of its architecture, run where it was built.
+/// The command that builds Quill without `-C target-cpu=native`, run where it was built.
+/// llama.cpp's own build still assumes AVX2, FMA, F16C and BMI2 (x86-64 CPUs since 2013):
+/// `BASELINE_BUILD` is for older ones.
 pub const PORTABLE_BUILD: &str = concat!(
     "cd ",
     env!("CARGO_MANIFEST_DIR"),
     " && RUSTFLAGS=\"\" cargo build --release"
+);
+
+/// The portable build with llama.cpp's default x86 extensions turned off too (llama-cpp-sys-2
+/// hands GGML_* variables to its CMake build): for any x86-64 CPU.
+pub const BASELINE_BUILD: &str = concat!(
+    "cd ",
+    env!("CARGO_MANIFEST_DIR"),
+    " && GGML_SSE42=OFF GGML_AVX=OFF GGML_AVX2=OFF GGML_FMA=OFF GGML_F16C=OFF GGML_BMI2=OFF \
+     RUSTFLAGS=\"\" cargo build --release"
 );
 
 impl std::fmt::Display for WorkerExit {
