@@ -281,6 +281,12 @@ impl App {
                 self.scroll(down);
                 Vec::new()
             }
+            Msg::Frame => {
+                if self.view.follow_pending {
+                    self.ensure_cursor_visible();
+                }
+                Vec::new()
+            }
             Msg::Idle => {
                 let mut effects: Vec<Effect> = self.journal_effect().into_iter().collect();
                 effects.extend(self.request_ghost_if_due(std::time::Instant::now()));
@@ -1224,8 +1230,10 @@ impl App {
         if self.mode != Mode::Edit || row >= self.view.height {
             return;
         }
-        self.ensure_cursor_visible();
-        let mut pos = (self.view.top_line, self.view.top_row);
+        // From the view the screen shows, which a wheel scroll may have taken off the cursor.
+        let mut pos = self.view_top();
+        (self.view.top_line, self.view.top_row) = pos;
+        self.view.follow_pending = false;
         for _ in 0..row {
             match self.next_row(pos) {
                 Some(p) => pos = p,
@@ -1442,13 +1450,38 @@ mod tests {
         let (x, y) = app.cursor_screen().expect("the cursor is on screen");
         assert!(y < app.view.height && x <= app.view.width, "({x}, {y})");
         let top = app.view_top();
-        app.ensure_cursor_visible();
+        app.update(Msg::Frame);
         assert_eq!((app.view.top_line, app.view.top_row), top);
         // A wheel scroll starts from what the screen showed, then typing brings it back.
         app.update(Msg::Scroll { down: false });
         assert!(app.view_top() < top);
         app.update(Msg::Key(Key::plain(KeyCode::Char('!'))));
         assert_eq!(app.view_top(), top);
+    }
+
+    #[test]
+    fn the_view_moves_as_little_as_it_can_from_the_last_frame() {
+        let text = (0..100)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut app = app(&text, 40, 20);
+        for _ in 0..50 {
+            app.update(key(KeyCode::Down));
+            app.update(Msg::Frame);
+        }
+        let top = app.view_top();
+        assert!(top.0 > 0, "the view scrolled down with the cursor");
+        // Going back up inside the screen moves the cursor, not the page.
+        app.update(key(KeyCode::Up));
+        app.update(Msg::Frame);
+        assert_eq!(app.view_top(), top);
+        // A click after a wheel scroll lands where the screen showed it.
+        app.update(Msg::Scroll { down: true });
+        let scrolled = app.view_top();
+        app.update(Msg::Click { column: 0, row: 0 });
+        assert_eq!(app.doc.line_col().0, scrolled.0, "the click's line");
+        assert_eq!(app.view_top(), scrolled);
     }
 
     #[test]

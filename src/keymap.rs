@@ -129,7 +129,9 @@ impl Key {
     pub fn needs_kitty_protocol(&self) -> bool {
         let Mods { ctrl, alt, shift } = self.mods;
         match self.code {
+            // ESC [ and ESC O start escape sequences: the next key is swallowed with them.
             KeyCode::Char('[') if alt => true,
+            KeyCode::Char('o') if alt && shift => true,
             KeyCode::Char(c) if ctrl => {
                 shift || !(c.is_ascii_lowercase() || c == ' ') || matches!(c, 'i' | 'm')
             }

@@ -198,7 +198,13 @@ pub fn show_keys(keymap: Keymap) -> Result<(), String> {
             _ => {}
         }
     };
-    leave();
+    // Not `leave`: this mode never entered the alternate screen, and leaving one that was
+    // never entered can move the cursor home over what the terminal showed.
+    if ENHANCED_KEYS.swap(false, Ordering::SeqCst) {
+        let _ = execute!(io::stdout(), PopKeyboardEnhancementFlags);
+    }
+    let _ = execute!(io::stdout(), DisableBracketedPaste);
+    let _ = disable_raw_mode();
     result
 }
 
@@ -400,6 +406,7 @@ fn event_loop(
     // Resolved again only when the name changes (the settings pane switches it live).
     let mut theme_name = app.config.editor.theme.clone();
     let mut theme = themes.get(&theme_name);
+    app.update(Msg::Frame);
     terminal.draw(|f| ui::render(app, &theme, f))?;
     let mut last_draw = Instant::now();
     while let Some(first) = next_message(rx, app) {
@@ -451,6 +458,7 @@ fn event_loop(
             theme_name = app.config.editor.theme.clone();
             theme = themes.get(&theme_name);
         }
+        app.update(Msg::Frame);
         terminal.draw(|f| ui::render(app, &theme, f))?;
         last_draw = Instant::now();
     }

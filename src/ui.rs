@@ -53,15 +53,19 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     frame.render_widget(bar, status);
     // A message too long for the bar beside the model's state and the position gets the row
     // above it, over the draft's last row, until the next message replaces it.
+    // Over the draft pane only, so a side pane keeps its border.
     if let Some((text, style)) = message_line
         && status.y > area.y
+        && draft.width > 0
     {
         let row = Rect {
+            x: draft.x,
             y: status.y - 1,
+            width: draft.width,
             height: 1,
-            ..status
         };
         let text = fit_width(&format!(" {text}"), row.width as usize);
+        frame.render_widget(Clear, row);
         frame.render_widget(Paragraph::new(text).style(style), row);
     }
     match &app.mode {
@@ -829,6 +833,40 @@ mod tests {
             "{status}"
         );
         assert_eq!(row(&terminal, 3).trim(), "fourth");
+    }
+
+    #[test]
+    fn the_message_row_is_cleared_and_leaves_a_side_pane_whole() {
+        use crate::engine::protocol::Event;
+        let draft = "draft text runs on ".repeat(200);
+        // No side pane: a message a little too long for the bar hides the row under it.
+        let mut app = crate::app::assist::ready_app(&draft);
+        app.update(Msg::Resize {
+            width: 100,
+            height: 12,
+        });
+        app.update(Msg::Warning(format!("short head {}", "x".repeat(64))));
+        let terminal = draw(&app, &Theme::monochrome(), 100, 12);
+        let message = row(&terminal, 10);
+        assert!(message.starts_with(" short head xxx"), "{message}");
+        assert!(
+            !message.contains("draft"),
+            "old text shows through: {message}"
+        );
+        // With a suggestion beside the draft, the row stays out of its pane.
+        let effects = app.update(Msg::Key(crate::keymap::Key::ctrl('e')));
+        let job = crate::app::assist::test_support::job_of(&effects);
+        app.update(Msg::Engine {
+            generation: 1,
+            event: Event::TokenGenerated {
+                job,
+                text: " more".into(),
+            },
+        });
+        app.update(Msg::Warning(format!("short head {}", "x".repeat(90))));
+        let terminal = draw(&app, &Theme::monochrome(), 100, 12);
+        assert!(row(&terminal, 10).starts_with(" short head xxx"));
+        assert_boxes_whole(&terminal, "the suggestions pane under a message row");
     }
 
     #[test]

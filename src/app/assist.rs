@@ -250,6 +250,9 @@ impl App {
     /// has since been fixed.
     pub(super) fn restart_model(&mut self) -> Vec<Effect> {
         self.assistant.crashes = 0;
+        // The old worker's events will be dropped as stale: nothing may wait on them.
+        self.fail_streaming("the model was restarted".into());
+        self.ghost = super::ghost::Ghost::Off;
         let effects = self.start_engine();
         if effects.is_empty()
             && let ModelState::Failed(reason) = &self.assistant.state
@@ -924,6 +927,27 @@ mod tests {
             effects.as_slice(),
             [Effect::StartEngine { generation: 3, .. }]
         ));
+    }
+
+    #[test]
+    fn restarting_the_model_mid_stream_leaves_nothing_waiting_on_the_old_worker() {
+        let mut app = ready_app("text");
+        let job = job_of(&app.ask("continue"));
+        app.on_engine(
+            1,
+            Event::TokenGenerated {
+                job,
+                text: " partial".into(),
+            },
+        );
+        let effects = app.run(crate::command::Command::restart_model);
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::StartEngine { generation: 2, .. }]
+        ));
+        let s = app.assistant.suggestion.as_ref().unwrap();
+        assert!(!s.is_streaming(), "the old job's end will never come");
+        assert!(matches!(s.variants[0].state, VariantState::Failed(_)));
     }
 
     #[test]

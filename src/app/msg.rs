@@ -31,6 +31,9 @@ pub enum Msg {
     Terminate,
     /// Typing paused: a moment to make the journal durable.
     Idle,
+    /// A frame is about to be drawn: the view settles on the cursor, once for all the keys
+    /// handled since the last frame.
+    Frame,
     /// The result of an `Effect::Save`.
     SaveFinished {
         path: PathBuf,

@@ -115,6 +115,7 @@ impl Harness {
 
     pub fn draw(&mut self) {
         let started = Instant::now();
+        self.app.update(Msg::Frame);
         let (app, theme) = (&self.app, &self.theme);
         let _ = self.terminal.draw(|f| ui::render(app, theme, f));
         self.frames.push(started.elapsed());

@@ -123,6 +123,7 @@ fn measure(path: &Path) -> Result<EditorReport, String> {
             let key = keystroke(i);
             let t = Instant::now();
             app.update(Msg::Key(key));
+            app.update(Msg::Frame);
             terminal
                 .draw(|f| ui::render(&app, &theme, f))
                 .map_err(|e| e.to_string())?;

@@ -163,7 +163,9 @@ impl CpuLoad {
                         .ok()
                         .and_then(|t| t.trim().parse::<f64>().ok())
                     {
-                        shared.store((load.max(0.0) * 100.0).round() as u32, Ordering::Relaxed);
+                        // Clamped: u32::MAX means no reading yet.
+                        let load = load.clamp(0.0, 10_000.0);
+                        shared.store((load * 100.0).round() as u32, Ordering::Relaxed);
                     }
                     std::thread::sleep(EVERY);
                 }
