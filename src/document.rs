@@ -2,6 +2,7 @@
 //! mutates the text; every mutation is a `Transaction`, recorded for undo and queued for the
 //! journal. Positions are char indices.
 
+pub mod around;
 pub mod edit;
 pub mod file;
 pub mod grapheme;

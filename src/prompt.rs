@@ -14,77 +14,8 @@ use crate::config::toml_place;
 use crate::engine::protocol::{ChatMessage, Fit, Part, Prompt, SamplingParams};
 use template::{Var, render_parts, render_plain};
 
-/// The built-in prompts, by id (the file stem).
-const BUILT_IN: &[(&str, &str)] = &[
-    ("continue", include_str!("../prompts/continue.toml")),
-    (
-        "rewrite-concise",
-        include_str!("../prompts/rewrite-concise.toml"),
-    ),
-    (
-        "rewrite-formal",
-        include_str!("../prompts/rewrite-formal.toml"),
-    ),
-    (
-        "rewrite-friendly",
-        include_str!("../prompts/rewrite-friendly.toml"),
-    ),
-    (
-        "rewrite-persuasive",
-        include_str!("../prompts/rewrite-persuasive.toml"),
-    ),
-    (
-        "rewrite-grammar",
-        include_str!("../prompts/rewrite-grammar.toml"),
-    ),
-    (
-        "summarise-tldr",
-        include_str!("../prompts/summarise-tldr.toml"),
-    ),
-    (
-        "summarise-bullets",
-        include_str!("../prompts/summarise-bullets.toml"),
-    ),
-    ("tagline", include_str!("../prompts/marketing/tagline.toml")),
-    (
-        "ad-headline",
-        include_str!("../prompts/marketing/ad-headline.toml"),
-    ),
-    (
-        "meta-description",
-        include_str!("../prompts/marketing/meta-description.toml"),
-    ),
-    (
-        "product-description",
-        include_str!("../prompts/marketing/product-description.toml"),
-    ),
-    (
-        "email-subject",
-        include_str!("../prompts/marketing/email-subject.toml"),
-    ),
-    (
-        "cold-email",
-        include_str!("../prompts/marketing/cold-email.toml"),
-    ),
-    (
-        "social-x",
-        include_str!("../prompts/marketing/social-x.toml"),
-    ),
-    (
-        "social-linkedin",
-        include_str!("../prompts/marketing/social-linkedin.toml"),
-    ),
-    (
-        "landing-hero",
-        include_str!("../prompts/marketing/landing-hero.toml"),
-    ),
-    (
-        "press-release",
-        include_str!("../prompts/marketing/press-release.toml"),
-    ),
-    ("aida", include_str!("../prompts/marketing/aida.toml")),
-    ("pas", include_str!("../prompts/marketing/pas.toml")),
-];
+// BUILT_IN: every file under prompts/, embedded by build.rs (a new prompt is a new file).
+include!(concat!(env!("OUT_DIR"), "/prompts.rs"));
 
 /// A field a template asks the writer to fill.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use super::assist::ModelState;
-use super::assist::{text_after, text_before};
 use super::{App, Effect};
+use crate::document::around::{text_after, text_before};
 use crate::document::history::EditKind;
 use crate::engine::protocol::{JobId, SamplingParams};
 use crate::prompt::PromptInput;
