@@ -9,7 +9,6 @@ pub mod help;
 pub mod msg;
 pub mod palette;
 pub mod settings;
-pub mod suggestion;
 pub mod templates;
 
 use std::path::PathBuf;

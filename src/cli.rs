@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,16 +34,26 @@ pub enum Command {
     Rewrite {
         #[command(flatten)]
         io: ActionArgs,
-        #[arg(long, value_enum, default_value_t = RewriteStyle::Concise)]
-        style: RewriteStyle,
+        /// concise, formal, friendly, persuasive, grammar, or NAME for any prompt rewrite-NAME
+        /// (built in or yours).
+        #[arg(long, default_value = "concise")]
+        style: String,
     },
     /// Summarise the text of FILE (or standard input).
     #[command(alias = "summarize")]
     Summarise {
         #[command(flatten)]
         io: ActionArgs,
-        #[arg(long, value_enum, default_value_t = SummaryStyle::Tldr)]
-        style: SummaryStyle,
+        /// tldr, bullets, or NAME for any prompt summarise-NAME (built in or yours).
+        #[arg(long, default_value = "tldr")]
+        style: String,
+    },
+    /// Run any prompt of the library (built in or yours) on FILE (or standard input).
+    Run {
+        /// The prompt's id (`quill template list` lists them).
+        prompt: String,
+        #[command(flatten)]
+        io: ActionArgs,
     },
     /// Templates (marketing copy and more): list, show, run, new.
     Template {
@@ -89,16 +99,11 @@ pub enum TemplateCommand {
         /// A field's value, as field=value (repeat for each field).
         #[arg(long = "set", value_name = "FIELD=VALUE")]
         set: Vec<String>,
-        /// How many variants (default: the template's own).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
-        variants: Option<u32>,
         /// A text file the template sees as its selection and document (`-`: standard input).
         #[arg(long, value_name = "FILE")]
         input: Option<PathBuf>,
-        #[arg(long, value_name = "N")]
-        seed: Option<u32>,
-        #[arg(long, value_name = "T")]
-        temperature: Option<f32>,
+        #[command(flatten)]
+        sampling: SamplingArgs,
     },
     /// Make a template from a text file: each {{ name }} in it becomes a field.
     New {
@@ -115,10 +120,9 @@ pub enum TemplateCommand {
     },
 }
 
-#[derive(Debug, Args)]
-pub struct ActionArgs {
-    /// The input file; `-` or nothing reads standard input.
-    pub file: Option<PathBuf>,
+/// This run's layer of sampling settings: over the config's and the prompt's.
+#[derive(Debug, Args, Default)]
+pub struct SamplingArgs {
     /// The most tokens to generate.
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u32>,
@@ -128,9 +132,30 @@ pub struct ActionArgs {
     /// Seed for sampling, so a run can be reproduced.
     #[arg(long, value_name = "N")]
     pub seed: Option<u32>,
-    /// Produce N alternatives, each under a `--- variant k ---` line.
+    /// Produce N alternatives, each under a `--- variant k ---` line (default: the prompt's
+    /// own, else one).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32))]
     pub variants: Option<u32>,
+}
+
+impl SamplingArgs {
+    pub fn layer(&self) -> crate::sampling::Sampling {
+        crate::sampling::Sampling {
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            seed: self.seed.map(i64::from),
+            variants: self.variants,
+            ..crate::sampling::Sampling::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// The input file; `-` or nothing reads standard input.
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Print generation statistics as one JSON object on stderr at the end.
     #[arg(long)]
     pub stats: bool,
@@ -140,42 +165,6 @@ pub struct ActionArgs {
     /// CPU threads (0: the cores other programs leave free, read before each request).
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RewriteStyle {
-    Concise,
-    Formal,
-    Friendly,
-    Persuasive,
-    Grammar,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SummaryStyle {
-    Tldr,
-    Bullets,
-}
-
-impl RewriteStyle {
-    pub fn prompt_id(self) -> &'static str {
-        match self {
-            RewriteStyle::Concise => "rewrite-concise",
-            RewriteStyle::Formal => "rewrite-formal",
-            RewriteStyle::Friendly => "rewrite-friendly",
-            RewriteStyle::Persuasive => "rewrite-persuasive",
-            RewriteStyle::Grammar => "rewrite-grammar",
-        }
-    }
-}
-
-impl SummaryStyle {
-    pub fn prompt_id(self) -> &'static str {
-        match self {
-            SummaryStyle::Tldr => "summarise-tldr",
-            SummaryStyle::Bullets => "summarise-bullets",
-        }
-    }
 }
 
 #[cfg(test)]
@@ -193,10 +182,7 @@ mod tests {
         let cli = Cli::try_parse_from(["quill", "summarize", "-", "--style", "bullets"]).unwrap();
         assert!(matches!(
             cli.command,
-            Some(Command::Summarise {
-                style: SummaryStyle::Bullets,
-                ..
-            })
+            Some(Command::Summarise { ref style, .. }) if style == "bullets"
         ));
     }
 

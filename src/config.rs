@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::protocol::{LoadParams, SamplingParams};
+use crate::sampling::Sampling;
 use toml::Table;
 
 const DEFAULTS: &str = include_str!("../defaults/config.toml");
@@ -18,7 +19,8 @@ pub struct Config {
     pub model: String,
     pub editor: EditorConfig,
     pub engine: EngineConfig,
-    pub sampling: SamplingConfig,
+    /// The base layer of sampling settings (every knob set, by the defaults at least).
+    pub sampling: Sampling,
     /// Key name -> command name, over the default keys.
     #[serde(default)]
     pub keys: std::collections::BTreeMap<String, String>,
@@ -41,34 +43,15 @@ pub struct EngineConfig {
     pub gpu_layers: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SamplingConfig {
-    pub temperature: f32,
-    pub top_k: i32,
-    pub top_p: f32,
-    pub min_p: f32,
-    pub repeat_penalty: f32,
-    pub max_tokens: u32,
-    /// -1: a fresh seed each time.
-    pub seed: i64,
-    pub variants: u32,
-}
-
 impl Config {
     /// The sampling settings, with a fresh seed when the config asks for one (-1).
     pub fn sampling(&self) -> SamplingParams {
-        let c = &self.sampling;
-        SamplingParams {
-            temperature: c.temperature,
-            top_k: c.top_k,
-            top_p: c.top_p,
-            min_p: c.min_p,
-            repeat_penalty: c.repeat_penalty,
-            max_tokens: c.max_tokens,
-            seed: u32::try_from(c.seed).unwrap_or_else(|_| fresh_seed()),
-            ..SamplingParams::default()
-        }
+        self.sampling.resolve()
+    }
+
+    /// How many variants the editor offers for an action that names no number.
+    pub fn variants(&self) -> usize {
+        self.sampling.variants.unwrap_or(1).max(1) as usize
     }
 
     pub fn load_params(&self, model: PathBuf) -> LoadParams {
@@ -79,13 +62,6 @@ impl Config {
             n_gpu_layers: self.engine.gpu_layers,
         }
     }
-}
-
-fn fresh_seed() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    nanos ^ std::process::id().rotate_left(16)
 }
 
 /// "file:line" for a TOML error whose span is known, else "file": how every malformed data
@@ -382,7 +358,7 @@ mod tests {
     fn built_in_defaults_parse() {
         let config = Config::default();
         assert_eq!(config.engine.n_ctx, 4096);
-        assert_eq!(config.sampling.seed, -1);
+        assert_eq!(config.sampling.seed, Some(-1));
     }
 
     #[test]
@@ -392,7 +368,7 @@ mod tests {
         std::fs::write(&path, "# mine\n[sampling]\ntemperature = 0.2\n").unwrap();
         let (config, warning) = Config::load(&path);
         assert_eq!(warning, None);
-        assert_eq!(config.sampling.temperature, 0.2);
+        assert_eq!(config.sampling.temperature, Some(0.2));
         assert_eq!(config.sampling.top_k, Config::default().sampling.top_k);
     }
 
@@ -473,7 +449,7 @@ mod tests {
         assert!(text.contains("[editor]\nghost_text = false"), "{text}");
         let (config, warning) = Config::load(&path);
         assert_eq!(warning, None);
-        assert_eq!(config.sampling.temperature, 0.3);
+        assert_eq!(config.sampling.temperature, Some(0.3));
         assert!(!config.editor.ghost_text);
     }
 

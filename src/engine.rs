@@ -7,7 +7,6 @@ pub mod exit;
 pub mod fit;
 pub mod model_file;
 pub mod protocol;
-pub mod sampling;
 pub mod stream;
 pub mod worker;
 

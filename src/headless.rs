@@ -1,6 +1,7 @@
 //! Headless actions: file or stdin -> prompt -> engine -> stdout, streamed token by token.
 //! The same prompts and engine as the editor. Exit codes: 2 bad input, 3 the engine failed.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,8 +15,11 @@ use crate::engine::protocol::{
 };
 use crate::engine::{Engine, LoadError, WorkerCommand, model_file};
 use crate::paths::Paths;
-use crate::prompt::{PromptInput, PromptLibrary, check_name, copy};
+use crate::plan::{Layers, Plan, plan};
+use crate::prompt::{PromptInput, PromptLibrary, check_name};
+use crate::sampling::Sampling;
 use crate::sanitize::strip_controls;
+use crate::suggestion::{Finished, Suggestion, Target, VariantState};
 
 pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_ENGINE: i32 = 3;
@@ -62,6 +66,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The built-in prompts with the writer's own over them; warnings go to stderr.
+    pub fn prompt_library(&self) -> PromptLibrary {
+        let (library, warnings) = PromptLibrary::load(Some(&self.templates_dir()));
+        for warning in warnings {
+            eprintln!("quill: warning: {warning}");
+        }
+        library
+    }
+
     /// The writer's templates: a `templates/` folder beside the config file in use.
     pub fn templates_dir(&self) -> PathBuf {
         self.config_file
@@ -74,10 +87,8 @@ impl Settings {
 /// Per-run overrides from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    pub max_tokens: Option<u32>,
-    pub temperature: Option<f32>,
-    pub seed: Option<u32>,
-    pub variants: Option<u32>,
+    /// This run's layer of sampling settings (--temperature, --max-tokens, --seed, --variants).
+    pub sampling: Sampling,
     pub stats: bool,
     pub ctx_size: Option<u32>,
     pub threads: Option<u32>,
@@ -181,27 +192,8 @@ pub fn load_params(settings: &Settings, options: &RunOptions) -> LoadParams {
     params
 }
 
-/// The config's sampling settings, then the prompt's, then the command line's.
-pub fn sampling_for(
-    config: &Config,
-    overrides: &crate::prompt::SamplingOverrides,
-    options: &RunOptions,
-) -> SamplingParams {
-    let mut sampling = config.sampling();
-    overrides.apply(&mut sampling);
-    if let Some(v) = options.max_tokens {
-        sampling.max_tokens = v;
-    }
-    if let Some(v) = options.temperature {
-        sampling.temperature = v;
-    }
-    if let Some(v) = options.seed {
-        sampling.seed = v;
-    }
-    sampling
-}
-
-/// Runs one built-in prompt over the input and streams the answer to stdout.
+/// Runs a prompt of the library (the writer's own file of the same name replaces a built-in,
+/// as in the editor) over the input and streams the answer to stdout.
 pub fn run_action(
     prompt_id: &str,
     file: Option<&Path>,
@@ -209,7 +201,7 @@ pub fn run_action(
     options: &RunOptions,
 ) -> Result<(), Failure> {
     let text = read_input(file)?;
-    let library = PromptLibrary::built_in().map_err(|e| Failure::engine(format!("{e:#}")))?;
+    let library = settings.prompt_library();
     let template = library
         .get(prompt_id)
         .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
@@ -225,43 +217,93 @@ pub fn run_action(
         document: text,
         title,
     };
-    let prompt = template
-        .build(&input)
-        .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
-    let mut sampling = sampling_for(&settings.config, &template.sampling, options);
-    template.shape_output(&input, &mut sampling);
-    // An explicit --max-tokens still wins.
-    if let Some(n) = options.max_tokens {
-        sampling.max_tokens = n;
-    }
-    let variants = options.variants.unwrap_or(1).max(1);
-
+    let plan = plan_for(template, &input, &BTreeMap::new(), settings, options)?;
     let (mut engine, _info) = start_engine(settings, options)?;
+    run_variants(&mut engine, plan, options.stats)
+}
+
+/// The request for `template`: the config's sampling under the prompt's, the command line's
+/// over both; one variant unless the prompt or `--variants` says otherwise.
+fn plan_for(
+    template: &crate::prompt::PromptTemplate,
+    input: &PromptInput,
+    values: &BTreeMap<String, String>,
+    settings: &Settings,
+    options: &RunOptions,
+) -> Result<Plan, Failure> {
+    let layers = Layers {
+        settings: &settings.config.sampling,
+        overrides: &options.sampling,
+        default_variants: 1,
+    };
+    plan(template, input, values, layers).map_err(|e| Failure::bad_input(format!("{e:#}")))
+}
+
+/// Generates the plan's variants with the editor's own policy (`Suggestion`): text streams to
+/// stdout as it comes, except copy, which is printed once finished (cut to its limit, dropped
+/// when empty or a duplicate, and made up for). Several variants get `--- variant k ---` lines.
+fn run_variants(engine: &mut Engine, plan: Plan, stats: bool) -> Result<(), Failure> {
+    let is_copy = plan.finishing.is_copy;
+    let prompt = plan.prompt.clone();
+    let target = Target::Insert {
+        at: 0,
+        context: String::new(),
+    };
+    let mut suggestion = Suggestion::from_plan(plan, target);
+    let many = suggestion.wanted > 1;
     let mut out = std::io::stdout().lock();
-    let mut all = Vec::new();
-    for k in 0..variants {
-        if variants > 1 {
-            write_out(&mut out, &format!("--- variant {} ---\n", k + 1))?;
+    let mut runs = Vec::new();
+    let mut job = 0;
+    while suggestion.wants_more() {
+        job += 1;
+        let sampling = suggestion.start_variant(job);
+        if many && !is_copy {
+            write_out(&mut out, &format!("--- variant {} ---\n", runs.len() + 1))?;
         }
-        let mut sampling = sampling.clone();
-        sampling.seed = sampling.seed.wrapping_add(k);
         let run = stream_job(
-            &mut engine,
-            u64::from(k) + 1,
+            engine,
+            job,
             &prompt,
             &sampling,
             GenerateOptions::default(),
-            &mut |text| write_out(&mut out, &strip_controls(text)).map(|()| true),
+            &mut |piece| {
+                if !is_copy {
+                    write_out(&mut out, &strip_controls(piece))?;
+                }
+                suggestion.push_text(job, piece);
+                Ok(!suggestion.should_stop())
+            },
         )?;
-        if !run.text.ends_with('\n') {
+        if suggestion.finish(job, VariantState::Done(run.stats.clone())) != Finished::Kept {
+            continue;
+        }
+        let text = suggestion.variants.last().map_or("", |v| v.text.as_str());
+        if is_copy {
+            if many {
+                write_out(&mut out, &format!("--- variant {} ---\n", runs.len() + 1))?;
+            }
+            write_out(&mut out, &format!("{text}\n"))?;
+        } else if !text.ends_with('\n') {
             write_out(&mut out, "\n")?;
         }
-        all.push(run.stats);
+        runs.push(run.stats);
     }
-    if options.stats {
-        let summary = StatsSummary::from_runs(&all);
-        let line = serde_json::to_string(&summary).unwrap_or_default();
-        eprintln!("{line}");
+    if suggestion.dropped > 0 || runs.len() < suggestion.wanted {
+        eprintln!(
+            "quill: {} of {} variants kept ({} empty, over the limit or duplicates dropped)",
+            runs.len(),
+            suggestion.wanted,
+            suggestion.dropped
+        );
+    }
+    if runs.is_empty() {
+        return Err(Failure::engine(
+            "the model gave no usable text; try again or another seed",
+        ));
+    }
+    if stats {
+        let summary = StatsSummary::from_runs(&runs);
+        eprintln!("{}", serde_json::to_string(&summary).unwrap_or_default());
     }
     Ok(())
 }
@@ -359,65 +401,9 @@ pub fn template_run(
         }
         None => PromptInput::default(),
     };
-    let prompt = template
-        .build_with(&input, &values)
-        .map_err(|e| Failure::bad_input(format!("{e:#}")))?;
-    let mut sampling = sampling_for(&settings.config, &template.sampling, options);
-    template.shape_copy(&mut sampling);
-    let wanted = options.variants.or(template.variants).unwrap_or(1).max(1) as usize;
-    let max_chars = template.max_chars;
-
+    let plan = plan_for(template, &input, &values, settings, options)?;
     let (mut engine, _) = start_engine(settings, options)?;
-    let mut kept: Vec<String> = Vec::new();
-    let (mut duplicates, mut empty) = (0, 0);
-    let mut out = std::io::stdout().lock();
-    // Up to twice as many tries as variants, to make up for dropped ones.
-    for attempt in 0..(wanted * 2) as u32 {
-        if kept.len() >= wanted {
-            break;
-        }
-        let mut sampling = sampling.clone();
-        sampling.seed = sampling.seed.wrapping_add(attempt);
-        let mut text = strip_controls(template.prefill.as_deref().unwrap_or("")).into_owned();
-        let run = stream_job(
-            &mut engine,
-            u64::from(attempt) + 1,
-            &prompt,
-            &sampling,
-            GenerateOptions::default(),
-            &mut |piece| {
-                text.push_str(&strip_controls(piece));
-                Ok(!copy::is_past_limit(text.chars().count(), max_chars))
-            },
-        )?;
-        drop(run);
-        let variant = copy::finish(&text, template.prefill.as_deref().unwrap_or(""), max_chars);
-        if variant.trim().is_empty() {
-            empty += 1;
-            continue;
-        }
-        if kept.iter().any(|k| copy::is_same_copy(k, &variant)) {
-            duplicates += 1;
-            continue;
-        }
-        if wanted > 1 {
-            write_out(&mut out, &format!("--- variant {} ---\n", kept.len() + 1))?;
-        }
-        write_out(&mut out, &format!("{variant}\n"))?;
-        kept.push(variant);
-    }
-    if duplicates + empty > 0 || kept.len() < wanted {
-        eprintln!(
-            "quill: {} of {wanted} variants kept ({duplicates} duplicates and {empty} empty or over the limit dropped)",
-            kept.len()
-        );
-    }
-    if kept.is_empty() {
-        return Err(Failure::engine(
-            "the model gave no usable text; try again or another seed",
-        ));
-    }
-    Ok(())
+    run_variants(&mut engine, plan, options.stats)
 }
 
 /// `quill template new NAME --from FILE`: the file's text becomes a template whose

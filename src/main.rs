@@ -36,8 +36,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     match cli.command {
         Some(Command::Continue { io }) => action("continue", &io, &settings),
-        Some(Command::Rewrite { io, style }) => action(style.prompt_id(), &io, &settings),
-        Some(Command::Summarise { io, style }) => action(style.prompt_id(), &io, &settings),
+        Some(Command::Rewrite { io, style }) => action(&format!("rewrite-{style}"), &io, &settings),
+        Some(Command::Summarise { io, style }) => {
+            action(&format!("summarise-{style}"), &io, &settings)
+        }
+        Some(Command::Run { prompt, io }) => action(&prompt, &io, &settings),
         Some(Command::Bench {
             editor: true, json, ..
         }) => quill::bench::editor::run(json).map_err(Failure::engine),
@@ -131,15 +134,11 @@ fn template(action: TemplateCommand, settings: &Settings) -> Result<(), Failure>
         TemplateCommand::Run {
             name,
             set,
-            variants,
             input,
-            seed,
-            temperature,
+            sampling,
         } => {
             let options = RunOptions {
-                variants,
-                seed,
-                temperature,
+                sampling: sampling.layer(),
                 ..RunOptions::default()
             };
             headless::template_run(&library, &name, &set, input.as_deref(), settings, &options)
@@ -162,10 +161,7 @@ fn template(action: TemplateCommand, settings: &Settings) -> Result<(), Failure>
 
 fn action(prompt_id: &str, io: &ActionArgs, settings: &Settings) -> Result<(), Failure> {
     let options = RunOptions {
-        max_tokens: io.max_tokens,
-        temperature: io.temperature,
-        seed: io.seed,
-        variants: io.variants,
+        sampling: io.sampling.layer(),
         stats: io.stats,
         ctx_size: io.ctx_size,
         threads: io.threads,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::toml_place;
 use crate::engine::protocol::{ChatMessage, Fit, Part, Prompt, SamplingParams};
+use crate::sampling::Sampling;
 use template::{Var, render_parts, render_plain};
 
 // BUILT_IN: every file under prompts/, embedded by build.rs (a new prompt is a new file).
@@ -91,52 +92,6 @@ pub enum Mode {
     Completion,
 }
 
-/// Per-prompt sampling settings; what a prompt leaves unset comes from the config.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SamplingOverrides {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_p: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repeat_penalty: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop: Option<Vec<String>>,
-}
-
-impl SamplingOverrides {
-    pub fn apply(&self, base: &mut SamplingParams) {
-        if let Some(v) = self.temperature {
-            base.temperature = v;
-        }
-        if let Some(v) = self.top_k {
-            base.top_k = v;
-        }
-        if let Some(v) = self.top_p {
-            base.top_p = v;
-        }
-        if let Some(v) = self.min_p {
-            base.min_p = v;
-        }
-        if let Some(v) = self.repeat_penalty {
-            base.repeat_penalty = v;
-        }
-        if let Some(v) = self.max_tokens {
-            base.max_tokens = v;
-        }
-        if let Some(v) = &self.stop {
-            base.stop = v.clone();
-        }
-    }
-}
-
 /// Where a template was loaded from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Origin {
@@ -179,7 +134,8 @@ pub struct PromptTemplate {
     #[serde(default)]
     pub fields: Vec<TemplateField>,
     #[serde(default, skip_serializing_if = "is_default")]
-    pub sampling: SamplingOverrides,
+    /// This prompt's layer of sampling settings, over the config's.
+    pub sampling: Sampling,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -257,7 +213,7 @@ impl PromptTemplate {
             max_chars: None,
             variants: None,
             fields,
-            sampling: SamplingOverrides::default(),
+            sampling: Sampling::default(),
         })
     }
 

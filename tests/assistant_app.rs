@@ -16,9 +16,9 @@ use quill::keymap::{Key, KeyCode, Mods};
 fn harness(home: &Home, text: &str) -> Harness {
     let mut setup = AssistantSetup::from_config(&Config::default(), model());
     setup.load.n_threads = MODEL_THREADS;
-    setup.variants = 2;
-    setup.sampling.max_tokens = 40;
-    setup.sampling.seed = 11;
+    setup.sampling.variants = Some(2);
+    setup.sampling.max_tokens = Some(40);
+    setup.sampling.seed = Some(11);
     let command = WorkerCommand {
         program: PathBuf::from(QUILL),
         log_file: home.worker_log(),

@@ -354,3 +354,25 @@ fn a_device_is_bad_input_and_a_pipe_is_read() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(!stdout(&output).trim().is_empty());
 }
+
+/// A prompt file of the writer's with a built-in's name replaces it for the headless commands
+/// too, as it does in the editor.
+#[test]
+fn the_writers_own_prompt_replaces_a_built_in_headless_too() {
+    let home = Home::new();
+    let templates = home.dir.path().join("config/quill/templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("continue.toml"),
+        "name = \"Mine\"\naction = \"continue\"\nmode = \"completion\"\n\
+         template = \"{{ before }}\"\nprefill = \"MINE:\"\nmax_chars = 40\n\
+         [sampling]\nmax_tokens = 8\ntemperature = 0.0\n",
+    )
+    .unwrap();
+    let output = home.run(&["continue"], ENGLISH);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with("MINE:"), "{}", stdout(&output));
+    // And any prompt of the library runs by its id.
+    let output = home.run(&["run", "continue", "--max-tokens", "4"], ENGLISH);
+    assert!(stdout(&output).starts_with("MINE:"), "{}", stdout(&output));
+}

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use super::suggestion::{Finished, Suggestion, Target, VariantState};
 use super::{App, Effect};
 use crate::document::around;
 use crate::engine::exit::WorkerExit;
 use crate::engine::model_file;
-use crate::engine::protocol::{
-    Event, GenerationStats, JobId, LoadParams, ModelInfo, SamplingParams,
-};
+use crate::engine::protocol::{Event, GenerationStats, JobId, LoadParams, ModelInfo};
+use crate::plan::{Layers, plan};
 use crate::prompt::{Action, Output, PromptInput, PromptLibrary};
+use crate::sampling::Sampling;
+use crate::suggestion::{Finished, Suggestion, Target, VariantState};
 
 /// A crashed worker restarts after this pause.
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
@@ -23,8 +23,8 @@ const RESTART_PAUSE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct AssistantSetup {
     pub load: LoadParams,
-    pub sampling: SamplingParams,
-    pub variants: usize,
+    /// The config's layer of sampling settings (variants included).
+    pub sampling: Sampling,
     /// The typing pause before ghost text is asked for; `None` turns ghost text off.
     pub ghost_delay: Option<Duration>,
 }
@@ -90,8 +90,7 @@ impl AssistantSetup {
     pub fn from_config(config: &crate::config::Config, model: std::path::PathBuf) -> Self {
         AssistantSetup {
             load: config.load_params(model),
-            sampling: config.sampling(),
-            variants: config.sampling.variants as usize,
+            sampling: config.sampling.clone(),
             ghost_delay: config
                 .editor
                 .ghost_text
@@ -376,22 +375,12 @@ impl App {
         let Some(setup) = &self.assistant.setup else {
             return Vec::new();
         };
+        let settings = setup.sampling.clone();
         let Ok(template) = self.assistant.prompts.get(prompt_id) else {
             self.error(format!("no prompt named {prompt_id}"));
             return Vec::new();
         };
         let template = template.clone();
-        let mut sampling = setup.sampling.clone();
-        template.sampling.apply(&mut sampling);
-        template.shape_copy(&mut sampling);
-        // Straight into the draft means one answer; the suggestions pane offers the template's
-        // own number of variants.
-        let wanted = match template.output {
-            Output::Suggestions => template
-                .variants
-                .map_or(setup.variants, |n| n.max(1) as usize),
-            Output::Insert | Output::Replace => 1,
-        };
 
         let rope = self.doc.rope();
         let selection = self.doc.selection();
@@ -450,9 +439,13 @@ impl App {
             document,
             title: self.title(),
         };
-        template.shape_output(&input, &mut sampling);
-        let prompt = match template.build_with(&input, values) {
-            Ok(prompt) => prompt,
+        let layers = Layers {
+            settings: &settings,
+            overrides: &Sampling::default(),
+            default_variants: settings.variants.unwrap_or(1) as usize,
+        };
+        let plan = match plan(&template, &input, values, layers) {
+            Ok(plan) => plan,
             Err(e) => {
                 self.error(format!("{e:#}"));
                 return Vec::new();
@@ -462,14 +455,7 @@ impl App {
         effects.extend(self.clear_ghost());
         // The journal first: a model request is when a crash is most likely.
         effects.extend(self.journal_effect());
-        let mut suggestion =
-            Suggestion::new(template.name.clone(), prompt, sampling, target, wanted);
-        // Any output with a character limit is finished as copy: cut within it, never past.
-        suggestion.is_copy = template.action == Action::Generate || template.max_chars.is_some();
-        suggestion.max_chars = template.max_chars;
-        suggestion.auto_accept = template.output != Output::Suggestions;
-        suggestion.prefill = template.prefill.clone().unwrap_or_default();
-        self.assistant.suggestion = Some(suggestion);
+        self.assistant.suggestion = Some(Suggestion::from_plan(plan, target));
         self.relayout();
         effects.extend(self.continue_variants());
         effects
@@ -587,8 +573,10 @@ pub(crate) fn ready_app(text: &str) -> App {
             n_threads: 0,
             n_gpu_layers: 0,
         },
-        sampling: SamplingParams::default(),
-        variants: 2,
+        sampling: Sampling {
+            variants: Some(2),
+            ..Sampling::default()
+        },
         ghost_delay: Some(Duration::from_millis(400)),
     });
     assert!(matches!(
@@ -920,8 +908,10 @@ mod tests {
                 n_threads: 0,
                 n_gpu_layers: 0,
             },
-            sampling: SamplingParams::default(),
-            variants: 1,
+            sampling: Sampling {
+                variants: Some(1),
+                ..Sampling::default()
+            },
             ghost_delay: None,
         });
         assert!(effects.is_empty());

@@ -13,12 +13,12 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde::Serialize;
 
-use crate::app::suggestion::VariantState;
 use crate::app::{App, AssistantSetup, Effect, ModelState, Msg};
 use crate::config::Config;
 use crate::engine::protocol::{GenerateOptions, GenerationStats, Request};
 use crate::engine::{Worker, WorkerCommand};
 use crate::keymap::{Key, KeyCode};
+use crate::suggestion::VariantState;
 use crate::ui::{self, theme::Theme};
 
 const DRAFT: &str = include_str!("../../defaults/bench-draft.md");
@@ -199,9 +199,9 @@ pub fn run(
     json: bool,
 ) -> Result<(), String> {
     let mut setup = AssistantSetup::from_config(config, model);
-    setup.variants = 1;
-    setup.sampling.max_tokens = 32;
-    setup.sampling.temperature = 0.0;
+    setup.sampling.variants = Some(1);
+    setup.sampling.max_tokens = Some(32);
+    setup.sampling.temperature = Some(0.0);
     let ghost_delay = Duration::from_millis(config.editor.ghost_delay_ms);
     setup.ghost_delay = Some(ghost_delay);
     let draft = (1..=3)

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::sampling::SamplingParams;
+
 /// Identifies one generation request; chosen by the client, echoed by the worker.
 pub type JobId = u64;
 
@@ -102,37 +104,6 @@ pub enum Fit {
     KeepEnd,
     /// Keep the start (text after the cursor, a selection): drop from the end.
     KeepStart,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SamplingParams {
-    /// 0 or below means greedy decoding.
-    pub temperature: f32,
-    pub top_k: i32,
-    pub top_p: f32,
-    pub min_p: f32,
-    pub repeat_penalty: f32,
-    pub repeat_last_n: i32,
-    pub seed: u32,
-    pub max_tokens: u32,
-    pub stop: Vec<String>,
-}
-
-impl Default for SamplingParams {
-    fn default() -> Self {
-        SamplingParams {
-            temperature: 0.7,
-            top_k: 40,
-            top_p: 0.95,
-            min_p: 0.05,
-            repeat_penalty: 1.1,
-            repeat_last_n: 64,
-            seed: 0,
-            max_tokens: 256,
-            stop: Vec::new(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,9 +8,9 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 use similar::{ChangeTag, TextDiff};
 
 use super::theme::Theme;
-use crate::app::suggestion::{Suggestion, Target, VariantState};
 use crate::command::Command;
 use crate::keymap::Keymap;
+use crate::suggestion::{Suggestion, Target, VariantState};
 
 pub struct SuggestionsPane<'a> {
     pub suggestion: &'a Suggestion,

@@ -1,7 +1,11 @@
 //! A streamed suggestion: what was asked, where the answer goes, and its variants (each kept
-//! once generated, to cycle through). Pure state; `App` drives it.
+//! once generated, to cycle through), with the policy for them: how many, finished how, what is
+//! dropped and made up for. Pure state, driven by the editor and by the headless commands
+//! alike.
 
 use crate::engine::protocol::{GenerationStats, JobId, Prompt, SamplingParams};
+use crate::plan::Plan;
+use crate::prompt::Output;
 use crate::prompt::copy;
 use crate::sanitize::strip_controls;
 
@@ -80,6 +84,22 @@ pub enum Finished {
 }
 
 impl Suggestion {
+    /// The suggestion a plan asks for, its answers going to `target`.
+    pub fn from_plan(plan: Plan, target: Target) -> Self {
+        let mut suggestion = Suggestion::new(
+            plan.title,
+            plan.prompt,
+            plan.sampling,
+            target,
+            plan.variants,
+        );
+        suggestion.is_copy = plan.finishing.is_copy;
+        suggestion.max_chars = plan.finishing.max_chars;
+        suggestion.prefill = plan.finishing.prefill;
+        suggestion.auto_accept = plan.output != Output::Suggestions;
+        suggestion
+    }
+
     pub fn new(
         title: String,
         prompt: Prompt,
