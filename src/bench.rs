@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::engine::Engine;
+use crate::engine::Client;
 use crate::engine::protocol::{Fit, GenerateOptions, Part, Prompt, SamplingParams};
 use crate::engine::worker::direct_generation_rounds;
 use crate::headless::{Failure, RunOptions, Settings, load_params, start_engine, stream_job};
@@ -147,7 +147,7 @@ pub fn run(settings: &Settings, threads: u32, json: bool) -> Result<(), Failure>
     let direct_rates =
         direct_generation_rounds(&params, &pp_text, TG_TOKENS, ROUNDS, &mut quill_round)
             .map_err(|e| Failure::engine(format!("{e:#}")))?;
-    let peak_rss = peak_rss_mib(engine.pid());
+    let peak_rss = engine.pid().map_or(0.0, peak_rss_mib);
 
     let tg = median(&tg_rates);
     let direct = median(&direct_rates);
@@ -263,7 +263,7 @@ fn long_draft() -> String {
 
 /// A prefix of `text`, cut at a word, that the model reads as about `target` tokens: measured,
 /// not guessed, by asking the worker how long a candidate is.
-fn text_of_tokens(engine: &mut Engine, text: &str, target: u32) -> Result<String, Failure> {
+fn text_of_tokens(engine: &mut Client, text: &str, target: u32) -> Result<String, Failure> {
     let mut chars_per_token = 4.0;
     let mut candidate = String::new();
     for attempt in 0..4 {
@@ -292,7 +292,7 @@ fn cut_at_word(text: &str, max_bytes: usize) -> &str {
     }
 }
 
-fn prompt_tokens(engine: &mut Engine, text: &str, job: u64) -> Result<u32, Failure> {
+fn prompt_tokens(engine: &mut Client, text: &str, job: u64) -> Result<u32, Failure> {
     let run = stream_job(
         engine,
         job,

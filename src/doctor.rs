@@ -11,7 +11,7 @@ use crate::engine::exit::{BASELINE_BUILD, PORTABLE_BUILD, WorkerExit};
 use crate::engine::protocol::{
     Event, GenerateOptions, ModelInfo, Part, Prompt, Request, SamplingParams,
 };
-use crate::engine::{Engine, LoadError, WorkerCommand, model_file};
+use crate::engine::{Client, LoadError, WorkerCommand, model_file};
 use crate::headless::{self, Failure, RunOptions, Settings};
 
 /// How long the worker may take to describe itself or load the model before it counts as hung.
@@ -108,7 +108,7 @@ pub fn run(settings: &Settings, model_flag: Option<&Path>) -> Result<(), Failure
     let mut report = Report::default();
     let worker = WorkerCommand::current_exe(settings.paths.worker_log());
     let mut engine = match &worker {
-        Ok(command) => Engine::spawn(command).map_err(|e| format!("{e:#}")),
+        Ok(command) => Client::start(command).map_err(|e| format!("{e:#}")),
         Err(e) => Err(format!("{e:#}")),
     };
     let described = match &mut engine {
@@ -133,7 +133,7 @@ pub fn run(settings: &Settings, model_flag: Option<&Path>) -> Result<(), Failure
 }
 
 /// Asks a fresh worker which CPU features llama.cpp was compiled for.
-fn describe(engine: &mut Engine) -> Result<Vec<String>, String> {
+fn describe(engine: &mut Client) -> Result<Vec<String>, String> {
     engine
         .send(&Request::Describe)
         .map_err(|e| format!("{e:#}"))?;
@@ -523,7 +523,7 @@ fn check_model(
     out: &mut Vec<Finding>,
     settings: &Settings,
     model_flag: Option<&Path>,
-    engine: Result<Engine, String>,
+    engine: Result<Client, String>,
 ) {
     let model = &settings.model;
     let source = model_source(settings, model_flag);
@@ -631,7 +631,7 @@ fn describe_model(info: &ModelInfo) -> String {
 }
 
 /// Four greedy tokens, whatever the model would rather do: the engine decodes end to end.
-fn generate(out: &mut Vec<Finding>, engine: &mut Engine) {
+fn generate(out: &mut Vec<Finding>, engine: &mut Client) {
     const TOKENS: u32 = 4;
     let prompt = Prompt::Completion {
         parts: vec![Part::fixed("The first draft of anything is")],

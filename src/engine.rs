@@ -1,6 +1,10 @@
-//! The engine handle: spawns and supervises the worker process, sends it requests and receives
-//! its events. A worker that dies (crash, abort, kill) becomes a `WorkerExited` event naming the
-//! signal and, where llama.cpp left one in the log, the reason; nothing here ever hangs on it.
+//! The engine as the rest of Quill sees it: an `Engine` starts a `Connection` that takes
+//! `Request`s and sends back `Event`s. The app, the runtime and the headless commands reach the
+//! model through these two traits only, so another kind of engine (a remote server) is another
+//! implementation, invisible to them. The local kind is `WorkerCommand`: a worker process that
+//! is spawned and supervised here. A worker that dies (crash, abort, kill) becomes a
+//! `WorkerExited` event naming the signal and, where llama.cpp left one in the log, the reason;
+//! nothing here ever hangs on it. `Client` is the blocking way to talk to any engine.
 
 pub mod cpuload;
 pub mod exit;
@@ -47,6 +51,36 @@ impl WorkerCommand {
     }
 }
 
+/// Where an engine's events go: called for each until it returns false.
+pub type EventSink = Box<dyn FnMut(Event) -> bool + Send>;
+
+/// A kind of engine, and how to start one.
+pub trait Engine: Send {
+    /// Starts an engine. Its events go to `sink`, the last one `WorkerExited` when it ends.
+    fn connect(&self, sink: EventSink) -> Result<Box<dyn Connection>>;
+    /// Leaves a line of the client's in the engine's log, where it has one.
+    fn note(&self, line: &str);
+}
+
+/// A started engine: it takes requests until it is dropped or killed.
+pub trait Connection: Send {
+    fn send(&mut self, request: &Request) -> Result<()>;
+    /// Stops it at once (a watchdog's last resort, or shutdown).
+    fn kill(&mut self);
+    /// The process behind it, where there is one.
+    fn pid(&self) -> Option<u32>;
+}
+
+impl Engine for WorkerCommand {
+    fn connect(&self, sink: EventSink) -> Result<Box<dyn Connection>> {
+        Ok(Box::new(Worker::spawn(self, sink)?))
+    }
+
+    fn note(&self, line: &str) {
+        append_to_log(&self.log_file, line);
+    }
+}
+
 /// A running worker process. Its events go to the sink given at spawn, ending with
 /// `WorkerExited`; dropping it kills the process.
 pub struct Worker {
@@ -55,9 +89,24 @@ pub struct Worker {
     pid: u32,
 }
 
-/// A worker with its events on a channel: the blocking client used by headless commands.
-pub struct Engine {
-    worker: Worker,
+impl Connection for Worker {
+    fn send(&mut self, request: &Request) -> Result<()> {
+        Worker::send(self, request)
+    }
+
+    fn kill(&mut self) {
+        Worker::kill(self);
+    }
+
+    fn pid(&self) -> Option<u32> {
+        Some(self.pid)
+    }
+}
+
+/// Any engine with its events on a channel: the blocking client of the headless commands, the
+/// benchmarks and the doctor.
+pub struct Client {
+    connection: Box<dyn Connection>,
     events: Receiver<Event>,
     exited: bool,
 }
@@ -174,23 +223,24 @@ impl Drop for Worker {
     }
 }
 
-impl Engine {
-    pub fn spawn(command: &WorkerCommand) -> Result<Engine> {
+impl Client {
+    pub fn start(engine: &dyn Engine) -> Result<Client> {
         let (tx, events) = mpsc::channel();
-        let worker = Worker::spawn(command, move |event| tx.send(event).is_ok())?;
-        Ok(Engine {
-            worker,
+        let connection = engine.connect(Box::new(move |event| tx.send(event).is_ok()))?;
+        Ok(Client {
+            connection,
             events,
             exited: false,
         })
     }
 
-    pub fn pid(&self) -> u32 {
-        self.worker.pid()
+    /// The worker process, for a local engine.
+    pub fn pid(&self) -> Option<u32> {
+        self.connection.pid()
     }
 
     pub fn send(&mut self, request: &Request) -> Result<()> {
-        self.worker.send(request)
+        self.connection.send(request)
     }
 
     /// The next event, waiting at most `timeout`.
@@ -245,7 +295,7 @@ impl Engine {
     }
 
     pub fn kill(&mut self) {
-        self.worker.kill();
+        self.connection.kill();
     }
 }
 

@@ -13,7 +13,7 @@ use crate::engine::protocol::{
     Event, GenerateOptions, GenerationStats, JobId, LoadParams, ModelInfo, Prompt, Request,
     SamplingParams,
 };
-use crate::engine::{Engine, LoadError, WorkerCommand, model_file};
+use crate::engine::{Client, LoadError, WorkerCommand, model_file};
 use crate::paths::Paths;
 use crate::plan::{Layers, Plan, plan};
 use crate::prompt::{PromptInput, PromptLibrary, check_name};
@@ -150,13 +150,13 @@ pub fn read_input(file: Option<&Path>) -> Result<String, Failure> {
 pub fn start_engine(
     settings: &Settings,
     options: &RunOptions,
-) -> Result<(Engine, ModelInfo), Failure> {
+) -> Result<(Client, ModelInfo), Failure> {
     if let Err(e) = model_file::check(&settings.model) {
         return Err(Failure::bad_input(format!("{e}. {MODEL_HINT}")));
     }
     let command = WorkerCommand::current_exe(settings.paths.worker_log())
         .map_err(|e| Failure::engine(format!("{e:#}")))?;
-    let mut engine = Engine::spawn(&command).map_err(|e| Failure::engine(format!("{e:#}")))?;
+    let mut engine = Client::start(&command).map_err(|e| Failure::engine(format!("{e:#}")))?;
     let params = load_params(settings, options);
     match engine.load(params, LOAD_TIMEOUT) {
         Ok(info) => Ok((engine, info)),
@@ -242,7 +242,7 @@ fn plan_for(
 /// Generates the plan's variants with the editor's own policy (`Suggestion`): text streams to
 /// stdout as it comes, except copy, which is printed once finished (cut to its limit, dropped
 /// when empty or a duplicate, and made up for). Several variants get `--- variant k ---` lines.
-fn run_variants(engine: &mut Engine, plan: Plan, stats: bool) -> Result<(), Failure> {
+fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Failure> {
     let is_copy = plan.finishing.is_copy;
     let prompt = plan.prompt.clone();
     let target = Target::Insert {
@@ -467,7 +467,7 @@ pub struct JobRun {
 /// Sends one `Generate` and feeds its tokens to `on_text` until it finishes. A worker that dies
 /// or falls silent past the watchdog is an engine failure, never a hang.
 pub fn stream_job(
-    engine: &mut Engine,
+    engine: &mut Client,
     job: JobId,
     prompt: &Prompt,
     sampling: &SamplingParams,

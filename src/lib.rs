@@ -18,6 +18,7 @@ pub mod keymap;
 pub mod paths;
 pub mod plan;
 pub mod prompt;
+pub mod runtime;
 pub mod sampling;
 pub mod sanitize;
 pub mod suggestion;

@@ -2,7 +2,7 @@
 //! input thread, the event loop (drain every queued message, then draw once, at most ~60 frames
 //! a second; block when idle so an idle Quill uses no CPU), and the runner of `Effect`s.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,37 +22,16 @@ use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use crate::app::{App, AssistantSetup, Effect, LoadedDraft, Msg, SaveFailure};
+use crate::app::{App, AssistantSetup, Effect, Msg};
 use crate::config::Config;
-use crate::document::file::{self, LoadError};
-use crate::document::journal::{self, Journal};
-use crate::engine::protocol::{Event as EngineEvent, GenerateOptions, Request};
-use crate::engine::{Worker, WorkerCommand};
+use crate::document::journal;
+use crate::engine::WorkerCommand;
 use crate::keymap::{Key, KeyCode, Keymap, Mods};
-use crate::prompt::PromptLibrary;
-use crate::prompt::store::{SaveError, TemplateStore};
+use crate::runtime::{self, Runtime, RuntimeSetup};
 use crate::sanitize::strip_controls;
 use crate::ui::{self, theme::ThemeLibrary};
 
 const FRAME: Duration = Duration::from_millis(16);
-
-/// Reads a draft for the editor: a missing file is a new draft at that path; a binary or
-/// invalid UTF-8 file is refused before the screen is touched.
-pub fn read_draft(path: &Path) -> Result<LoadedDraft, String> {
-    match file::load(path) {
-        Ok(loaded) => Ok(LoadedDraft {
-            text: loaded.text,
-            format: loaded.format,
-            fingerprint: Some(loaded.fingerprint),
-        }),
-        Err(LoadError::NotFound) => Ok(LoadedDraft {
-            text: String::new(),
-            format: file::TextFormat::default(),
-            fingerprint: None,
-        }),
-        Err(e) => Err(e.to_string()),
-    }
-}
 
 /// What the editor starts with.
 pub struct EditorSetup {
@@ -84,12 +63,8 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
         templates_dir,
     } = setup;
     let draft = match &path {
-        Some(p) => read_draft(p)?,
-        None => LoadedDraft {
-            text: String::new(),
-            format: file::TextFormat::default(),
-            fingerprint: None,
-        },
+        Some(p) => runtime::read_draft(p)?,
+        None => runtime::empty_draft(),
     };
     let journal_file = journal::journal_path(&state_dir, path.as_deref());
     let recovered = journal::read(&journal_file).map_err(|e| {
@@ -113,35 +88,33 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
         app.update(Msg::Warning(first.clone()));
     }
     let (tx, rx) = mpsc::channel();
-    let (library, template_warnings) = PromptLibrary::load(Some(&templates_dir));
+    let mut runtime = Runtime::new(
+        RuntimeSetup {
+            state_dir,
+            config_file,
+            templates_dir,
+            engine: Box::new(worker),
+        },
+        tx.clone(),
+    );
+    let (library, template_warnings, values) = runtime.templates();
     app.assistant.prompts = library;
-    let values_file = template_values_file(&state_dir);
-    app.assistant.template_values = read_template_values(&values_file);
+    app.assistant.template_values = values;
     if let Some(first) = template_warnings.first()
         && warnings.is_empty()
         && themes.warnings.is_empty()
     {
         app.update(Msg::Warning(first.clone()));
     }
-    let mut runner = Runner {
-        state_dir,
-        journal: None,
-        tx: tx.clone(),
-        worker_command: worker,
-        worker: None,
-        config_file,
-        templates: TemplateStore::new(templates_dir),
-        values_file,
-    };
     let mut startup = VecDeque::from(app.start_assistant(assistant));
     while let Some(effect) = startup.pop_front() {
-        for msg in runner.run(effect) {
+        for msg in runtime.run(effect) {
             startup.extend(app.update(msg));
         }
     }
     spawn_signal_watch(tx.clone());
     spawn_input(tx);
-    let result = event_loop(&mut terminal, &mut app, &rx, &mut runner, &themes);
+    let result = event_loop(&mut terminal, &mut app, &rx, &mut runtime, &themes);
     leave();
     result.map_err(|e| format!("terminal error: {e}"))
 }
@@ -400,7 +373,7 @@ fn event_loop(
     terminal: &mut Term,
     app: &mut App,
     rx: &Receiver<Msg>,
-    runner: &mut Runner,
+    runtime: &mut Runtime,
     themes: &ThemeLibrary,
 ) -> io::Result<()> {
     // Resolved again only when the name changes (the settings pane switches it live).
@@ -432,7 +405,7 @@ fn event_loop(
                 match effect {
                     // The editor needs the terminal, which only the loop holds.
                     Effect::EditTemplate { name, seed } => {
-                        results.extend(runner.edit_template(terminal, &name, seed.as_deref()));
+                        results.extend(edit_template(terminal, runtime, &name, seed.as_deref()));
                         // Keys typed while the editor was starting were meant for it, not the
                         // draft; everything else (engine events) still counts.
                         results.extend(
@@ -440,7 +413,8 @@ fn event_loop(
                                 .filter(|m| !matches!(m, Msg::Key(_) | Msg::Paste(_))),
                         );
                     }
-                    effect => results.extend(runner.run(effect)),
+                    Effect::Clipboard(text) => copy_to_clipboard(&text),
+                    effect => results.extend(runtime.run(effect)),
                 }
             }
             for result in results.into_iter().rev() {
@@ -450,7 +424,7 @@ fn event_loop(
         if app.should_quit {
             // Whatever was typed is in the journal or saved; flush the rest and go.
             if let Some(effect) = app.journal_effect() {
-                runner.run(effect);
+                runtime.run(effect);
             }
             break;
         }
@@ -489,320 +463,30 @@ fn next_message(rx: &Receiver<Msg>, app: &App) -> Option<Msg> {
     }
 }
 
-/// Runs effects: file and journal I/O, the engine worker, the clipboard.
-struct Runner {
-    state_dir: PathBuf,
-    /// The open journal and the draft path it belongs to.
-    journal: Option<(Option<PathBuf>, Journal)>,
-    /// Where engine events and timers send their messages.
-    tx: Sender<Msg>,
-    worker_command: WorkerCommand,
-    worker: Option<Worker>,
-    config_file: PathBuf,
-    templates: TemplateStore,
-    /// Where the last values of each template's form are kept.
-    values_file: PathBuf,
+/// Opens a template in the writer's editor, with the terminal handed over, then reads the
+/// templates again.
+fn edit_template(
+    terminal: &mut Term,
+    runtime: &Runtime,
+    name: &str,
+    seed: Option<&str>,
+) -> Vec<Msg> {
+    let path = match runtime.template_file_to_edit(name, seed) {
+        Ok(path) => path,
+        Err(e) => return vec![Msg::Warning(e)],
+    };
+    let edited = run_editor(terminal, &path);
+    let mut msgs = vec![runtime.reload_templates(format!("read {} again", path.display()))];
+    if let Err(e) = edited {
+        msgs.push(Msg::Warning(e));
+    }
+    msgs
 }
 
-/// The file of each template's last form values, in the state folder.
-fn template_values_file(state_dir: &Path) -> PathBuf {
-    state_dir.join("template-values.toml")
-}
-
-type TemplateValues = BTreeMap<String, BTreeMap<String, String>>;
-
-/// Last values are a convenience: a missing or unreadable file is an empty one.
-fn read_template_values(path: &Path) -> TemplateValues {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| toml::from_str(&text).ok())
-        .unwrap_or_default()
-}
-
-fn write_template_values(path: &Path, values: &TemplateValues) -> Result<(), String> {
-    let text = toml::to_string(values).map_err(|e| format!("cannot keep the form values: {e}"))?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot keep the form values in {}: {e}", dir.display()))?;
-    }
-    let temp = path.with_extension("toml.tmp");
-    std::fs::write(&temp, text)
-        .and_then(|()| std::fs::rename(&temp, path))
-        .map_err(|e| format!("cannot keep the form values in {}: {e}", path.display()))
-}
-
-impl Runner {
-    fn run(&mut self, effect: Effect) -> Vec<Msg> {
-        match effect {
-            Effect::Save {
-                path,
-                text,
-                format,
-                expect,
-                force,
-            } => {
-                let result = save(&path, &text, format, expect.as_ref(), force);
-                vec![Msg::SaveFinished { path, result }]
-            }
-            Effect::Load(path) => {
-                let result = match &path {
-                    None => Ok(LoadedDraft {
-                        text: String::new(),
-                        format: file::TextFormat::default(),
-                        fingerprint: None,
-                    }),
-                    Some(p) => match file::load(p) {
-                        Err(LoadError::NotFound) => Err(format!("{} does not exist", p.display())),
-                        other => other
-                            .map(|l| LoadedDraft {
-                                text: l.text,
-                                format: l.format,
-                                fingerprint: Some(l.fingerprint),
-                            })
-                            .map_err(|e| e.to_string()),
-                    },
-                };
-                // Another draft is another journal: close this one (only if the other opens:
-                // on failure the writer stays on this draft), and bring that one's back.
-                if result.is_ok() {
-                    self.journal = None;
-                }
-                let journal_file = journal::journal_path(&self.state_dir, path.as_deref());
-                let journal = journal::read(&journal_file).ok().flatten();
-                vec![Msg::Loaded {
-                    path,
-                    result,
-                    journal,
-                }]
-            }
-            Effect::Journal {
-                path,
-                base,
-                snapshot,
-                changes,
-            } => match self.append_journal(path.clone(), base, snapshot.as_deref(), &changes) {
-                Ok(()) => Vec::new(),
-                Err(e) => {
-                    // A journal with a gap would replay into wrong text: set it aside; the app
-                    // starts the next one from the whole text.
-                    self.journal = None;
-                    let _ = std::fs::remove_file(journal::journal_path(
-                        &self.state_dir,
-                        path.as_deref(),
-                    ));
-                    vec![Msg::JournalFailed(format!(
-                        "cannot write the crash journal ({e}); save often"
-                    ))]
-                }
-            },
-            Effect::RemoveJournal { path } => {
-                match self.journal.take() {
-                    Some((open_for, journal)) if open_for == path => {
-                        let _ = journal.remove();
-                    }
-                    other => {
-                        self.journal = other;
-                        let _ = std::fs::remove_file(journal::journal_path(
-                            &self.state_dir,
-                            path.as_deref(),
-                        ));
-                    }
-                }
-                Vec::new()
-            }
-            Effect::Clipboard(text) => {
-                // OSC 52: the terminal puts the text on the system clipboard, even over ssh.
-                let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
-                let mut out = io::stdout();
-                let _ = write!(out, "\x1b]52;c;{encoded}\x07");
-                let _ = out.flush();
-                Vec::new()
-            }
-            Effect::StartEngine { generation, params } => {
-                // The old worker (if any) is killed; its late events carry an old generation.
-                self.worker = None;
-                let tx = self.tx.clone();
-                let sink = move |event| tx.send(Msg::Engine { generation, event }).is_ok();
-                match Worker::spawn(&self.worker_command, sink) {
-                    Ok(mut worker) => {
-                        let _ = worker.send(&Request::Load(params));
-                        self.worker = Some(worker);
-                        Vec::new()
-                    }
-                    Err(e) => vec![Msg::Engine {
-                        generation,
-                        event: EngineEvent::ModelLoadFailed {
-                            reason: format!("{e:#}"),
-                        },
-                    }],
-                }
-            }
-            Effect::RestartEngineAfter { generation, delay } => {
-                let tx = self.tx.clone();
-                std::thread::spawn(move || {
-                    std::thread::sleep(delay);
-                    let _ = tx.send(Msg::RestartEngine { generation });
-                });
-                Vec::new()
-            }
-            Effect::StopEngine { note } => {
-                self.worker = None;
-                crate::engine::append_to_log(
-                    &self.worker_command.log_file,
-                    &format!("quill: not restarting the worker: {note}"),
-                );
-                Vec::new()
-            }
-            Effect::Generate {
-                job,
-                prompt,
-                sampling,
-            } => {
-                let request = Request::Generate {
-                    job,
-                    prompt,
-                    sampling,
-                    options: GenerateOptions::default(),
-                };
-                // A dead worker's exit event is already on its way; nothing to add here.
-                if let Some(worker) = &mut self.worker {
-                    let _ = worker.send(&request);
-                }
-                Vec::new()
-            }
-            Effect::CancelJob { job } => {
-                if let Some(worker) = &mut self.worker {
-                    let _ = worker.send(&Request::Cancel { job });
-                }
-                Vec::new()
-            }
-            Effect::WriteSetting { key, value } => {
-                match crate::config::write_setting(&self.config_file, &key, &value) {
-                    Ok(()) => Vec::new(),
-                    Err(e) => vec![Msg::Warning(e)],
-                }
-            }
-            Effect::SaveTemplate {
-                name,
-                text,
-                overwrite,
-            } => match self.templates.save(&name, &text, overwrite) {
-                Ok(path) => vec![
-                    self.reload_templates(format!("saved template {name} to {}", path.display())),
-                ],
-                Err(SaveError::Exists(_)) => vec![Msg::TemplateExists { name, text }],
-                Err(SaveError::Failed(reason)) => {
-                    vec![Msg::Warning(format!("template {name} not saved: {reason}"))]
-                }
-            },
-            Effect::DeleteTemplate { name } => match self.templates.delete(&name) {
-                Ok(path) => vec![self.reload_templates(format!("deleted {}", path.display()))],
-                Err(reason) => vec![Msg::Warning(reason)],
-            },
-            // Run by the event loop, which holds the terminal the editor needs.
-            Effect::EditTemplate { .. } => Vec::new(),
-            Effect::RememberTemplateValues(values) => {
-                match write_template_values(&self.values_file, &values) {
-                    Ok(()) => Vec::new(),
-                    Err(e) => vec![Msg::Warning(e)],
-                }
-            }
-            Effect::Quit => Vec::new(),
-        }
-    }
-
-    /// Reads the templates again, with `note` saying what changed.
-    fn reload_templates(&self, note: String) -> Msg {
-        let (library, warnings) = PromptLibrary::load(Some(&self.templates.dir));
-        Msg::TemplatesLoaded {
-            library,
-            warnings,
-            note: Some(note),
-        }
-    }
-
-    fn edit_template(&mut self, terminal: &mut Term, name: &str, seed: Option<&str>) -> Vec<Msg> {
-        let path = match self.templates.path_of(name) {
-            Ok(path) => path,
-            Err(e) => return vec![Msg::Warning(e)],
-        };
-        if let Some(seed) = seed
-            && !path.exists()
-            && let Err(e) = self.templates.save(name, seed, false)
-        {
-            return vec![Msg::Warning(format!("cannot copy {name} to edit it: {e}"))];
-        }
-        let edited = run_editor(terminal, &path);
-        let mut msgs = vec![self.reload_templates(format!("read {} again", path.display()))];
-        if let Err(e) = edited {
-            msgs.push(Msg::Warning(e));
-        }
-        msgs
-    }
-
-    fn append_journal(
-        &mut self,
-        path: Option<PathBuf>,
-        base: journal::Base,
-        snapshot: Option<&str>,
-        changes: &[crate::document::Change],
-    ) -> io::Result<()> {
-        let is_open = matches!(&self.journal, Some((open_for, _)) if *open_for == path);
-        if !is_open || snapshot.is_some() {
-            let file = journal::journal_path(&self.state_dir, path.as_deref());
-            self.journal = None;
-            self.journal = Some((path, Journal::create(&file, base, snapshot)?));
-        }
-        match &mut self.journal {
-            Some((_, journal)) => journal.append(changes),
-            None => Ok(()),
-        }
-    }
-}
-
-fn save(
-    path: &Path,
-    text: &str,
-    format: file::TextFormat,
-    expect: Option<&file::Fingerprint>,
-    force: bool,
-) -> Result<file::Fingerprint, SaveFailure> {
-    if !force {
-        let now = file::fingerprint(path).map_err(|e| {
-            SaveFailure::Failed(format!(
-                "cannot check {} before saving: {e}",
-                path.display()
-            ))
-        })?;
-        let changed = match (expect, &now) {
-            (Some(expected), Some(now)) => !expected.same_content(now),
-            (Some(_), None) => false, // deleted meanwhile: saving recreates it
-            (None, Some(_)) => true,  // created by someone else meanwhile
-            (None, None) => false,
-        };
-        if changed {
-            return Err(SaveFailure::ChangedOnDisk);
-        }
-    }
-    file::save(path, text, format).map_err(SaveFailure::Failed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn form_values_are_kept_between_runs_and_a_bad_file_is_an_empty_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = template_values_file(&dir.path().join("state"));
-        assert!(read_template_values(&file).is_empty(), "none yet");
-        let values = TemplateValues::from([(
-            "tagline".to_string(),
-            BTreeMap::from([("product".to_string(), "Quill \"写作\"\n".to_string())]),
-        )]);
-        write_template_values(&file, &values).unwrap();
-        assert_eq!(read_template_values(&file), values);
-        std::fs::write(&file, "[tagline\nproduct = ").unwrap();
-        assert!(read_template_values(&file).is_empty());
-    }
+/// OSC 52: the terminal puts the text on the system clipboard, even over ssh.
+fn copy_to_clipboard(text: &str) {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    let mut out = io::stdout();
+    let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+    let _ = out.flush();
 }

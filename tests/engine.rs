@@ -11,15 +11,15 @@ use common::{ENGLISH, Home, MODEL_THREADS, QUILL, model, stderr};
 use quill::engine::protocol::{
     Event, Fit, GenerateOptions, LoadParams, Part, Prompt, Request, SamplingParams, StopReason,
 };
-use quill::engine::{Engine, WorkerCommand};
+use quill::engine::{Client, WorkerCommand};
 
-fn engine(home: &Home) -> Engine {
+fn engine(home: &Home) -> Client {
     let command = WorkerCommand {
         program: PathBuf::from(QUILL),
         log_file: home.worker_log(),
         env: Vec::new(),
     };
-    let mut engine = Engine::spawn(&command).expect("spawn the worker");
+    let mut engine = Client::start(&command).expect("spawn the worker");
     engine
         .load(
             LoadParams {
@@ -43,7 +43,7 @@ fn completion(text: &str) -> Prompt {
     }
 }
 
-fn generate(engine: &mut Engine, job: u64, text: &str, max_tokens: u32, ignore_eos: bool) {
+fn generate(engine: &mut Client, job: u64, text: &str, max_tokens: u32, ignore_eos: bool) {
     engine
         .send(&Request::Generate {
             job,
@@ -62,7 +62,7 @@ fn generate(engine: &mut Engine, job: u64, text: &str, max_tokens: u32, ignore_e
 }
 
 /// Waits for the end of `job`, returning its stats and how many token events came.
-fn finish(engine: &mut Engine, job: u64) -> (quill::engine::protocol::GenerationStats, usize) {
+fn finish(engine: &mut Client, job: u64) -> (quill::engine::protocol::GenerationStats, usize) {
     let mut tokens = 0;
     loop {
         match engine.recv_timeout(Duration::from_secs(60)) {
@@ -150,7 +150,7 @@ fn a_killed_worker_is_reported_and_a_new_one_can_start() {
         Some(Event::TokenGenerated { .. })
     ));
     // SAFETY: sending a signal to our own child.
-    unsafe { libc::kill(engine.pid() as i32, libc::SIGKILL) };
+    unsafe { libc::kill(engine.pid().expect("a local worker") as i32, libc::SIGKILL) };
     let deadline = Instant::now() + Duration::from_secs(30);
     let exit = loop {
         assert!(Instant::now() < deadline, "no exit event");
@@ -239,7 +239,7 @@ fn killing_the_worker_mid_generation_exits_3_not_a_hang() {
 fn the_worker_exits_when_its_client_goes_away() {
     let home = Home::new();
     let mut engine = engine(&home);
-    let pid = engine.pid();
+    let pid = engine.pid().expect("a local worker");
     generate(&mut engine, 1, ENGLISH, 1500, true);
     // Dropping the client closes the worker's stdin and kills it; no orphan remains.
     drop(engine);
@@ -297,7 +297,7 @@ fn a_draft_longer_than_the_context_keeps_its_cut_so_the_cache_stays_useful() {
         log_file: home.worker_log(),
         env: Vec::new(),
     };
-    let mut engine = Engine::spawn(&command).unwrap();
+    let mut engine = Client::start(&command).unwrap();
     engine
         .load(
             LoadParams {

@@ -15,10 +15,10 @@ use quill::engine::cpuload::LOAD_FILE_ENV;
 use quill::engine::protocol::{
     Event, Fit, GenerateOptions, GenerationStats, LoadParams, Part, Prompt, Request, SamplingParams,
 };
-use quill::engine::{Engine, WorkerCommand};
+use quill::engine::{Client, WorkerCommand};
 
 /// A greedy continuation of the same draft: its text and stats.
-fn continuation(engine: &mut Engine, job: u64) -> (String, GenerationStats) {
+fn continuation(engine: &mut Client, job: u64) -> (String, GenerationStats) {
     engine
         .send(&Request::Generate {
             job,
@@ -55,7 +55,7 @@ fn continuation(engine: &mut Engine, job: u64) -> (String, GenerationStats) {
 /// Says other programs use `cores` cores, then generates until the worker has moved to
 /// `threads` threads (it reads the load four times a second), or fails after 10 s.
 fn with_load(
-    engine: &mut Engine,
+    engine: &mut Client,
     load_file: &Path,
     cores: f64,
     threads: u32,
@@ -85,7 +85,7 @@ fn automatic_threads_follow_the_free_cores_and_keep_the_cache() {
     let load_file = home.dir.path().join("load");
     // Every core busy before the model loads: the first context already takes one thread.
     std::fs::write(&load_file, cores.to_string()).unwrap();
-    let mut engine = Engine::spawn(&WorkerCommand {
+    let mut engine = Client::start(&WorkerCommand {
         program: PathBuf::from(QUILL),
         log_file: home.worker_log(),
         env: vec![(LOAD_FILE_ENV.into(), load_file.display().to_string())],

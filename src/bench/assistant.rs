@@ -15,22 +15,23 @@ use serde::Serialize;
 
 use crate::app::{App, AssistantSetup, Effect, ModelState, Msg};
 use crate::config::Config;
-use crate::engine::protocol::{GenerateOptions, GenerationStats, Request};
-use crate::engine::{Worker, WorkerCommand};
+use crate::engine::WorkerCommand;
+use crate::engine::protocol::GenerationStats;
 use crate::keymap::{Key, KeyCode};
+use crate::runtime::{Runtime, RuntimeSetup};
 use crate::suggestion::VariantState;
 use crate::ui::{self, theme::Theme};
 
 const DRAFT: &str = include_str!("../../defaults/bench-draft.md");
 const ROUNDS: usize = 5;
 
-/// An `App` wired to a real worker, rendering into a test terminal.
+/// An `App` wired to a real worker through the runtime the editor uses, rendering into a test
+/// terminal. Its files (journal, config, templates) go to a scratch folder of its own.
 pub struct Harness {
     pub app: App,
-    worker: Option<Worker>,
-    command: WorkerCommand,
-    tx: mpsc::Sender<Msg>,
+    runtime: Runtime,
     rx: Receiver<Msg>,
+    scratch: PathBuf,
     pub terminal: Terminal<TestBackend>,
     theme: Theme,
     /// How long each draw took.
@@ -46,12 +47,24 @@ impl Harness {
     ) -> Result<Harness, String> {
         let (tx, rx) = mpsc::channel();
         let terminal = Terminal::new(TestBackend::new(120, 40)).map_err(|e| e.to_string())?;
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let scratch =
+            std::env::temp_dir().join(format!("quill-harness-{}-{n}", std::process::id()));
+        let runtime = Runtime::new(
+            RuntimeSetup {
+                state_dir: scratch.join("state"),
+                config_file: scratch.join("config.toml"),
+                templates_dir: scratch.join("templates"),
+                engine: Box::new(command),
+            },
+            tx,
+        );
         let mut harness = Harness {
             app: App::with_text(None, text, 120, 40),
-            worker: None,
-            command,
-            tx,
+            runtime,
             rx,
+            scratch,
             terminal,
             theme: Theme::dark(),
             frames: Vec::new(),
@@ -67,38 +80,12 @@ impl Harness {
         }
     }
 
-    /// Runs the engine's effects; file, journal and clipboard effects are not needed here.
+    /// Runs effects as the editor's event loop does, each result handled before the next.
     pub fn run(&mut self, effects: Vec<Effect>) {
-        for effect in effects {
-            match effect {
-                Effect::StartEngine { generation, params } => {
-                    let tx = self.tx.clone();
-                    let sink = move |event| tx.send(Msg::Engine { generation, event }).is_ok();
-                    self.worker = Worker::spawn(&self.command, sink).ok();
-                    if let Some(worker) = &mut self.worker {
-                        let _ = worker.send(&Request::Load(params));
-                    }
-                }
-                Effect::Generate {
-                    job,
-                    prompt,
-                    sampling,
-                } => {
-                    if let Some(worker) = &mut self.worker {
-                        let _ = worker.send(&Request::Generate {
-                            job,
-                            prompt,
-                            sampling,
-                            options: GenerateOptions::default(),
-                        });
-                    }
-                }
-                Effect::CancelJob { job } => {
-                    if let Some(worker) = &mut self.worker {
-                        let _ = worker.send(&Request::Cancel { job });
-                    }
-                }
-                _ => {}
+        let mut queue = std::collections::VecDeque::from(effects);
+        while let Some(effect) = queue.pop_front() {
+            for msg in self.runtime.run(effect) {
+                queue.extend(self.app.update(msg));
             }
         }
     }
@@ -174,6 +161,12 @@ impl Harness {
         }
         self.update(Msg::Idle);
         self.draw();
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
 

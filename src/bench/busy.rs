@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{median, print_report};
-use crate::engine::Engine;
+use crate::engine::Client;
 use crate::engine::protocol::{Fit, GenerateOptions, Part, Prompt, SamplingParams};
 use crate::headless::{Failure, RunOptions, Settings, start_engine, stream_job};
 
@@ -72,7 +72,7 @@ impl BusyLoops {
 }
 
 /// One greedy generation of `TOKENS`: tokens per second and the threads it used.
-fn generate(engine: &mut Engine, job: u64) -> Result<(f64, u32), Failure> {
+fn generate(engine: &mut Client, job: u64) -> Result<(f64, u32), Failure> {
     let prompt = Prompt::Completion {
         parts: vec![Part {
             text: super::DRAFT.chars().take(600).collect(),
@@ -115,7 +115,7 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), Failure> {
         let (mut auto_rates, mut fixed_rates, mut auto_threads) = (vec![], vec![], vec![]);
         for round in 0..ROUNDS {
             let loops = BusyLoops::start(busy_loops);
-            let mut measure = |engine: &mut Engine| {
+            let mut measure = |engine: &mut Client| {
                 std::thread::sleep(SETTLE);
                 job += 1;
                 generate(engine, job)

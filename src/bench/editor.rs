@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::app::{App, Msg};
 use crate::keymap::{Key, KeyCode, Keymap};
-use crate::tui::read_draft;
+use crate::runtime::read_draft;
 use crate::ui::{self, theme::Theme};
 
 const FILE_BYTES: usize = 10 * 1024 * 1024;
