@@ -1,155 +1,95 @@
-//! App: the editor's whole state and `App::update`, the only place it changes. Rendering reads
-//! `&App`; side effects (saving, the journal, the clipboard) are returned as `Effect`s for the
-//! terminal layer to run, and their results come back as `Msg`s (The Elm Architecture).
+//! App: the editor's whole state and `App::update`, the only place it changes. It routes each
+//! message to the part that owns it: the `Editor` (the draft and its file), the `Assistant`
+//! (the engine, suggestions, ghost text, the prompt library) or the `Overlay` on show; each
+//! returns side effects as `Effect`s for the runtime, whose results come back as `Msg`s (The
+//! Elm Architecture). Rendering reads `&App`.
 
-pub mod assist;
-pub mod form;
+pub mod assistant;
+pub mod editor;
 pub mod ghost;
-pub mod help;
+pub mod library;
+pub mod line_input;
 pub mod msg;
-pub mod palette;
-pub mod settings;
-pub mod templates;
+pub mod overlay;
+pub mod view;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::command::Command;
-use crate::document::file::{Fingerprint, TextFormat};
-use crate::document::history::EditKind;
-use crate::document::journal::{Base, Recovered};
-use crate::document::layout::{self, Row};
-use crate::document::{Document, Selection, grapheme};
-use crate::keymap::{Key, KeyCode, Keymap};
-use crate::paths::expand_home;
-pub use assist::{Assistant, AssistantSetup, ModelState};
+use crate::config::Config;
+use crate::document::journal::Recovered;
+use crate::keymap::{Action, Key, Keymaps, Mode};
+use crate::prompt::PromptLibrary;
+pub use assistant::{Assistant, AssistantSetup, ModelState};
+use editor::Editor;
+use library::Opened;
 pub use msg::{Effect, LoadedDraft, Msg, SaveFailure};
+use overlay::{
+    Confirm, Help, Intent, Outcome, Overlay, OverlayCx, Palette, Purpose, Question, SettingsPane,
+};
 
-/// Rows kept between the cursor and the top or bottom edge when scrolling.
-const SCROLL_MARGIN: usize = 2;
-const WHEEL_ROWS: usize = 3;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PromptKind {
-    SaveAs,
-    Open,
-    Find,
-    /// The name for a new template (see `App::pending_template`).
-    TemplateName,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prompt {
-    pub kind: PromptKind,
-    pub input: String,
-}
-
-/// A save on its way: the state of the document it writes, applied only once it succeeds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PendingSave {
-    path: PathBuf,
-    revision: u64,
-    base: Base,
-}
-
-/// What to do once unsaved changes are dealt with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Then {
-    Quit,
-    Open(PathBuf),
-    New,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Confirm {
-    /// Unsaved changes: save, discard or cancel, then `Then`.
-    Unsaved(Then),
-    /// The file at this path changed on disk since it was opened or saved, or (save as) is
-    /// another file already.
-    Overwrite(PathBuf),
-    /// A journal holds edits that were never saved.
-    Recover(Recovered),
-    /// A template of this name exists (the writer's, or a built-in the new file would hide).
-    OverwriteTemplate {
-        name: String,
-        text: String,
-        is_built_in: bool,
-    },
-    /// Delete the writer's template of this name.
-    DeleteTemplate(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    Edit,
-    Prompt(Prompt),
-    Confirm(Confirm),
-    Help {
-        scroll: usize,
-    },
-    Palette(palette::Palette),
-    Settings(settings::SettingsPane),
-    /// A template's fields being filled.
-    Form(form::TemplateForm),
-}
-
+/// A message for the writer in the status bar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub text: String,
     pub is_error: bool,
 }
 
-/// The draft pane's geometry and scroll position, in visual rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct View {
-    pub width: usize,
-    pub height: usize,
-    /// The first visible row: logical line and row within it.
-    pub top_line: usize,
-    pub top_row: usize,
-    /// The display column vertical motion aims for.
-    preferred_col: Option<usize>,
-    /// The cursor moved or the text changed since the view last followed the cursor. Edits
-    /// only set this: the scroll is brought to the cursor once, when it is next needed (a
-    /// frame, a click, a scroll), not after each of a burst of keys, which on a long line
-    /// would re-wrap it for every key.
-    follow_pending: bool,
+/// The status bar's message, if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusLine(Option<Status>);
+
+impl StatusLine {
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.set(text.into(), false);
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.set(text.into(), true);
+    }
+
+    fn set(&mut self, text: String, is_error: bool) {
+        self.0 = Some(Status { text, is_error });
+    }
+
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+
+    pub fn get(&self) -> Option<&Status> {
+        self.0.as_ref()
+    }
+}
+
+/// What the app's parts may change besides themselves: the status line, the overlay on show
+/// (to open a question or a prompt line), whether to quit; and the keymaps, for hints.
+pub struct Cx<'a> {
+    pub status: &'a mut StatusLine,
+    pub overlay: &'a mut Option<Overlay>,
+    pub quit: &'a mut bool,
+    pub keys: &'a Keymaps,
 }
 
 pub struct App {
-    pub doc: Document,
-    pub path: Option<PathBuf>,
-    pub format: TextFormat,
-    /// The file on disk as last read or written; `None` if it does not exist yet.
-    pub disk: Option<Fingerprint>,
-    /// What the journal's edits start from: the text as last loaded or saved.
-    journal_base: Base,
-    pub keymap: Keymap,
-    pub view: View,
-    pub mode: Mode,
-    pub status: Option<Status>,
-    clipboard: String,
-    last_search: String,
-    /// After a save that was asked for on the way to something else (quit, open).
-    after_save: Option<Then>,
-    /// The save in flight: where, and what the document was when it was asked for.
-    saving: Option<PendingSave>,
-    /// A journal write failed: the next one starts over with the whole text.
-    journal_needs_snapshot: bool,
-    /// A template waiting for the writer to name it.
-    pending_template: Option<templates::NewTemplate>,
-    pub should_quit: bool,
-    pub assistant: Assistant,
-    pub ghost: ghost::Ghost,
+    editor: Editor,
+    assistant: Assistant,
+    overlay: Option<Overlay>,
+    status: StatusLine,
+    keys: Keymaps,
     /// The settings in force (edited live in the settings pane).
-    pub config: crate::config::Config,
+    config: Config,
     /// The themes there are to choose from.
-    pub theme_names: Vec<String>,
+    themes: Vec<String>,
     /// The terminal's size, from which the panes are laid out.
-    pub screen: (u16, u16),
+    screen: (u16, u16),
+    quit: bool,
 }
 
-/// Where the panes go, in cells: the draft, and the suggestions pane when there is one (to the
-/// right on a wide terminal, below on a narrow one). The bottom row is the status bar.
+/// Where the panes go, in cells: the draft, and the side pane when there is one (suggestions
+/// or settings: to the right on a wide terminal, below on a narrow one). The bottom row is the
+/// status bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Panes {
     pub draft: (u16, u16, u16, u16),
@@ -180,137 +120,223 @@ pub fn panes(width: u16, height: u16, has_side: bool) -> Panes {
 }
 
 impl App {
-    pub fn new(keymap: Keymap, width: u16, height: u16) -> App {
+    pub fn new(keys: Keymaps, config: Config, width: u16, height: u16) -> App {
         let mut app = App {
-            doc: Document::new(),
-            path: None,
-            format: TextFormat::default(),
-            disk: None,
-            journal_base: Base::of_text(None, ""),
-            keymap,
-            view: View {
-                width: 80,
-                height: 24,
-                top_line: 0,
-                top_row: 0,
-                follow_pending: false,
-                preferred_col: None,
-            },
-            mode: Mode::Edit,
-            status: None,
-            clipboard: String::new(),
-            last_search: String::new(),
-            after_save: None,
-            saving: None,
-            journal_needs_snapshot: false,
-            pending_template: None,
-            should_quit: false,
-            assistant: Assistant::new(),
-            ghost: ghost::Ghost::Off,
-            config: crate::config::Config::default(),
-            theme_names: vec!["default".into(), "mono".into()],
+            editor: Editor::default(),
+            assistant: Assistant::default(),
+            overlay: None,
+            status: StatusLine::default(),
+            keys,
+            config,
+            themes: vec!["default".into(), "mono".into()],
             screen: (width, height),
+            quit: false,
         };
-        app.resize(width, height);
+        app.relayout();
         app
     }
 
-    /// Opens `draft` (already read) at `path`, offering to recover `journal` if it holds edits.
-    pub fn open(&mut self, path: Option<PathBuf>, draft: LoadedDraft, journal: Option<Recovered>) {
-        self.replace_document(path, draft);
-        if let Some(recovered) = journal.filter(|r| !r.changes.is_empty() || r.snapshot.is_some()) {
-            self.mode = Mode::Confirm(Confirm::Recover(recovered));
+    /// An app on `text` with the default keys and settings, as tests and benchmarks set one up.
+    pub fn with_text(path: Option<PathBuf>, text: &str, width: u16, height: u16) -> App {
+        let (keys, _) = Keymaps::new(&[]);
+        let mut app = App::new(keys, Config::default(), width, height);
+        app.open(
+            path,
+            LoadedDraft {
+                text: text.into(),
+                format: Default::default(),
+                fingerprint: None,
+            },
+            None,
+        );
+        app
+    }
+
+    // --- What the renderer and the front ends read ------------------------------------------
+
+    pub fn editor(&self) -> &Editor {
+        &self.editor
+    }
+
+    pub fn assistant(&self) -> &Assistant {
+        &self.assistant
+    }
+
+    pub fn overlay(&self) -> Option<&Overlay> {
+        self.overlay.as_ref()
+    }
+
+    pub fn status(&self) -> Option<&Status> {
+        self.status.get()
+    }
+
+    pub fn keys(&self) -> &Keymaps {
+        &self.keys
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// The keymap mode the keyboard is in.
+    pub fn mode(&self) -> Mode {
+        match &self.overlay {
+            Some(overlay) => overlay.mode(),
+            None if self.assistant.is_focused() => Mode::Suggestions,
+            None => Mode::Edit,
         }
     }
 
-    fn replace_document(&mut self, path: Option<PathBuf>, draft: LoadedDraft) {
+    /// What the overlays read, for drawing them.
+    pub fn overlay_cx(&self) -> OverlayCx<'_> {
+        OverlayCx {
+            keys: &self.keys,
+            config: &self.config,
+            prompts: &self.assistant.library.prompts,
+            themes: &self.themes,
+            screen: self.screen,
+        }
+    }
+
+    pub fn panes(&self) -> Panes {
+        let side = self.assistant.suggestion().is_some()
+            || matches!(self.overlay, Some(Overlay::Settings(_)));
+        panes(self.screen.0, self.screen.1, side)
+    }
+
+    /// When the event loop must wake up for the ghost.
+    pub fn ghost_due(&self) -> Option<Instant> {
+        self.assistant.ghost_due()
+    }
+
+    // --- Setting up ------------------------------------------------------------------------
+
+    /// Opens `draft` (already read) at `path`, offering to recover `journal` if it holds edits.
+    pub fn open(&mut self, path: Option<PathBuf>, draft: LoadedDraft, journal: Option<Recovered>) {
         // A suggestion or ghost belongs to the text it was asked about.
-        self.assistant.suggestion = None;
-        self.assistant.focused = false;
-        self.ghost = ghost::Ghost::Off;
-        self.journal_base = Base::of_text(path.clone(), &draft.text);
-        self.doc = Document::from_text(&draft.text);
-        self.path = path;
-        self.format = draft.format;
-        self.disk = draft.fingerprint;
-        self.view.top_line = 0;
-        self.view.top_row = 0;
-        self.view.preferred_col = None;
+        self.assistant.forget_draft();
+        self.editor.open(path, draft);
+        if let Some(recovered) = journal.filter(|r| !r.changes.is_empty() || r.snapshot.is_some()) {
+            self.overlay = Some(Confirm::Recover(recovered).into());
+        }
+        self.relayout();
     }
 
-    pub fn title(&self) -> String {
-        self.path.as_ref().map_or_else(
-            || "untitled".to_string(),
-            |p| {
-                p.file_name().map_or_else(
-                    || p.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
-                )
-            },
-        )
+    pub fn set_library(
+        &mut self,
+        prompts: PromptLibrary,
+        values: BTreeMap<String, BTreeMap<String, String>>,
+    ) {
+        self.assistant.library.prompts = prompts;
+        self.assistant.library.values = values;
     }
 
-    fn info(&mut self, text: impl Into<String>) {
-        self.status = Some(Status {
-            text: text.into(),
-            is_error: false,
-        });
+    pub fn set_themes(&mut self, names: Vec<String>) {
+        self.themes = names;
     }
 
-    fn error(&mut self, text: impl Into<String>) {
-        self.status = Some(Status {
-            text: text.into(),
-            is_error: true,
-        });
+    /// Starts the engine for `setup`.
+    pub fn start_assistant(&mut self, setup: AssistantSetup) -> Vec<Effect> {
+        self.assistant.start(setup)
     }
+
+    /// The pending edits for the journal, if any.
+    pub fn journal_effect(&mut self) -> Option<Effect> {
+        self.editor.journal_effect()
+    }
+
+    /// The parts, each borrowed on its own, and what they may change besides.
+    fn parts(&mut self) -> (&mut Editor, &mut Assistant, Cx<'_>) {
+        let App {
+            editor,
+            assistant,
+            overlay,
+            status,
+            keys,
+            quit,
+            ..
+        } = self;
+        let cx = Cx {
+            status,
+            overlay,
+            quit,
+            keys,
+        };
+        (editor, assistant, cx)
+    }
+
+    // --- Update ----------------------------------------------------------------------------
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let effects = self.route(msg);
+        self.relayout();
+        effects
+    }
+
+    fn route(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) => self.on_key(key),
-            Msg::Paste(text) => self.on_paste(&text),
-            Msg::Resize { width, height } => {
-                self.resize(width, height);
-                Vec::new()
-            }
-            Msg::Click { column, row } => {
-                self.click(column.into(), row.into());
-                Vec::new()
-            }
-            Msg::Scroll { down } => {
-                self.scroll(down);
-                Vec::new()
-            }
-            Msg::Frame => {
-                if self.view.follow_pending {
-                    self.ensure_cursor_visible();
+            Msg::Paste(text) => {
+                let text = text.replace("\r\n", "\n").replace('\r', "\n");
+                match &mut self.overlay {
+                    Some(overlay) => overlay.on_paste(&text),
+                    None => self.editor.paste(&text),
                 }
                 Vec::new()
             }
-            Msg::Idle => {
-                let mut effects: Vec<Effect> = self.journal_effect().into_iter().collect();
-                effects.extend(self.request_ghost_if_due(std::time::Instant::now()));
-                effects
+            Msg::Resize { width, height } => {
+                self.screen = (width, height);
+                Vec::new()
             }
-            Msg::Engine { generation, event } => self.on_engine(generation, event),
+            Msg::Click { column, row } => {
+                if self.overlay.is_none() {
+                    self.editor.click(column.into(), row.into());
+                }
+                Vec::new()
+            }
+            Msg::Scroll { down } => {
+                self.editor.scroll(down);
+                Vec::new()
+            }
+            Msg::Frame => {
+                self.editor.settle();
+                Vec::new()
+            }
+            Msg::Idle => self.idle_at(Instant::now()),
             Msg::Terminate => {
-                self.should_quit = true;
-                let mut effects: Vec<Effect> = self.journal_effect().into_iter().collect();
+                self.quit = true;
+                let mut effects: Vec<Effect> = self.editor.journal_effect().into_iter().collect();
                 effects.push(Effect::Quit);
                 effects
             }
-            Msg::RestartEngine { generation } => self.on_restart_due(generation),
+            other => self.on_result(other),
+        }
+    }
+
+    /// The results of effects: the engine's events, saves, loads, template files.
+    fn on_result(&mut self, msg: Msg) -> Vec<Effect> {
+        let (editor, assistant, mut cx) = self.parts();
+        match msg {
+            Msg::Engine { generation, event } => {
+                assistant.on_event(generation, event, editor, &mut cx)
+            }
+            Msg::RestartEngine { generation } => assistant.on_restart_due(generation),
             Msg::Warning(text) => {
-                self.error(text);
+                cx.status.error(text);
                 Vec::new()
             }
             Msg::JournalFailed(text) => {
-                self.journal_needs_snapshot = true;
-                self.error(text);
+                editor.journal_failed();
+                cx.status.error(text);
                 Vec::new()
             }
-            Msg::SaveFinished { path, result } => self.on_saved(path, result),
+            Msg::SaveFinished { path, result } => editor.on_saved(path, result, &mut cx),
             Msg::TemplateExists { name, text } => {
-                self.on_template_exists(name, text);
+                assistant.library.on_exists(name, text, &mut cx);
                 Vec::new()
             }
             Msg::TemplatesLoaded {
@@ -318,7 +344,9 @@ impl App {
                 warnings,
                 note,
             } => {
-                self.on_templates_loaded(library, warnings, note);
+                assistant
+                    .library
+                    .on_loaded(library, warnings, note, &mut cx);
                 Vec::new()
             }
             Msg::Loaded {
@@ -334,944 +362,444 @@ impl App {
                         );
                         // A journal left by a crash is offered back, never overwritten.
                         self.open(path, draft, journal);
-                        self.info(name);
+                        self.status.info(name);
                     }
-                    Err(e) => self.error(e),
+                    Err(e) => self.status.error(e),
                 }
                 Vec::new()
             }
+            _ => Vec::new(),
         }
     }
 
-    /// The pending edits for the journal, if any.
-    pub fn journal_effect(&mut self) -> Option<Effect> {
-        if !self.doc.has_unjournaled() {
-            return None;
-        }
-        let changes = self.doc.take_unjournaled();
-        if std::mem::take(&mut self.journal_needs_snapshot) {
-            // The journal lost some edits: the whole text stands in for them all.
-            return Some(Effect::Journal {
-                path: self.path.clone(),
-                base: self.journal_base.clone(),
-                snapshot: Some(self.doc.text()),
-                changes: Vec::new(),
-            });
-        }
-        Some(Effect::Journal {
-            path: self.path.clone(),
-            base: self.journal_base.clone(),
-            snapshot: None,
-            changes,
-        })
-    }
-
-    fn resize(&mut self, width: u16, height: u16) {
-        self.screen = (width, height);
-        self.relayout();
-    }
-
-    pub fn panes(&self) -> Panes {
-        let side = self.assistant.suggestion.is_some() || matches!(self.mode, Mode::Settings(_));
-        panes(self.screen.0, self.screen.1, side)
-    }
-
-    /// Sizes the draft view to its pane (which shrinks while a suggestion is shown).
+    /// Sizes the draft view to its pane (which shrinks while a side pane is shown).
     fn relayout(&mut self) {
         let (_, _, w, h) = self.panes().draft;
-        self.view.width = usize::from(w).max(4);
-        self.view.height = usize::from(h).max(1);
-        self.ensure_cursor_visible();
+        let (w, h) = (usize::from(w).max(4), usize::from(h).max(1));
+        let view = self.editor.view();
+        if (view.width, view.height) != (w, h) {
+            self.editor.resize(w, h);
+        }
     }
 
     fn on_key(&mut self, key: Key) -> Vec<Effect> {
-        match self.mode.clone() {
-            Mode::Edit => self.on_edit_key(key),
-            Mode::Prompt(prompt) => self.on_prompt_key(prompt, key),
-            Mode::Confirm(confirm) => self.on_confirm_key(confirm, key),
-            Mode::Palette(palette) => self.on_palette_key(palette, key),
-            Mode::Settings(pane) => self.on_settings_key(pane, key),
-            Mode::Form(form) => self.on_form_key(form, key),
-            Mode::Help { scroll } => {
-                let last = help::max_scroll(&self.keymap, self.screen);
-                let page = help::visible_rows(self.screen).saturating_sub(1).max(1);
-                let scroll = scroll.min(last);
-                self.mode = match key.code {
-                    KeyCode::Down => Mode::Help {
-                        scroll: (scroll + 1).min(last),
-                    },
-                    KeyCode::Up => Mode::Help {
-                        scroll: scroll.saturating_sub(1),
-                    },
-                    KeyCode::PageDown => Mode::Help {
-                        scroll: (scroll + page).min(last),
-                    },
-                    KeyCode::PageUp => Mode::Help {
-                        scroll: scroll.saturating_sub(page),
-                    },
-                    KeyCode::Home => Mode::Help { scroll: 0 },
-                    KeyCode::End => Mode::Help { scroll: last },
-                    _ => Mode::Edit,
-                };
+        let Some(mut overlay) = self.overlay.take() else {
+            return self.on_edit_key(key);
+        };
+        let outcome = overlay.on_key(&key, &self.overlay_cx());
+        match outcome {
+            Outcome::Stay => {
+                self.overlay = Some(overlay);
                 Vec::new()
             }
+            Outcome::Close => Vec::new(),
+            Outcome::Keep(intent) => {
+                self.overlay = Some(overlay);
+                self.perform(intent, None)
+            }
+            Outcome::Then(intent) => self.perform(intent, Some(overlay)),
         }
     }
 
+    /// A key in the draft (or the suggestions pane): a ghost on show has it first; then its
+    /// action, or a typed character.
     fn on_edit_key(&mut self, key: Key) -> Vec<Effect> {
-        if self.assistant.focused && self.assistant.suggestion.is_some() {
-            return self.on_suggestions_key(key);
+        let mode = self.mode();
+        let action = self.keys.action(mode, &key).cloned();
+        let command = match &action {
+            Some(Action::Command(c)) => Some(*c),
+            _ => None,
+        };
+        if mode == Mode::Edit {
+            let (editor, assistant, _) = self.parts();
+            if let Some(effects) = assistant.ghost_key(command, key.typed_char(), editor) {
+                return effects;
+            }
         }
-        let command = self.keymap.command(&key);
-        if let Some(effects) = self.on_ghost_key(command, key.typed_char()) {
+        // Any other key puts the ghost away (and stops its job), then acts as usual; Esc with a
+        // ghost on show only puts it away.
+        let mut effects = self.assistant.clear_ghost();
+        if command == Some(Command::cancel) && !effects.is_empty() {
             return effects;
         }
-        // Any other key puts the ghost away (and stops its job), then acts as usual.
-        let mut effects = self.clear_ghost();
-        if key.code == KeyCode::Esc && !effects.is_empty() {
-            return effects;
-        }
-        if let Some(command) = command {
-            effects.extend(self.run(command));
-            return effects;
-        }
-        if key.code == KeyCode::Esc && self.assistant.suggestion.is_some() {
-            // Esc stops a stream first; a second Esc dismisses the suggestion.
-            let streaming = self
-                .assistant
-                .suggestion
-                .as_ref()
-                .is_some_and(|s| s.is_streaming());
-            return if streaming {
-                self.cancel_generation()
-            } else {
-                self.reject_suggestion()
-            };
-        }
-        if key.code == KeyCode::Esc {
-            let head = self.doc.cursor();
-            self.doc.move_to(head, false);
-            self.status = None;
-            return Vec::new();
-        }
-        if let Some(c) = key.typed_char() {
-            self.doc
-                .insert(c.encode_utf8(&mut [0; 4]), EditKind::Typing);
-            self.after_edit();
-            effects.extend(self.schedule_ghost());
+        match action {
+            Some(action) => effects.extend(self.run_action(action)),
+            None => {
+                if let (Some(c), Mode::Edit) = (key.typed_char(), mode) {
+                    self.editor.type_char(c);
+                    effects.extend(self.assistant.schedule_ghost(&self.editor));
+                }
+            }
         }
         effects
     }
 
-    /// Keys while the suggestions pane has focus: Enter accepts, Esc cancels or rejects,
-    /// `r` regenerates, Left/Right cycle variants, Up/Down scroll; named commands still work.
-    fn on_suggestions_key(&mut self, key: Key) -> Vec<Effect> {
-        use Command as C;
-        let command = match key.code {
-            KeyCode::Enter => Some(C::accept_suggestion),
-            KeyCode::Esc => Some(C::reject_suggestion),
-            KeyCode::Left => Some(C::previous_variant),
-            KeyCode::Right => Some(C::next_variant),
-            KeyCode::Char('r') if key.typed_char().is_some() => Some(C::regenerate),
-            KeyCode::Up | KeyCode::Down => {
-                if let Some(s) = &mut self.assistant.suggestion {
-                    s.scroll = if key.code == KeyCode::Up {
-                        s.scroll.saturating_sub(1)
-                    } else {
-                        s.scroll + 1
-                    };
-                }
-                return Vec::new();
-            }
-            _ => self.keymap.command(&key),
-        };
-        match command {
-            Some(C::reject_suggestion)
-                if self
-                    .assistant
-                    .suggestion
-                    .as_ref()
-                    .is_some_and(|s| s.is_streaming()) =>
-            {
-                self.cancel_generation()
-            }
-            Some(command) => self.run(command),
-            None => Vec::new(),
+    /// What a key bound to `action` does: a prompt runs on the draft (or opens its form).
+    pub fn run_action(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Command(command) => self.run(command),
+            Action::Prompt(id) => self.open_prompt(&id),
         }
     }
 
-    fn on_paste(&mut self, text: &str) -> Vec<Effect> {
-        let text = text.replace("\r\n", "\n").replace('\r', "\n");
-        match &mut self.mode {
-            Mode::Prompt(prompt) => prompt.input.push_str(text.lines().next().unwrap_or("")),
-            Mode::Form(_) => self.on_form_paste(&text),
-            Mode::Edit => {
-                self.doc.insert(&text, EditKind::Other);
-                self.after_edit();
-            }
-            _ => {}
+    fn open_prompt(&mut self, id: &str) -> Vec<Effect> {
+        let (editor, assistant, mut cx) = self.parts();
+        match assistant.library.open(id, &mut cx) {
+            Opened::Run => assistant.ask(id, &BTreeMap::new(), editor, &mut cx),
+            Opened::Form | Opened::Missing => Vec::new(),
         }
-        Vec::new()
     }
 
     /// Runs a named command.
     pub fn run(&mut self, command: Command) -> Vec<Effect> {
         use Command as C;
-        let keep_col = matches!(
-            command,
-            C::move_up
-                | C::move_down
-                | C::page_up
-                | C::page_down
-                | C::select_up
-                | C::select_down
-                | C::select_page_up
-                | C::select_page_down
-        );
-        let effects = match command {
-            C::move_left | C::select_left => {
-                let s = self.doc.selection();
-                let extend = command == C::select_left;
-                let to = if !extend && !s.is_empty() {
-                    s.start()
-                } else {
-                    grapheme::prev_boundary(self.doc.rope(), s.head)
-                };
-                self.doc.move_to(to, extend);
-                Vec::new()
-            }
-            C::move_right | C::select_right => {
-                let s = self.doc.selection();
-                let extend = command == C::select_right;
-                let to = if !extend && !s.is_empty() {
-                    s.end()
-                } else {
-                    grapheme::next_boundary(self.doc.rope(), s.head)
-                };
-                self.doc.move_to(to, extend);
-                Vec::new()
-            }
-            C::move_word_left | C::select_word_left => {
-                let to = grapheme::prev_word(self.doc.rope(), self.doc.cursor());
-                self.doc.move_to(to, command == C::select_word_left);
-                Vec::new()
-            }
-            C::move_word_right | C::select_word_right => {
-                let to = grapheme::next_word(self.doc.rope(), self.doc.cursor());
-                self.doc.move_to(to, command == C::select_word_right);
-                Vec::new()
-            }
-            C::move_up | C::select_up => self.move_rows(-1, command == C::select_up),
-            C::move_down | C::select_down => self.move_rows(1, command == C::select_down),
-            C::page_up | C::select_page_up => {
-                let rows = self.page_rows();
-                self.move_rows(-rows, command == C::select_page_up)
-            }
-            C::page_down | C::select_page_down => {
-                let rows = self.page_rows();
-                self.move_rows(rows, command == C::select_page_down)
-            }
-            C::move_line_start | C::select_line_start => {
-                let (line, row) = self.cursor_row();
-                let start = self.doc.rope().line_to_char(line) + row.start;
-                self.doc.move_to(start, command == C::select_line_start);
-                Vec::new()
-            }
-            C::move_line_end | C::select_line_end => {
-                let (line, row) = self.cursor_row();
-                let rows = self.rows(line);
-                let is_last = rows.last() == Some(&row);
-                let line_start = self.doc.rope().line_to_char(line);
-                // On a wrapped row, the end is just before the next row's first character.
-                let end = if is_last {
-                    row.end
-                } else {
-                    let text = self.line_text(line);
-                    layout::offset_at_col(&text, row, usize::MAX, false)
-                };
-                self.doc
-                    .move_to(line_start + end, command == C::select_line_end);
-                Vec::new()
-            }
-            C::move_doc_start | C::select_doc_start => {
-                self.doc.move_to(0, command == C::select_doc_start);
-                Vec::new()
-            }
-            C::move_doc_end | C::select_doc_end => {
-                let end = self.doc.len_chars();
-                self.doc.move_to(end, command == C::select_doc_end);
-                Vec::new()
-            }
-            C::select_all => {
-                let end = self.doc.len_chars();
-                self.doc.select(Selection {
-                    anchor: 0,
-                    head: end,
-                });
-                Vec::new()
-            }
-            C::insert_newline => self.edit(|doc| doc.insert("\n", EditKind::Other)),
-            C::insert_tab => self.edit(|doc| doc.insert("\t", EditKind::Typing)),
-            C::delete_backward => self.edit(Document::delete_backward),
-            C::delete_forward => self.edit(Document::delete_forward),
-            C::delete_word_backward => self.edit(Document::delete_word_backward),
-            C::copy | C::cut => {
-                if !self.doc.has_selection() {
-                    self.info("nothing selected");
-                    return Vec::new();
-                }
-                self.clipboard = self.doc.selected_text();
-                let chars = self.clipboard.chars().count();
-                let effects = vec![Effect::Clipboard(self.clipboard.clone())];
-                if command == C::cut {
-                    self.doc.delete_backward();
-                    self.after_edit();
-                    self.info(format!("cut {chars} characters"));
-                } else {
-                    self.info(format!("copied {chars} characters"));
-                }
-                effects
-            }
-            C::paste => {
-                let text = self.clipboard.clone();
-                self.edit(|doc| doc.insert(&text, EditKind::Other))
-            }
-            C::undo => {
-                if !self.doc.undo() {
-                    self.info("nothing to undo");
-                }
-                self.after_edit();
-                Vec::new()
-            }
-            C::redo => {
-                if !self.doc.redo() {
-                    self.info("nothing to redo");
-                }
-                self.after_edit();
-                Vec::new()
-            }
-            C::find => {
-                self.mode = Mode::Prompt(Prompt {
-                    kind: PromptKind::Find,
-                    input: self.last_search.clone(),
-                });
-                Vec::new()
-            }
-            C::find_next => {
-                self.find(true);
-                Vec::new()
-            }
-            C::find_previous => {
-                self.find(false);
-                Vec::new()
-            }
-            C::save => self.save(false),
-            C::save_as => {
-                self.prompt(PromptKind::SaveAs);
-                Vec::new()
-            }
-            C::open => {
-                self.prompt(PromptKind::Open);
-                Vec::new()
-            }
-            C::new => self.leave(Then::New),
-            C::help => {
-                self.mode = Mode::Help { scroll: 0 };
-                Vec::new()
-            }
-            C::quit => self.leave(Then::Quit),
-            C::continue_writing => self.ask("continue"),
-            C::rewrite_concise => self.ask("rewrite-concise"),
-            C::rewrite_formal => self.ask("rewrite-formal"),
-            C::rewrite_friendly => self.ask("rewrite-friendly"),
-            C::rewrite_persuasive => self.ask("rewrite-persuasive"),
-            C::rewrite_grammar => self.ask("rewrite-grammar"),
-            C::summarise_tldr => self.ask("summarise-tldr"),
-            C::summarise_bullets => self.ask("summarise-bullets"),
-            C::accept_suggestion => self.accept_suggestion(),
-            C::reject_suggestion => self.reject_suggestion(),
-            C::cancel_generation => self.cancel_generation(),
-            C::regenerate => self.regenerate(),
-            C::next_variant | C::previous_variant => {
-                if let Some(s) = &mut self.assistant.suggestion {
-                    s.cycle(command == C::next_variant);
-                }
-                Vec::new()
-            }
-            C::settings => {
-                self.open_settings();
-                Vec::new()
-            }
-            C::restart_model => self.restart_model(),
-            C::command_palette => {
-                self.mode = Mode::Palette(palette::Palette::default());
-                Vec::new()
-            }
-            C::templates => {
-                self.pick_template(palette::Purpose::Templates);
-                Vec::new()
-            }
-            C::new_template => self.new_template_from_text(),
-            C::save_template_preset => {
-                self.info("open a template's form first (F7), then save it as a preset");
-                Vec::new()
-            }
-            C::edit_template => {
-                self.pick_template(palette::Purpose::Edit);
-                Vec::new()
-            }
-            C::delete_template => {
-                self.pick_template(palette::Purpose::Delete);
-                Vec::new()
-            }
-            C::focus_next_pane => {
-                self.assistant.focused =
-                    !self.assistant.focused && self.assistant.suggestion.is_some();
-                Vec::new()
-            }
-        };
-        if !keep_col {
-            self.view.preferred_col = None;
+        if let Some(overlay) = self.opens(command) {
+            self.status.clear();
+            self.overlay = Some(overlay);
+            return Vec::new();
         }
-        self.view.follow_pending = true;
+        let (editor, assistant, mut cx) = self.parts();
+        let mut effects = Vec::new();
+        match command {
+            C::new_template => {
+                let doc = editor.doc();
+                let text = if doc.has_selection() {
+                    doc.selected_text()
+                } else {
+                    doc.text()
+                };
+                assistant.library.new_from_text(text, &mut cx);
+            }
+            C::save_template_preset => cx
+                .status
+                .info("open a template's form first (F7), then save it as a preset"),
+            C::restart_model => effects = assistant.restart_model(&mut cx),
+            C::accept_suggestion => effects = assistant.accept(editor, &mut cx),
+            C::reject_suggestion => effects = assistant.reject(),
+            C::cancel_generation => effects = assistant.cancel_generation(),
+            C::regenerate => effects = assistant.regenerate(),
+            C::next_variant | C::previous_variant => assistant.cycle(command == C::next_variant),
+            C::focus_next_pane => assistant.toggle_focus(),
+            C::scroll_up | C::scroll_down => assistant.scroll(command == C::scroll_down),
+            C::cancel => {
+                if !assistant.cancel(&mut effects) {
+                    editor.collapse_selection();
+                    cx.status.clear();
+                }
+            }
+            _ => {
+                editor.run(command, &mut cx, &mut effects);
+            }
+        }
         effects
     }
 
-    fn edit(&mut self, f: impl FnOnce(&mut Document)) -> Vec<Effect> {
-        f(&mut self.doc);
-        self.after_edit();
-        Vec::new()
+    /// The overlay a command opens, if it opens one.
+    fn opens(&self, command: Command) -> Option<Overlay> {
+        use Command as C;
+        Some(match command {
+            C::help => Overlay::Help(Help::default()),
+            C::command_palette => Overlay::Palette(Palette::new(Purpose::Run)),
+            C::templates => Overlay::Palette(Palette::new(Purpose::Templates)),
+            C::edit_template => Overlay::Palette(Palette::new(Purpose::Edit)),
+            C::delete_template => Overlay::Palette(Palette::new(Purpose::Delete)),
+            C::settings => Overlay::Settings(SettingsPane::default()),
+            _ => return None,
+        })
     }
 
-    pub(crate) fn after_edit(&mut self) {
-        self.view.preferred_col = None;
-        self.view.follow_pending = true;
-    }
-
-    fn prompt(&mut self, kind: PromptKind) {
-        let input = match (kind, &self.path) {
-            (PromptKind::SaveAs, Some(path)) => path.display().to_string(),
-            _ => String::new(),
-        };
-        self.status = None;
-        self.mode = Mode::Prompt(Prompt { kind, input });
-    }
-
-    fn on_prompt_key(&mut self, mut prompt: Prompt, key: Key) -> Vec<Effect> {
-        match key.code {
-            KeyCode::Esc => {
-                self.mode = Mode::Edit;
-                // A save asked for on the way to quitting or opening is off, and so is that.
-                self.after_save = None;
-                self.pending_template = None;
-                return Vec::new();
+    /// Carries out what an overlay asked for; `closed` is the overlay, if it closed.
+    fn perform(&mut self, intent: Intent, closed: Option<Overlay>) -> Vec<Effect> {
+        match intent {
+            Intent::Run(action) => self.run_action(action),
+            Intent::OpenTemplate(id) => self.open_prompt(&id),
+            Intent::SetTheme(name) => {
+                self.set(overlay::settings::theme_field(), overlay::Value::Str(name))
             }
-            KeyCode::Enter => {
-                self.mode = Mode::Edit;
-                return self.submit_prompt(prompt);
-            }
-            KeyCode::Backspace => {
-                prompt.input.pop();
-            }
-            _ if self.keymap.command(&key) == Some(Command::find_next)
-                && prompt.kind == PromptKind::Find =>
-            {
-                self.mode = Mode::Edit;
-                return self.submit_prompt(prompt);
-            }
-            _ => {
-                if let Some(c) = key.typed_char() {
-                    prompt.input.push(c);
-                }
-            }
+            Intent::Set(field, value) => self.set(field, value),
+            Intent::Answer(question, text) => self.answer_prompt(question, &text),
+            Intent::Choose(answer) => match closed {
+                Some(Overlay::Confirm(question)) => self.answer(question, answer),
+                _ => Vec::new(),
+            },
+            other => self.perform_template(other),
         }
-        self.mode = Mode::Prompt(prompt);
-        Vec::new()
     }
 
-    fn submit_prompt(&mut self, prompt: Prompt) -> Vec<Effect> {
-        let input = prompt.input.trim().to_string();
-        if input.is_empty() {
-            return Vec::new();
-        }
-        match prompt.kind {
-            PromptKind::Find => {
-                self.last_search = input;
-                self.find(true);
+    /// The template side of what overlays ask for.
+    fn perform_template(&mut self, intent: Intent) -> Vec<Effect> {
+        let (editor, assistant, mut cx) = self.parts();
+        match intent {
+            Intent::EditTemplate(id) => assistant.library.edit(&id, &mut cx),
+            Intent::DeleteTemplate(id) => {
+                assistant.library.confirm_delete(&id, &mut cx);
                 Vec::new()
             }
-            PromptKind::SaveAs => {
-                let path = expand_home(&input);
-                if self.path.as_ref() == Some(&path) {
-                    return self.save(false);
-                }
-                // Another file: ask before replacing one that exists. Nothing about the draft
-                // (its name, its journal) changes until the save has succeeded.
-                if path.exists() {
-                    self.mode = Mode::Confirm(Confirm::Overwrite(path));
-                    return Vec::new();
-                }
-                self.save_to(path, false)
+            Intent::Error(text) => {
+                cx.status.error(text);
+                Vec::new()
             }
-            PromptKind::Open => self.leave(Then::Open(expand_home(&input))),
-            PromptKind::TemplateName => self.name_template(&input),
+            Intent::RunTemplate { id, values } => {
+                let mut effects = vec![assistant.library.remember(&id, &values)];
+                effects.extend(assistant.ask(&id, &values, editor, &mut cx));
+                effects
+            }
+            Intent::SavePreset { id, values } => {
+                assistant.library.save_preset(&id, values, &mut cx);
+                Vec::new()
+            }
+            Intent::Cancelled(_) => {
+                editor.prompt_cancelled();
+                assistant.library.cancel_naming();
+                Vec::new()
+            }
+            _ => Vec::new(),
         }
     }
 
-    fn on_confirm_key(&mut self, confirm: Confirm, key: Key) -> Vec<Effect> {
-        let answer = key.typed_char().map(|c| c.to_ascii_lowercase());
-        let cancel = key.code == KeyCode::Esc || answer == Some('c');
-        match confirm {
+    fn answer_prompt(&mut self, question: Question, text: &str) -> Vec<Effect> {
+        let (editor, assistant, mut cx) = self.parts();
+        match question {
+            Question::TemplateName => assistant.library.name_template(text.trim(), &mut cx),
+            _ => editor.answer_prompt(question, text, &mut cx),
+        }
+    }
+
+    fn answer(&mut self, question: Confirm, answer: overlay::Answer) -> Vec<Effect> {
+        let (editor, assistant, mut cx) = self.parts();
+        match question {
             Confirm::OverwriteTemplate { .. } | Confirm::DeleteTemplate(_) => {
-                self.on_template_confirm(confirm, answer, cancel)
+                assistant.library.answer(question, answer, &mut cx)
             }
-            Confirm::Unsaved(then) => {
-                if cancel {
-                    self.mode = Mode::Edit;
-                    return Vec::new();
-                }
-                match answer {
-                    Some('s' | 'y') => {
-                        self.mode = Mode::Edit;
-                        self.after_save = Some(then);
-                        self.save(false)
-                    }
-                    Some('d' | 'n') => {
-                        self.mode = Mode::Edit;
-                        let mut effects = vec![Effect::RemoveJournal {
-                            path: self.path.clone(),
-                        }];
-                        self.doc.take_unjournaled();
-                        effects.extend(self.proceed(then));
-                        effects
-                    }
-                    _ => Vec::new(),
-                }
-            }
-            Confirm::Overwrite(path) => match answer {
-                Some('o' | 'y') => {
-                    self.mode = Mode::Edit;
-                    self.save_to(path, true)
-                }
-                _ if cancel || answer == Some('n') => {
-                    self.mode = Mode::Edit;
-                    self.after_save = None;
-                    self.info("not saved: the file on disk was left as it is");
-                    Vec::new()
-                }
-                _ => Vec::new(),
-            },
-            Confirm::Recover(recovered) => match answer {
-                Some('y' | 'r') => {
-                    self.mode = Mode::Edit;
-                    let fits = match &recovered.snapshot {
-                        // A snapshot is the whole text: it holds whatever the base was.
-                        Some(text) => {
-                            let len = self.doc.len_chars();
-                            self.doc.replace(0, len, text);
-                            true
-                        }
-                        None => recovered.base.matches(&self.doc.text()),
-                    };
-                    if fits && (recovered.changes.is_empty() || self.doc.replay(&recovered.changes))
-                    {
-                        let n = recovered.changes.len();
-                        self.info(format!("recovered {n} unsaved edits; save to keep them"));
-                        self.ensure_cursor_visible();
-                        self.journal_effect().into_iter().collect()
-                    } else {
-                        self.error(
-                            "the journal does not match the file (it changed since); nothing \
-                             was applied",
-                        );
-                        Vec::new()
-                    }
-                }
-                Some('n' | 'd') => {
-                    self.mode = Mode::Edit;
-                    self.info("discarded the unsaved edits");
-                    vec![Effect::RemoveJournal {
-                        path: self.path.clone(),
-                    }]
-                }
-                _ => Vec::new(),
-            },
+            _ => editor.answer(question, answer, &mut cx),
         }
     }
 
-    /// Quit, open or start anew, asking first about unsaved changes.
-    fn leave(&mut self, then: Then) -> Vec<Effect> {
-        if self.doc.is_modified() {
-            self.mode = Mode::Confirm(Confirm::Unsaved(then));
-            return Vec::new();
-        }
-        self.proceed(then)
-    }
-
-    fn proceed(&mut self, then: Then) -> Vec<Effect> {
-        match then {
-            Then::Quit => {
-                self.should_quit = true;
-                vec![Effect::Quit]
-            }
-            Then::Open(path) => vec![Effect::Load(Some(path))],
-            Then::New => vec![Effect::Load(None)],
-        }
-    }
-
-    fn save(&mut self, force: bool) -> Vec<Effect> {
-        let Some(path) = self.path.clone() else {
-            self.prompt(PromptKind::SaveAs);
-            return Vec::new();
-        };
-        self.save_to(path, force)
-    }
-
-    fn save_to(&mut self, path: PathBuf, force: bool) -> Vec<Effect> {
-        // The journal first: whatever happens to the save, the edits are durable.
-        let mut effects: Vec<Effect> = self.journal_effect().into_iter().collect();
-        let text = self.doc.text();
-        let is_this_file = self.path.as_ref() == Some(&path);
-        self.saving = Some(PendingSave {
-            path: path.clone(),
-            revision: self.doc.revision(),
-            base: Base::of_text(Some(path.clone()), &text),
-        });
-        effects.push(Effect::Save {
-            path,
-            text,
-            format: self.format,
-            // A file that is not this draft's must not appear meanwhile either.
-            expect: if is_this_file {
-                self.disk.clone()
+    /// Applies a setting now and has it written to config.toml; an engine setting reloads the
+    /// model.
+    fn set(&mut self, field: overlay::Field, value: overlay::Value) -> Vec<Effect> {
+        field.apply(&mut self.config, &value);
+        self.status
+            .info(format!("{} = {}", field.label, field.show(&self.config)));
+        let mut effects = vec![Effect::WriteSetting {
+            key: field.key.iter().map(|k| k.to_string()).collect(),
+            value,
+        }];
+        if let Some(model) = self.assistant.model().map(std::path::Path::to_path_buf) {
+            let model = if field.key == ["model"] {
+                self.config.model_path(None, &model)
             } else {
-                None
-            },
-            force,
-        });
+                model
+            };
+            let setup = AssistantSetup::from_config(&self.config, model);
+            if field.reloads_model() {
+                effects.extend(self.assistant.start(setup));
+            } else {
+                self.assistant.set_setup(setup);
+            }
+        }
         effects
     }
 
-    fn on_saved(&mut self, path: PathBuf, result: Result<Fingerprint, SaveFailure>) -> Vec<Effect> {
-        match result {
-            Ok(fingerprint) => {
-                let bytes = fingerprint.len;
-                self.disk = Some(fingerprint);
-                let pending = self.saving.take().filter(|p| p.path == path);
-                match pending {
-                    Some(p) => {
-                        self.doc.mark_saved_at(p.revision);
-                        self.journal_base = p.base;
-                    }
-                    None => {
-                        self.doc.mark_saved();
-                        self.journal_base = Base::of_text(Some(path.clone()), &self.doc.text());
-                    }
-                }
-                self.info(format!("saved ({bytes} bytes)"));
-                let mut effects = Vec::new();
-                // Saved under a new name: the draft is that file now, and the old journal goes.
-                if self.path.as_ref() != Some(&path) {
-                    let old = self.path.replace(path.clone());
-                    effects.push(Effect::RemoveJournal { path: old });
-                }
-                effects.push(Effect::RemoveJournal { path: Some(path) });
-                if let Some(then) = self.after_save.take() {
-                    effects.extend(self.proceed(then));
-                }
-                effects
-            }
-            Err(SaveFailure::ChangedOnDisk) => {
-                self.saving = None;
-                self.mode = Mode::Confirm(Confirm::Overwrite(path));
-                Vec::new()
-            }
-            Err(SaveFailure::Failed(message)) => {
-                self.saving = None;
-                self.after_save = None;
-                self.error(message);
-                Vec::new()
-            }
-        }
+    /// Puts the cursor at char `at` (benchmarks and tests).
+    pub fn move_cursor(&mut self, at: usize) {
+        self.editor.doc_mut().move_to(at, false);
+        self.editor.after_edit();
     }
 
-    fn find(&mut self, forward: bool) {
-        if self.last_search.is_empty() {
-            self.prompt(PromptKind::Find);
-            return;
-        }
-        let s = self.doc.selection();
-        let from = if forward { s.end() } else { s.start() };
-        match self.doc.find(&self.last_search, from, forward) {
-            Some((start, end)) => {
-                self.doc.select(Selection {
-                    anchor: start,
-                    head: end,
-                });
-                self.status = None;
-            }
-            None => self.error(format!("not found: {}", self.last_search)),
-        }
-        self.ensure_cursor_visible();
-    }
-
-    // --- Layout: the draft as visual rows ------------------------------------------------
-
-    /// A logical line's text without its line break.
-    pub fn line_text(&self, line: usize) -> String {
-        let rope = self.doc.rope();
-        if line >= rope.len_lines() {
-            return String::new();
-        }
-        let mut text = rope.line(line).to_string();
-        if text.ends_with('\n') {
-            text.pop();
-        }
-        text
-    }
-
-    pub fn rows(&self, line: usize) -> Vec<Row> {
-        layout::wrap(&self.line_text(line), self.view.width)
-    }
-
-    /// The cursor's logical line and the row it is on.
-    fn cursor_row(&self) -> (usize, Row) {
-        let rope = self.doc.rope();
-        let head = self.doc.cursor();
-        let line = rope.char_to_line(head);
-        let offset = head - rope.line_to_char(line);
-        let rows = self.rows(line);
-        let row = rows[layout::row_of(&rows, offset)];
-        (line, row)
-    }
-
-    /// Cursor position on screen within the draft pane (column, row), if visible.
-    pub fn cursor_screen(&self) -> Option<(usize, usize)> {
-        let rope = self.doc.rope();
-        let head = self.doc.cursor();
-        let line = rope.char_to_line(head);
-        let offset = head - rope.line_to_char(line);
-        let text = self.line_text(line);
-        let rows = layout::wrap(&text, self.view.width);
-        let row_index = layout::row_of(&rows, offset);
-        let col = layout::col_of(&text, rows[row_index], offset);
-        let y = self.rows_between(self.view_top(), (line, row_index))?;
-        (y < self.view.height).then_some((col.min(self.view.width - 1), y))
-    }
-
-    /// Visual rows from `from` down to `to`, if `to` is not above `from` and within reach.
-    fn rows_between(&self, from: (usize, usize), to: (usize, usize)) -> Option<usize> {
-        if to < from {
-            return None;
-        }
-        if from.0 == to.0 {
-            return Some(to.1 - from.1);
-        }
-        // Each line between is wrapped once, and only until the count is past the screen.
-        let mut count = self.rows(from.0).len().saturating_sub(from.1);
-        for line in from.0 + 1..to.0 {
-            if count > self.view.height * 4 {
-                return Some(count);
-            }
-            count += self.rows(line).len();
-        }
-        Some(count + to.1)
-    }
-
-    fn next_row(&self, (line, row): (usize, usize)) -> Option<(usize, usize)> {
-        if row + 1 < self.rows(line).len() {
-            Some((line, row + 1))
-        } else if line + 1 < self.doc.rope().len_lines() {
-            Some((line + 1, 0))
-        } else {
-            None
-        }
-    }
-
-    fn prev_row(&self, (line, row): (usize, usize)) -> Option<(usize, usize)> {
-        if row > 0 {
-            Some((line, row - 1))
-        } else if line > 0 {
-            Some((line - 1, self.rows(line - 1).len() - 1))
-        } else {
-            None
-        }
-    }
-
-    fn page_rows(&self) -> isize {
-        self.view.height.saturating_sub(2).max(1) as isize
-    }
-
-    /// Moves the cursor `delta` visual rows, aiming at the preferred display column.
-    fn move_rows(&mut self, delta: isize, extend: bool) -> Vec<Effect> {
-        let rope = self.doc.rope();
-        let head = self.doc.cursor();
-        let line = rope.char_to_line(head);
-        let offset = head - rope.line_to_char(line);
-        let text = self.line_text(line);
-        let rows = layout::wrap(&text, self.view.width);
-        let row_index = layout::row_of(&rows, offset);
-        let col = *self
-            .view
-            .preferred_col
-            .get_or_insert_with(|| layout::col_of(&text, rows[row_index], offset));
-        let mut pos = (line, row_index);
-        for _ in 0..delta.unsigned_abs() {
-            let next = if delta > 0 {
-                self.next_row(pos)
-            } else {
-                self.prev_row(pos)
-            };
-            match next {
-                Some(p) => pos = p,
-                None => {
-                    // Past the first or last row: go to the very start or end.
-                    let to = if delta > 0 { self.doc.len_chars() } else { 0 };
-                    self.doc.move_to(to, extend);
-                    return Vec::new();
-                }
-            }
-        }
-        let text = self.line_text(pos.0);
-        let rows = layout::wrap(&text, self.view.width);
-        let is_last = pos.1 + 1 == rows.len();
-        let offset = layout::offset_at_col(&text, rows[pos.1], col, is_last);
-        let to = self.doc.rope().line_to_char(pos.0) + offset;
-        self.doc.move_to(to, extend);
-        Vec::new()
-    }
-
-    /// Keeps the first visible row inside the text: edits and a wider pane (fewer rows per
-    /// line) can leave it pointing past a line's last row.
-    /// Scrolls so the cursor is visible with a margin above and below.
-    pub fn ensure_cursor_visible(&mut self) {
-        (self.view.top_line, self.view.top_row) = self.followed_top();
-        self.view.follow_pending = false;
-    }
-
-    /// The first visible row as the screen shows it: brought to the cursor if an edit or a
-    /// motion is still to be followed.
-    pub fn view_top(&self) -> (usize, usize) {
-        if self.view.follow_pending {
-            self.followed_top()
-        } else {
-            self.clamped_top()
-        }
-    }
-
-    /// The stored top row, within the text as it is now.
-    fn clamped_top(&self) -> (usize, usize) {
-        let lines = self.doc.rope().len_lines();
-        if self.view.top_line >= lines {
-            return (lines.saturating_sub(1), 0);
-        }
-        let rows = self.rows(self.view.top_line).len();
-        (
-            self.view.top_line,
-            self.view.top_row.min(rows.saturating_sub(1)),
-        )
-    }
-
-    /// The top row that shows the cursor with a margin above and below, moving as little as
-    /// it can from the stored one.
-    fn followed_top(&self) -> (usize, usize) {
-        let current = self.clamped_top();
-        let (line, row) = self.cursor_row();
-        let rows = self.rows(line);
-        let cursor = (line, layout::row_of(&rows, row.start));
-        let margin = SCROLL_MARGIN.min(self.view.height.saturating_sub(1) / 2);
-        // Too high: put the cursor `margin` rows below the top.
-        let mut top = cursor;
-        for _ in 0..margin {
-            match self.prev_row(top) {
-                Some(p) => top = p,
-                None => break,
-            }
-        }
-        if current > top {
-            return top;
-        }
-        // Too low: the cursor must sit at most `height - 1 - margin` rows below the top.
-        let limit = self.view.height.saturating_sub(1 + margin);
-        match self.rows_between(current, cursor) {
-            Some(n) if n <= limit => current,
-            _ => {
-                let mut top = cursor;
-                for _ in 0..limit {
-                    match self.prev_row(top) {
-                        Some(p) => top = p,
-                        None => break,
-                    }
-                }
-                top
-            }
-        }
-    }
-
-    fn scroll(&mut self, down: bool) {
-        let mut top = self.view_top();
-        self.view.follow_pending = false;
-        for _ in 0..WHEEL_ROWS {
-            let next = if down {
-                self.next_row(top)
-            } else {
-                self.prev_row(top)
-            };
-            match next {
-                Some(p) => top = p,
-                None => break,
-            }
-        }
-        (self.view.top_line, self.view.top_row) = top;
-    }
-
-    fn click(&mut self, column: usize, row: usize) {
-        if self.mode != Mode::Edit || row >= self.view.height {
-            return;
-        }
-        // From the view the screen shows, which a wheel scroll may have taken off the cursor.
-        let mut pos = self.view_top();
-        (self.view.top_line, self.view.top_row) = pos;
-        self.view.follow_pending = false;
-        for _ in 0..row {
-            match self.next_row(pos) {
-                Some(p) => pos = p,
-                None => break,
-            }
-        }
-        let text = self.line_text(pos.0);
-        let rows = layout::wrap(&text, self.view.width);
-        let index = pos.1.min(rows.len() - 1);
-        let is_last = index + 1 == rows.len();
-        let offset = layout::offset_at_col(&text, rows[index], column, is_last);
-        let to = self.doc.rope().line_to_char(pos.0) + offset;
-        self.doc.move_to(to, false);
-        self.view.preferred_col = None;
+    /// As the event loop's idle wake-up does, at `now` (tests and benchmarks).
+    pub fn idle_at(&mut self, now: Instant) -> Vec<Effect> {
+        let mut effects: Vec<Effect> = self.editor.journal_effect().into_iter().collect();
+        let (editor, assistant, _) = self.parts();
+        effects.extend(assistant.request_ghost_if_due(now, editor));
+        effects
     }
 }
 
-impl App {
-    /// An app on `text` with the default keys, as tests and benchmarks set one up.
-    pub fn with_text(path: Option<PathBuf>, text: &str, width: u16, height: u16) -> App {
-        let (keymap, _) = Keymap::new(&[]);
-        let mut app = App::new(keymap, width, height);
+/// What the app's tests share: an app whose engine has "loaded" a model, the job a `Generate`
+/// asked for, finished-job stats, and short ways to reach into the parts.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::document::Document;
+    use crate::engine::protocol::{
+        Event, GenerationStats, JobId, LoadParams, ModelInfo, StopReason,
+    };
+    use crate::sampling::Sampling;
+    use crate::suggestion::Suggestion;
+
+    /// An app on `text` whose engine (there is none) has loaded a model, two variants a
+    /// request, ghost text after 400 ms.
+    pub(crate) fn ready_app(text: &str) -> App {
+        ready(App::with_text(None, text, 100, 30))
+    }
+
+    /// `ready_app` with the keys and settings of `config`, as the TUI sets them up.
+    pub(crate) fn ready_app_with(config: Config, text: &str) -> App {
+        let (keys, warnings) = config.keymaps();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let mut app = App::new(keys, config, 100, 30);
         app.open(
-            path,
+            None,
             LoadedDraft {
                 text: text.into(),
-                format: TextFormat::default(),
+                format: Default::default(),
                 fingerprint: None,
             },
             None,
         );
+        ready(app)
+    }
+
+    fn ready(mut app: App) -> App {
+        let effects = app.start_assistant(AssistantSetup {
+            load: LoadParams {
+                model: "/models/test.gguf".into(),
+                n_ctx: 2048,
+                n_threads: 0,
+                n_gpu_layers: 0,
+            },
+            sampling: Sampling {
+                variants: Some(2),
+                ..Sampling::default()
+            },
+            ghost_delay: Some(Duration::from_millis(400)),
+        });
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::StartEngine { generation: 1, .. }]
+        ));
+        app.on_engine(1, Event::ModelLoaded(model_info()));
         app
+    }
+
+    /// What a worker says of the model it loaded.
+    pub(crate) fn model_info() -> ModelInfo {
+        ModelInfo {
+            name: "test".into(),
+            n_ctx: 2048,
+            n_ctx_train: 8192,
+            n_params: 1,
+            size_bytes: 1,
+            has_chat_template: true,
+            load_ms: 1,
+            architecture: "llama".into(),
+            quantisation: "Q4_1".into(),
+        }
+    }
+
+    pub(crate) fn stats() -> GenerationStats {
+        GenerationStats {
+            threads: 1,
+            prompt_tokens: 10,
+            reused_tokens: 0,
+            dropped_tokens: 0,
+            generated_tokens: 3,
+            ttft_ms: 5.0,
+            prompt_tokens_per_s: 100.0,
+            tokens_per_s: 50.0,
+            stop_reason: StopReason::EndOfText,
+        }
+    }
+
+    pub(crate) fn job_of(effects: &[Effect]) -> JobId {
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Generate { job, .. } => Some(*job),
+                _ => None,
+            })
+            .expect("a generate effect")
+    }
+
+    impl App {
+        pub(crate) fn doc_mut(&mut self) -> &mut Document {
+            self.editor.doc_mut()
+        }
+
+        pub(crate) fn suggestion(&self) -> Option<&Suggestion> {
+            self.assistant.suggestion()
+        }
+
+        pub(crate) fn ask(&mut self, id: &str) -> Vec<Effect> {
+            self.ask_with(id, &BTreeMap::new())
+        }
+
+        pub(crate) fn ask_with(
+            &mut self,
+            id: &str,
+            values: &BTreeMap<String, String>,
+        ) -> Vec<Effect> {
+            let (editor, assistant, mut cx) = self.parts();
+            assistant.ask(id, values, editor, &mut cx)
+        }
+
+        pub(crate) fn on_engine(&mut self, generation: u64, event: Event) -> Vec<Effect> {
+            self.update(Msg::Engine { generation, event })
+        }
+
+        pub(crate) fn on_restart_due(&mut self, generation: u64) -> Vec<Effect> {
+            self.update(Msg::RestartEngine { generation })
+        }
+
+        pub(crate) fn accept_suggestion(&mut self) -> Vec<Effect> {
+            self.run(Command::accept_suggestion)
+        }
+
+        pub(crate) fn cancel_generation(&mut self) -> Vec<Effect> {
+            self.run(Command::cancel_generation)
+        }
+
+        pub(crate) fn cursor_screen(&self) -> Option<(usize, usize)> {
+            self.editor.view().cursor_screen(self.editor.doc())
+        }
+
+        pub(crate) fn view_top(&self) -> view::RowPos {
+            self.editor.view().top(self.editor.doc())
+        }
+
+        pub(crate) fn view_size(&self) -> (usize, usize) {
+            (self.editor.view().width, self.editor.view().height)
+        }
+
+        pub(crate) fn set_path(&mut self, path: Option<PathBuf>) {
+            self.editor.set_path(path);
+        }
+
+        pub(crate) fn open_template(&mut self, id: &str) -> Vec<Effect> {
+            self.open_prompt(id)
+        }
+
+        /// What the palette on show lists for what is typed in it.
+        pub(crate) fn palette_items(&self) -> Vec<overlay::palette::PaletteItem> {
+            match &self.overlay {
+                Some(Overlay::Palette(p)) => p.matches(&self.overlay_cx()),
+                _ => Vec::new(),
+            }
+        }
+
+        /// The ghost text on show at the cursor.
+        pub(crate) fn ghost_text(&self) -> Option<&str> {
+            self.assistant
+                .ghost()
+                .visible_at(self.editor.doc().cursor())
+        }
+
+        pub(crate) fn set_model_state(&mut self, state: ModelState) {
+            self.assistant.set_state(state);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keymap::Mods;
+    use crate::document::file::TextFormat;
+    use crate::document::journal::Base;
+    use crate::keymap::{KeyCode, Mods};
+    use overlay::Then;
 
     fn app(text: &str, width: u16, height: u16) -> App {
         App::with_text(None, text, width, height)
@@ -1294,7 +822,7 @@ mod tests {
         app.update(key(KeyCode::Left));
         app.update(key(KeyCode::Left));
         type_text(&mut app, "一篇");
-        assert_eq!(app.doc.text(), "我们写一篇文章");
+        assert_eq!(app.doc_mut().text(), "我们写一篇文章");
         // Each CJK character is two columns: the cursor sits after 5 of them.
         assert_eq!(app.cursor_screen(), Some((10, 0)));
     }
@@ -1307,11 +835,15 @@ mod tests {
         app.update(key(KeyCode::Right));
         app.update(key(KeyCode::Right));
         app.update(key(KeyCode::Down));
-        assert_eq!(app.doc.cursor(), 13);
+        assert_eq!(app.doc_mut().cursor(), 13);
         app.update(key(KeyCode::Down));
-        assert_eq!(app.doc.cursor(), 22, "clamped to the end of 'xy'");
+        assert_eq!(app.doc_mut().cursor(), 22, "clamped to the end of 'xy'");
         app.update(key(KeyCode::Down));
-        assert_eq!(app.doc.cursor(), 26, "back to column 3 on the next line");
+        assert_eq!(
+            app.doc_mut().cursor(),
+            26,
+            "back to column 3 on the next line"
+        );
     }
 
     #[test]
@@ -1322,7 +854,7 @@ mod tests {
             app.update(key(KeyCode::Enter));
         }
         let (_, y) = app.cursor_screen().expect("cursor visible");
-        assert!(y < app.view.height);
+        assert!(y < app.view_size().1);
         app.update(Msg::Key(Key {
             code: KeyCode::Home,
             mods: Mods {
@@ -1339,11 +871,11 @@ mod tests {
         type_text(&mut app, "draft");
         assert!(app.update(Msg::Key(Key::ctrl('q'))).is_empty());
         assert!(matches!(
-            app.mode,
-            Mode::Confirm(Confirm::Unsaved(Then::Quit))
+            app.overlay(),
+            Some(Overlay::Confirm(Confirm::Unsaved(Then::Quit)))
         ));
         app.update(key(KeyCode::Esc));
-        assert_eq!(app.mode, Mode::Edit);
+        assert!(app.overlay().is_none());
         app.update(Msg::Key(Key::ctrl('q')));
         let effects = app.update(key(KeyCode::Char('d')));
         assert!(effects.contains(&Effect::Quit));
@@ -1355,11 +887,8 @@ mod tests {
         type_text(&mut app, "hi");
         assert!(app.update(Msg::Key(Key::ctrl('s'))).is_empty());
         assert!(matches!(
-            app.mode,
-            Mode::Prompt(Prompt {
-                kind: PromptKind::SaveAs,
-                ..
-            })
+            app.overlay(),
+            Some(Overlay::MiniBuffer(m)) if m.question == Question::SaveAs
         ));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.md");
@@ -1377,7 +906,7 @@ mod tests {
             path: path.clone(),
             result: Ok(fingerprint),
         });
-        assert!(!app.doc.is_modified());
+        assert!(!app.doc_mut().is_modified());
         assert!(effects.contains(&Effect::RemoveJournal { path: Some(path) }));
     }
 
@@ -1388,7 +917,7 @@ mod tests {
         let other = dir.path().join("b.md");
         std::fs::write(&other, "someone's file").unwrap();
         let mut app = app("text", 40, 10);
-        app.path = Some(original.clone());
+        app.set_path(Some(original.clone()));
         type_text(&mut app, "x");
         app.update(key(KeyCode::F(12)));
         // Clear the offered name and type the other one.
@@ -1396,15 +925,24 @@ mod tests {
             app.update(key(KeyCode::Backspace));
         }
         type_text(&mut app, &other.display().to_string());
+        // The runtime finds the other file there (it checks as it saves, so one that appears
+        // meanwhile is caught too) and the writer is asked.
         let effects = app.update(key(KeyCode::Enter));
         assert!(
-            effects.is_empty(),
-            "nothing happens before the answer: {effects:?}"
+            effects.iter().any(|e| matches!(e,
+                Effect::Save { path, expect: None, force: false, .. } if *path == other)),
+            "{effects:?}"
         );
-        assert!(matches!(&app.mode, Mode::Confirm(Confirm::Overwrite(p)) if *p == other));
+        app.update(Msg::SaveFinished {
+            path: other.clone(),
+            result: Err(SaveFailure::ChangedOnDisk),
+        });
+        assert!(
+            matches!(app.overlay(), Some(Overlay::Confirm(Confirm::Overwrite(p))) if *p == other)
+        );
         app.update(key(KeyCode::Char('c')));
         assert_eq!(
-            app.path.as_ref(),
+            app.editor().path(),
             Some(&original),
             "declining keeps the draft's name"
         );
@@ -1421,7 +959,7 @@ mod tests {
     fn keys_typed_after_a_save_was_asked_for_stay_unsaved() {
         let mut app = app("", 40, 10);
         let path = PathBuf::from("/tmp/quill-test-draft.md");
-        app.path = Some(path.clone());
+        app.set_path(Some(path.clone()));
         type_text(&mut app, "saved");
         let effects = app.update(Msg::Key(Key::ctrl('s')));
         assert!(
@@ -1434,7 +972,7 @@ mod tests {
             path,
             result: Ok(crate::document::file::Fingerprint::of_bytes(b"saved", None)),
         });
-        assert!(app.doc.is_modified(), "' later' was never written");
+        assert!(app.doc_mut().is_modified(), "' later' was never written");
     }
 
     #[test]
@@ -1444,13 +982,14 @@ mod tests {
         for c in "写作 words ".chars().cycle().take(3000) {
             app.update(Msg::Key(Key::plain(KeyCode::Char(c))));
         }
-        assert_eq!(app.doc.len_chars(), 6 + 3000);
+        assert_eq!(app.doc_mut().len_chars(), 6 + 3000);
         // The screen follows the cursor, wherever the keys left it.
         let (x, y) = app.cursor_screen().expect("the cursor is on screen");
-        assert!(y < app.view.height && x <= app.view.width, "({x}, {y})");
+        let (width, height) = app.view_size();
+        assert!(y < height && x <= width, "({x}, {y})");
         let top = app.view_top();
         app.update(Msg::Frame);
-        assert_eq!((app.view.top_line, app.view.top_row), top);
+        assert_eq!(app.view_top(), top);
         // A wheel scroll starts from what the screen showed, then typing brings it back.
         app.update(Msg::Scroll { down: false });
         assert!(app.view_top() < top);
@@ -1479,7 +1018,7 @@ mod tests {
         app.update(Msg::Scroll { down: true });
         let scrolled = app.view_top();
         app.update(Msg::Click { column: 0, row: 0 });
-        assert_eq!(app.doc.line_col().0, scrolled.0, "the click's line");
+        assert_eq!(app.doc_mut().line_col().0, scrolled.0, "the click's line");
         assert_eq!(app.view_top(), scrolled);
     }
 
@@ -1489,13 +1028,13 @@ mod tests {
         let text = format!("{long}\n{}", "line\n".repeat(30));
         let mut app = app(&text, 30, 8);
         // Scroll to a late row of the long first line, then widen the pane a lot.
-        app.view.top_line = 0;
-        app.view.top_row = 9;
+        app.editor.view_mut().set_top((0, 9));
         app.update(Msg::Resize {
             width: 200,
             height: 8,
         });
-        assert!(app.view.top_row < app.rows(app.view.top_line).len());
+        let (line, row) = app.view_top();
+        assert!(row < app.editor().view().rows(app.editor().doc(), line).len());
         app.update(Msg::Click { column: 3, row: 0 });
         app.update(Msg::Scroll { down: true });
     }
@@ -1503,7 +1042,7 @@ mod tests {
     #[test]
     fn a_failed_save_keeps_the_text_and_says_why() {
         let mut app = app("", 20, 6);
-        app.path = Some(PathBuf::from("/x/draft.md"));
+        app.set_path(Some(PathBuf::from("/x/draft.md")));
         type_text(&mut app, "precious");
         app.update(Msg::SaveFinished {
             path: PathBuf::from("/x/draft.md"),
@@ -1511,10 +1050,10 @@ mod tests {
                 "could not save: the disk is full".into(),
             )),
         });
-        assert_eq!(app.doc.text(), "precious");
-        assert!(app.doc.is_modified());
+        assert_eq!(app.doc_mut().text(), "precious");
+        assert!(app.doc_mut().is_modified());
         assert!(
-            app.status
+            app.status()
                 .as_ref()
                 .is_some_and(|s| s.is_error && s.text.contains("full"))
         );
@@ -1522,8 +1061,8 @@ mod tests {
 
     #[test]
     fn recovery_replays_the_journal_when_its_base_matches() {
-        let (keymap, _) = Keymap::new(&[]);
-        let mut app = App::new(keymap, 20, 6);
+        let (keys, _) = Keymaps::new(&[]);
+        let mut app = App::new(keys, Config::default(), 20, 6);
         let recovered = Recovered {
             base: Base::of_text(None, "base"),
             snapshot: None,
@@ -1542,10 +1081,13 @@ mod tests {
             },
             Some(recovered),
         );
-        assert!(matches!(app.mode, Mode::Confirm(Confirm::Recover(_))));
+        assert!(matches!(
+            app.overlay(),
+            Some(Overlay::Confirm(Confirm::Recover(_)))
+        ));
         let effects = app.update(key(KeyCode::Char('y')));
-        assert_eq!(app.doc.text(), "base 恢复");
-        assert!(app.doc.is_modified());
+        assert_eq!(app.doc_mut().text(), "base 恢复");
+        assert!(app.doc_mut().is_modified());
         assert!(matches!(effects.as_slice(), [Effect::Journal { .. }]));
     }
 
@@ -1574,8 +1116,8 @@ mod tests {
 
     #[test]
     fn recovery_from_a_snapshot_does_not_need_the_base() {
-        let (keymap, _) = Keymap::new(&[]);
-        let mut app = App::new(keymap, 20, 6);
+        let (keys, _) = Keymaps::new(&[]);
+        let mut app = App::new(keys, Config::default(), 20, 6);
         let recovered = Recovered {
             base: Base::of_text(None, "old file"),
             snapshot: Some("whole text".into()),
@@ -1595,7 +1137,7 @@ mod tests {
             Some(recovered),
         );
         app.update(key(KeyCode::Char('y')));
-        assert_eq!(app.doc.text(), "whole text!");
+        assert_eq!(app.doc_mut().text(), "whole text!");
     }
 
     #[test]
@@ -1607,12 +1149,58 @@ mod tests {
         assert!(app.update(Msg::Idle).is_empty());
     }
 
+    fn type_in(app: &mut App, text: &str) {
+        for c in text.chars() {
+            app.update(Msg::Key(Key::plain(KeyCode::Char(c))));
+        }
+    }
+
+    #[test]
+    fn the_palette_runs_a_command_and_a_prompt_by_name() {
+        let mut app = test_support::ready_app("One sentence to grow.");
+        app.update(Msg::Key(Key::ctrl('p')));
+        type_in(&mut app, "select all");
+        assert!(
+            app.palette_items()[0]
+                .label
+                .to_lowercase()
+                .contains("select all")
+        );
+        app.update(key(KeyCode::Enter));
+        assert!(app.overlay().is_none());
+        let doc = app.editor().doc();
+        assert_eq!(doc.selected_text(), "One sentence to grow.");
+        // A prompt file is an action like any command: found by its name, run on the draft.
+        app.update(Msg::Key(Key::ctrl('p')));
+        type_in(&mut app, "expand");
+        let effects = app.update(key(KeyCode::Enter));
+        test_support::job_of(&effects);
+        let title = &app.suggestion().expect("a suggestion").title;
+        assert!(title.contains("Expand"), "{title}");
+    }
+
+    #[test]
+    fn esc_is_a_command_that_closes_what_is_open_before_the_draft_sees_it() {
+        let mut app = test_support::ready_app("text");
+        app.doc_mut()
+            .select(crate::document::Selection { anchor: 0, head: 4 });
+        app.update(Msg::Key(Key::ctrl('f')));
+        app.update(key(KeyCode::Esc));
+        assert!(app.overlay().is_none());
+        assert!(
+            app.editor().doc().has_selection(),
+            "the first Esc only closed the prompt"
+        );
+        app.update(key(KeyCode::Esc));
+        assert!(!app.editor().doc().has_selection());
+    }
+
     #[test]
     fn paste_is_one_undo_step_with_line_endings_normalised() {
         let mut app = app("", 20, 6);
         app.update(Msg::Paste("one\r\ntwo".into()));
-        assert_eq!(app.doc.text(), "one\ntwo");
+        assert_eq!(app.doc_mut().text(), "one\ntwo");
         app.update(Msg::Key(Key::ctrl('z')));
-        assert_eq!(app.doc.text(), "");
+        assert_eq!(app.doc_mut().text(), "");
     }
 }

@@ -14,7 +14,9 @@ use serde::Serialize;
 use crate::engine::Client;
 use crate::engine::protocol::{Fit, GenerateOptions, Part, Prompt, SamplingParams};
 use crate::engine::worker::direct_generation_rounds;
-use crate::headless::{Failure, RunOptions, Settings, load_params, start_engine, stream_job};
+use crate::headless::{
+    Failure, JobRun, RunOptions, Settings, load_params, start_engine, stream_job,
+};
 
 const DRAFT: &str = include_str!("../defaults/bench-draft.md");
 const ROUNDS: usize = 5;
@@ -56,123 +58,107 @@ pub fn run(settings: &Settings, threads: u32, json: bool) -> Result<(), Failure>
     let long_draft = long_draft();
     let pp_text = text_of_tokens(&mut engine, &long_draft, PP_TOKENS)?;
     let draft = text_of_tokens(&mut engine, &long_draft, DRAFT_TOKENS)?;
-    let greedy = SamplingParams {
-        temperature: 0.0,
-        repeat_penalty: 1.0,
-        max_tokens: TG_TOKENS,
-        ..SamplingParams::default()
-    };
-    let cold = GenerateOptions {
-        reuse_prefix: false,
-        ignore_eos: true,
-    };
-
-    let mut pp_rates = Vec::new();
-    let mut tg_rates = Vec::new();
-    let mut cold_ms = Vec::new();
-    let mut warm_ms = Vec::new();
-    let mut reused = 0;
-    let mut pp_tokens = 0;
-    let mut draft_tokens = 0;
-    let mut job = 100;
-    let mut quill_round = |_round: usize| -> anyhow::Result<()> {
-        let mut next_job = || {
-            job += 1;
-            job
-        };
-        let as_anyhow = |f: Failure| anyhow::anyhow!(f.message);
-        // Prompt processing: a cold 512-token prompt, one token out.
-        let run = stream_job(
-            &mut engine,
-            next_job(),
-            &completion(&pp_text),
-            &SamplingParams {
-                max_tokens: 1,
-                ..greedy.clone()
-            },
-            cold.clone(),
-            &mut |_| Ok(true),
-        )
-        .map_err(as_anyhow)?;
-        pp_rates.push(run.stats.prompt_tokens_per_s);
-        pp_tokens = run.stats.prompt_tokens;
-        // Generation through the worker and the protocol, timed on this side.
-        let run = stream_job(
-            &mut engine,
-            next_job(),
-            &completion(&pp_text),
-            &greedy,
-            cold.clone(),
-            &mut |_| Ok(true),
-        )
-        .map_err(as_anyhow)?;
-        let first = run.first_token.unwrap_or(run.sent);
-        let secs = run.finished.duration_since(first).as_secs_f64();
-        tg_rates.push(f64::from(run.stats.generated_tokens.saturating_sub(1)) / secs.max(1e-9));
-        // Cold, then warm after one more word: time to the first token, client side.
-        let one = SamplingParams {
-            max_tokens: 1,
-            ..greedy.clone()
-        };
-        let run = stream_job(
-            &mut engine,
-            next_job(),
-            &completion(&draft),
-            &one,
-            cold.clone(),
-            &mut |_| Ok(true),
-        )
-        .map_err(as_anyhow)?;
-        cold_ms.push(ttft_ms(run.sent, run.first_token, run.finished));
-        draft_tokens = run.stats.prompt_tokens;
-        let warm = GenerateOptions {
-            reuse_prefix: true,
-            ignore_eos: true,
-        };
-        let edited = format!("{draft} word");
-        let run = stream_job(
-            &mut engine,
-            next_job(),
-            &completion(&edited),
-            &one,
-            warm,
-            &mut |_| Ok(true),
-        )
-        .map_err(as_anyhow)?;
-        warm_ms.push(ttft_ms(run.sent, run.first_token, run.finished));
-        reused = run.stats.reused_tokens;
-        Ok(())
-    };
+    let mut rounds = Rounds::default();
+    let mut quill_round = |_round: usize| rounds.round(&mut engine, &pp_text, &draft);
     let params = load_params(settings, &options);
     let direct_rates =
         direct_generation_rounds(&params, &pp_text, TG_TOKENS, ROUNDS, &mut quill_round)
             .map_err(|e| Failure::engine(format!("{e:#}")))?;
     let peak_rss = engine.pid().map_or(0.0, peak_rss_mib);
 
-    let tg = median(&tg_rates);
+    let tg = median(&rounds.tg_rates);
     let direct = median(&direct_rates);
-    let cold = median(&cold_ms);
-    let warm = median(&warm_ms);
+    let cold = median(&rounds.cold_ms);
+    let warm = median(&rounds.warm_ms);
     let report = BenchReport {
         model: info.name,
         n_ctx: info.n_ctx,
         threads: params.n_threads,
         rounds: ROUNDS,
-        pp_tokens,
-        pp_tokens_per_s: median(&pp_rates),
+        pp_tokens: rounds.pp_tokens,
+        pp_tokens_per_s: median(&rounds.pp_rates),
         tg_tokens: TG_TOKENS,
         tg_tokens_per_s: tg,
         tg_direct_tokens_per_s: direct,
         tg_ratio: tg / direct.max(1e-9),
-        draft_tokens,
+        draft_tokens: rounds.draft_tokens,
         ttft_cold_ms: cold,
         ttft_warm_ms: warm,
-        warm_reused_tokens: reused,
+        warm_reused_tokens: rounds.reused,
         warm_over_cold: warm / cold.max(1e-9),
         worker_peak_rss_mib: peak_rss,
     };
     print_report(&report, json, print_table);
     Ok(())
+}
+
+/// What the rounds through the worker measured, round by round.
+#[derive(Default)]
+struct Rounds {
+    pp_rates: Vec<f64>,
+    tg_rates: Vec<f64>,
+    cold_ms: Vec<f64>,
+    warm_ms: Vec<f64>,
+    reused: u32,
+    pp_tokens: u32,
+    draft_tokens: u32,
+    job: u64,
+}
+
+impl Rounds {
+    /// One job of greedy completion of `text`, at most `max_tokens`, to its end.
+    fn job(
+        &mut self,
+        engine: &mut Client,
+        text: &str,
+        max_tokens: u32,
+        reuse_prefix: bool,
+    ) -> anyhow::Result<JobRun> {
+        self.job += 1;
+        let greedy = SamplingParams {
+            temperature: 0.0,
+            repeat_penalty: 1.0,
+            max_tokens,
+            ..SamplingParams::default()
+        };
+        let options = GenerateOptions {
+            reuse_prefix,
+            ignore_eos: true,
+        };
+        stream_job(
+            engine,
+            100 + self.job,
+            &completion(text),
+            &greedy,
+            options,
+            &mut |_| Ok(true),
+        )
+        .map_err(|f| anyhow::anyhow!(f.message))
+    }
+
+    /// One round: prompt processing, generation, then the time to a first token cold and
+    /// warm, all through the worker and the protocol, timed on this side.
+    fn round(&mut self, engine: &mut Client, pp_text: &str, draft: &str) -> anyhow::Result<()> {
+        // Prompt processing: a cold 512-token prompt, one token out.
+        let run = self.job(engine, pp_text, 1, false)?;
+        self.pp_rates.push(run.stats.prompt_tokens_per_s);
+        self.pp_tokens = run.stats.prompt_tokens;
+        let run = self.job(engine, pp_text, TG_TOKENS, false)?;
+        let first = run.first_token.unwrap_or(run.sent);
+        let secs = run.finished.duration_since(first).as_secs_f64();
+        let rate = f64::from(run.stats.generated_tokens.saturating_sub(1)) / secs.max(1e-9);
+        self.tg_rates.push(rate);
+        // Cold, then warm after one more word.
+        let run = self.job(engine, draft, 1, false)?;
+        self.cold_ms
+            .push(ttft_ms(run.sent, run.first_token, run.finished));
+        self.draft_tokens = run.stats.prompt_tokens;
+        let run = self.job(engine, &format!("{draft} word"), 1, true)?;
+        self.warm_ms
+            .push(ttft_ms(run.sent, run.first_token, run.finished));
+        self.reused = run.stats.reused_tokens;
+        Ok(())
+    }
 }
 
 /// A report as pretty JSON, or as the table `table` prints.

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<CliCommand>,
     /// The draft to open in the editor (created on first save if it does not exist).
     pub file: Option<PathBuf>,
     /// A GGUF model to use instead of the configured one.
@@ -24,7 +24,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Continue the text of FILE (or standard input) and print the continuation.
     Continue {
         #[command(flatten)]
@@ -182,7 +182,7 @@ mod tests {
         let cli = Cli::try_parse_from(["quill", "summarize", "-", "--style", "bullets"]).unwrap();
         assert!(matches!(
             cli.command,
-            Some(Command::Summarise { ref style, .. }) if style == "bullets"
+            Some(CliCommand::Summarise { ref style, .. }) if style == "bullets"
         ));
     }
 

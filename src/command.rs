@@ -1,5 +1,6 @@
-//! The registry of named commands. Every user action is one of these, with a one-line doc;
-//! the keymap binds keys to the names, and the help overlay is generated from this list.
+//! The registry of named commands. Every user action is a command, with a one-line doc, or a
+//! prompt of the library (`keymap::Action`); the keymaps bind keys to them, and help, the
+//! palette and the hint bars are made from this list and the keymaps.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandInfo {
@@ -65,14 +66,6 @@ commands! {
     new => "Start a new untitled draft",
     help => "Show keys and commands",
     quit => "Quit Quill",
-    continue_writing => "Continue the draft from the cursor",
-    rewrite_concise => "Rewrite the selection (or paragraph) to be concise",
-    rewrite_formal => "Rewrite the selection (or paragraph) formally",
-    rewrite_friendly => "Rewrite the selection (or paragraph) in a friendly tone",
-    rewrite_persuasive => "Rewrite the selection (or paragraph) to persuade",
-    rewrite_grammar => "Fix the grammar of the selection (or paragraph)",
-    summarise_tldr => "Summarise the selection (or draft) in a sentence or two",
-    summarise_bullets => "Summarise the selection (or draft) as bullet points",
     accept_suggestion => "Insert the suggestion (one undo step)",
     reject_suggestion => "Dismiss the suggestion",
     cancel_generation => "Stop the suggestion being generated",
@@ -88,6 +81,18 @@ commands! {
     delete_template => "Delete one of your own templates (asks first)",
     settings => "Show and change the settings",
     restart_model => "Start the model again (after it stopped, or once its file is fixed)",
+    cancel => "Close the pop-up; in the draft, stop or dismiss the suggestion, or clear the selection",
+    submit => "Do it: run the chosen item, take the value typed, fill in the form",
+    select_next => "The next item or field",
+    select_previous => "The previous item or field",
+    scroll_up => "Scroll up a line",
+    scroll_down => "Scroll down a line",
+    toggle => "Turn the chosen setting on or off",
+    choose_yes => "Answer yes",
+    choose_no => "Answer no",
+    choose_save => "Answer: save first",
+    choose_discard => "Answer: discard the changes",
+    choose_overwrite => "Answer: overwrite it",
 }
 
 impl Command {

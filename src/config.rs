@@ -21,9 +21,17 @@ pub struct Config {
     pub engine: EngineConfig,
     /// The base layer of sampling settings (every knob set, by the defaults at least).
     pub sampling: Sampling,
-    /// Key name -> command name, over the default keys.
+    /// Keys over the defaults: key name -> action for the draft, or a table of a mode's keys.
     #[serde(default)]
-    pub keys: std::collections::BTreeMap<String, String>,
+    pub keys: std::collections::BTreeMap<String, KeyEntry>,
+}
+
+/// A `[keys]` entry: an action for a key in the draft, or `[keys.<mode>]`, a mode's own keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyEntry {
+    Action(String),
+    Mode(std::collections::BTreeMap<String, String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +55,34 @@ impl Config {
     /// The sampling settings, with a fresh seed when the config asks for one (-1).
     pub fn sampling(&self) -> SamplingParams {
         self.sampling.resolve()
+    }
+
+    /// The keymaps: the defaults with this config's `[keys]` over them, and any problems with
+    /// those.
+    pub fn keymaps(&self) -> (crate::keymap::Keymaps, Vec<String>) {
+        use crate::keymap::Mode;
+        let mut bindings = Vec::new();
+        let mut warnings = Vec::new();
+        for (name, entry) in &self.keys {
+            match entry {
+                KeyEntry::Action(action) => {
+                    bindings.push((Mode::Edit, name.clone(), action.clone()))
+                }
+                KeyEntry::Mode(keys) => match Mode::from_name(name) {
+                    Some(mode) => bindings.extend(
+                        keys.iter()
+                            .map(|(key, action)| (mode, key.clone(), action.clone())),
+                    ),
+                    None => warnings.push(format!(
+                        "[keys.{name}]: no such mode; the modes are {}",
+                        Mode::ALL.map(Mode::name).join(", ")
+                    )),
+                },
+            }
+        }
+        let (keymaps, more) = crate::keymap::Keymaps::new(&bindings);
+        warnings.extend(more);
+        (keymaps, warnings)
     }
 
     /// How many variants the editor offers for an action that names no number.

@@ -11,7 +11,7 @@ use crate::engine::exit::{BASELINE_BUILD, PORTABLE_BUILD, WorkerExit};
 use crate::engine::protocol::{
     Event, GenerateOptions, ModelInfo, Part, Prompt, Request, SamplingParams,
 };
-use crate::engine::{Client, LoadError, WorkerCommand, model_file};
+use crate::engine::{Client, ModelLoadError, WorkerCommand, model_file};
 use crate::headless::{self, Failure, RunOptions, Settings};
 
 /// How long the worker may take to describe itself or load the model before it counts as hung.
@@ -155,6 +155,36 @@ fn exited(exit: &WorkerExit) -> String {
 }
 
 fn check_build(out: &mut Vec<Finding>, described: &Result<Vec<String>, String>, cpu: &CpuFeatures) {
+    check_version(out);
+    let compiled = match described {
+        Ok(compiled) => compiled,
+        Err(e) => {
+            out.push(fail(
+                "llama.cpp",
+                format!("cannot ask the engine what it was built with: {e}"),
+                format!("rebuild Quill: {PORTABLE_BUILD}"),
+            ));
+            return;
+        }
+    };
+    out.push(finding(
+        Level::Ok,
+        "llama.cpp",
+        format!("compiled for {}", or_none(compiled)),
+    ));
+    check_cpu(out, compiled, cpu);
+    if compiled.iter().any(|f| f == "AMX_INT8") && cpu.has("AMX_INT8") == Some(true) {
+        out.push(fail(
+            "AMX",
+            "llama.cpp's AMX kernels are compiled in, and on this CPU they die of SIGILL",
+            "build with the AMX flags of .cargo/config.toml: `make build` (it cleans the old \
+             llama.cpp build first)",
+        ));
+    }
+}
+
+/// Quill's version, the engines compiled in, and the CPU it was built for.
+fn check_version(out: &mut Vec<Finding>) {
     let gpu: Vec<&str> = [
         ("cuda", cfg!(feature = "cuda")),
         ("metal", cfg!(feature = "metal")),
@@ -186,77 +216,48 @@ fn check_build(out: &mut Vec<Finding>, described: &Result<Vec<String>, String>, 
             cpu => format!("built for the {cpu} CPU (-C target-cpu={cpu})"),
         },
     ));
-    let compiled = match described {
-        Ok(compiled) => compiled,
-        Err(e) => {
-            out.push(fail(
-                "llama.cpp",
-                format!("cannot ask the engine what it was built with: {e}"),
-                format!("rebuild Quill: {PORTABLE_BUILD}"),
-            ));
-            return;
-        }
-    };
-    out.push(finding(
-        Level::Ok,
-        "llama.cpp",
-        format!("compiled for {}", or_none(compiled)),
-    ));
-    let lacking: Vec<&String> = compiled
+}
+
+/// Whether this CPU has every feature llama.cpp was compiled for.
+fn check_cpu(out: &mut Vec<Finding>, compiled: &[String], cpu: &CpuFeatures) {
+    let lacking: Vec<&str> = compiled
         .iter()
         .filter(|f| cpu.has(f) == Some(false))
+        .map(String::as_str)
         .collect();
-    let unknown: Vec<&String> = compiled.iter().filter(|f| cpu.has(f).is_none()).collect();
-    if !lacking.is_empty() {
-        // A portable build still has llama.cpp use these; without them, turn them off too.
-        let baseline = lacking.iter().any(|f| {
-            matches!(
-                f.as_str(),
-                "AVX" | "AVX2" | "FMA" | "F16C" | "BMI2" | "SSE3"
-            )
-        });
-        out.push(fail(
-            "this CPU",
-            format!(
-                "{} lacks {}: the engine will die of SIGILL",
-                cpu.name,
-                lacking
-                    .iter()
-                    .map(|f| f.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-            format!(
-                "rebuild Quill for this CPU: {}",
-                if baseline {
-                    BASELINE_BUILD
-                } else {
-                    PORTABLE_BUILD
-                }
-            ),
-        ));
-    } else {
+    let unknown: Vec<&str> = compiled
+        .iter()
+        .filter(|f| cpu.has(f).is_none())
+        .map(String::as_str)
+        .collect();
+    if lacking.is_empty() {
         let mut text = format!("{} has every one of them", cpu.name);
         if !unknown.is_empty() {
-            text.push_str(&format!(
-                " (not known here: {})",
-                unknown
-                    .iter()
-                    .map(|f| f.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ));
+            text.push_str(&format!(" (not known here: {})", unknown.join(" ")));
         }
         out.push(finding(Level::Ok, "this CPU", text));
+        return;
     }
-    if compiled.iter().any(|f| f == "AMX_INT8") && cpu.has("AMX_INT8") == Some(true) {
-        out.push(fail(
-            "AMX",
-            "llama.cpp's AMX kernels are compiled in, and on this CPU they die of SIGILL",
-            "build with the AMX flags of .cargo/config.toml: `make build` (it cleans the old \
-             llama.cpp build first)",
-        ));
-    }
+    // A portable build still has llama.cpp use these; without them, turn them off too.
+    let baseline = lacking
+        .iter()
+        .any(|f| matches!(*f, "AVX" | "AVX2" | "FMA" | "F16C" | "BMI2" | "SSE3"));
+    out.push(fail(
+        "this CPU",
+        format!(
+            "{} lacks {}: the engine will die of SIGILL",
+            cpu.name,
+            lacking.join(" ")
+        ),
+        format!(
+            "rebuild Quill for this CPU: {}",
+            if baseline {
+                BASELINE_BUILD
+            } else {
+                PORTABLE_BUILD
+            }
+        ),
+    ));
 }
 
 fn or_none(features: &[String]) -> String {
@@ -477,13 +478,7 @@ fn check_config(out: &mut Vec<Finding>, settings: &Settings) {
             format!("{} does not exist: the defaults apply", file.display()),
         )),
     }
-    let overrides: Vec<(String, String)> = settings
-        .config
-        .keys
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let (_, key_warnings) = crate::keymap::Keymap::new(&overrides);
+    let (_, key_warnings) = settings.config.keymaps();
     let themes =
         crate::ui::theme::ThemeLibrary::load(file.parent().map(|d| d.join("themes")).as_deref());
     let (_, template_warnings) =
@@ -527,17 +522,7 @@ fn check_model(
 ) {
     let model = &settings.model;
     let source = model_source(settings, model_flag);
-    let fix = match &source {
-        Source::Flag => "pass --model a GGUF file that exists".to_string(),
-        Source::Config(line) => format!(
-            "line {line} of {} (model = \"...\"): point it at a GGUF file, or remove it to use \
-             the default model",
-            settings.config_file.display()
-        ),
-        Source::Default => "run `make model` (scripts/fetch-model) to install the default \
-                            model, or set model = \"PATH\" in config.toml"
-            .to_string(),
-    };
+    let fix = source.fix(&settings.config_file);
     out.push(finding(
         Level::Note,
         "path",
@@ -575,7 +560,7 @@ fn check_model(
     let params = headless::load_params(settings, &RunOptions::default());
     let info = match engine.load(params, LOAD_WAIT) {
         Ok(info) => info,
-        Err(LoadError::Died(exit)) if exit.advice().is_some() => {
+        Err(ModelLoadError::Died(exit)) if exit.advice().is_some() => {
             out.push(fail(
                 "loads",
                 exited(&exit),
@@ -684,6 +669,22 @@ enum Source {
 }
 
 impl Source {
+    /// What to do about a model file that is missing or broken, given where its path came
+    /// from.
+    fn fix(&self, config_file: &Path) -> String {
+        match self {
+            Source::Flag => "pass --model a GGUF file that exists".to_string(),
+            Source::Config(line) => format!(
+                "line {line} of {} (model = \"...\"): point it at a GGUF file, or remove it to \
+                 use the default model",
+                config_file.display()
+            ),
+            Source::Default => "run `make model` (scripts/fetch-model) to install the default \
+                                model, or set model = \"PATH\" in config.toml"
+                .to_string(),
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Source::Flag => "from --model".into(),

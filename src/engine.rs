@@ -56,6 +56,11 @@ pub type EventSink = Box<dyn FnMut(Event) -> bool + Send>;
 
 /// A kind of engine, and how to start one.
 pub trait Engine: Send {
+    /// What can be known wrong with `params` before anything starts (a missing model file),
+    /// as the writer should read it.
+    fn check(&self, _params: &LoadParams) -> std::result::Result<(), String> {
+        Ok(())
+    }
     /// Starts an engine. Its events go to `sink`, the last one `WorkerExited` when it ends.
     fn connect(&self, sink: EventSink) -> Result<Box<dyn Connection>>;
     /// Leaves a line of the client's in the engine's log, where it has one.
@@ -72,6 +77,12 @@ pub trait Connection: Send {
 }
 
 impl Engine for WorkerCommand {
+    /// A missing or broken model file is found here, without starting a worker to find it.
+    fn check(&self, params: &LoadParams) -> std::result::Result<(), String> {
+        model_file::check(&params.model)
+            .map_err(|e| format!("{e}; run `make model` or set model in config.toml"))
+    }
+
     fn connect(&self, sink: EventSink) -> Result<Box<dyn Connection>> {
         Ok(Box::new(Worker::spawn(self, sink)?))
     }
@@ -113,7 +124,7 @@ pub struct Client {
 
 /// Why a model did not load.
 #[derive(Debug)]
-pub enum LoadError {
+pub enum ModelLoadError {
     /// The worker refused the model (bad file, unsupported format): bad input.
     Rejected(String),
     /// The worker died while loading.
@@ -122,11 +133,13 @@ pub enum LoadError {
     Crashed(String),
 }
 
-impl std::fmt::Display for LoadError {
+impl std::fmt::Display for ModelLoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LoadError::Rejected(reason) | LoadError::Crashed(reason) => f.write_str(reason),
-            LoadError::Died(exit) => {
+            ModelLoadError::Rejected(reason) | ModelLoadError::Crashed(reason) => {
+                f.write_str(reason)
+            }
+            ModelLoadError::Died(exit) => {
                 write!(f, "the engine crashed while loading the model ({exit})")
             }
         }
@@ -268,26 +281,32 @@ impl Client {
     }
 
     /// Loads a model and waits for the answer; other events that arrive meanwhile are dropped.
-    pub fn load(&mut self, params: LoadParams, timeout: Duration) -> Result<ModelInfo, LoadError> {
+    pub fn load(
+        &mut self,
+        params: LoadParams,
+        timeout: Duration,
+    ) -> Result<ModelInfo, ModelLoadError> {
         self.send(&Request::Load(params))
-            .map_err(|e| LoadError::Crashed(format!("{e:#}")))?;
+            .map_err(|e| ModelLoadError::Crashed(format!("{e:#}")))?;
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 self.kill();
-                return Err(LoadError::Crashed(format!(
+                return Err(ModelLoadError::Crashed(format!(
                     "the model did not load within {} s; the worker was stopped",
                     timeout.as_secs()
                 )));
             }
             match self.recv_timeout(left) {
                 Some(Event::ModelLoaded(info)) => return Ok(info),
-                Some(Event::ModelLoadFailed { reason }) => return Err(LoadError::Rejected(reason)),
-                Some(Event::WorkerExited { exit }) => return Err(LoadError::Died(exit)),
+                Some(Event::ModelLoadFailed { reason }) => {
+                    return Err(ModelLoadError::Rejected(reason));
+                }
+                Some(Event::WorkerExited { exit }) => return Err(ModelLoadError::Died(exit)),
                 Some(_) => {}
                 None if self.exited => {
-                    return Err(LoadError::Crashed("the engine stopped".into()));
+                    return Err(ModelLoadError::Crashed("the engine stopped".into()));
                 }
                 None => {}
             }

@@ -13,7 +13,7 @@ use crate::engine::protocol::{
     Event, GenerateOptions, GenerationStats, JobId, LoadParams, ModelInfo, Prompt, Request,
     SamplingParams,
 };
-use crate::engine::{Client, LoadError, WorkerCommand, model_file};
+use crate::engine::{Client, ModelLoadError, WorkerCommand, model_file};
 use crate::paths::Paths;
 use crate::plan::{Layers, Plan, plan};
 use crate::prompt::{PromptInput, PromptLibrary, check_name};
@@ -160,21 +160,23 @@ pub fn start_engine(
     let params = load_params(settings, options);
     match engine.load(params, LOAD_TIMEOUT) {
         Ok(info) => Ok((engine, info)),
-        Err(LoadError::Rejected(reason)) => {
+        Err(ModelLoadError::Rejected(reason)) => {
             Err(Failure::bad_input(format!("{reason}. {MODEL_HINT}")))
         }
         // An instruction this CPU refuses is the build's fault, not the file's.
-        Err(LoadError::Died(exit)) if exit.advice().is_some() => Err(Failure::engine(format!(
-            "the engine crashed while loading the model ({exit}): {}",
-            exit.advice().unwrap_or_default()
-        ))),
+        Err(ModelLoadError::Died(exit)) if exit.advice().is_some() => {
+            Err(Failure::engine(format!(
+                "the engine crashed while loading the model ({exit}): {}",
+                exit.advice().unwrap_or_default()
+            )))
+        }
         // Any other crash while loading is almost always a damaged file, which is bad input.
-        Err(LoadError::Died(exit)) => Err(Failure::bad_input(format!(
+        Err(ModelLoadError::Died(exit)) => Err(Failure::bad_input(format!(
             "cannot load {}: the engine crashed ({exit}). The file may be corrupt or truncated. \
              {MODEL_HINT}",
             settings.model.display()
         ))),
-        Err(LoadError::Crashed(reason)) => Err(Failure::bad_input(format!(
+        Err(ModelLoadError::Crashed(reason)) => Err(Failure::bad_input(format!(
             "cannot load {}: {reason}. The file may be corrupt or truncated. {MODEL_HINT}",
             settings.model.display()
         ))),

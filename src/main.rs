@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use quill::cli::{ActionArgs, Cli, Command, TemplateCommand};
+use quill::cli::{ActionArgs, Cli, CliCommand, TemplateCommand};
 use quill::config::Config;
 use quill::headless::{self, Failure, RunOptions, Settings};
 use quill::paths::Paths;
@@ -22,29 +22,31 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    if let Some(Command::Worker) = cli.command {
+    if let Some(CliCommand::Worker) = cli.command {
         return quill::engine::worker::run().map_err(|e| Failure::engine(format!("worker: {e:#}")));
     }
     let settings = settings(cli.config.clone(), cli.model.clone())?;
     // The editor shows config problems on screen, the doctor in its report; elsewhere they go
     // to stderr.
     if cli.command.is_some()
-        && !matches!(cli.command, Some(Command::Doctor))
+        && !matches!(cli.command, Some(CliCommand::Doctor))
         && let Some(warning) = &settings.warning
     {
         eprintln!("quill: warning: {warning}");
     }
     match cli.command {
-        Some(Command::Continue { io }) => action("continue", &io, &settings),
-        Some(Command::Rewrite { io, style }) => action(&format!("rewrite-{style}"), &io, &settings),
-        Some(Command::Summarise { io, style }) => {
+        Some(CliCommand::Continue { io }) => action("continue", &io, &settings),
+        Some(CliCommand::Rewrite { io, style }) => {
+            action(&format!("rewrite-{style}"), &io, &settings)
+        }
+        Some(CliCommand::Summarise { io, style }) => {
             action(&format!("summarise-{style}"), &io, &settings)
         }
-        Some(Command::Run { prompt, io }) => action(&prompt, &io, &settings),
-        Some(Command::Bench {
+        Some(CliCommand::Run { prompt, io }) => action(&prompt, &io, &settings),
+        Some(CliCommand::Bench {
             editor: true, json, ..
         }) => quill::bench::editor::run(json).map_err(Failure::engine),
-        Some(Command::Bench {
+        Some(CliCommand::Bench {
             assistant: true,
             json,
             ..
@@ -54,37 +56,28 @@ fn run(cli: Cli) -> Result<(), Failure> {
             quill::bench::assistant::run(&settings.config, settings.model.clone(), worker, json)
                 .map_err(Failure::engine)
         }
-        Some(Command::Bench {
+        Some(CliCommand::Bench {
             busy: true, json, ..
         }) => quill::bench::busy::run(&settings, json),
-        Some(Command::Bench { json, threads, .. }) => quill::bench::run(&settings, threads, json),
-        Some(Command::Template { action }) => template(action, &settings),
-        Some(Command::Doctor) => quill::doctor::run(&settings, cli.model.as_deref()),
-        Some(Command::Keys) => {
-            let (keys, warnings) = keymap(&settings);
+        Some(CliCommand::Bench { json, threads, .. }) => {
+            quill::bench::run(&settings, threads, json)
+        }
+        Some(CliCommand::Template { action }) => template(action, &settings),
+        Some(CliCommand::Doctor) => quill::doctor::run(&settings, cli.model.as_deref()),
+        Some(CliCommand::Keys) => {
+            let (keys, warnings) = settings.config.keymaps();
             for warning in warnings {
                 eprintln!("quill: warning: {warning}");
             }
             quill::tui::show_keys(keys).map_err(Failure::bad_input)
         }
-        Some(Command::Worker) => Ok(()),
+        Some(CliCommand::Worker) => Ok(()),
         None => editor(cli.file, &settings),
     }
 }
 
-/// The default keys with the config's `[keys]` laid over them, and any problems with those.
-fn keymap(settings: &Settings) -> (quill::keymap::Keymap, Vec<String>) {
-    let overrides: Vec<(String, String)> = settings
-        .config
-        .keys
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    quill::keymap::Keymap::new(&overrides)
-}
-
 fn editor(file: Option<PathBuf>, settings: &Settings) -> Result<(), Failure> {
-    let (keymap, mut warnings) = keymap(settings);
+    let (keymap, mut warnings) = settings.config.keymaps();
     warnings.extend(settings.warning.clone());
     let worker = quill::engine::WorkerCommand::current_exe(settings.paths.worker_log())
         .map_err(|e| Failure::engine(format!("{e:#}")))?;

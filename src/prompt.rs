@@ -84,7 +84,7 @@ pub enum Output {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Mode {
+pub enum PromptMode {
     /// Through the model's chat template.
     #[default]
     Chat,
@@ -115,7 +115,7 @@ pub struct PromptTemplate {
     pub description: String,
     pub action: Action,
     #[serde(default)]
-    pub mode: Mode,
+    pub mode: PromptMode,
     #[serde(default, skip_serializing_if = "is_default")]
     pub output: Output,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -205,7 +205,7 @@ impl PromptTemplate {
             name: id.to_string(),
             description: "Made from your text".into(),
             action: Action::Generate,
-            mode: Mode::Chat,
+            mode: PromptMode::Chat,
             output: Output::Suggestions,
             system: None,
             template: text.to_string(),
@@ -369,16 +369,16 @@ impl PromptTemplate {
         let mut parts = render_parts(&self.template, &fields, &vars)
             .with_context(|| format!("prompt {}", self.id))?;
         Ok(match self.mode {
-            Mode::Completion => {
+            PromptMode::Completion => {
                 if let Some(prefill) = &self.prefill {
                     parts.push(Part::fixed(prefill));
                 }
                 Prompt::Completion { parts }
             }
-            Mode::Chat if self.prefill.is_some() => {
+            PromptMode::Chat if self.prefill.is_some() => {
                 bail!("{}: prefill works with mode = \"completion\" only", self.id)
             }
-            Mode::Chat => {
+            PromptMode::Chat => {
                 let mut messages = Vec::new();
                 if let Some(system) = &self.system {
                     let system = render_plain(system, &fields)
@@ -772,7 +772,7 @@ mod tests {
         };
         assert_eq!(parts.last().unwrap().text, "Headline:");
         let mut chat = hero.clone();
-        chat.mode = Mode::Chat;
+        chat.mode = PromptMode::Chat;
         let err = chat
             .build_with(&PromptInput::default(), &values)
             .unwrap_err();

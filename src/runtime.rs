@@ -192,6 +192,12 @@ impl Runtime {
             Effect::StartEngine { generation, params } => {
                 // The old engine (if any) goes; its late events carry an old generation.
                 self.connection = None;
+                if let Err(reason) = self.engine.check(&params) {
+                    return vec![Msg::Engine {
+                        generation,
+                        event: EngineEvent::ModelLoadFailed { reason },
+                    }];
+                }
                 let tx = self.tx.clone();
                 let sink =
                     Box::new(move |event| tx.send(Msg::Engine { generation, event }).is_ok());
@@ -387,6 +393,95 @@ fn save(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn runtime(dir: &Path, engine: Box<dyn Engine>) -> (Runtime, std::sync::mpsc::Receiver<Msg>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let setup = RuntimeSetup {
+            state_dir: dir.join("state"),
+            config_file: dir.join("config.toml"),
+            templates_dir: dir.join("templates"),
+            engine,
+        };
+        (Runtime::new(setup, tx), rx)
+    }
+
+    #[test]
+    fn a_missing_model_is_reported_with_what_to_do_and_no_worker_is_started() {
+        let dir = tempfile::tempdir().unwrap();
+        // A worker program that is not there: starting one would fail with another message.
+        let engine = crate::engine::WorkerCommand {
+            program: dir.path().join("no-such-quill"),
+            log_file: dir.path().join("worker.log"),
+            env: Vec::new(),
+        };
+        let (mut runtime, _rx) = runtime(dir.path(), Box::new(engine));
+        let msgs = runtime.run(Effect::StartEngine {
+            generation: 3,
+            params: crate::engine::protocol::LoadParams {
+                model: dir.path().join("missing.gguf"),
+                n_ctx: 512,
+                n_threads: 1,
+                n_gpu_layers: 0,
+            },
+        });
+        let [
+            Msg::Engine {
+                generation: 3,
+                event: EngineEvent::ModelLoadFailed { reason },
+            },
+        ] = msgs.as_slice()
+        else {
+            panic!("{msgs:?}");
+        };
+        assert!(
+            reason.contains("no model file") && reason.contains("make model"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn saving_over_a_file_that_is_not_the_drafts_is_refused_until_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut runtime, _rx) = runtime(dir.path(), Box::new(NoEngine));
+        let other = dir.path().join("other.md");
+        std::fs::write(&other, "someone's words").unwrap();
+        let save = |force| Effect::Save {
+            path: other.clone(),
+            text: "mine".into(),
+            format: file::TextFormat::default(),
+            expect: None,
+            force,
+        };
+        let msgs = runtime.run(save(false));
+        assert!(
+            matches!(
+                msgs.as_slice(),
+                [Msg::SaveFinished {
+                    result: Err(SaveFailure::ChangedOnDisk),
+                    ..
+                }]
+            ),
+            "{msgs:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "someone's words");
+        let msgs = runtime.run(save(true));
+        assert!(
+            matches!(msgs.as_slice(), [Msg::SaveFinished { result: Ok(_), .. }]),
+            "{msgs:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "mine");
+    }
+
+    /// An engine that is never started.
+    struct NoEngine;
+
+    impl Engine for NoEngine {
+        fn connect(&self, _sink: crate::engine::EventSink) -> anyhow::Result<Box<dyn Connection>> {
+            anyhow::bail!("no engine in this test")
+        }
+
+        fn note(&self, _line: &str) {}
+    }
 
     #[test]
     fn form_values_are_kept_between_runs_and_a_bad_file_is_an_empty_one() {

@@ -26,7 +26,7 @@ use crate::app::{App, AssistantSetup, Effect, Msg};
 use crate::config::Config;
 use crate::document::journal;
 use crate::engine::WorkerCommand;
-use crate::keymap::{Key, KeyCode, Keymap, Mods};
+use crate::keymap::{Key, KeyCode, Keymaps, Mode, Mods};
 use crate::runtime::{self, Runtime, RuntimeSetup};
 use crate::sanitize::strip_controls;
 use crate::ui::{self, theme::ThemeLibrary};
@@ -36,7 +36,7 @@ const FRAME: Duration = Duration::from_millis(16);
 /// What the editor starts with.
 pub struct EditorSetup {
     pub path: Option<PathBuf>,
-    pub keymap: Keymap,
+    pub keymap: Keymaps,
     pub state_dir: PathBuf,
     /// Config problems to show once the screen is up.
     pub warnings: Vec<String>,
@@ -51,62 +51,51 @@ pub struct EditorSetup {
 
 /// Runs the editor on `path` (or a new untitled draft) until the writer quits.
 pub fn run(setup: EditorSetup) -> Result<(), String> {
-    let EditorSetup {
-        path,
-        keymap,
-        state_dir,
-        warnings,
-        assistant,
-        worker,
-        config,
-        config_file,
-        templates_dir,
-    } = setup;
-    let draft = match &path {
+    // Read before the screen is touched: a file that cannot be opened is said on the shell.
+    let draft = match &setup.path {
         Some(p) => runtime::read_draft(p)?,
         None => runtime::empty_draft(),
     };
-    let journal_file = journal::journal_path(&state_dir, path.as_deref());
+    let journal_file = journal::journal_path(&setup.state_dir, setup.path.as_deref());
     let recovered = journal::read(&journal_file).map_err(|e| {
         format!(
             "cannot read the crash journal {}: {e}",
             journal_file.display()
         )
     })?;
-
     let mut terminal = enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
     install_panic_hook();
     let size = terminal.size().map_err(|e| e.to_string())?;
-    let mut keymap = keymap;
-    keymap.set_kitty_protocol(ENHANCED_KEYS.load(Ordering::SeqCst));
-    let mut app = App::new(keymap, size.width, size.height);
-    app.config = config;
-    let themes = ThemeLibrary::load(config_file.parent().map(|d| d.join("themes")).as_deref());
-    app.theme_names = themes.names();
-    app.open(path, draft, recovered);
-    if let Some(first) = warnings.iter().chain(&themes.warnings).next() {
-        app.update(Msg::Warning(first.clone()));
-    }
+    let themes = ThemeLibrary::load(
+        setup
+            .config_file
+            .parent()
+            .map(|d| d.join("themes"))
+            .as_deref(),
+    );
     let (tx, rx) = mpsc::channel();
     let mut runtime = Runtime::new(
         RuntimeSetup {
-            state_dir,
-            config_file,
-            templates_dir,
-            engine: Box::new(worker),
+            state_dir: setup.state_dir,
+            config_file: setup.config_file,
+            templates_dir: setup.templates_dir,
+            engine: Box::new(setup.worker),
         },
         tx.clone(),
     );
+    let mut keys = setup.keymap;
+    keys.set_kitty_protocol(ENHANCED_KEYS.load(Ordering::SeqCst));
+    let mut app = App::new(keys, setup.config, size.width, size.height);
+    app.set_themes(themes.names());
+    app.open(setup.path, draft, recovered);
     let (library, template_warnings, values) = runtime.templates();
-    app.assistant.prompts = library;
-    app.assistant.template_values = values;
-    if let Some(first) = template_warnings.first()
-        && warnings.is_empty()
-        && themes.warnings.is_empty()
-    {
+    app.set_library(library, values);
+    // The first problem found, on screen once it is up.
+    let warnings = setup.warnings.iter().chain(&themes.warnings);
+    if let Some(first) = warnings.chain(&template_warnings).next() {
         app.update(Msg::Warning(first.clone()));
     }
-    let mut startup = VecDeque::from(app.start_assistant(assistant));
+    let mut startup = VecDeque::from(app.start_assistant(setup.assistant));
     while let Some(effect) = startup.pop_front() {
         for msg in runtime.run(effect) {
             startup.extend(app.update(msg));
@@ -122,7 +111,7 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
 /// `quill keys`: prints the name of each key as Quill receives it from this terminal, and the
 /// command it runs, until Ctrl-D. For remapping keys, and for finding out which keys a
 /// terminal cannot deliver.
-pub fn show_keys(keymap: Keymap) -> Result<(), String> {
+pub fn show_keys(keymap: Keymaps) -> Result<(), String> {
     enable_raw_mode().map_err(|e| format!("cannot set up the terminal: {e}"))?;
     install_panic_hook();
     let mut out = io::stdout();
@@ -157,10 +146,10 @@ pub fn show_keys(keymap: Keymap) -> Result<(), String> {
         };
         match translate(event) {
             Some(Msg::Key(key)) => {
-                let command = keymap
-                    .command(&key)
-                    .map_or("(not bound)", |c| c.info().name);
-                say(&format!("key {}  {command}", key.name()));
+                let action = keymap
+                    .action(Mode::Edit, &key)
+                    .map_or_else(|| "(not bound)".to_string(), |a| a.name());
+                say(&format!("key {}  {action}", key.name()));
                 if key == Key::ctrl('d') {
                     break Ok(());
                 }
@@ -377,7 +366,7 @@ fn event_loop(
     themes: &ThemeLibrary,
 ) -> io::Result<()> {
     // Resolved again only when the name changes (the settings pane switches it live).
-    let mut theme_name = app.config.editor.theme.clone();
+    let mut theme_name = app.config().editor.theme.clone();
     let mut theme = themes.get(&theme_name);
     app.update(Msg::Frame);
     terminal.draw(|f| ui::render(app, &theme, f))?;
@@ -421,15 +410,15 @@ fn event_loop(
                 queue.push_front(result);
             }
         }
-        if app.should_quit {
+        if app.should_quit() {
             // Whatever was typed is in the journal or saved; flush the rest and go.
             if let Some(effect) = app.journal_effect() {
                 runtime.run(effect);
             }
             break;
         }
-        if app.config.editor.theme != theme_name {
-            theme_name = app.config.editor.theme.clone();
+        if app.config().editor.theme != theme_name {
+            theme_name = app.config().editor.theme.clone();
             theme = themes.get(&theme_name);
         }
         app.update(Msg::Frame);
@@ -443,9 +432,10 @@ fn event_loop(
 /// for its pause, wakes up after the pause instead (`Msg::Idle`); otherwise sleeps until input.
 fn next_message(rx: &Receiver<Msg>, app: &App) -> Option<Msg> {
     let journal = app
-        .doc
+        .editor()
+        .doc()
         .has_unjournaled()
-        .then(|| Duration::from_millis(app.config.editor.journal_ms));
+        .then(|| Duration::from_millis(app.config().editor.journal_ms));
     let ghost = app
         .ghost_due()
         .map(|due| due.saturating_duration_since(Instant::now()));

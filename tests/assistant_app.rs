@@ -41,16 +41,15 @@ fn alt(c: char) -> Key {
 /// can be read without rerunning it.
 fn finished(h: &mut Harness, home: &Home) {
     let done = h.pump_until(Duration::from_secs(120), |app| {
-        app.assistant
-            .suggestion
-            .as_ref()
+        app.assistant()
+            .suggestion()
             .is_some_and(|s| !s.is_streaming() && s.variants.len() == s.wanted)
     });
     if !done {
         let app = &h.app;
         let variants: Vec<String> = app
-            .assistant
-            .suggestion
+            .assistant()
+            .suggestion()
             .iter()
             .flat_map(|s| {
                 s.variants
@@ -63,9 +62,9 @@ fn finished(h: &mut Harness, home: &Home) {
         panic!(
             "the suggestion did not finish: model {:?}, wanted {:?}, variants {variants:#?}, \
              status {:?}\nworker log (last lines first):\n{}",
-            app.assistant.state,
-            app.assistant.suggestion.as_ref().map(|s| s.wanted),
-            app.status,
+            app.assistant().state(),
+            app.assistant().suggestion().map(|s| s.wanted),
+            app.status(),
             tail.join("\n")
         );
     }
@@ -76,10 +75,10 @@ fn a_rewrite_fills_variants_and_accepting_one_is_a_single_undo_step() {
     let home = Home::new();
     let text = format!("Title\n\n{ENGLISH}\n\nEnd");
     let mut h = harness(&home, &text);
-    h.app.doc.move_to(10, false);
+    h.app.move_cursor(10);
     h.key(alt('f')); // rewrite_formal: the paragraph under the cursor
     finished(&mut h, &home);
-    let suggestion = h.app.assistant.suggestion.as_ref().unwrap();
+    let suggestion = h.app.assistant().suggestion().unwrap();
     assert_eq!(suggestion.variants.len(), 2);
     let second = suggestion.variants[1].text.trim().to_string();
     assert!(!second.is_empty());
@@ -92,7 +91,7 @@ fn a_rewrite_fills_variants_and_accepting_one_is_a_single_undo_step() {
             ..Mods::default()
         },
     });
-    let after = h.app.doc.text();
+    let after = h.app.editor().doc().text();
     assert!(
         after.starts_with("Title\n\n") && after.ends_with("\n\nEnd"),
         "{after:?}"
@@ -102,18 +101,18 @@ fn a_rewrite_fills_variants_and_accepting_one_is_a_single_undo_step() {
         "the shown variant was not the one inserted"
     );
     h.key(Key::ctrl('z'));
-    assert_eq!(h.app.doc.text(), text);
+    assert_eq!(h.app.editor().doc().text(), text);
 }
 
 #[test]
 fn a_chinese_continuation_streams_without_replacement_characters() {
     let home = Home::new();
     let mut h = harness(&home, CHINESE);
-    let end = h.app.doc.len_chars();
-    h.app.doc.move_to(end, false);
+    let end = h.app.editor().doc().len_chars();
+    h.app.move_cursor(end);
     h.key(Key::ctrl('e'));
     finished(&mut h, &home);
-    for variant in &h.app.assistant.suggestion.as_ref().unwrap().variants {
+    for variant in &h.app.assistant().suggestion().unwrap().variants {
         assert!(!variant.text.contains('\u{FFFD}'), "{}", variant.text);
     }
 }
@@ -122,36 +121,42 @@ fn a_chinese_continuation_streams_without_replacement_characters() {
 fn ghost_text_after_one_more_word_reuses_the_cached_draft() {
     let home = Home::new();
     let mut h = harness(&home, &format!("{ENGLISH} {ENGLISH}"));
-    let end = h.app.doc.len_chars();
-    h.app.doc.move_to(end, false);
+    let end = h.app.editor().doc().len_chars();
+    h.app.move_cursor(end);
     h.type_text(" Then");
     h.pause();
     // The first ghost reads the whole draft; wait for its figures.
     assert!(h.pump_until(Duration::from_secs(120), |app| {
-        app.assistant.last_stats.is_some()
+        app.assistant().last_stats().is_some()
     }));
-    let first = h.app.assistant.last_stats.clone().unwrap().prompt_tokens;
+    let first = h
+        .app
+        .assistant()
+        .last_stats()
+        .cloned()
+        .unwrap()
+        .prompt_tokens;
     h.key(Key::plain(KeyCode::Esc));
     h.type_text(" we");
     h.pause();
-    let cursor = h.app.doc.cursor();
+    let cursor = h.app.editor().doc().cursor();
     assert!(h.pump_until(Duration::from_secs(60), |app| {
-        app.assistant
-            .last_stats
-            .as_ref()
+        app.assistant()
+            .last_stats()
             .is_some_and(|s| s.prompt_tokens > first)
     }));
-    let stats = h.app.assistant.last_stats.clone().unwrap();
+    let stats = h.app.assistant().last_stats().cloned().unwrap();
     assert!(
         stats.reused_tokens + 4 >= stats.prompt_tokens,
         "the ghost re-read the draft: {stats:?}"
     );
     assert!(h.pump_until(Duration::from_secs(10), |app| {
-        app.ghost.visible_at(cursor).is_some()
+        app.assistant().ghost().visible_at(cursor).is_some()
     }));
     let ghost = h
         .app
-        .ghost
+        .assistant()
+        .ghost()
         .visible_at(cursor)
         .expect("a ghost is shown")
         .to_string();
@@ -162,6 +167,6 @@ fn ghost_text_after_one_more_word_reuses_the_cached_draft() {
         h.screen().contains(&start),
         "the ghost {ghost:?} is not drawn:\n{}\n{:?}",
         h.screen(),
-        h.app.cursor_screen()
+        h.app.editor().view().cursor_screen(h.app.editor().doc())
     );
 }

@@ -174,7 +174,8 @@ fn a_selection_becomes_a_template_then_is_edited_and_deleted() {
     tmux.keys(&["Enter"]);
     tmux.wait_for("Delete which of your templates?");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("Delete your template poem? [y]es / [n]o");
+    // The hint is made from the confirm keys in force.
+    tmux.wait_for("Delete your template poem? y delete · n keep it · c cancel");
     tmux.keys(&["y"]);
     tmux.wait_for("deleted");
     assert!(

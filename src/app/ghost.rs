@@ -1,15 +1,17 @@
 //! Ghost text: after a pause in typing at the end of a line, a short greedy continuation is
 //! asked for and drawn dimmed after the cursor. Tab takes it all, the word-accept key one word;
-//! typing what it shows consumes it; anything else cancels it.
+//! typing what it shows consumes it; anything else cancels it. Its own state machine; the
+//! assistant drives it.
 
 use std::time::{Duration, Instant};
 
-use super::assist::ModelState;
-use super::{App, Effect};
+use super::Effect;
+use super::editor::Editor;
+use crate::command::Command;
 use crate::document::around::{text_after, text_before};
 use crate::document::history::EditKind;
 use crate::engine::protocol::{JobId, SamplingParams};
-use crate::prompt::PromptInput;
+use crate::prompt::{PromptInput, PromptTemplate};
 use crate::sanitize::strip_controls;
 
 /// Ghost suggestions are short: a phrase or the rest of a sentence.
@@ -29,6 +31,16 @@ pub enum Ghost {
     },
 }
 
+/// When a ghost may be asked for: what `request_if_due` needs to know beside the draft.
+pub struct GhostAsk<'a> {
+    /// The engine is ready and no suggestion streams.
+    pub free: bool,
+    /// The prompt that continues the draft.
+    pub prompt: Option<&'a PromptTemplate>,
+    /// How much text around the cursor is sent.
+    pub context_chars: usize,
+}
+
 impl Ghost {
     /// The text to draw after the cursor at `cursor`, if any.
     pub fn visible_at(&self, cursor: usize) -> Option<&str> {
@@ -43,6 +55,194 @@ impl Ghost {
             Ghost::Shown { job, .. } => *job,
             _ => None,
         }
+    }
+
+    /// When the event loop must wake up for the ghost.
+    pub fn due(&self) -> Option<Instant> {
+        match self {
+            Ghost::Pending { due, .. } => Some(*due),
+            _ => None,
+        }
+    }
+
+    /// Hides the ghost, cancelling its job if it is still streaming.
+    pub fn clear(&mut self) -> Vec<Effect> {
+        let job = self.job();
+        *self = Ghost::Off;
+        job.map(|job| Effect::CancelJob { job })
+            .into_iter()
+            .collect()
+    }
+
+    /// Typing changed the draft: hide any ghost and ask again after `delay`, if ghosts are on.
+    pub fn schedule(&mut self, delay: Option<Duration>, revision: u64) -> Vec<Effect> {
+        let effects = self.clear();
+        if let Some(delay) = delay {
+            *self = Ghost::Pending {
+                due: Instant::now() + delay,
+                revision,
+            };
+        }
+        effects
+    }
+
+    /// The pause is over: the request for a ghost under `job`, if nothing has changed and the
+    /// moment is right (the cursor at the end of a line with text before it, nothing selected).
+    pub fn request_if_due(
+        &mut self,
+        now: Instant,
+        doc: &crate::document::Document,
+        ask: GhostAsk,
+        job: impl FnOnce() -> JobId,
+    ) -> Option<Effect> {
+        let Ghost::Pending { due, revision } = *self else {
+            return None;
+        };
+        if now < due {
+            return None;
+        }
+        *self = Ghost::Off;
+        let rope = doc.rope();
+        let cursor = doc.cursor();
+        let at_line_end = cursor == rope.len_chars() || rope.char(cursor) == '\n';
+        if revision != doc.revision()
+            || doc.has_selection()
+            || !at_line_end
+            || !ask.free
+            || rope.slice(..cursor).chars().all(char::is_whitespace)
+        {
+            return None;
+        }
+        let input = PromptInput {
+            before: text_before(rope, cursor, ask.context_chars),
+            after: text_after(rope, cursor, ask.context_chars),
+            ..PromptInput::default()
+        };
+        let prompt = ask.prompt?.build(&input).ok()?;
+        let job = job();
+        *self = Ghost::Shown {
+            job: Some(job),
+            at: cursor,
+            text: String::new(),
+        };
+        // Greedy and short: the most likely few words, the same each time.
+        let sampling = SamplingParams {
+            temperature: 0.0,
+            repeat_penalty: 1.0,
+            max_tokens: GHOST_TOKENS,
+            stop: vec!["\n".into()],
+            ..SamplingParams::default()
+        };
+        Some(Effect::Generate {
+            job,
+            prompt,
+            sampling,
+        })
+    }
+
+    /// Streamed ghost text; None when `job` is not the ghost's.
+    pub fn on_text(&mut self, job: JobId, piece: &str) -> Option<Vec<Effect>> {
+        let Ghost::Shown {
+            job: Some(ghost_job),
+            text,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        if *ghost_job != job {
+            return None;
+        }
+        text.push_str(&strip_controls(piece));
+        if cut_at_sentence(text) {
+            // Enough for a ghost: stop the model rather than let it run on.
+            return Some(self.stop_job());
+        }
+        Some(Vec::new())
+    }
+
+    fn stop_job(&mut self) -> Vec<Effect> {
+        match self {
+            Ghost::Shown { job, .. } => job
+                .take()
+                .map(|job| Effect::CancelJob { job })
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The ghost's job ended; false when `job` is not the ghost's.
+    pub fn on_finished(&mut self, job: JobId) -> bool {
+        match self {
+            Ghost::Shown { job: j, text, .. } if *j == Some(job) => {
+                *j = None;
+                let trimmed = text.trim_end().len();
+                text.truncate(trimmed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The ghost's job failed: no ghost; false when `job` is not the ghost's.
+    pub fn on_failed(&mut self, job: JobId) -> bool {
+        let is_mine = self.job() == Some(job);
+        if is_mine {
+            *self = Ghost::Off;
+        }
+        is_mine
+    }
+
+    /// A key while a ghost shows: Tab takes it all, the word-accept command one word, typing
+    /// what it shows consumes it. None lets the key act as usual. `delay` is the typing pause
+    /// before the next ghost.
+    pub fn on_key(
+        &mut self,
+        command: Option<Command>,
+        typed: Option<char>,
+        editor: &mut Editor,
+        delay: Option<Duration>,
+    ) -> Option<Vec<Effect>> {
+        let cursor = editor.doc().cursor();
+        let text = self.visible_at(cursor)?.to_string();
+        match (command, typed) {
+            (Some(Command::insert_tab), _) => {
+                let mut effects = self.stop_job();
+                *self = Ghost::Off;
+                editor.doc_mut().insert(&text, EditKind::Other);
+                editor.after_edit();
+                effects.extend(self.schedule(delay, editor.doc().revision()));
+                Some(effects)
+            }
+            (Some(Command::move_word_right), _) => {
+                let word = next_word(&text);
+                let rest = text[word.len()..].to_string();
+                editor.doc_mut().insert(word, EditKind::Other);
+                editor.after_edit();
+                Some(self.taken(rest, editor, delay))
+            }
+            (None, Some(c)) if text.starts_with(c) => {
+                // Typing what the ghost shows consumes it: no new request.
+                editor.type_char(c);
+                Some(self.taken(text[c.len_utf8()..].to_string(), editor, delay))
+            }
+            _ => None,
+        }
+    }
+
+    /// Part of the ghost went into the draft: `rest` still shows after the cursor; all of it
+    /// taken and nothing more coming, the next comes after the next pause.
+    fn taken(&mut self, rest: String, editor: &Editor, delay: Option<Duration>) -> Vec<Effect> {
+        let at = editor.doc().cursor();
+        if let Ghost::Shown { at: a, text, job } = self {
+            if rest.trim().is_empty() && job.is_none() {
+                return self.schedule(delay, editor.doc().revision());
+            }
+            *a = at;
+            *text = rest;
+        }
+        Vec::new()
     }
 }
 
@@ -63,210 +263,6 @@ fn cut_at_sentence(text: &mut String) -> bool {
     false
 }
 
-impl App {
-    /// Typing changed the draft: hide any ghost and ask again after the pause.
-    pub(super) fn schedule_ghost(&mut self) -> Vec<Effect> {
-        let effects = self.clear_ghost();
-        if let Some(delay) = self.ghost_delay() {
-            self.ghost = Ghost::Pending {
-                due: Instant::now() + delay,
-                revision: self.doc.revision(),
-            };
-        }
-        effects
-    }
-
-    fn ghost_delay(&self) -> Option<Duration> {
-        self.assistant.setup.as_ref().and_then(|s| s.ghost_delay)
-    }
-
-    /// Hides the ghost, cancelling its job if it is still streaming.
-    pub(super) fn clear_ghost(&mut self) -> Vec<Effect> {
-        let job = self.ghost.job();
-        self.ghost = Ghost::Off;
-        job.map(|job| Effect::CancelJob { job })
-            .into_iter()
-            .collect()
-    }
-
-    /// When the event loop must wake up for the ghost.
-    pub fn ghost_due(&self) -> Option<Instant> {
-        match self.ghost {
-            Ghost::Pending { due, .. } => Some(due),
-            _ => None,
-        }
-    }
-
-    /// The pause is over: ask for a ghost if nothing has changed and the moment is right.
-    pub(super) fn request_ghost_if_due(&mut self, now: Instant) -> Vec<Effect> {
-        let Ghost::Pending { due, revision } = self.ghost else {
-            return Vec::new();
-        };
-        if now < due {
-            return Vec::new();
-        }
-        self.ghost = Ghost::Off;
-        let rope = self.doc.rope();
-        let cursor = self.doc.cursor();
-        let at_line_end = cursor == rope.len_chars() || rope.char(cursor) == '\n';
-        let busy = self
-            .assistant
-            .suggestion
-            .as_ref()
-            .is_some_and(|s| s.is_streaming());
-        if revision != self.doc.revision()
-            || self.doc.has_selection()
-            || !at_line_end
-            || busy
-            || self.assistant.state != ModelState::Ready
-            || rope.slice(..cursor).chars().all(char::is_whitespace)
-        {
-            return Vec::new();
-        }
-        let Ok(template) = self.assistant.prompts.get("continue") else {
-            return Vec::new();
-        };
-        let input = PromptInput {
-            before: text_before(rope, cursor, self.context_chars()),
-            after: text_after(rope, cursor, self.context_chars()),
-            ..PromptInput::default()
-        };
-        let Ok(prompt) = template.build(&input) else {
-            return Vec::new();
-        };
-        let job = self.assistant.take_job_id();
-        self.ghost = Ghost::Shown {
-            job: Some(job),
-            at: cursor,
-            text: String::new(),
-        };
-        // Greedy and short: the most likely few words, the same each time.
-        let sampling = SamplingParams {
-            temperature: 0.0,
-            repeat_penalty: 1.0,
-            max_tokens: GHOST_TOKENS,
-            stop: vec!["\n".into()],
-            ..SamplingParams::default()
-        };
-        let mut effects: Vec<Effect> = self.journal_effect().into_iter().collect();
-        effects.push(Effect::Generate {
-            job,
-            prompt,
-            sampling,
-        });
-        effects
-    }
-
-    /// Streamed ghost text; returns None when `job` is not the ghost's.
-    pub(super) fn on_ghost_text(&mut self, job: JobId, piece: &str) -> Option<Vec<Effect>> {
-        let Ghost::Shown {
-            job: Some(ghost_job),
-            text,
-            ..
-        } = &mut self.ghost
-        else {
-            return None;
-        };
-        if *ghost_job != job {
-            return None;
-        }
-        text.push_str(&strip_controls(piece));
-        if cut_at_sentence(text) {
-            // Enough for a ghost: stop the model rather than let it run on.
-            return Some(self.stop_ghost_job());
-        }
-        Some(Vec::new())
-    }
-
-    fn stop_ghost_job(&mut self) -> Vec<Effect> {
-        match &mut self.ghost {
-            Ghost::Shown { job, .. } => job
-                .take()
-                .map(|job| Effect::CancelJob { job })
-                .into_iter()
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// The ghost's job ended; returns false when `job` is not the ghost's.
-    pub(super) fn on_ghost_finished(&mut self, job: JobId) -> bool {
-        match &mut self.ghost {
-            Ghost::Shown { job: j, text, .. } if *j == Some(job) => {
-                *j = None;
-                let trimmed = text.trim_end().len();
-                text.truncate(trimmed);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Handles a key while a ghost is shown. Returns None to let the key act as usual.
-    pub(super) fn on_ghost_key(
-        &mut self,
-        command: Option<crate::command::Command>,
-        typed: Option<char>,
-    ) -> Option<Vec<Effect>> {
-        use crate::command::Command as C;
-        let cursor = self.doc.cursor();
-        let text = self.ghost.visible_at(cursor)?.to_string();
-        match (command, typed) {
-            (Some(C::insert_tab), _) => {
-                let mut effects = self.stop_ghost_job();
-                self.ghost = Ghost::Off;
-                self.doc.insert(&text, EditKind::Other);
-                self.after_edit();
-                effects.extend(self.schedule_ghost());
-                Some(effects)
-            }
-            (Some(C::move_word_right), _) => {
-                let word = next_word(&text);
-                let rest = text[word.len()..].to_string();
-                self.doc.insert(word, EditKind::Other);
-                self.after_edit();
-                let at = self.doc.cursor();
-                if let Ghost::Shown {
-                    at: a,
-                    text: t,
-                    job,
-                } = &mut self.ghost
-                {
-                    // All of it taken and nothing more coming: the next one after a pause.
-                    if rest.trim().is_empty() && job.is_none() {
-                        return Some(self.schedule_ghost());
-                    }
-                    *a = at;
-                    *t = rest;
-                }
-                Some(Vec::new())
-            }
-            (None, Some(c)) if text.starts_with(c) => {
-                // Typing what the ghost shows consumes it: no new request.
-                self.doc
-                    .insert(c.encode_utf8(&mut [0; 4]), EditKind::Typing);
-                self.after_edit();
-                let at = self.doc.cursor();
-                if let Ghost::Shown {
-                    at: a,
-                    text: t,
-                    job,
-                } = &mut self.ghost
-                {
-                    *a = at;
-                    t.drain(..c.len_utf8());
-                    // All of it typed: the next ghost comes after the next pause.
-                    if t.is_empty() && job.is_none() {
-                        return Some(self.schedule_ghost());
-                    }
-                }
-                Some(Vec::new())
-            }
-            _ => None,
-        }
-    }
-}
-
 /// Leading spaces and the next word (with its trailing punctuation).
 fn next_word(text: &str) -> &str {
     let start = text.len() - text.trim_start().len();
@@ -278,8 +274,8 @@ fn next_word(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::Msg;
-    use crate::app::assist::ready_app;
+    use crate::app::test_support::ready_app;
+    use crate::app::{App, Msg};
     use crate::engine::protocol::{Event, GenerationStats, StopReason};
     use crate::keymap::{Key, KeyCode, Mods};
 
@@ -308,7 +304,7 @@ mod tests {
             app.update(Msg::Key(Key::plain(KeyCode::Char(c))));
         }
         let later = Instant::now() + Duration::from_secs(1);
-        let effects = app.request_ghost_if_due(later);
+        let effects = app.idle_at(later);
         let job = effects
             .iter()
             .find_map(|e| match e {
@@ -341,7 +337,11 @@ mod tests {
     fn no_ghost_is_asked_for_before_the_pause_or_after_a_change() {
         let mut app = ready_app("");
         app.update(key(KeyCode::Char('a')));
-        assert!(app.request_ghost_if_due(Instant::now()).is_empty());
+        let effects = app.idle_at(Instant::now());
+        assert!(
+            !effects.iter().any(|e| matches!(e, Effect::Generate { .. })),
+            "{effects:?}"
+        );
         app.update(key(KeyCode::Char('b')));
         assert!(app.ghost_due().is_some());
     }
@@ -349,14 +349,11 @@ mod tests {
     #[test]
     fn tab_accepts_the_whole_ghost_as_one_undo_step() {
         let (mut app, _) = with_ghost("It was", " a dark night.");
-        assert_eq!(
-            app.ghost.visible_at(app.doc.cursor()),
-            Some(" a dark night.")
-        );
+        assert_eq!(app.ghost_text(), Some(" a dark night."));
         app.update(key(KeyCode::Tab));
-        assert_eq!(app.doc.text(), "It was a dark night.");
+        assert_eq!(app.doc_mut().text(), "It was a dark night.");
         app.update(Msg::Key(Key::ctrl('z')));
-        assert_eq!(app.doc.text(), "It was");
+        assert_eq!(app.doc_mut().text(), "It was");
     }
 
     #[test]
@@ -370,10 +367,10 @@ mod tests {
             },
         });
         app.update(ctrl_right.clone());
-        assert_eq!(app.doc.text(), "It was a");
+        assert_eq!(app.doc_mut().text(), "It was a");
         app.update(ctrl_right);
-        assert_eq!(app.doc.text(), "It was a dark");
-        assert_eq!(app.ghost.visible_at(app.doc.cursor()), Some(" night."));
+        assert_eq!(app.doc_mut().text(), "It was a dark");
+        assert_eq!(app.ghost_text(), Some(" night."));
     }
 
     #[test]
@@ -382,8 +379,8 @@ mod tests {
         let effects = app.update(key(KeyCode::Char(' ')));
         assert!(effects.is_empty(), "{effects:?}");
         app.update(key(KeyCode::Char('a')));
-        assert_eq!(app.doc.text(), "It was a");
-        assert_eq!(app.ghost.visible_at(app.doc.cursor()), Some(" dark night."));
+        assert_eq!(app.doc_mut().text(), "It was a");
+        assert_eq!(app.ghost_text(), Some(" dark night."));
         assert_eq!(app.ghost_due(), None);
     }
 
@@ -393,7 +390,7 @@ mod tests {
         for c in "Hello".chars() {
             app.update(key(KeyCode::Char(c)));
         }
-        let effects = app.request_ghost_if_due(Instant::now() + Duration::from_secs(1));
+        let effects = app.idle_at(Instant::now() + Duration::from_secs(1));
         let Some(Effect::Generate { job, .. }) = effects.last().cloned() else {
             panic!("no ghost request");
         };
@@ -406,8 +403,8 @@ mod tests {
         });
         let effects = app.update(key(KeyCode::Char('!')));
         assert!(effects.contains(&Effect::CancelJob { job }), "{effects:?}");
-        assert_eq!(app.doc.text(), "Hello!");
-        assert_eq!(app.ghost.visible_at(app.doc.cursor()), None);
+        assert_eq!(app.doc_mut().text(), "Hello!");
+        assert_eq!(app.ghost_text(), None);
     }
 
     #[test]
@@ -416,7 +413,7 @@ mod tests {
         for c in "Rain".chars() {
             app.update(key(KeyCode::Char(c)));
         }
-        let effects = app.request_ghost_if_due(Instant::now() + Duration::from_secs(1));
+        let effects = app.idle_at(Instant::now() + Duration::from_secs(1));
         let Some(Effect::Generate { job, .. }) = effects.last().cloned() else {
             panic!("no ghost request");
         };
@@ -428,10 +425,7 @@ mod tests {
             },
         });
         assert_eq!(effects, vec![Effect::CancelJob { job }]);
-        assert_eq!(
-            app.ghost.visible_at(app.doc.cursor()),
-            Some(" fell all day.")
-        );
+        assert_eq!(app.ghost_text(), Some(" fell all day."));
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub enum Effect {
     /// Set a value in the user's config.toml, keeping its comments and order.
     WriteSetting {
         key: Vec<String>,
-        value: crate::app::settings::Value,
+        value: crate::app::overlay::Value,
     },
     /// Write a template to the writer's templates folder; without `overwrite`, an existing file
     /// is left alone and `Msg::TemplateExists` comes back.

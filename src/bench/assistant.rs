@@ -72,9 +72,9 @@ impl Harness {
         let effects = harness.app.start_assistant(setup);
         harness.run(effects);
         harness.pump_until(Duration::from_secs(120), |app| {
-            !matches!(app.assistant.state, ModelState::Loading(_))
+            !matches!(*app.assistant().state(), ModelState::Loading(_))
         });
-        match &harness.app.assistant.state {
+        match harness.app.assistant().state() {
             ModelState::Ready => Ok(harness),
             other => Err(format!("the model did not load: {other:?}")),
         }
@@ -126,7 +126,7 @@ impl Harness {
 
     /// The variant on show: its text and, once finished, its stats.
     pub fn current_variant(&self) -> Option<(String, Option<GenerationStats>)> {
-        let variant = self.app.assistant.suggestion.as_ref()?.current()?;
+        let variant = self.app.assistant().suggestion()?.current()?;
         let stats = match &variant.state {
             VariantState::Done(stats) => Some(stats.clone()),
             _ => None,
@@ -202,76 +202,13 @@ pub fn run(
         .collect::<Vec<_>>()
         .join("\n");
     let mut h = Harness::start(command, setup, &draft)?;
-    let end = h.app.doc.len_chars();
-    h.app.doc.move_to(end, false);
+    let end = h.app.editor().doc().len_chars();
+    h.app.move_cursor(end);
 
-    // Action key to first token on screen, against the engine's own time to first token.
-    let mut screen_ms = Vec::new();
-    let mut engine_ms = Vec::new();
-    let mut draft_tokens = 0;
-    let continue_key = Key::ctrl('e');
-    for _ in 0..ROUNDS {
-        h.frames.clear();
-        let pressed = Instant::now();
-        h.key(continue_key);
-        let shown = h.pump_until(Duration::from_secs(120), |app| {
-            app.assistant
-                .suggestion
-                .as_ref()
-                .and_then(|s| s.current())
-                .is_some_and(|v| !v.text.is_empty())
-        });
-        if !shown {
-            return Err("no token reached the screen".into());
-        }
-        screen_ms.push(pressed.elapsed().as_secs_f64() * 1000.0);
-        h.pump_until(Duration::from_secs(120), |app| {
-            app.assistant
-                .suggestion
-                .as_ref()
-                .is_some_and(|s| !s.is_streaming())
-        });
-        let (_, stats) = h.current_variant().ok_or("no suggestion")?;
-        let stats = stats.ok_or("the generation did not finish")?;
-        engine_ms.push(stats.ttft_ms);
-        draft_tokens = stats.prompt_tokens;
-        h.key(Key::plain(KeyCode::Esc));
-    }
+    let (mut screen_ms, mut engine_ms, draft_tokens) = continue_rounds(&mut h)?;
     let mut frames: Vec<f64> = h.frames.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
     frames.sort_by(f64::total_cmp);
-
-    // Ghost text: warm the cache once, then one more word and the pause.
-    let mut ghost_request = Vec::new();
-    let mut ghost_keystroke = Vec::new();
-    let mut reused = 0;
-    h.type_text(" The");
-    h.pause();
-    h.pump_until(Duration::from_secs(120), |app| app.ghost.job().is_none());
-    for word in [" next", " part", " is", " about", " time"]
-        .iter()
-        .take(ROUNDS)
-    {
-        h.key(Key::plain(KeyCode::Esc));
-        let typed = Instant::now();
-        h.type_text(word);
-        if let Some(due) = h.app.ghost_due() {
-            std::thread::sleep(due.saturating_duration_since(Instant::now()));
-        }
-        let requested = Instant::now();
-        h.update(Msg::Idle);
-        let cursor = h.app.doc.cursor();
-        let shown = h.pump_until(Duration::from_secs(60), |app| {
-            app.ghost.visible_at(cursor).is_some() || (app.ghost.job().is_none())
-        });
-        if shown && h.app.ghost.visible_at(cursor).is_some() {
-            ghost_request.push(requested.elapsed().as_secs_f64() * 1000.0);
-            ghost_keystroke.push(typed.elapsed().as_secs_f64() * 1000.0);
-        }
-        h.pump_until(Duration::from_secs(60), |app| app.ghost.job().is_none());
-        if let Some(stats) = &h.app.assistant.last_stats {
-            reused = stats.reused_tokens;
-        }
-    }
+    let (mut ghost_request, mut ghost_keystroke, reused) = ghost_rounds(&mut h);
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -293,6 +230,84 @@ pub fn run(
     };
     super::print_report(&report, json, print_table);
     Ok(())
+}
+
+/// Action key to first token on screen, against the engine's own time to first token: both
+/// in ms, round by round, and the draft's tokens.
+fn continue_rounds(h: &mut Harness) -> Result<(Vec<f64>, Vec<f64>, u32), String> {
+    let mut screen_ms = Vec::new();
+    let mut engine_ms = Vec::new();
+    let mut draft_tokens = 0;
+    let continue_key = Key::ctrl('e');
+    for _ in 0..ROUNDS {
+        h.frames.clear();
+        let pressed = Instant::now();
+        h.key(continue_key);
+        let shown = h.pump_until(Duration::from_secs(120), |app| {
+            app.assistant()
+                .suggestion()
+                .and_then(|s| s.current())
+                .is_some_and(|v| !v.text.is_empty())
+        });
+        if !shown {
+            return Err("no token reached the screen".into());
+        }
+        screen_ms.push(pressed.elapsed().as_secs_f64() * 1000.0);
+        h.pump_until(Duration::from_secs(120), |app| {
+            app.assistant()
+                .suggestion()
+                .is_some_and(|s| !s.is_streaming())
+        });
+        let (_, stats) = h.current_variant().ok_or("no suggestion")?;
+        let stats = stats.ok_or("the generation did not finish")?;
+        engine_ms.push(stats.ttft_ms);
+        draft_tokens = stats.prompt_tokens;
+        h.key(Key::plain(KeyCode::Esc));
+    }
+    Ok((screen_ms, engine_ms, draft_tokens))
+}
+
+/// Ghost text: warm the cache once, then one more word and the pause, round by round. The
+/// times from the request and from the keystroke to the ghost on screen, in ms, and the
+/// tokens the last request reused.
+fn ghost_rounds(h: &mut Harness) -> (Vec<f64>, Vec<f64>, u32) {
+    let mut ghost_request = Vec::new();
+    let mut ghost_keystroke = Vec::new();
+    let mut reused = 0;
+    h.type_text(" The");
+    h.pause();
+    h.pump_until(Duration::from_secs(120), |app| {
+        app.assistant().ghost().job().is_none()
+    });
+    for word in [" next", " part", " is", " about", " time"]
+        .iter()
+        .take(ROUNDS)
+    {
+        h.key(Key::plain(KeyCode::Esc));
+        let typed = Instant::now();
+        h.type_text(word);
+        if let Some(due) = h.app.ghost_due() {
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+        let requested = Instant::now();
+        h.update(Msg::Idle);
+        let cursor = h.app.editor().doc().cursor();
+        let shown = h.pump_until(Duration::from_secs(60), |app| {
+            app.assistant().ghost().visible_at(cursor).is_some()
+                || (app.assistant().ghost().job().is_none())
+        });
+        if shown && h.app.assistant().ghost().visible_at(cursor).is_some() {
+            ghost_request.push(requested.elapsed().as_secs_f64() * 1000.0);
+            ghost_keystroke.push(typed.elapsed().as_secs_f64() * 1000.0);
+        }
+        h.pump_until(Duration::from_secs(60), |app| {
+            app.assistant().ghost().job().is_none()
+        });
+        if let Some(stats) = h.app.assistant().last_stats() {
+            reused = stats.reused_tokens;
+        }
+    }
+    (ghost_request, ghost_keystroke, reused)
 }
 
 fn print_table(r: &AssistantReport) {

@@ -11,7 +11,7 @@ use ratatui::backend::TestBackend;
 use serde::Serialize;
 
 use crate::app::{App, Msg};
-use crate::keymap::{Key, KeyCode, Keymap};
+use crate::keymap::{Key, KeyCode, Keymaps};
 use crate::runtime::read_draft;
 use crate::ui::{self, theme::Theme};
 
@@ -87,8 +87,8 @@ fn measure(path: &Path) -> Result<EditorReport, String> {
     let baseline = rss_mib("VmRSS:");
     let started = Instant::now();
     let draft = read_draft(path)?;
-    let (keymap, _) = Keymap::new(&[]);
-    let mut app = App::new(keymap, WIDTH, HEIGHT);
+    let (keymap, _) = Keymaps::new(&[]);
+    let mut app = App::new(keymap, crate::config::Config::default(), WIDTH, HEIGHT);
     app.open(Some(path.to_path_buf()), draft, None);
     terminal
         .draw(|f| ui::render(&app, &theme, f))
@@ -114,8 +114,8 @@ fn measure(path: &Path) -> Result<EditorReport, String> {
         ),
     ] {
         if name == "middle" {
-            let middle = app.doc.len_chars() / 2;
-            app.doc.move_to(middle, false);
+            let middle = app.editor().doc().len_chars() / 2;
+            app.move_cursor(middle);
         }
         app.update(Msg::Key(key));
         let mut times = Vec::with_capacity(KEYSTROKES);

@@ -259,30 +259,7 @@ fn serve(
     };
     let chat_template = model.chat_template(None).ok();
     let mut session = Session::new(model, ctx, chat_template, threads);
-    out.send(&Event::ModelLoaded(ModelInfo {
-        name: model
-            .meta_val_str("general.name")
-            .unwrap_or_else(|_| file_stem(&params.model)),
-        n_ctx: session.ctx()?.n_ctx(),
-        n_ctx_train: model.n_ctx_train(),
-        n_params: model.n_params(),
-        size_bytes: model.size(),
-        has_chat_template: session.chat_template.is_some(),
-        load_ms,
-        architecture: model
-            .meta_val_str("general.architecture")
-            .unwrap_or_default(),
-        quantisation: model
-            .meta_val_str("general.file_type")
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .map_or_else(String::new, file_type_name),
-    }))?;
-    if session.chat_template.is_none() {
-        out.send(&Event::Warned {
-            message: "the model has no chat template llama.cpp knows; using ChatML".into(),
-        })?;
-    }
+    announce(&session, &params.model, load_ms, out)?;
 
     let mut next: Option<Request> = None;
     loop {
@@ -308,40 +285,118 @@ fn serve(
                     received: Instant::now(),
                 };
                 if let Some(load) = load {
-                    let others = load.others();
-                    let want = cpuload::next_threads(cores as usize, session.threads, others);
-                    if want != session.threads {
-                        eprintln!(
-                            "quill worker: other programs use {others:.2} cores; threads {} -> \
-                             {want}",
-                            session.threads
-                        );
-                        session.set_threads(backend, params, want)?;
-                    }
+                    follow_load(&mut session, backend, params, cores, load)?;
                 }
-                let mut control = Control {
+                let control = run_job(
+                    &mut session,
+                    &job,
+                    (&prompt, &sampling, &options),
                     requests,
-                    job: job.id,
-                    pending: None,
-                    client_gone: false,
-                };
-                let result =
-                    session.generate(&job, &prompt, &sampling, &options, &mut control, out);
-                let event = match result {
-                    Ok(stats) => Event::GenerationFinished { job: job.id, stats },
-                    Err(e) => Event::GenerationFailed {
-                        job: job.id,
-                        reason: format!("{e:#}"),
-                    },
-                };
+                    out,
+                )?;
                 if control.client_gone {
                     return Ok(None);
                 }
-                out.send(&event)?;
                 next = control.pending;
             }
         }
     }
+}
+
+/// Runs one generation and reports how it ended (unless the client has gone). The control
+/// it returns holds what arrived meanwhile.
+fn run_job<'r>(
+    session: &mut Session,
+    job: &Job,
+    (prompt, sampling, options): (&Prompt, &SamplingParams, &GenerateOptions),
+    requests: &'r Receiver<Request>,
+    out: &mut EventWriter,
+) -> Result<Control<'r>> {
+    let mut control = Control {
+        requests,
+        job: job.id,
+        pending: None,
+        client_gone: false,
+    };
+    let event = match session.generate(job, prompt, sampling, options, &mut control, out) {
+        Ok(stats) => Event::GenerationFinished { job: job.id, stats },
+        Err(e) => Event::GenerationFailed {
+            job: job.id,
+            reason: format!("{e:#}"),
+        },
+    };
+    if !control.client_gone {
+        out.send(&event)?;
+    }
+    Ok(control)
+}
+
+/// Tells the client the model is loaded, and what it is.
+fn announce(session: &Session, path: &Path, load_ms: u64, out: &mut EventWriter) -> Result<()> {
+    let has_template = session.chat_template.is_some();
+    let n_ctx = session.ctx()?.n_ctx();
+    out.send(&Event::ModelLoaded(model_info(
+        session.model,
+        path,
+        n_ctx,
+        has_template,
+        load_ms,
+    )))?;
+    if !has_template {
+        out.send(&Event::Warned {
+            message: "the model has no chat template llama.cpp knows; using ChatML".into(),
+        })?;
+    }
+    Ok(())
+}
+
+/// What the client is told of a loaded model.
+fn model_info(
+    model: &LlamaModel,
+    path: &Path,
+    n_ctx: u32,
+    has_chat_template: bool,
+    load_ms: u64,
+) -> ModelInfo {
+    ModelInfo {
+        name: model
+            .meta_val_str("general.name")
+            .unwrap_or_else(|_| file_stem(path)),
+        n_ctx,
+        n_ctx_train: model.n_ctx_train(),
+        n_params: model.n_params(),
+        size_bytes: model.size(),
+        has_chat_template,
+        load_ms,
+        architecture: model
+            .meta_val_str("general.architecture")
+            .unwrap_or_default(),
+        quantisation: model
+            .meta_val_str("general.file_type")
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .map_or_else(String::new, file_type_name),
+    }
+}
+
+/// Before a request: as many threads as the cores other programs leave free.
+fn follow_load(
+    session: &mut Session,
+    backend: &LlamaBackend,
+    params: &LoadParams,
+    cores: i32,
+    load: &CpuLoad,
+) -> Result<()> {
+    let others = load.others();
+    let want = cpuload::next_threads(cores as usize, session.threads, others);
+    if want != session.threads {
+        eprintln!(
+            "quill worker: other programs use {others:.2} cores; threads {} -> {want}",
+            session.threads
+        );
+        session.set_threads(backend, params, want)?;
+    }
+    Ok(())
 }
 
 /// The CPU features llama.cpp's kernels were compiled for. These report the compiler's macros
@@ -652,61 +707,15 @@ impl<'m> Session<'m> {
             .collect();
         let bos = self.bos_needed(&segments);
         let total = counts.iter().sum::<usize>() + usize::from(bos);
-        let mut excess = total.saturating_sub(budget);
-        let mut dropped = 0;
-        if excess > 0 {
-            let mut order: Vec<usize> = (0..segments.len())
-                .filter(|&i| matches!(segments[i], Segment::Text { fit, .. } if fit != Fit::Fixed))
-                .collect();
-            order.sort_by_key(|&i| std::cmp::Reverse(counts[i]));
-            for i in order {
-                if excess == 0 {
-                    break;
-                }
-                let Segment::Text { text, fit } = &segments[i] else {
-                    continue;
-                };
-                let target = counts[i].saturating_sub(excess);
-                let mut count = |s: &str| self.tokenize(s, false).len();
-                let kept = match *fit {
-                    Fit::KeepEnd => {
-                        // The last cut again if it still fits: the text only grew at the end,
-                        // and the cache holds the prompt that starts there. Otherwise a fresh
-                        // cut with a quarter of the budget to spare, so the next several
-                        // requests can keep it.
-                        let again = self
-                            .anchor
-                            .as_deref()
-                            .and_then(|anchor| text.rfind(anchor))
-                            .map(|at| &text[at..])
-                            .filter(|candidate| count(candidate) <= target);
-                        let kept = match again {
-                            Some(kept) => kept,
-                            None => fit_text(text, *fit, target * 3 / 4, &mut count),
-                        };
-                        *anchor = Some(kept.chars().take(ANCHOR_CHARS).collect());
-                        kept.to_string()
-                    }
-                    _ => fit_text(text, *fit, target, &mut count).to_string(),
-                };
-                let kept_count = count(&kept);
-                let saved = counts[i].saturating_sub(kept_count);
-                dropped += saved;
-                excess = excess.saturating_sub(saved);
-                counts[i] = kept_count;
-                segments[i] = Segment::Text {
-                    text: kept,
-                    fit: *fit,
-                };
-            }
-            if excess > 0 {
-                bail!(
-                    "the prompt needs {} tokens even with the draft shortened, but the context \
-                     holds {n_ctx} with {reserve} kept for the answer: raise n_ctx or lower \
-                     max_tokens",
-                    total - dropped
-                );
-            }
+        let excess = total.saturating_sub(budget);
+        let dropped = self.shorten(&mut segments, &mut counts, excess, anchor);
+        if dropped < excess {
+            bail!(
+                "the prompt needs {} tokens even with the draft shortened, but the context \
+                 holds {n_ctx} with {reserve} kept for the answer: raise n_ctx or lower \
+                 max_tokens",
+                total - dropped
+            );
         }
         let mut tokens = Vec::with_capacity(total);
         if bos {
@@ -722,6 +731,66 @@ impl<'m> Session<'m> {
             bail!("the prompt is empty");
         }
         Ok((tokens, dropped))
+    }
+
+    /// Shortens the texts that may be shortened, longest first, by `excess` tokens in all
+    /// if it can; returns how many tokens went. `counts` are the segments' token counts.
+    fn shorten(
+        &self,
+        segments: &mut [Segment],
+        counts: &mut [usize],
+        mut excess: usize,
+        anchor: &mut Option<String>,
+    ) -> usize {
+        let mut dropped = 0;
+        if excess == 0 {
+            return 0;
+        }
+        let mut order: Vec<usize> = (0..segments.len())
+            .filter(|&i| matches!(segments[i], Segment::Text { fit, .. } if fit != Fit::Fixed))
+            .collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(counts[i]));
+        for i in order {
+            if excess == 0 {
+                break;
+            }
+            let Segment::Text { text, fit } = &segments[i] else {
+                continue;
+            };
+            let target = counts[i].saturating_sub(excess);
+            let mut count = |s: &str| self.tokenize(s, false).len();
+            let kept = match *fit {
+                Fit::KeepEnd => {
+                    // The last cut again if it still fits: the text only grew at the end,
+                    // and the cache holds the prompt that starts there. Otherwise a fresh
+                    // cut with a quarter of the budget to spare, so the next several
+                    // requests can keep it.
+                    let again = self
+                        .anchor
+                        .as_deref()
+                        .and_then(|anchor| text.rfind(anchor))
+                        .map(|at| &text[at..])
+                        .filter(|candidate| count(candidate) <= target);
+                    let kept = match again {
+                        Some(kept) => kept,
+                        None => fit_text(text, *fit, target * 3 / 4, &mut count),
+                    };
+                    *anchor = Some(kept.chars().take(ANCHOR_CHARS).collect());
+                    kept.to_string()
+                }
+                _ => fit_text(text, *fit, target, &mut count).to_string(),
+            };
+            let kept_count = count(&kept);
+            let saved = counts[i].saturating_sub(kept_count);
+            dropped += saved;
+            excess = excess.saturating_sub(saved);
+            counts[i] = kept_count;
+            segments[i] = Segment::Text {
+                text: kept,
+                fit: *fit,
+            };
+        }
+        dropped
     }
 
     fn bos_needed(&self, segments: &[Segment]) -> bool {
@@ -802,40 +871,17 @@ impl<'m> Session<'m> {
         Ok(())
     }
 
-    fn generate(
+    /// Samples and streams tokens after the decoded prompt until a stop; fills in `stats`.
+    fn stream(
         &mut self,
         job: &Job,
-        prompt: &Prompt,
         sampling: &SamplingParams,
         options: &GenerateOptions,
         control: &mut Control,
         out: &mut EventWriter,
-    ) -> Result<GenerationStats> {
+        stats: &mut GenerationStats,
+    ) -> Result<()> {
         let n_ctx = self.ctx()?.n_ctx() as usize;
-        let reserve = (sampling.max_tokens as usize).clamp(1, n_ctx / 2);
-        let mut anchor = self.anchor.clone();
-        let (tokens, dropped) = self.prompt_tokens(prompt, reserve, &mut anchor, out)?;
-        self.anchor = anchor;
-        let reused = self.reuse_prefix(&tokens, options.reuse_prefix)?;
-
-        let mut stats = GenerationStats {
-            prompt_tokens: tokens.len() as u32,
-            reused_tokens: reused as u32,
-            dropped_tokens: dropped as u32,
-            generated_tokens: 0,
-            ttft_ms: 0.0,
-            prompt_tokens_per_s: 0.0,
-            tokens_per_s: 0.0,
-            stop_reason: StopReason::Cancelled,
-            threads: self.threads as u32,
-        };
-        let prompt_started = Instant::now();
-        if !self.decode_prompt(&tokens[reused..], control)? {
-            return Ok(stats);
-        }
-        let prompt_secs = prompt_started.elapsed().as_secs_f64();
-        stats.prompt_tokens_per_s = (tokens.len() - reused) as f64 / prompt_secs.max(1e-9);
-
         let mut sampler = sampler_chain(sampling, self.model.n_vocab());
         let mut text = TextStream::new(&sampling.stop);
         let vocab = self.model.vocab();
@@ -897,6 +943,44 @@ impl<'m> Session<'m> {
             stats.tokens_per_s =
                 f64::from(stats.generated_tokens - 1) / first.elapsed().as_secs_f64().max(1e-9);
         }
+        Ok(())
+    }
+
+    fn generate(
+        &mut self,
+        job: &Job,
+        prompt: &Prompt,
+        sampling: &SamplingParams,
+        options: &GenerateOptions,
+        control: &mut Control,
+        out: &mut EventWriter,
+    ) -> Result<GenerationStats> {
+        let n_ctx = self.ctx()?.n_ctx() as usize;
+        let reserve = (sampling.max_tokens as usize).clamp(1, n_ctx / 2);
+        let mut anchor = self.anchor.clone();
+        let (tokens, dropped) = self.prompt_tokens(prompt, reserve, &mut anchor, out)?;
+        self.anchor = anchor;
+        let reused = self.reuse_prefix(&tokens, options.reuse_prefix)?;
+
+        let mut stats = GenerationStats {
+            prompt_tokens: tokens.len() as u32,
+            reused_tokens: reused as u32,
+            dropped_tokens: dropped as u32,
+            generated_tokens: 0,
+            ttft_ms: 0.0,
+            prompt_tokens_per_s: 0.0,
+            tokens_per_s: 0.0,
+            stop_reason: StopReason::Cancelled,
+            threads: self.threads as u32,
+        };
+        let prompt_started = Instant::now();
+        if !self.decode_prompt(&tokens[reused..], control)? {
+            return Ok(stats);
+        }
+        let prompt_secs = prompt_started.elapsed().as_secs_f64();
+        stats.prompt_tokens_per_s = (tokens.len() - reused) as f64 / prompt_secs.max(1e-9);
+
+        self.stream(job, sampling, options, control, out, &mut stats)?;
         Ok(stats)
     }
 }

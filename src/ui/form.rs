@@ -8,12 +8,16 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 use unicode_width::UnicodeWidthStr;
 
 use super::theme::Theme;
-use crate::app::form::TemplateForm;
+use crate::app::overlay::TemplateForm;
+use crate::command::Command;
+use crate::keymap::{Keymaps, Mode};
 use crate::sanitize::strip_controls;
 
 pub struct FormView<'a> {
     pub form: &'a TemplateForm,
     pub theme: &'a Theme,
+    /// Where the keys in the hint come from.
+    pub keys: &'a Keymaps,
 }
 
 /// The widest label, in columns, capped so a long one cannot squeeze out the values.
@@ -95,7 +99,15 @@ impl Widget for FormView<'_> {
             .collect();
         lines.push(Line::default());
         lines.push(Line::styled(
-            "Enter run · Tab next field · C-s save as preset · Esc cancel",
+            self.keys.hint_bar(
+                Mode::Form,
+                &[
+                    (Command::submit, "run"),
+                    (Command::select_next, "next field"),
+                    (Command::save_template_preset, "save as preset"),
+                    (Command::cancel, "cancel"),
+                ],
+            ),
             theme.muted,
         ));
         let limit = self

@@ -9,7 +9,7 @@ use similar::{ChangeTag, TextDiff};
 
 use super::theme::Theme;
 use crate::command::Command;
-use crate::keymap::Keymap;
+use crate::keymap::{Keymaps, Mode};
 use crate::suggestion::{Suggestion, Target, VariantState};
 
 pub struct SuggestionsPane<'a> {
@@ -17,7 +17,7 @@ pub struct SuggestionsPane<'a> {
     pub theme: &'a Theme,
     pub focused: bool,
     /// Where the keys shown in the footer come from.
-    pub keymap: &'a Keymap,
+    pub keymap: &'a Keymaps,
 }
 
 impl Widget for SuggestionsPane<'_> {
@@ -32,6 +32,11 @@ impl Widget for SuggestionsPane<'_> {
             None => "waiting for the model…".to_string(),
         };
         let count = s.variants.len().max(1);
+        let mode = if self.focused {
+            Mode::Suggestions
+        } else {
+            Mode::Edit
+        };
         let border = if self.focused {
             theme.border_focused
         } else {
@@ -69,7 +74,7 @@ impl Widget for SuggestionsPane<'_> {
             .borders(Borders::ALL)
             .border_style(border)
             .title(Line::from(title))
-            .title_bottom(Span::styled(footer(self.keymap), theme.muted));
+            .title_bottom(Span::styled(footer(self.keymap, mode), theme.muted));
         let text = s.current().map_or("", |v| v.text.as_str());
         let mut lines = match &s.target {
             Target::Replace { original, .. } => diff_lines(original.trim(), text.trim(), theme),
@@ -98,18 +103,18 @@ impl Widget for SuggestionsPane<'_> {
     }
 }
 
-/// The keys that act on a suggestion, as the keymap in force binds them (a remapped key shows
-/// its new binding; a key this terminal cannot deliver is not offered).
-fn footer(keymap: &Keymap) -> String {
-    let key = |command| keymap.hint(command);
+/// The keys that act on a suggestion in `mode` (the draft, or the pane when it has the
+/// keyboard), as the keymap in force binds them: a remapped key shows its new binding, and a
+/// key this terminal cannot deliver is not offered.
+fn footer(keymap: &Keymaps, mode: Mode) -> String {
+    let key = |command| keymap.hint(mode, command);
     let variants = match (key(Command::previous_variant), key(Command::next_variant)) {
         (Some(p), Some(n)) => Some(format!("{p} {n} variants")),
         (p, n) => p.or(n).map(|k| format!("{k} variants")),
     };
-    // Esc is handled by the suggestion itself (stop, then dismiss), not a binding.
     let parts: Vec<String> = [
         key(Command::accept_suggestion).map(|k| format!("{k} accept")),
-        Some("Esc reject".to_string()),
+        key(Command::cancel).map(|k| format!("{k} reject")),
         key(Command::regenerate).map(|k| format!("{k} again")),
         variants,
         key(Command::focus_next_pane).map(|k| format!("{k} focus")),
@@ -152,25 +157,34 @@ mod tests {
 
     #[test]
     fn the_footer_shows_keys_the_terminal_delivers_and_follows_remaps() {
-        let (keymap, _) = Keymap::new(&[]);
-        let text = footer(&keymap);
+        let (keymap, _) = Keymaps::new(&[]);
+        let text = footer(&keymap, Mode::Edit);
         assert_eq!(
             text,
             " A-Enter accept · Esc reject · C-g again · A-, A-. variants · F6 focus "
         );
-        let (remapped, _) = Keymap::new(&[
-            ("C-g".into(), "none".into()),
-            ("A-r".into(), "regenerate".into()),
+        let (remapped, _) = Keymaps::new(&[
+            (Mode::Edit, "C-g".into(), "none".into()),
+            (Mode::Edit, "A-r".into(), "regenerate".into()),
+            (Mode::Edit, "Esc".into(), "none".into()),
+            (Mode::Edit, "C-d".into(), "cancel".into()),
+            (Mode::Edit, "A-Enter".into(), "none".into()),
+            (Mode::Edit, "C-j".into(), "accept_suggestion".into()),
         ]);
-        assert!(
-            footer(&remapped).contains("A-r again"),
-            "{}",
-            footer(&remapped)
-        );
+        let text = footer(&remapped, Mode::Edit);
+        assert!(text.contains("A-r again"), "{text}");
+        assert!(text.contains("C-d reject"), "{text}");
+        assert!(text.contains("C-j accept"), "{text}");
+        assert!(!text.contains("Esc") && !text.contains("A-Enter"), "{text}");
         let mut kitty = keymap.clone();
         kitty.set_kitty_protocol(true);
         // With the kitty protocol both pairs work; the shorter names still lead.
-        assert!(footer(&kitty).contains("A-, A-. variants"));
+        assert!(footer(&kitty, Mode::Edit).contains("A-, A-. variants"));
+        // With the keyboard, the pane's own keys.
+        assert_eq!(
+            footer(&keymap, Mode::Suggestions),
+            " Enter accept · Esc reject · r again · Left Right variants · F6 focus "
+        );
     }
 
     #[test]

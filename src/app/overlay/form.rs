@@ -1,79 +1,14 @@
 //! The template form: a template's fields to fill before it runs, one line each, with the last
-//! values used for that template filled in. Pure state and key handling; `App` runs the result.
+//! values used for that template filled in. It runs (through the app) once the required
+//! fields are filled; the save key keeps it as a preset.
 
 use std::collections::BTreeMap;
 
-use unicode_segmentation::UnicodeSegmentation;
-
-use crate::keymap::{Key, KeyCode};
+use super::{Intent, Outcome};
+use crate::app::line_input::LineInput;
+use crate::command::Command;
+use crate::keymap::Key;
 use crate::prompt::PromptTemplate;
-
-/// One line only: a pasted or remembered break would end the field for the model, and a
-/// control character would reach the terminal.
-fn one_line(text: &str) -> String {
-    crate::sanitize::strip_controls(&text.replace(['\n', '\r'], " ")).into_owned()
-}
-
-/// One line of editable text; the cursor is a byte offset on a grapheme boundary.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LineInput {
-    pub text: String,
-    pub cursor: usize,
-}
-
-impl LineInput {
-    pub fn new(text: &str) -> Self {
-        let text = one_line(text);
-        LineInput {
-            cursor: text.len(),
-            text,
-        }
-    }
-
-    pub fn insert(&mut self, s: &str) {
-        let s = one_line(s);
-        self.text.insert_str(self.cursor, &s);
-        self.cursor += s.len();
-    }
-
-    fn prev(&self) -> usize {
-        self.text[..self.cursor]
-            .grapheme_indices(true)
-            .next_back()
-            .map_or(0, |(i, _)| i)
-    }
-
-    fn next(&self) -> usize {
-        self.text[self.cursor..]
-            .graphemes(true)
-            .next()
-            .map_or(self.cursor, |g| self.cursor + g.len())
-    }
-
-    pub fn backspace(&mut self) {
-        let prev = self.prev();
-        self.text.replace_range(prev..self.cursor, "");
-        self.cursor = prev;
-    }
-
-    pub fn delete(&mut self) {
-        let next = self.next();
-        self.text.replace_range(self.cursor..next, "");
-    }
-
-    pub fn left(&mut self) {
-        self.cursor = self.prev();
-    }
-
-    pub fn right(&mut self) {
-        self.cursor = self.next();
-    }
-
-    /// Display columns before the cursor (CJK counts two).
-    pub fn cursor_col(&self) -> usize {
-        unicode_width::UnicodeWidthStr::width(&self.text[..self.cursor])
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormField {
@@ -93,15 +28,6 @@ pub struct TemplateForm {
     pub max_chars: Option<usize>,
     pub fields: Vec<FormField>,
     pub focus: usize,
-}
-
-/// What a key did to the form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FormOutcome {
-    Editing,
-    Cancel,
-    /// Run the template with these values.
-    Submit(BTreeMap<String, String>),
 }
 
 impl TemplateForm {
@@ -180,66 +106,50 @@ impl TemplateForm {
         true
     }
 
-    /// Handles a key: Tab/Shift-Tab or Up/Down move between fields, Left/Right move the cursor
-    /// (or pick among a field's choices), Enter runs once the required fields are filled, Esc
-    /// cancels.
-    pub fn on_key(&mut self, key: &Key) -> FormOutcome {
+    /// Tab or Down, Shift-Tab or Up move between fields; Left and Right move the cursor, or
+    /// pick among a field's choices; Enter runs once the required fields are filled; the save
+    /// key keeps the form as a preset; Esc cancels.
+    pub fn on_key(&mut self, command: Option<Command>, key: &Key) -> Outcome {
+        use Command as C;
         let n = self.fields.len();
-        match key.code {
-            KeyCode::Esc => return FormOutcome::Cancel,
-            KeyCode::Enter => {
+        match command {
+            Some(C::cancel) => return Outcome::Close,
+            Some(C::submit) => {
                 let missing = self
                     .fields
                     .iter()
                     .position(|f| f.required && f.input.text.trim().is_empty());
-                match missing {
-                    Some(i) => self.focus = i,
-                    None => return FormOutcome::Submit(self.values()),
-                }
-            }
-            KeyCode::Tab | KeyCode::Down if n > 0 => self.focus = (self.focus + 1) % n,
-            KeyCode::BackTab | KeyCode::Up if n > 0 => self.focus = (self.focus + n - 1) % n,
-            KeyCode::Left | KeyCode::Right => {
-                let forward = key.code == KeyCode::Right;
-                if !self.cycle_choice(forward)
-                    && let Some(f) = self.fields.get_mut(self.focus)
-                {
-                    if forward {
-                        f.input.right();
-                    } else {
-                        f.input.left();
+                return match missing {
+                    Some(i) => {
+                        self.focus = i;
+                        Outcome::Keep(Intent::Error(format!(
+                            "fill in {} first",
+                            self.missing().join(", ")
+                        )))
                     }
-                }
+                    None => Outcome::Then(Intent::RunTemplate {
+                        id: self.template.clone(),
+                        values: self.values(),
+                    }),
+                };
             }
-            KeyCode::Home => {
-                if let Some(f) = self.fields.get_mut(self.focus) {
-                    f.input.cursor = 0;
-                }
+            Some(C::save_template_preset | C::save) => {
+                return Outcome::Keep(Intent::SavePreset {
+                    id: self.template.clone(),
+                    values: self.values(),
+                });
             }
-            KeyCode::End => {
-                if let Some(f) = self.fields.get_mut(self.focus) {
-                    f.input.cursor = f.input.text.len();
-                }
-            }
-            KeyCode::Backspace => {
-                if let Some(f) = self.fields.get_mut(self.focus) {
-                    f.input.backspace();
-                }
-            }
-            KeyCode::Delete => {
-                if let Some(f) = self.fields.get_mut(self.focus) {
-                    f.input.delete();
-                }
-            }
+            Some(C::select_next) if n > 0 => self.focus = (self.focus + 1) % n,
+            Some(C::select_previous) if n > 0 => self.focus = (self.focus + n - 1) % n,
+            Some(C::move_left | C::move_right)
+                if self.cycle_choice(command == Some(C::move_right)) => {}
             _ => {
-                if let Some(c) = key.typed_char()
-                    && let Some(f) = self.fields.get_mut(self.focus)
-                {
-                    f.input.insert(c.encode_utf8(&mut [0; 4]));
+                if let Some(f) = self.fields.get_mut(self.focus) {
+                    f.input.edit(command, key);
                 }
             }
         }
-        FormOutcome::Editing
+        Outcome::Stay
     }
 
     pub fn paste(&mut self, text: &str) {
@@ -252,6 +162,7 @@ impl TemplateForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keymap::KeyCode;
     use crate::prompt::PromptLibrary;
 
     fn key(code: KeyCode) -> Key {
@@ -260,7 +171,7 @@ mod tests {
 
     fn type_text(form: &mut TemplateForm, text: &str) {
         for c in text.chars() {
-            form.on_key(&key(KeyCode::Char(c)));
+            form.on_key(None, &key(KeyCode::Char(c)));
         }
     }
 
@@ -270,15 +181,24 @@ mod tests {
         let mut form = TemplateForm::new(library.get("tagline").unwrap(), None);
         assert_eq!(form.fields[form.focus].name, "product");
         assert_eq!(form.fields[1].input.text, "small businesses");
-        assert_eq!(form.on_key(&key(KeyCode::Enter)), FormOutcome::Editing);
+        let enter = key(KeyCode::Enter);
+        assert!(matches!(
+            form.on_key(Some(Command::submit), &enter),
+            Outcome::Keep(Intent::Error(_))
+        ));
         assert_eq!(form.missing(), ["Product"]);
         type_text(&mut form, "Quill");
-        let FormOutcome::Submit(values) = form.on_key(&key(KeyCode::Enter)) else {
+        let Outcome::Then(Intent::RunTemplate { values, .. }) =
+            form.on_key(Some(Command::submit), &enter)
+        else {
             panic!("a filled form submits");
         };
         assert_eq!(values["product"], "Quill");
         assert_eq!(values["audience"], "small businesses");
-        assert_eq!(form.on_key(&key(KeyCode::Esc)), FormOutcome::Cancel);
+        assert_eq!(
+            form.on_key(Some(Command::cancel), &key(KeyCode::Esc)),
+            Outcome::Close
+        );
     }
 
     #[test]
@@ -302,24 +222,9 @@ mod tests {
                 .contains(&first)
         );
         form.focus = tone;
-        form.on_key(&key(KeyCode::Right));
+        form.on_key(Some(Command::move_right), &key(KeyCode::Right));
         assert_ne!(form.fields[tone].input.text, first);
-        form.on_key(&key(KeyCode::Left));
+        form.on_key(Some(Command::move_left), &key(KeyCode::Left));
         assert_eq!(form.fields[tone].input.text, first);
-    }
-
-    #[test]
-    fn editing_steps_over_whole_graphemes() {
-        let mut input = LineInput::new("写作👍🏽x");
-        assert_eq!(input.cursor_col(), 2 + 2 + 2 + 1);
-        input.left();
-        input.left();
-        assert_eq!(&input.text[input.cursor..], "👍🏽x");
-        input.backspace();
-        assert_eq!(input.text, "写👍🏽x");
-        input.delete();
-        assert_eq!(input.text, "写x");
-        input.insert("line\nbreak");
-        assert_eq!(input.text, "写line breakx");
     }
 }

@@ -3,10 +3,11 @@
 
 use serde::Deserialize;
 
-use super::assist::AssistantSetup;
-use super::{App, Effect, Mode};
+use super::{Intent, Outcome, OverlayCx};
+use crate::app::line_input::LineInput;
+use crate::command::Command;
 use crate::config::Config;
-use crate::keymap::{Key, KeyCode};
+use crate::keymap::Key;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
@@ -131,7 +132,7 @@ pub use crate::config::SettingValue as Value;
 pub struct SettingsPane {
     pub selected: usize,
     /// The text being typed for the selected field, while editing.
-    pub editing: Option<String>,
+    pub editing: Option<LineInput>,
 }
 
 impl Field {
@@ -224,119 +225,99 @@ impl Field {
     }
 }
 
-impl App {
-    pub(super) fn open_settings(&mut self) {
-        self.mode = Mode::Settings(SettingsPane::default());
-        self.relayout();
+impl SettingsPane {
+    pub fn field(&self) -> Field {
+        FIELDS[self.selected.min(FIELDS.len() - 1)]
     }
 
-    pub(super) fn on_settings_key(&mut self, mut pane: SettingsPane, key: Key) -> Vec<Effect> {
-        let field = FIELDS[pane.selected.min(FIELDS.len() - 1)];
-        if let Some(text) = &mut pane.editing {
-            match key.code {
-                KeyCode::Esc => pane.editing = None,
-                KeyCode::Enter => {
-                    let text = text.clone();
-                    match field.parse(&text) {
-                        Ok(Value::Str(name))
-                            if field.kind == Kind::Theme && !self.theme_names.contains(&name) =>
-                        {
-                            self.error(format!(
-                                "no theme named {name}; there are {}",
-                                self.theme_names.join(", ")
-                            ));
-                        }
-                        Ok(value) => {
-                            pane.editing = None;
-                            self.mode = Mode::Settings(pane);
-                            return self.set(field, value);
-                        }
-                        Err(e) => self.error(e),
-                    }
+    /// Up and Down choose a field; Enter edits it (or turns a switch over), Left and Right
+    /// step through a field's choices, Esc closes. While a value is typed, Enter checks and
+    /// applies it and Esc drops it.
+    pub fn on_key(&mut self, command: Option<Command>, key: &Key, cx: &OverlayCx) -> Outcome {
+        use Command as C;
+        let field = self.field();
+        if let Some(editing) = &mut self.editing {
+            return match command {
+                Some(C::cancel) => {
+                    self.editing = None;
+                    Outcome::Stay
                 }
-                KeyCode::Backspace => {
-                    text.pop();
+                Some(C::submit) => match field.parse(&editing.text) {
+                    Ok(Value::Str(name))
+                        if field.kind == Kind::Theme && !cx.themes.contains(&name) =>
+                    {
+                        Outcome::Keep(Intent::Error(format!(
+                            "no theme named {name}; there are {}",
+                            cx.themes.join(", ")
+                        )))
+                    }
+                    Ok(value) => {
+                        self.editing = None;
+                        Outcome::Keep(Intent::Set(field, value))
+                    }
+                    Err(e) => Outcome::Keep(Intent::Error(e)),
+                },
+                // Space types a space here, whatever it does in the list.
+                Some(C::toggle) => {
+                    editing.insert(" ");
+                    Outcome::Stay
                 }
                 _ => {
-                    if let Some(c) = key.typed_char() {
-                        text.push(c);
-                    }
+                    editing.edit(command, key);
+                    Outcome::Stay
                 }
-            }
-            self.mode = Mode::Settings(pane);
-            return Vec::new();
+            };
         }
-        match key.code {
-            KeyCode::Esc | KeyCode::F(2) => {
-                self.mode = Mode::Edit;
-                self.relayout();
-                return Vec::new();
+        match command {
+            Some(C::cancel) => Outcome::Close,
+            Some(C::select_previous) => {
+                self.selected = self.selected.saturating_sub(1);
+                Outcome::Stay
             }
-            KeyCode::Up => pane.selected = pane.selected.saturating_sub(1),
-            KeyCode::Down => pane.selected = (pane.selected + 1).min(FIELDS.len() - 1),
-            KeyCode::Enter | KeyCode::Char(' ') if field.kind == Kind::Bool => {
-                let on = field.show(&self.config) == "on";
-                self.mode = Mode::Settings(pane);
-                return self.set(field, Value::Bool(!on));
+            Some(C::select_next) => {
+                self.selected = (self.selected + 1).min(FIELDS.len() - 1);
+                Outcome::Stay
             }
-            KeyCode::Left | KeyCode::Right
+            Some(C::submit | C::toggle) if field.kind == Kind::Bool => {
+                let on = field.show(cx.config) == "on";
+                Outcome::Keep(Intent::Set(field, Value::Bool(!on)))
+            }
+            Some(C::move_left | C::move_right)
                 if matches!(field.kind, Kind::Choice(_) | Kind::Theme) =>
             {
-                let names: Vec<&str> = self.theme_names.iter().map(String::as_str).collect();
+                let themes: Vec<&str> = cx.themes.iter().map(String::as_str).collect();
                 let choices: &[&str] = match field.kind {
                     Kind::Choice(choices) => choices,
-                    _ => &names,
+                    _ => &themes,
                 };
-                let current = field.show(&self.config);
+                if choices.is_empty() {
+                    return Outcome::Stay;
+                }
+                let current = field.show(cx.config);
                 let i = choices.iter().position(|c| *c == current).unwrap_or(0);
-                let next = if key.code == KeyCode::Right {
+                let next = if command == Some(C::move_right) {
                     (i + 1) % choices.len()
                 } else {
                     (i + choices.len() - 1) % choices.len()
                 };
-                self.mode = Mode::Settings(pane);
-                return self.set(field, Value::Str(choices[next].to_string()));
+                Outcome::Keep(Intent::Set(field, Value::Str(choices[next].to_string())))
             }
-            KeyCode::Enter => pane.editing = Some(field.show(&self.config)),
-            _ => {}
-        }
-        self.mode = Mode::Settings(pane);
-        Vec::new()
-    }
-
-    /// Switches the theme (from the palette) and saves the choice.
-    pub(super) fn set_theme(&mut self, name: String) -> Vec<Effect> {
-        let field = FIELDS
-            .iter()
-            .find(|f| f.kind == Kind::Theme)
-            .copied()
-            .expect("the settings list has a theme field");
-        self.set(field, Value::Str(name))
-    }
-
-    /// Applies a setting now and has it written to config.toml.
-    fn set(&mut self, field: Field, value: Value) -> Vec<Effect> {
-        field.apply(&mut self.config, &value);
-        self.info(format!("{} = {}", field.label, field.show(&self.config)));
-        let mut effects = vec![Effect::WriteSetting {
-            key: field.key.iter().map(|k| k.to_string()).collect(),
-            value,
-        }];
-        if let Some(setup) = &self.assistant.setup {
-            let model_path = if field.key == ["model"] {
-                self.config.model_path(None, &setup.load.model)
-            } else {
-                setup.load.model.clone()
-            };
-            let setup = AssistantSetup::from_config(&self.config, model_path);
-            if field.reloads_model() {
-                effects.extend(self.start_assistant(setup));
-            } else {
-                self.assistant.setup = Some(setup);
+            Some(C::submit) => {
+                self.editing = Some(LineInput::new(&field.show(cx.config)));
+                Outcome::Stay
             }
+            _ => Outcome::Stay,
         }
-        effects
     }
+}
+
+/// The settings field for the theme (the palette switches themes through it).
+pub fn theme_field() -> Field {
+    FIELDS
+        .iter()
+        .find(|f| f.kind == Kind::Theme)
+        .copied()
+        .unwrap_or(FIELDS[FIELDS.len() - 1])
 }
 
 #[cfg(test)]

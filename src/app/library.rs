@@ -1,19 +1,18 @@
-//! The writer's templates in the editor: the form that fills a template's fields before it
-//! runs (remembering the last values), saving a filled form as a preset or the selection as a
-//! new template (asking before anything is replaced), editing a template in `$EDITOR` and
-//! deleting the writer's own. File work is done by the terminal layer through `Effect`s.
+//! The writer's prompts and templates in the editor: the library (built in, and the writer's
+//! own over them), the form that fills a template's fields before it runs (remembering the last
+//! values), saving a filled form as a preset or the writer's text as a new template (asking
+//! before anything is replaced), editing a template in `$EDITOR` and deleting the writer's own.
+//! File work is the runtime's, through `Effect`s.
 
 use std::collections::BTreeMap;
 
-use super::form::{FormOutcome, TemplateForm};
-use super::palette::{Palette, Purpose};
-use super::{App, Confirm, Effect, Mode, Prompt, PromptKind};
-use crate::keymap::Key;
+use super::overlay::{Answer, Confirm, MiniBuffer, Question, TemplateForm};
+use super::{Cx, Effect};
 use crate::prompt::{Origin, PromptLibrary, PromptTemplate, check_name};
 
 /// A template waiting for its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NewTemplate {
+enum NewTemplate {
     /// A template's filled form, to keep as a preset.
     Preset {
         template: String,
@@ -23,128 +22,109 @@ pub enum NewTemplate {
     FromText(String),
 }
 
-impl App {
-    /// Opens `id`'s form, or runs it at once if it has no fields to fill.
-    pub(super) fn open_template(&mut self, id: &str) -> Vec<Effect> {
-        let Ok(template) = self.assistant.prompts.get(id) else {
-            self.error(format!("no template named {id}"));
-            return Vec::new();
+/// What opening a template came to.
+pub enum Opened {
+    /// Its form is open: it runs once filled.
+    Form,
+    /// It has no fields: run it now.
+    Run,
+    /// There is no such template (the writer has been told).
+    Missing,
+}
+
+#[derive(Debug, Clone)]
+pub struct Library {
+    pub prompts: PromptLibrary,
+    /// The values last filled in each template's form, by template id.
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
+    pending: Option<NewTemplate>,
+}
+
+impl Default for Library {
+    fn default() -> Self {
+        Library {
+            prompts: PromptLibrary::built_in().unwrap_or_else(|_| PromptLibrary::empty()),
+            values: BTreeMap::new(),
+            pending: None,
+        }
+    }
+}
+
+impl Library {
+    /// Opens `id`'s form, holding the values used last time.
+    pub fn open(&self, id: &str, cx: &mut Cx) -> Opened {
+        let Ok(template) = self.prompts.get(id) else {
+            cx.status.error(format!("no template named {id}"));
+            return Opened::Missing;
         };
         if template.fields.is_empty() {
-            return self.ask(id);
+            return Opened::Run;
         }
-        let form = TemplateForm::new(template, self.assistant.template_values.get(id));
-        self.status = None;
-        self.mode = Mode::Form(form);
-        Vec::new()
+        cx.status.clear();
+        *cx.overlay = Some(super::overlay::Overlay::Form(TemplateForm::new(
+            template,
+            self.values.get(id),
+        )));
+        Opened::Form
     }
 
-    pub(super) fn on_form_key(&mut self, mut form: TemplateForm, key: Key) -> Vec<Effect> {
-        use crate::command::Command;
-        if matches!(
-            self.keymap.command(&key),
-            Some(Command::save | Command::save_template_preset)
-        ) {
-            // The save key in a form keeps the form as a preset.
-            self.mode = Mode::Form(form.clone());
-            return self.save_preset(&form);
-        }
-        match form.on_key(&key) {
-            FormOutcome::Cancel => {
-                self.mode = Mode::Edit;
-                Vec::new()
-            }
-            FormOutcome::Submit(values) => {
-                self.mode = Mode::Edit;
-                self.assistant
-                    .template_values
-                    .insert(form.template.clone(), values.clone());
-                let mut effects = vec![Effect::RememberTemplateValues(
-                    self.assistant.template_values.clone(),
-                )];
-                effects.extend(self.ask_with(&form.template, &values));
-                effects
-            }
-            FormOutcome::Editing => {
-                if key.code == crate::keymap::KeyCode::Enter {
-                    // Enter only stays in the form while a required field is empty.
-                    self.error(format!("fill in {} first", form.missing().join(", ")));
-                }
-                self.mode = Mode::Form(form);
-                Vec::new()
-            }
-        }
+    /// Keeps a form's values for next time.
+    pub fn remember(&mut self, id: &str, values: &BTreeMap<String, String>) -> Effect {
+        self.values.insert(id.to_string(), values.clone());
+        Effect::RememberTemplateValues(self.values.clone())
     }
 
-    pub(super) fn on_form_paste(&mut self, text: &str) {
-        if let Mode::Form(form) = &mut self.mode {
-            form.paste(text);
-        }
-    }
-
-    /// Asks for a name to keep the filled form under.
-    fn save_preset(&mut self, form: &TemplateForm) -> Vec<Effect> {
-        let values = form.values();
-        // A preset must run as it is: its template's checks apply now, not when it is used.
-        if let Ok(template) = self.assistant.prompts.get(&form.template)
+    /// Asks for a name to keep the filled form under. A preset must run as it is: its
+    /// template's checks apply now, not when it is used.
+    pub fn save_preset(&mut self, id: &str, values: BTreeMap<String, String>, cx: &mut Cx) {
+        if let Ok(template) = self.prompts.get(id)
             && let Err(e) = template.field_values(&values)
         {
-            self.error(format!("{e:#}"));
-            return Vec::new();
+            cx.status.error(format!("{e:#}"));
+            return;
         }
-        self.pending_template = Some(NewTemplate::Preset {
-            template: form.template.clone(),
+        self.pending = Some(NewTemplate::Preset {
+            template: id.to_string(),
             values,
         });
-        self.mode = Mode::Prompt(Prompt {
-            kind: PromptKind::TemplateName,
-            input: String::new(),
-        });
-        Vec::new()
+        ask_name("", cx);
     }
 
-    /// Asks for a name to keep the selection (or the whole draft) as a template under.
-    pub(super) fn new_template_from_text(&mut self) -> Vec<Effect> {
-        let text = if self.doc.has_selection() {
-            self.doc.selected_text()
-        } else {
-            self.doc.text()
-        };
+    /// Asks for a name to keep `text` (the selection, or the draft) as a template under.
+    pub fn new_from_text(&mut self, text: String, cx: &mut Cx) {
         if text.trim().is_empty() {
-            self.info("write the prompt first, with {{ name }} where a field goes");
-            return Vec::new();
+            cx.status
+                .info("write the prompt first, with {{ name }} where a field goes");
+            return;
         }
         // Caught now, before the writer picks a name.
         if let Err(e) = PromptTemplate::from_text("check", &text) {
-            self.error(format!("{e:#}"));
-            return Vec::new();
+            cx.status.error(format!("{e:#}"));
+            return;
         }
-        self.pending_template = Some(NewTemplate::FromText(text));
-        self.status = None;
-        self.mode = Mode::Prompt(Prompt {
-            kind: PromptKind::TemplateName,
-            input: String::new(),
-        });
-        Vec::new()
+        self.pending = Some(NewTemplate::FromText(text));
+        cx.status.clear();
+        ask_name("", cx);
+    }
+
+    /// The name prompt was closed: the template waiting for it is off.
+    pub fn cancel_naming(&mut self) {
+        self.pending = None;
     }
 
     /// The name was given: build the template and save it, asking first if the name is taken.
-    pub(super) fn name_template(&mut self, name: &str) -> Vec<Effect> {
+    pub fn name_template(&mut self, name: &str, cx: &mut Cx) -> Vec<Effect> {
         if let Err(e) = check_name(name) {
             // Asked again, with what was typed, so the writer can fix it.
-            self.error(e);
-            self.mode = Mode::Prompt(Prompt {
-                kind: PromptKind::TemplateName,
-                input: name.to_string(),
-            });
+            cx.status.error(e);
+            ask_name(name, cx);
             return Vec::new();
         }
-        let Some(pending) = self.pending_template.take() else {
+        let Some(pending) = self.pending.take() else {
             return Vec::new();
         };
         let built = match &pending {
             NewTemplate::Preset { template, values } => self
-                .assistant
                 .prompts
                 .get(template)
                 .and_then(|t| t.preset(name, values)),
@@ -153,17 +133,19 @@ impl App {
         let text = match built.and_then(|t| t.to_toml()) {
             Ok(text) => text,
             Err(e) => {
-                self.error(format!("{e:#}"));
+                cx.status.error(format!("{e:#}"));
                 return Vec::new();
             }
         };
-        if let Ok(existing) = self.assistant.prompts.get(name) {
-            let is_built_in = existing.origin == Origin::BuiltIn;
-            self.mode = Mode::Confirm(Confirm::OverwriteTemplate {
-                name: name.to_string(),
-                text,
-                is_built_in,
-            });
+        if let Ok(existing) = self.prompts.get(name) {
+            *cx.overlay = Some(
+                Confirm::OverwriteTemplate {
+                    name: name.to_string(),
+                    text,
+                    is_built_in: existing.origin == Origin::BuiltIn,
+                }
+                .into(),
+            );
             return Vec::new();
         }
         vec![Effect::SaveTemplate {
@@ -174,44 +156,40 @@ impl App {
     }
 
     /// A template file of that name appeared meanwhile: ask before replacing it.
-    pub(super) fn on_template_exists(&mut self, name: String, text: String) {
-        self.mode = Mode::Confirm(Confirm::OverwriteTemplate {
-            name,
-            text,
-            is_built_in: false,
-        });
+    pub fn on_exists(&self, name: String, text: String, cx: &mut Cx) {
+        *cx.overlay = Some(
+            Confirm::OverwriteTemplate {
+                name,
+                text,
+                is_built_in: false,
+            }
+            .into(),
+        );
     }
 
-    pub(super) fn on_templates_loaded(
+    /// The templates were read again.
+    pub fn on_loaded(
         &mut self,
-        library: PromptLibrary,
+        prompts: PromptLibrary,
         warnings: Vec<String>,
         note: Option<String>,
+        cx: &mut Cx,
     ) {
-        self.assistant.prompts = library;
+        self.prompts = prompts;
         match warnings.into_iter().next() {
-            Some(warning) => self.error(warning),
+            Some(warning) => cx.status.error(warning),
             None => {
                 if let Some(note) = note {
-                    self.info(note);
+                    cx.status.info(note);
                 }
             }
         }
     }
 
-    /// Opens the template picker: the palette showing templates, for `purpose`.
-    pub(super) fn pick_template(&mut self, purpose: Purpose) {
-        self.status = None;
-        self.mode = Mode::Palette(Palette {
-            purpose,
-            ..Palette::default()
-        });
-    }
-
     /// Opens `id`'s file in the writer's editor; a built-in is copied to the templates folder
     /// first, where it takes the built-in's place.
-    pub(super) fn edit_template(&mut self, id: &str) -> Vec<Effect> {
-        let Ok(template) = self.assistant.prompts.get(id) else {
+    pub fn edit(&self, id: &str, cx: &mut Cx) -> Vec<Effect> {
+        let Ok(template) = self.prompts.get(id) else {
             return Vec::new();
         };
         let seed = match &template.origin {
@@ -221,7 +199,7 @@ impl App {
                 None => match template.to_toml() {
                     Ok(text) => Some(text),
                     Err(e) => {
-                        self.error(format!("{e:#}"));
+                        cx.status.error(format!("{e:#}"));
                         return Vec::new();
                     }
                 },
@@ -234,46 +212,36 @@ impl App {
     }
 
     /// Asks to delete the writer's template `id` (built-ins cannot be).
-    pub(super) fn confirm_delete_template(&mut self, id: &str) {
-        match self.assistant.prompts.get(id).map(|t| t.origin.clone()) {
+    pub fn confirm_delete(&self, id: &str, cx: &mut Cx) {
+        match self.prompts.get(id).map(|t| t.origin.clone()) {
             Ok(Origin::User(_)) => {
-                self.mode = Mode::Confirm(Confirm::DeleteTemplate(id.to_string()));
+                *cx.overlay = Some(Confirm::DeleteTemplate(id.to_string()).into());
             }
-            Ok(Origin::BuiltIn) => self.error(format!(
+            Ok(Origin::BuiltIn) => cx.status.error(format!(
                 "{id} is built in: only your own templates can be deleted"
             )),
-            Err(_) => self.error(format!("no template named {id}")),
+            Err(_) => cx.status.error(format!("no template named {id}")),
         }
     }
 
-    pub(super) fn on_template_confirm(
-        &mut self,
-        confirm: Confirm,
-        answer: Option<char>,
-        cancel: bool,
-    ) -> Vec<Effect> {
-        // Only the key the question shows says yes: 'o' to overwrite, 'y' to delete.
-        let yes = match confirm {
-            Confirm::DeleteTemplate(_) => answer == Some('y'),
-            _ => answer == Some('o'),
-        };
-        if !yes && !cancel && answer != Some('n') {
-            return Vec::new();
-        }
-        self.mode = Mode::Edit;
-        match confirm {
-            Confirm::OverwriteTemplate { name, text, .. } if yes => vec![Effect::SaveTemplate {
-                name,
-                text,
-                overwrite: true,
-            }],
-            Confirm::OverwriteTemplate { name, .. } => {
-                self.info(format!("not saved: {name} was left as it is"));
+    /// A question about a template was answered.
+    pub fn answer(&mut self, question: Confirm, answer: Answer, cx: &mut Cx) -> Vec<Effect> {
+        match (question, answer) {
+            (Confirm::OverwriteTemplate { name, text, .. }, Answer::Overwrite) => {
+                vec![Effect::SaveTemplate {
+                    name,
+                    text,
+                    overwrite: true,
+                }]
+            }
+            (Confirm::OverwriteTemplate { name, .. }, _) => {
+                cx.status
+                    .info(format!("not saved: {name} was left as it is"));
                 Vec::new()
             }
-            Confirm::DeleteTemplate(name) if yes => vec![Effect::DeleteTemplate { name }],
-            Confirm::DeleteTemplate(name) => {
-                self.info(format!("{name} was kept"));
+            (Confirm::DeleteTemplate(name), Answer::Yes) => vec![Effect::DeleteTemplate { name }],
+            (Confirm::DeleteTemplate(name), _) => {
+                cx.status.info(format!("{name} was kept"));
                 Vec::new()
             }
             _ => Vec::new(),
@@ -281,15 +249,18 @@ impl App {
     }
 }
 
+fn ask_name(text: &str, cx: &mut Cx) {
+    *cx.overlay = Some(MiniBuffer::new(Question::TemplateName, text).into());
+}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::Msg;
-    use crate::app::assist::ready_app;
-    use crate::app::assist::test_support::{job_of, stats};
+    use crate::app::overlay::{Overlay, Purpose};
+    use crate::app::test_support::{job_of, ready_app, stats};
+    use crate::app::{App, Msg};
     use crate::document::Selection;
-    use crate::engine::protocol::Event;
-    use crate::keymap::KeyCode;
+    use crate::engine::protocol::{Event, JobId};
+    use crate::keymap::{Key, KeyCode};
 
     fn key(code: KeyCode) -> Msg {
         Msg::Key(Key::plain(code))
@@ -308,14 +279,33 @@ mod tests {
         })
     }
 
+    fn token(app: &mut App, job: JobId, text: &str) -> Vec<Effect> {
+        engine(
+            app,
+            Event::TokenGenerated {
+                job,
+                text: text.into(),
+            },
+        )
+    }
+
+    fn finish(app: &mut App, job: JobId) -> Vec<Effect> {
+        engine(
+            app,
+            Event::GenerationFinished {
+                job,
+                stats: stats(),
+            },
+        )
+    }
+
     /// The picker, then the tagline's form, filled and run.
     fn run_tagline(app: &mut App, product: &str) -> Vec<Effect> {
         app.update(Msg::Key(Key::plain(KeyCode::F(7))));
-        assert!(matches!(&app.mode, Mode::Palette(p) if p.purpose == Purpose::Templates));
-        let Mode::Palette(p) = &app.mode else {
-            unreachable!()
-        };
-        let listed = app.palette_matches_for("", p.purpose);
+        assert!(
+            matches!(app.overlay(), Some(Overlay::Palette(p)) if p.purpose == Purpose::Templates)
+        );
+        let listed = app.palette_items();
         assert!(listed.len() >= 12, "{listed:?}");
         assert!(
             listed.iter().all(|i| !i.label.contains("Rewrite")),
@@ -323,8 +313,8 @@ mod tests {
         );
         type_text(app, "tagline");
         app.update(key(KeyCode::Enter));
-        let Mode::Form(form) = &app.mode else {
-            panic!("the tagline has a form: {:?}", app.mode);
+        let Some(Overlay::Form(form)) = app.overlay() else {
+            panic!("the tagline has a form: {:?}", app.overlay());
         };
         assert_eq!(form.template, "tagline");
         type_text(app, product);
@@ -334,9 +324,9 @@ mod tests {
     #[test]
     fn a_filled_form_streams_copy_within_its_limit_and_is_remembered() {
         let mut app = ready_app("Draft: ");
-        app.doc.move_to(7, false);
+        app.doc_mut().move_to(7, false);
         let effects = run_tagline(&mut app, "Quill 写作");
-        assert_eq!(app.mode, Mode::Edit);
+        assert!(app.overlay().is_none());
         let remembered = effects.iter().find_map(|e| match e {
             Effect::RememberTemplateValues(v) => Some(v.clone()),
             _ => None,
@@ -353,36 +343,26 @@ mod tests {
             sampling.stop.contains(&"\n".to_string()),
             "a tagline is one line"
         );
-        let s = app.assistant.suggestion.as_ref().unwrap();
+        let s = app.suggestion().unwrap();
         assert_eq!((s.max_chars, s.wanted), (Some(60), 5));
 
-        engine(
+        token(
             &mut app,
-            Event::TokenGenerated {
-                job,
-                text: "\"Write faster, think clearer: the terminal ".into(),
-            },
+            job,
+            "\"Write faster, think clearer: the terminal ",
         );
-        let stop = engine(
+        let stop = token(
             &mut app,
-            Event::TokenGenerated {
-                job,
-                text: "writing assistant that never loses a single word you type\"".into(),
-            },
+            job,
+            "writing assistant that never loses a single word you type\"",
         );
         assert_eq!(
             stop,
             vec![Effect::CancelJob { job }],
             "past the limit: stopped"
         );
-        let next = engine(
-            &mut app,
-            Event::GenerationFinished {
-                job,
-                stats: stats(),
-            },
-        );
-        let s = app.assistant.suggestion.as_ref().unwrap();
+        let next = finish(&mut app, job);
+        let s = app.suggestion().unwrap();
         let kept = s.variants[0].text.clone();
         assert!(
             kept.chars().count() <= 60 && kept.ends_with("assistant"),
@@ -391,21 +371,9 @@ mod tests {
         assert!(!kept.starts_with('"'));
         // The next variant is asked for; a duplicate of the first is dropped and made up for.
         let job2 = job_of(&next);
-        engine(
-            &mut app,
-            Event::TokenGenerated {
-                job: job2,
-                text: kept.to_uppercase(),
-            },
-        );
-        let retry = engine(
-            &mut app,
-            Event::GenerationFinished {
-                job: job2,
-                stats: stats(),
-            },
-        );
-        assert_eq!(app.assistant.suggestion.as_ref().unwrap().dropped, 1);
+        token(&mut app, job2, &kept.to_uppercase());
+        let retry = finish(&mut app, job2);
+        assert_eq!(app.suggestion().unwrap().dropped, 1);
         let job3 = job_of(&retry);
         assert_ne!(job3, job2);
 
@@ -417,13 +385,13 @@ mod tests {
                 ..Default::default()
             },
         }));
-        assert_eq!(app.doc.text(), format!("Draft: {kept}"));
+        assert_eq!(app.doc_mut().text(), format!("Draft: {kept}"));
 
         // The form remembers the product next time.
         app.update(Msg::Key(Key::plain(KeyCode::F(7))));
         type_text(&mut app, "tagline");
         app.update(key(KeyCode::Enter));
-        let Mode::Form(form) = &app.mode else {
+        let Some(Overlay::Form(form)) = app.overlay() else {
             panic!()
         };
         assert_eq!(form.fields[0].input.text, "Quill 写作");
@@ -445,7 +413,7 @@ mod tests {
         assert!(effects.contains(&Effect::CancelJob { job }), "{effects:?}");
         let again = job_of(&effects);
         assert_ne!(again, job);
-        let s = app.assistant.suggestion.as_ref().unwrap();
+        let s = app.suggestion().unwrap();
         assert_eq!(s.variants.len(), 1, "the half-done variant made way");
         assert!(s.variants[0].text.is_empty());
     }
@@ -456,7 +424,9 @@ mod tests {
         app.open_template("tagline");
         type_text(&mut app, "Quill");
         app.update(Msg::Key(Key::ctrl('s')));
-        assert!(matches!(&app.mode, Mode::Prompt(p) if p.kind == PromptKind::TemplateName));
+        assert!(
+            matches!(app.overlay(), Some(Overlay::MiniBuffer(p)) if p.question == Question::TemplateName)
+        );
         type_text(&mut app, "quill-tagline");
         let effects = app.update(key(KeyCode::Enter));
         let [
@@ -481,14 +451,14 @@ mod tests {
         type_text(&mut app, "tagline");
         assert!(app.update(key(KeyCode::Enter)).is_empty());
         assert!(matches!(
-            &app.mode,
-            Mode::Confirm(Confirm::OverwriteTemplate {
+            app.overlay(),
+            Some(Overlay::Confirm(Confirm::OverwriteTemplate {
                 is_built_in: true,
                 ..
-            })
+            }))
         ));
         assert!(app.update(key(KeyCode::Char('n'))).is_empty());
-        assert_eq!(app.mode, Mode::Edit);
+        assert!(app.overlay().is_none());
 
         // A file that appeared meanwhile is not replaced either.
         app.update(Msg::TemplateExists {
@@ -510,11 +480,11 @@ mod tests {
         app.update(Msg::Key(Key::ctrl('s')));
         type_text(&mut app, "../evil");
         assert!(app.update(key(KeyCode::Enter)).is_empty());
-        assert!(app.status.as_ref().unwrap().is_error);
+        assert!(app.status().unwrap().is_error);
         assert!(
-            matches!(&app.mode, Mode::Prompt(p) if p.input == "../evil"),
+            matches!(app.overlay(), Some(Overlay::MiniBuffer(p)) if p.input.text == "../evil"),
             "asked again: {:?}",
-            app.mode
+            app.overlay()
         );
         for _ in 0.."../evil".len() {
             app.update(key(KeyCode::Backspace));
@@ -531,7 +501,7 @@ mod tests {
     fn the_selection_becomes_a_template_with_its_placeholders_as_fields() {
         let line = "Announce {{ product }} to {{ audience }} in one line.";
         let mut app = ready_app(&format!("Intro\n{line}\n"));
-        app.doc.select(Selection {
+        app.doc_mut().select(Selection {
             anchor: 6,
             head: 6 + line.chars().count(),
         });
@@ -552,8 +522,8 @@ mod tests {
         // Broken template syntax is caught before a name is asked for.
         let mut app = ready_app("Oops {{ product");
         app.run(crate::command::Command::new_template);
-        assert_eq!(app.mode, Mode::Edit);
-        assert!(app.status.as_ref().unwrap().text.contains("line 1"));
+        assert!(app.overlay().is_none());
+        assert!(app.status().unwrap().text.contains("line 1"));
     }
 
     /// Gives `app` the built-ins plus one template of the writer's, `name.toml`; the folder
@@ -561,7 +531,7 @@ mod tests {
     fn with_user_template(app: &mut App, name: &str, toml: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(format!("{name}.toml")), toml).unwrap();
-        app.assistant.prompts = PromptLibrary::load(Some(dir.path())).0;
+        app.assistant.library.prompts = PromptLibrary::load(Some(dir.path())).0;
         dir
     }
 
@@ -574,15 +544,13 @@ mod tests {
             "name = \"Mine\"\naction = \"generate\"\ntemplate = \"Hi\"\n",
         );
         app.run(crate::command::Command::delete_template);
-        let Mode::Palette(p) = &app.mode else {
-            panic!()
-        };
-        let items = app.palette_matches_for(&p.query, p.purpose);
+        assert!(matches!(app.overlay(), Some(Overlay::Palette(p)) if p.purpose == Purpose::Delete));
+        let items = app.palette_items();
         assert_eq!(items.len(), 1, "{items:?}");
         app.update(key(KeyCode::Enter));
         assert_eq!(
-            app.mode,
-            Mode::Confirm(Confirm::DeleteTemplate("mine".into()))
+            app.overlay(),
+            Some(&Overlay::Confirm(Confirm::DeleteTemplate("mine".into())))
         );
         let effects = app.update(key(KeyCode::Char('y')));
         assert_eq!(
@@ -591,8 +559,9 @@ mod tests {
                 name: "mine".into()
             }]
         );
-        app.confirm_delete_template("tagline");
-        assert!(app.status.as_ref().unwrap().text.contains("built in"));
+        let (_, assistant, mut cx) = app.parts();
+        assistant.library.confirm_delete("tagline", &mut cx);
+        assert!(app.status().unwrap().text.contains("built in"));
 
         app.run(crate::command::Command::edit_template);
         type_text(&mut app, "ad-headline");
@@ -611,8 +580,9 @@ mod tests {
             seed.contains("max_chars = 30"),
             "the built-in's own file, comments and all"
         );
+        let (_, assistant, mut cx) = app.parts();
         assert_eq!(
-            app.edit_template("mine"),
+            assistant.library.edit("mine", &mut cx),
             vec![Effect::EditTemplate {
                 name: "mine".into(),
                 seed: None
@@ -630,13 +600,13 @@ mod tests {
         );
         // Nothing selected: nothing to replace.
         assert!(app.open_template("price").is_empty());
-        app.doc.select(Selection {
+        app.doc_mut().select(Selection {
             anchor: 7,
             head: 10,
         });
         let effects = app.open_template("price");
         let job = job_of(&effects);
-        assert_eq!(app.assistant.suggestion.as_ref().unwrap().wanted, 1);
+        assert_eq!(app.suggestion().unwrap().wanted, 1);
         engine(
             &mut app,
             Event::TokenGenerated {
@@ -651,9 +621,9 @@ mod tests {
                 stats: stats(),
             },
         );
-        assert_eq!(app.doc.text(), "Price: $9.");
-        assert!(app.assistant.suggestion.is_none());
+        assert_eq!(app.doc_mut().text(), "Price: $9.");
+        assert!(app.suggestion().is_none());
         app.update(Msg::Key(Key::ctrl('z')));
-        assert_eq!(app.doc.text(), "Price: TBD.", "one undo step");
+        assert_eq!(app.doc_mut().text(), "Price: TBD.", "one undo step");
     }
 }
