@@ -3,10 +3,12 @@
 //! journal. Positions are char indices.
 
 pub mod around;
+pub mod diff;
 pub mod edit;
 pub mod file;
 pub mod grapheme;
 pub mod history;
+pub mod join;
 pub mod journal;
 pub mod layout;
 
@@ -22,9 +24,14 @@ pub struct Document {
     rope: Rope,
     selection: Selection,
     history: History,
-    /// Bumped by every change; compared with `saved_revision` for the modified mark.
+    /// Bumped by every change, undo and redo included.
     revision: u64,
-    saved_revision: u64,
+    /// The history's id of the text the file holds (see `History::state`); `UNKNOWN` when
+    /// saved at a revision no longer remembered.
+    saved_state: u64,
+    /// Recent revisions and the text id each left, to know what a save that finished after
+    /// more typing wrote.
+    recent_states: std::collections::VecDeque<(u64, u64)>,
     /// Changes not yet written to the journal, in order.
     unjournaled: Vec<Change>,
     /// Kept up to date change by change: recounting a long draft per keystroke is too slow.
@@ -95,8 +102,9 @@ impl Document {
         self.rope.slice(s.start()..s.end()).to_string()
     }
 
+    /// Whether the text differs from the file's: undoing back to the saved text clears it.
     pub fn is_modified(&self) -> bool {
-        self.revision != self.saved_revision
+        self.saved_state != self.history.state()
     }
 
     pub fn revision(&self) -> u64 {
@@ -109,7 +117,16 @@ impl Document {
 
     /// The text as it was at `revision` is what the file now holds.
     pub fn mark_saved_at(&mut self, revision: u64) {
-        self.saved_revision = revision;
+        // No text has this id: modified until the next save.
+        const UNKNOWN: u64 = u64::MAX;
+        self.saved_state = if revision == self.revision {
+            self.history.state()
+        } else {
+            self.recent_states
+                .iter()
+                .find(|(r, _)| *r == revision)
+                .map_or(UNKNOWN, |(_, s)| *s)
+        };
         self.history.close_run();
     }
 
@@ -224,6 +241,7 @@ impl Document {
         self.selection = after;
         self.revision += 1;
         self.history.record(tx, kind, Instant::now());
+        self.remember_state();
     }
 
     pub fn undo(&mut self) -> bool {
@@ -253,6 +271,16 @@ impl Document {
         self.unjournaled.extend(tx.changes.iter().cloned());
         self.selection = tx.after;
         self.revision += 1;
+        self.remember_state();
+    }
+
+    fn remember_state(&mut self) {
+        const KEPT: usize = 256;
+        if self.recent_states.len() == KEPT {
+            self.recent_states.pop_front();
+        }
+        self.recent_states
+            .push_back((self.revision, self.history.state()));
     }
 
     /// The changes made since the last call, for the journal.
@@ -348,6 +376,41 @@ mod tests {
         assert!(doc.redo());
         assert_eq!(doc.text(), "你好 world");
         assert_eq!(doc.cursor(), 8);
+    }
+
+    #[test]
+    fn the_modified_mark_follows_the_text_not_the_edit_count() {
+        // Recorded: "[+]" stayed after undoing back to the saved text.
+        let mut doc = Document::from_text("Saved.");
+        assert!(!doc.is_modified());
+        doc.move_to(6, false);
+        doc.insert(" More", EditKind::Other);
+        assert!(doc.is_modified());
+        doc.undo();
+        assert!(!doc.is_modified(), "back to the file's text");
+        doc.redo();
+        assert!(doc.is_modified());
+        doc.mark_saved();
+        assert!(!doc.is_modified());
+        doc.undo();
+        assert!(doc.is_modified(), "the file now holds the longer text");
+        doc.redo();
+        assert!(!doc.is_modified());
+        // Typing that joins the saved step's run still changes the text.
+        let mut doc = Document::new();
+        doc.insert("a", EditKind::Typing);
+        doc.mark_saved();
+        doc.insert("b", EditKind::Typing);
+        assert!(doc.is_modified());
+        // A save that finished after more typing marks what it wrote.
+        let mut doc = Document::new();
+        doc.insert("one", EditKind::Other);
+        let written = doc.revision();
+        doc.insert(" two", EditKind::Other);
+        doc.mark_saved_at(written);
+        assert!(doc.is_modified());
+        doc.undo();
+        assert!(!doc.is_modified());
     }
 
     #[test]

@@ -19,8 +19,11 @@ pub enum EditKind {
 
 #[derive(Debug, Default)]
 pub struct History {
-    undo: Vec<Transaction>,
-    redo: Vec<Transaction>,
+    /// Each step with the id of the text it leaves: undoing back to a saved text gives back
+    /// the saved text's id, so the modified mark can follow the text itself.
+    undo: Vec<(Transaction, u64)>,
+    redo: Vec<(Transaction, u64)>,
+    last_id: u64,
     /// When the top of `undo` was last extended by typing; `None` closes the run.
     open_run: Option<Instant>,
 }
@@ -31,15 +34,19 @@ impl History {
         if kind == EditKind::Typing
             && let Some(since) = self.open_run
             && now.duration_since(since) < RUN_PAUSE
-            && let Some(top) = self.undo.last_mut()
+            && let Some((top, id)) = self.undo.last_mut()
             && top.after == tx.before
         {
             top.changes.extend(tx.changes);
             top.after = tx.after;
+            // Another text: another id.
+            self.last_id += 1;
+            *id = self.last_id;
             self.open_run = Some(now);
             return;
         }
-        self.undo.push(tx);
+        self.last_id += 1;
+        self.undo.push((tx, self.last_id));
         self.open_run = (kind == EditKind::Typing).then_some(now);
     }
 
@@ -51,17 +58,22 @@ impl History {
     /// The transaction that undoes the last step (already moved to the redo stack).
     pub fn undo(&mut self) -> Option<Transaction> {
         self.open_run = None;
-        let tx = self.undo.pop()?;
+        let (tx, id) = self.undo.pop()?;
         let inverse = tx.invert();
-        self.redo.push(tx);
+        self.redo.push((tx, id));
         Some(inverse)
     }
 
     pub fn redo(&mut self) -> Option<Transaction> {
         self.open_run = None;
-        let tx = self.redo.pop()?;
-        self.undo.push(tx.clone());
+        let (tx, id) = self.redo.pop()?;
+        self.undo.push((tx.clone(), id));
         Some(tx)
+    }
+
+    /// The id of the text as it stands: 0 for the text history started from.
+    pub fn state(&self) -> u64 {
+        self.undo.last().map_or(0, |(_, id)| *id)
     }
 
     pub fn can_undo(&self) -> bool {
