@@ -404,6 +404,18 @@ impl App {
     /// A key in the draft (or the suggestions pane): a ghost on show has it first; then its
     /// action, or a typed character.
     fn on_edit_key(&mut self, key: Key) -> Vec<Effect> {
+        let revision = self.editor.doc().revision();
+        let shown = self.status.get().cloned();
+        let effects = self.edit_key(key);
+        // A message is about what was just done: the next edit makes it stale ("accepted"
+        // after the undo, "saved" beside the modified mark), unless the edit said something.
+        if self.editor.doc().revision() != revision && self.status.get() == shown.as_ref() {
+            self.status.clear();
+        }
+        effects
+    }
+
+    fn edit_key(&mut self, key: Key) -> Vec<Effect> {
         let mode = self.mode();
         let action = self.keys.action(mode, &key).cloned();
         let command = match &action {
@@ -422,8 +434,16 @@ impl App {
         if command == Some(Command::cancel) && !effects.is_empty() {
             return effects;
         }
+        // A new line is where a writer pauses to think: a ghost may start it.
+        let new_line =
+            mode == Mode::Edit && action == Some(Action::Command(Command::insert_newline));
         match action {
-            Some(action) => effects.extend(self.run_action(action)),
+            Some(action) => {
+                effects.extend(self.run_action(action));
+                if new_line {
+                    effects.extend(self.assistant.schedule_ghost(&self.editor));
+                }
+            }
             None => {
                 if let (Some(c), Mode::Edit) = (key.typed_char(), mode) {
                     self.editor.type_char(c);
@@ -477,7 +497,7 @@ impl App {
             C::accept_suggestion => effects = assistant.accept(editor, &mut cx),
             C::reject_suggestion => effects = assistant.reject(),
             C::cancel_generation => effects = assistant.cancel_generation(),
-            C::regenerate => effects = assistant.regenerate(),
+            C::regenerate => effects = assistant.regenerate(&mut cx),
             C::next_variant | C::previous_variant => assistant.cycle(command == C::next_variant),
             C::focus_next_pane => assistant.toggle_focus(),
             C::scroll_up | C::scroll_down => assistant.scroll(command == C::scroll_down),
@@ -666,6 +686,7 @@ pub(crate) mod test_support {
                 ..Sampling::default()
             },
             ghost_delay: Some(Duration::from_millis(400)),
+            language: "auto".into(),
         });
         assert!(matches!(
             effects.as_slice(),
@@ -717,6 +738,10 @@ pub(crate) mod test_support {
     impl App {
         pub(crate) fn doc_mut(&mut self) -> &mut Document {
             self.editor.doc_mut()
+        }
+
+        pub(crate) fn assistant_mut(&mut self) -> &mut super::assistant::Assistant {
+            &mut self.assistant
         }
 
         pub(crate) fn suggestion(&self) -> Option<&Suggestion> {

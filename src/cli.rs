@@ -159,6 +159,13 @@ pub struct ActionArgs {
     /// Print generation statistics as one JSON object on stderr at the end.
     #[arg(long)]
     pub stats: bool,
+    /// The model's text as it comes, streamed: not ended at a sentence, no lead-in taken off,
+    /// no variant refused.
+    #[arg(long)]
+    pub raw: bool,
+    /// The answer's language ("Chinese", "English", ...); by default the text's own.
+    #[arg(long, value_name = "NAME")]
+    pub language: Option<String>,
     /// Context window in tokens.
     #[arg(long, value_name = "N")]
     pub ctx_size: Option<u32>,

@@ -17,6 +17,8 @@ const DEFAULTS: &str = include_str!("../defaults/config.toml");
 pub struct Config {
     /// Empty means the default model in the data directory.
     pub model: String,
+    /// The answers' language: "auto" for the passage's own, or a language's name.
+    pub language: String,
     pub editor: EditorConfig,
     pub engine: EngineConfig,
     /// The base layer of sampling settings (every knob set, by the defaults at least).

@@ -90,6 +90,10 @@ pub struct RunOptions {
     /// This run's layer of sampling settings (--temperature, --max-tokens, --seed, --variants).
     pub sampling: Sampling,
     pub stats: bool,
+    /// Unfinished output, streamed (see `prompt::finish`).
+    pub raw: bool,
+    /// The answer's language over the config's.
+    pub language: Option<String>,
     pub ctx_size: Option<u32>,
     pub threads: Option<u32>,
 }
@@ -237,31 +241,42 @@ fn plan_for(
         settings: &settings.config.sampling,
         overrides: &options.sampling,
         default_variants: 1,
+        raw: options.raw,
+        language: options
+            .language
+            .as_deref()
+            .unwrap_or(&settings.config.language),
     };
     plan(template, input, values, layers).map_err(|e| Failure::bad_input(format!("{e:#}")))
 }
 
-/// Generates the plan's variants with the editor's own policy (`Suggestion`): text streams to
-/// stdout as it comes, except copy, which is printed once finished (cut to its limit, dropped
-/// when empty or a duplicate, and made up for). Several variants get `--- variant k ---` lines.
+/// Generates the plan's variants with the editor's own policy (`Suggestion`), finished (see
+/// `prompt::finish`), refused ones made up for, and what was done said on stderr. One
+/// continuation streams sentence by sentence as it settles; other answers are printed once
+/// finished; `--raw` streams the model's text as it comes. Several variants get
+/// `--- variant k ---` lines.
 fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Failure> {
-    let is_copy = plan.finishing.is_copy;
     let prompt = plan.prompt.clone();
     let target = Target::Insert {
         at: 0,
         context: String::new(),
+        after: String::new(),
     };
     let mut suggestion = Suggestion::from_plan(plan, target);
     let many = suggestion.wanted > 1;
+    // A variant streamed could still be refused (a duplicate): several are printed whole.
+    let streams = !many || suggestion.finishing.raw;
     let mut out = std::io::stdout().lock();
     let mut runs = Vec::new();
     let mut job = 0;
     while suggestion.wants_more() {
         job += 1;
         let sampling = suggestion.start_variant(job);
-        if many && !is_copy {
-            write_out(&mut out, &format!("--- variant {} ---\n", runs.len() + 1))?;
+        let header = format!("--- variant {} ---\n", runs.len() + 1);
+        if many && streams {
+            write_out(&mut out, &header)?;
         }
+        let mut shown = 0;
         let run = stream_job(
             engine,
             job,
@@ -269,38 +284,57 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
             &sampling,
             GenerateOptions::default(),
             &mut |piece| {
-                if !is_copy {
-                    write_out(&mut out, &strip_controls(piece))?;
-                }
                 suggestion.push_text(job, piece);
+                if streams && let Some(text) = suggestion.variants.last().map(|v| &v.text) {
+                    let settled = suggestion.finishing.settled(text);
+                    if settled > shown {
+                        write_out(&mut out, &text.trim_start()[shown..settled])?;
+                        shown = settled;
+                    }
+                }
                 Ok(!suggestion.should_stop())
             },
         )?;
+        let streamed = suggestion
+            .variants
+            .last()
+            .map(|v| v.text.trim_start()[..shown].to_string())
+            .unwrap_or_default();
         if suggestion.finish(job, VariantState::Done(run.stats.clone())) != Finished::Kept {
+            if shown > 0 {
+                write_out(&mut out, "\n")?;
+            }
             continue;
         }
-        let text = suggestion.variants.last().map_or("", |v| v.text.as_str());
-        if is_copy {
-            if many {
-                write_out(&mut out, &format!("--- variant {} ---\n", runs.len() + 1))?;
-            }
-            write_out(&mut out, &format!("{text}\n"))?;
-        } else if !text.ends_with('\n') {
-            write_out(&mut out, "\n")?;
+        let Some(variant) = suggestion.variants.last() else {
+            continue;
+        };
+        if many && !streams {
+            write_out(&mut out, &header)?;
+        }
+        match variant.text.strip_prefix(streamed.as_str()) {
+            Some(rest) => write_out(&mut out, &format!("{rest}\n"))?,
+            // Finishing never takes back what it let through; should it, the whole text
+            // follows on a line of its own rather than a garbled join.
+            None => write_out(&mut out, &format!("\n{}\n", variant.text))?,
+        }
+        for note in &variant.notes {
+            eprintln!("quill: variant {}: {note}", runs.len() + 1);
         }
         runs.push(run.stats);
     }
-    if suggestion.dropped > 0 || runs.len() < suggestion.wanted {
+    if suggestion.dropped > 0 {
         eprintln!(
-            "quill: {} of {} variants kept ({} empty, over the limit or duplicates dropped)",
+            "quill: {} of {} variants kept; {} dropped and asked again with other seeds ({})",
             runs.len(),
             suggestion.wanted,
-            suggestion.dropped
+            suggestion.dropped,
+            suggestion.refusal_summary()
         );
     }
     if runs.is_empty() {
         return Err(Failure::engine(
-            "the model gave no usable text; try again or another seed",
+            "the model gave no usable text; try again, another --seed, or --raw to see it",
         ));
     }
     if stats {

@@ -156,6 +156,8 @@ fn action(prompt_id: &str, io: &ActionArgs, settings: &Settings) -> Result<(), F
     let options = RunOptions {
         sampling: io.sampling.layer(),
         stats: io.stats,
+        raw: io.raw,
+        language: io.language.clone(),
         ctx_size: io.ctx_size,
         threads: io.threads,
     };

@@ -8,19 +8,10 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use crate::engine::protocol::{Prompt, SamplingParams};
+use crate::prompt::finish::{Finishing, Shape};
+use crate::prompt::language;
 use crate::prompt::{Action, Output, PromptInput, PromptTemplate};
 use crate::sampling::Sampling;
-
-/// How an answer's variants are finished before the writer sees them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Finishing {
-    /// Copy: each variant unquoted, cut to `max_chars` at a word, dropped when empty or a
-    /// duplicate of one kept. Any output with a character limit is copy.
-    pub is_copy: bool,
-    pub max_chars: Option<usize>,
-    /// What every variant starts with (the template's prefill).
-    pub prefill: String,
-}
 
 /// A request, ready to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +36,10 @@ pub struct Layers<'a> {
     /// Variants when neither the overrides nor the prompt name a number: the editor offers
     /// the config's, a headless command makes one.
     pub default_variants: usize,
+    /// The writer asked for the model's text as it comes, unfinished (`--raw`).
+    pub raw: bool,
+    /// The answer's language: "auto" for the passage's own, or a language's name.
+    pub language: &'a str,
 }
 
 /// Puts the request together. Sampling stacks, lowest first: the settings, the prompt's own
@@ -56,7 +51,12 @@ pub fn plan(
     values: &BTreeMap<String, String>,
     layers: Layers,
 ) -> Result<Plan> {
-    let prompt = template.build_with(input, values)?;
+    let passage = [&input.selection, &input.before, &input.document]
+        .into_iter()
+        .find(|t| !t.trim().is_empty())
+        .map_or("", |t| t.as_str());
+    let language = language::answer_language(layers.language, passage);
+    let prompt = template.build_in(input, values, language.as_deref())?;
     let mut sampling = template.sampling.over(layers.settings).resolve();
     template.shape_copy(&mut sampling);
     template.shape_output(input, &mut sampling);
@@ -77,12 +77,35 @@ pub fn plan(
         sampling,
         variants: variants.max(1),
         output: template.output,
-        finishing: Finishing {
-            is_copy: template.action == Action::Generate || template.max_chars.is_some(),
-            max_chars: template.max_chars,
-            prefill: template.prefill.clone().unwrap_or_default(),
-        },
+        finishing: finishing(template, input, layers.raw),
     })
+}
+
+/// How `template`'s answers to `input` are finished: its own shape, else copy for copy and
+/// prose for the rest; a one-line passage's rewrite is one line; a summary must be shorter
+/// than its text; a correction may give the passage back, and warns when it strays.
+fn finishing(template: &PromptTemplate, input: &PromptInput, raw: bool) -> Finishing {
+    let is_copy = template.action == Action::Generate || template.max_chars.is_some();
+    let one_line = !input.selection.trim().contains('\n');
+    let shape = template.shape.unwrap_or(match template.action {
+        _ if is_copy => Shape::Copy,
+        Action::Rewrite if one_line => Shape::Line,
+        _ => Shape::Prose,
+    });
+    let reads_passage = matches!(template.action, Action::Rewrite | Action::Summarise);
+    Finishing {
+        shape,
+        max_chars: template.max_chars,
+        prefill: template.prefill.clone().unwrap_or_default(),
+        source: if reads_passage {
+            input.selection.clone()
+        } else {
+            String::new()
+        },
+        shorter: template.action == Action::Summarise,
+        max_drift: template.max_drift,
+        raw,
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +118,8 @@ mod tests {
             settings,
             overrides,
             default_variants: 3,
+            raw: false,
+            language: "auto",
         }
     }
 
@@ -129,7 +154,8 @@ mod tests {
         assert!(plan.sampling.stop.contains(&"\n".to_string()));
         assert_eq!(plan.sampling.seed, 5);
         assert_eq!(plan.variants, 3);
-        assert!(!plan.finishing.is_copy);
+        assert_eq!(plan.finishing.shape, Shape::Line);
+        assert_eq!(plan.finishing.source, "One short line.");
         // An explicit flag wins over everything.
         let flags = Sampling {
             max_tokens: Some(400),
@@ -140,6 +166,34 @@ mod tests {
             super::plan(rewrite, &input, &BTreeMap::new(), layers(&settings, &flags)).unwrap();
         assert_eq!(flagged.sampling.max_tokens, 400);
         assert_eq!(flagged.variants, 1);
+    }
+
+    #[test]
+    fn the_answer_is_asked_for_in_the_passages_language_unless_the_writer_sets_one() {
+        let library = PromptLibrary::built_in().unwrap();
+        let tldr = library.get("summarise-tldr").unwrap();
+        let input = PromptInput {
+            selection: "随着人工智能技术的快速发展，大模型已经成为推动行业创新的关键力量。".into(),
+            ..PromptInput::default()
+        };
+        let none = Sampling::default();
+        let system = |language: &str| {
+            let layers = Layers {
+                language,
+                ..layers(&none, &none)
+            };
+            let plan = plan(tldr, &input, &BTreeMap::new(), layers).unwrap();
+            let Prompt::Chat { messages } = plan.prompt else {
+                panic!("a chat prompt");
+            };
+            messages[0]
+                .parts
+                .iter()
+                .map(|p| p.text.clone())
+                .collect::<String>()
+        };
+        assert!(system("auto").ends_with("You always write your answer in Chinese."));
+        assert!(system("English").ends_with("You always write your answer in English."));
     }
 
     #[test]
@@ -154,7 +208,7 @@ mod tests {
             layers(&Sampling::default(), &Sampling::default()),
         )
         .unwrap();
-        assert!(plan.finishing.is_copy);
+        assert_eq!(plan.finishing.shape, Shape::Copy);
         assert_eq!(plan.finishing.max_chars, tagline.max_chars);
         assert_eq!(plan.variants, tagline.variants.unwrap() as usize);
         // One-line copy stops at the line's end.

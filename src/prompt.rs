@@ -2,6 +2,8 @@
 //! prompt plus the writer's text becomes a `Prompt` for the engine.
 
 pub mod copy;
+pub mod finish;
+pub mod language;
 pub mod store;
 pub mod template;
 
@@ -13,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::toml_place;
 use crate::engine::protocol::{ChatMessage, Fit, Part, Prompt, SamplingParams};
 use crate::sampling::Sampling;
+pub use finish::Shape;
 use template::{Var, render_parts, render_plain};
 
 // BUILT_IN: every file under prompts/, embedded by build.rs (a new prompt is a new file).
@@ -38,7 +41,14 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// Variables every template may use besides its fields: the writer's text and the draft's name.
-pub const RESERVED_NAMES: &[&str] = &["selection", "before", "after", "document", "title"];
+pub const RESERVED_NAMES: &[&str] = &[
+    "selection",
+    "before",
+    "after",
+    "document",
+    "title",
+    "language",
+];
 
 /// Template names become file names: no path tricks.
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -131,6 +141,14 @@ pub struct PromptTemplate {
     /// How many variants to offer by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variants: Option<u32>,
+    /// What the answer should look like (`prose`, `line`, `list`, `copy`); by default copy for
+    /// a template with `max_chars` or that generates, prose otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
+    /// A correction: the share of the passage's words it may change before the pane warns
+    /// (0.0 to 1.0); the passage back unchanged is a fair answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_drift: Option<f64>,
     #[serde(default)]
     pub fields: Vec<TemplateField>,
     #[serde(default, skip_serializing_if = "is_default")]
@@ -168,7 +186,7 @@ impl PromptTemplate {
         };
         let applies = match self.action {
             Action::Rewrite => true,
-            Action::Summarise => !self.id.contains("bullets"),
+            Action::Summarise => self.shape != Some(Shape::List),
             _ => false,
         };
         if applies && !stop.is_empty() && !sampling.stop.iter().any(|s| s == stop) {
@@ -212,6 +230,8 @@ impl PromptTemplate {
             prefill: None,
             max_chars: None,
             variants: None,
+            shape: None,
+            max_drift: None,
             fields,
             sampling: Sampling::default(),
         })
@@ -342,8 +362,23 @@ impl PromptTemplate {
         input: &PromptInput,
         values: &BTreeMap<String, String>,
     ) -> Result<Prompt> {
+        self.build_in(input, values, None)
+    }
+
+    /// `build_with`, the answer asked for in `language` (a chat prompt says so last in its
+    /// system turn; `{{ language }}` names it in any template).
+    pub fn build_in(
+        &self,
+        input: &PromptInput,
+        values: &BTreeMap<String, String>,
+        language: Option<&str>,
+    ) -> Result<Prompt> {
         let mut fields = self.field_values(values)?;
         fields.insert("title".to_string(), input.title.clone());
+        fields.insert(
+            "language".to_string(),
+            language.unwrap_or("the language of the text").to_string(),
+        );
         let vars = [
             Var {
                 name: "before",
@@ -380,9 +415,20 @@ impl PromptTemplate {
             }
             PromptMode::Chat => {
                 let mut messages = Vec::new();
-                if let Some(system) = &self.system {
-                    let system = render_plain(system, &fields)
-                        .with_context(|| format!("system prompt of {}", self.id))?;
+                let mut system = match &self.system {
+                    Some(system) => render_plain(system, &fields)
+                        .with_context(|| format!("system prompt of {}", self.id))?,
+                    None => String::new(),
+                };
+                if let Some(language) = language {
+                    // Said in words, last: "in the language of the text" is not enough for a
+                    // small model, which answers Chinese in English.
+                    if !system.is_empty() {
+                        system.push(' ');
+                    }
+                    system.push_str(&format!("You always write your answer in {language}."));
+                }
+                if !system.is_empty() {
                     messages.push(ChatMessage {
                         role: "system".into(),
                         parts: vec![Part::fixed(system)],

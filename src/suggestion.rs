@@ -3,18 +3,25 @@
 //! dropped and made up for. Pure state, driven by the editor and by the headless commands
 //! alike.
 
-use crate::engine::protocol::{GenerationStats, JobId, Prompt, SamplingParams};
+use crate::document::join::{self, Join};
+use crate::engine::protocol::{GenerationStats, JobId, Prompt, SamplingParams, StopReason};
 use crate::plan::Plan;
 use crate::prompt::Output;
 use crate::prompt::copy;
+use crate::prompt::finish::{Finishing, Shape};
 use crate::sanitize::strip_controls;
 
 /// Where an accepted suggestion goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// Inserted at a char index (continue, summarise), where the text just before it was
-    /// `context` when asked: accepting checks it is still there.
-    Insert { at: usize, context: String },
+    /// `context` when asked: accepting checks it is still there. `after` is the text that
+    /// followed, for the spacing on that side.
+    Insert {
+        at: usize,
+        context: String,
+        after: String,
+    },
     /// Replaces `original`, found at `start..end` when asked (rewrite).
     Replace {
         start: usize,
@@ -33,8 +40,13 @@ pub enum VariantState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
     /// Sanitised as it streams: no terminal control characters ever reach the screen or draft.
+    /// Once done, finished (see `prompt::finish`).
     pub text: String,
     pub state: VariantState,
+    /// Cut to fit a character limit: the pane marks it.
+    pub cut: bool,
+    /// What finishing did to it, for the pane and stderr.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,17 +65,15 @@ pub struct Suggestion {
     pub job: Option<(JobId, usize)>,
     /// Lines scrolled in the pane.
     pub scroll: usize,
-    /// Marketing copy: each variant is unquoted, cut to `max_chars` on a word boundary, and
-    /// dropped if empty or the same as one kept.
-    pub is_copy: bool,
-    pub max_chars: Option<usize>,
+    /// How each variant is finished, and which are refused (see `prompt::finish`).
+    pub finishing: Finishing,
     /// Accept the first variant kept without asking (templates whose output goes straight
     /// into the draft).
     pub auto_accept: bool,
     /// Variants generated and then dropped.
     pub dropped: usize,
-    /// What every variant starts with (the template's prefill).
-    pub prefill: String,
+    /// Why each dropped variant was refused, in order.
+    pub refusals: Vec<String>,
     /// Variants started in all: each gets its own seed, dropped ones included.
     started: u32,
     /// Tries left to make up for dropped variants.
@@ -71,6 +81,10 @@ pub struct Suggestion {
     /// The stream went past `max_chars` and was asked to stop; what still comes is ignored.
     stopping: bool,
 }
+
+/// The least temperature a variant asked for again is sampled at: below it, a new seed
+/// changes nothing.
+const RETRY_TEMPERATURE: f32 = 0.7;
 
 /// What finishing a variant came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,9 +107,7 @@ impl Suggestion {
             target,
             plan.variants,
         );
-        suggestion.is_copy = plan.finishing.is_copy;
-        suggestion.max_chars = plan.finishing.max_chars;
-        suggestion.prefill = plan.finishing.prefill;
+        suggestion.finishing = plan.finishing;
         suggestion.auto_accept = plan.output != Output::Suggestions;
         suggestion
     }
@@ -117,11 +129,10 @@ impl Suggestion {
             current: 0,
             job: None,
             scroll: 0,
-            is_copy: false,
-            max_chars: None,
+            finishing: Finishing::default(),
             auto_accept: false,
             dropped: 0,
-            prefill: String::new(),
+            refusals: Vec::new(),
             started: 0,
             tries_left: wanted.max(1) * 2,
             stopping: false,
@@ -153,7 +164,7 @@ impl Suggestion {
             .variants
             .get(index)
             .map_or(0, |v| v.text.chars().count());
-        if !self.stopping && copy::is_past_limit(chars, self.max_chars) {
+        if !self.stopping && copy::is_past_limit(chars, self.finishing.max_chars) {
             self.stopping = true;
             return true;
         }
@@ -164,14 +175,25 @@ impl Suggestion {
     pub fn start_variant(&mut self, job: JobId) -> SamplingParams {
         let index = self.variants.len();
         self.variants.push(Variant {
-            text: strip_controls(&self.prefill).into_owned(),
+            text: strip_controls(&self.finishing.prefill).into_owned(),
             state: VariantState::Streaming,
+            cut: false,
+            notes: Vec::new(),
         });
         self.job = Some((job, index));
         self.stopping = false;
         self.tries_left = self.tries_left.saturating_sub(1);
         let mut sampling = self.sampling.clone();
         sampling.seed = sampling.seed.wrapping_add(self.started);
+        if self.dropped > 0 && sampling.temperature < RETRY_TEMPERATURE {
+            // At (near) zero every try gives the same answer whatever the seed.
+            sampling.temperature = RETRY_TEMPERATURE;
+            if let Some(variant) = self.variants.last_mut() {
+                variant.notes.push(format!(
+                    "asked again at temperature {RETRY_TEMPERATURE}: the first answer was refused"
+                ));
+            }
+        }
         self.started += 1;
         sampling
     }
@@ -202,29 +224,37 @@ impl Suggestion {
             return Finished::Stale;
         };
         self.job = None;
-        let done = matches!(state, VariantState::Done(_));
-        let (is_copy, max_chars) = (self.is_copy, self.max_chars);
-        let Some(variant) = self.variants.get_mut(index) else {
+        let stop = match &state {
+            VariantState::Done(stats) => stats.stop_reason,
+            _ => {
+                if let Some(variant) = self.variants.get_mut(index) {
+                    variant.state = state;
+                }
+                return Finished::Failed;
+            }
+        };
+        let Some(variant) = self.variants.get(index) else {
             return Finished::Stale;
         };
-        variant.state = state;
-        if !done {
-            return Finished::Failed;
-        }
-        if !is_copy {
-            return Finished::Kept;
-        }
-        variant.text = copy::finish(&variant.text, &self.prefill, max_chars);
-        let text = variant.text.clone();
-        let is_duplicate = self.variants[..index]
+        let finished = self.finishing.finish(&variant.text, stop);
+        let kept: Vec<&str> = self.variants[..index]
             .iter()
-            .any(|v| copy::is_same_copy(&v.text, &text));
-        if text.trim().is_empty() || is_duplicate {
+            .map(|v| v.text.as_str())
+            .collect();
+        let mut notes = variant.notes.clone();
+        notes.extend(finished.notes);
+        if let Err(refused) = self.finishing.check(&finished.text, &kept) {
             self.variants.remove(index);
             self.dropped += 1;
+            self.refusals.push(refused.to_string());
             self.current = self.current.min(self.variants.len().saturating_sub(1));
             return Finished::Dropped;
         }
+        let variant = &mut self.variants[index];
+        variant.text = finished.text;
+        variant.cut = finished.cut;
+        variant.notes = notes;
+        variant.state = state;
         Finished::Kept
     }
 
@@ -253,11 +283,15 @@ impl Suggestion {
     pub fn accepted_text(&self) -> Option<String> {
         let variant = self.current()?;
         let finished;
-        let variant_text = if self.is_copy && !matches!(variant.state, VariantState::Done(_)) {
-            finished = copy::finish(&variant.text, &self.prefill, self.max_chars);
-            &finished
-        } else {
+        let variant_text = if matches!(variant.state, VariantState::Done(_)) {
             &variant.text
+        } else {
+            // Taken before it finished: finished now as an answer the writer stopped.
+            finished = self
+                .finishing
+                .finish(&variant.text, StopReason::Cancelled)
+                .text;
+            &finished
         };
         let text = match &self.target {
             // The passage keeps the spacing around it (a selection often ends with its line
@@ -267,9 +301,43 @@ impl Suggestion {
                 let trail = &original[original.trim_end().len()..];
                 format!("{lead}{}{trail}", variant_text.trim())
             }
-            Target::Insert { .. } => variant_text.trim_end().to_string(),
+            Target::Insert { context, after, .. } => {
+                join::fit(context, variant_text.trim_end(), after, self.join())
+            }
         };
         (!text.trim().is_empty()).then_some(text)
+    }
+
+    /// How an inserted answer meets the text around it: a continuation carries on the
+    /// writer's sentence; anything made from a passage or a template stands on its own.
+    pub fn join(&self) -> Join {
+        if self.finishing.shape == Shape::Prose && self.finishing.source.is_empty() {
+            Join::Continuation
+        } else {
+            Join::Block
+        }
+    }
+
+    /// Why variants were dropped, each reason once with how often: "a copy of the passage ×2,
+    /// empty".
+    pub fn refusal_summary(&self) -> String {
+        let mut seen: Vec<(&str, usize)> = Vec::new();
+        for r in &self.refusals {
+            match seen.iter_mut().find(|(s, _)| *s == r.as_str()) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((r, 1)),
+            }
+        }
+        seen.iter()
+            .map(|(r, n)| {
+                if *n > 1 {
+                    format!("{r} ×{n}")
+                } else {
+                    r.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub fn cycle(&mut self, forward: bool) {
@@ -358,8 +426,8 @@ mod tests {
     #[test]
     fn copy_variants_are_cut_to_the_limit_and_duplicates_dropped_and_retried() {
         let mut s = suggestion(2);
-        s.is_copy = true;
-        s.max_chars = Some(20);
+        s.finishing.shape = Shape::Copy;
+        s.finishing.max_chars = Some(20);
         s.start_variant(1);
         s.push_text(1, "\"Write faster with Quill today");
         assert!(!s.should_stop());
@@ -391,8 +459,8 @@ mod tests {
     #[test]
     fn copy_accepted_before_it_finished_is_still_within_the_limit() {
         let mut s = suggestion(1);
-        s.is_copy = true;
-        s.max_chars = Some(20);
+        s.finishing.shape = Shape::Copy;
+        s.finishing.max_chars = Some(20);
         s.start_variant(1);
         s.push_text(1, "\"Tagline: Write faster with Quill today and");
         let text = s.accepted_text().unwrap();
@@ -415,7 +483,7 @@ mod tests {
     #[test]
     fn tries_are_bounded_when_every_variant_is_dropped() {
         let mut s = suggestion(2);
-        s.is_copy = true;
+        s.finishing.shape = Shape::Copy;
         let mut tries = 0;
         while s.wants_more() {
             tries += 1;
@@ -425,5 +493,32 @@ mod tests {
         assert_eq!(tries, 4);
         s.want_more(1);
         assert!(s.wants_more());
+    }
+
+    #[test]
+    fn a_refused_greedy_answer_is_asked_again_warmer() {
+        let mut s = suggestion(1);
+        s.sampling.temperature = 0.0;
+        s.finishing.source = "A passage of some length here.".into();
+        s.finishing.shorter = true;
+        s.target = Target::Insert {
+            at: 0,
+            context: String::new(),
+            after: String::new(),
+        };
+        let first = s.start_variant(1);
+        assert_eq!(first.temperature, 0.0);
+        s.push_text(1, "A passage of some length here, and more words.");
+        assert_eq!(s.finish(1, VariantState::Done(stats())), Finished::Dropped);
+        let second = s.start_variant(2);
+        assert_eq!(
+            second.temperature, RETRY_TEMPERATURE,
+            "a new seed alone changes nothing"
+        );
+        s.push_text(2, "Some length.");
+        assert_eq!(s.finish(2, VariantState::Done(stats())), Finished::Kept);
+        let notes = &s.variants[0].notes;
+        assert!(notes.iter().any(|n| n.contains("temperature")), "{notes:?}");
+        assert_eq!(s.refusal_summary(), "no shorter than the passage");
     }
 }

@@ -970,6 +970,32 @@ mod tests {
     }
 
     #[test]
+    fn at_60_columns_a_message_never_pushes_the_position_or_model_state_out() {
+        // Recorded: "saved (361 bytes)" with the name at 60 columns hid the position.
+        let mut app = crate::app::test_support::ready_app("Hello world.\nMore text here.");
+        app.update(Msg::Resize {
+            width: 60,
+            height: 8,
+        });
+        for message in [
+            "saved (361 bytes)".to_string(),
+            "accepted (C-z undoes it)".to_string(),
+            format!("a long warning {}", "y".repeat(70)),
+        ] {
+            app.update(Msg::Warning(message.clone()));
+            let terminal = draw(&app, &Theme::monochrome(), 60, 8);
+            let bar = row(&terminal, 7);
+            assert!(bar.contains("1:1"), "position gone with {message:?}: {bar}");
+            assert!(bar.contains("ready"), "model state gone: {bar}");
+            let screen = screen(&terminal);
+            assert!(
+                screen.contains(&message[..16]),
+                "the message is shown somewhere: {screen}"
+            );
+        }
+    }
+
+    #[test]
     fn the_status_bar_shows_name_position_and_words() {
         let mut app = app("Hello 世界\nsecond", 60, 4);
         app.update(Msg::Key(crate::keymap::Key::plain(
@@ -1123,7 +1149,7 @@ mod tests {
         app.update(Msg::Key(Key::ctrl('j')));
         assert_eq!(
             app.editor().doc().text(),
-            "Quill keeps every word. It streams fast.- every word kept"
+            "Quill keeps every word. It streams fast.\n\n- every word kept"
         );
     }
 

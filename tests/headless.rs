@@ -93,7 +93,8 @@ fn rewrite_and_summarise_never_show_special_tokens() {
         let args: Vec<&str> = args
             .iter()
             .copied()
-            .chain(["--temperature", "0", "--max-tokens", "80"])
+            // Raw: what the worker streams is what is checked, before any finishing.
+            .chain(["--raw", "--temperature", "0", "--max-tokens", "80"])
             .collect();
         let output = home.run(&args, ENGLISH);
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));
@@ -115,6 +116,9 @@ fn special_token_text_in_the_draft_is_plain_text() {
     let output = home.run(
         &[
             "continue",
+            // The prompt's token count is what is checked: one token of output may be empty,
+            // which finishing would refuse.
+            "--raw",
             "--stats",
             "--max-tokens",
             "1",
@@ -265,7 +269,15 @@ fn a_worker_killed_by_sigill_says_how_to_rebuild_portable() {
     let home = Home::new();
     let mut child = home
         .command()
-        .args(["continue", "--temperature", "0", "--max-tokens", "2000"])
+        // Raw: a count has no sentence end, and this test needs the first bytes early.
+        .args([
+            "continue",
+            "--raw",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "2000",
+        ])
         .arg("--model")
         .arg(common::model())
         .stdin(Stdio::piped())

@@ -31,6 +31,8 @@ pub struct AssistantSetup {
     pub sampling: Sampling,
     /// The typing pause before ghost text is asked for; `None` turns ghost text off.
     pub ghost_delay: Option<Duration>,
+    /// The answers' language: "auto" for the passage's own, or a language's name.
+    pub language: String,
 }
 
 impl AssistantSetup {
@@ -38,6 +40,7 @@ impl AssistantSetup {
         AssistantSetup {
             load: config.load_params(model),
             sampling: config.sampling.clone(),
+            language: config.language.clone(),
             ghost_delay: config
                 .editor
                 .ghost_text
@@ -329,16 +332,12 @@ impl Assistant {
             || "ask again".to_string(),
             |k| format!("press {k} to try again"),
         );
+        let why = s.refusal_summary();
         let text = if s.variants.is_empty() {
-            format!(
-                "no usable variant: {} were empty, over {} characters or duplicates; {again}",
-                s.dropped,
-                s.max_chars
-                    .map_or_else(|| "the limit".into(), |m| m.to_string())
-            )
+            format!("no usable variant ({why}); {again}")
         } else {
             format!(
-                "{} of {} variants kept; {} dropped (empty, over the limit or duplicates)",
+                "{} of {} variants kept; {} dropped ({why})",
                 s.variants.len(),
                 s.wanted,
                 s.dropped
@@ -397,7 +396,11 @@ impl Assistant {
         if !self.is_ready(cx) {
             return Vec::new();
         }
-        let Some(settings) = self.setup.as_ref().map(|s| s.sampling.clone()) else {
+        let Some((settings, language)) = self
+            .setup
+            .as_ref()
+            .map(|s| (s.sampling.clone(), s.language.clone()))
+        else {
             return Vec::new();
         };
         let Ok(template) = self.library.prompts.get(id) else {
@@ -411,6 +414,8 @@ impl Assistant {
             settings: &settings,
             overrides: &Sampling::default(),
             default_variants: settings.variants.unwrap_or(1) as usize,
+            raw: false,
+            language: &language,
         };
         let plan = match plan(template, &input, values, layers) {
             Ok(plan) => plan,
@@ -456,7 +461,18 @@ impl Assistant {
         effects
     }
 
-    pub fn regenerate(&mut self) -> Vec<Effect> {
+    pub fn regenerate(&mut self, cx: &mut Cx) -> Vec<Effect> {
+        if self.suggestion.is_none() {
+            // Said, not silently ignored: the key did reach Quill.
+            let first = cx
+                .keys
+                .hint(Mode::Edit, Command::command_palette)
+                .map_or_else(String::new, |k| format!(" ({k} lists them)"));
+            cx.status.info(format!(
+                "nothing to ask again yet: run an action first{first}"
+            ));
+            return Vec::new();
+        }
         let mut effects = self.cancel_generation();
         if let Some(s) = &mut self.suggestion {
             // Another variant after those kept, with a fresh seed.
@@ -513,7 +529,7 @@ impl Assistant {
         let doc = editor.doc_mut();
         let len = doc.len_chars();
         match s.target.clone() {
-            Target::Insert { at, context } => {
+            Target::Insert { at, context, .. } => {
                 let start = at.saturating_sub(context.chars().count());
                 if at > len || doc.rope().slice(start..at) != context.as_str() {
                     cx.status
@@ -536,7 +552,11 @@ impl Assistant {
             }
         }
         let mut effects = self.reject();
-        cx.status.info("accepted (Ctrl-Z undoes it)");
+        let undo = cx
+            .keys
+            .hint(Mode::Edit, Command::undo)
+            .map_or_else(String::new, |k| format!(" ({k} undoes it)"));
+        cx.status.info(format!("accepted{undo}"));
         editor.after_edit();
         effects.extend(editor.journal_effect());
         effects
@@ -667,9 +687,11 @@ fn read_draft(
 /// Where an insertion goes, with the few characters before it that must still be there.
 fn insert_target(rope: &ropey::Rope, at: usize) -> Target {
     let start = at.saturating_sub(32);
+    let end = (at + 32).min(rope.len_chars());
     Target::Insert {
         at,
         context: rope.slice(start..at).to_string(),
+        after: rope.slice(at..end).to_string(),
     }
 }
 #[cfg(test)]
@@ -928,6 +950,85 @@ mod tests {
     }
 
     #[test]
+    fn the_accepted_message_goes_with_the_next_edit_and_undo_restores_the_text() {
+        let mut app = ready_app("Draft.");
+        app.move_cursor(6);
+        let job = job_of(&app.ask("continue"));
+        app.on_engine(
+            1,
+            Event::TokenGenerated {
+                job,
+                text: "It grows.".into(),
+            },
+        );
+        app.on_engine(
+            1,
+            Event::GenerationFinished {
+                job,
+                stats: stats(),
+            },
+        );
+        app.update(crate::app::Msg::Key(crate::keymap::Key {
+            code: crate::keymap::KeyCode::Enter,
+            mods: crate::keymap::Mods {
+                alt: true,
+                ..Default::default()
+            },
+        }));
+        assert_eq!(app.doc_mut().text(), "Draft. It grows.");
+        assert!(
+            app.status()
+                .is_some_and(|s| s.text.starts_with("accepted (C-z undoes it)")),
+            "{:?}",
+            app.status()
+        );
+        app.update(crate::app::Msg::Key(crate::keymap::Key::ctrl('z')));
+        assert_eq!(app.doc_mut().text(), "Draft.");
+        assert_eq!(app.status(), None, "a stale \"accepted\" is gone");
+        assert!(
+            !app.doc_mut().is_modified(),
+            "back to the text it opened with"
+        );
+    }
+
+    #[test]
+    fn asking_again_with_nothing_to_redo_says_so() {
+        let mut app = ready_app("text");
+        let effects = app.run(crate::command::Command::regenerate);
+        assert!(effects.is_empty());
+        assert!(
+            app.status()
+                .is_some_and(|s| s.text.contains("nothing to ask again")),
+            "{:?}",
+            app.status()
+        );
+    }
+
+    #[test]
+    fn each_ask_with_seed_minus_one_gets_its_own_seed() {
+        // Recorded: Ctrl-E twice gave the same continuation although the seed was -1.
+        let mut app = ready_app("Once");
+        app.move_cursor(4);
+        let mut setup = app.assistant().setup().unwrap().clone();
+        setup.sampling.seed = Some(-1);
+        app.assistant_mut().set_setup(setup);
+        let seed = |effects: &[Effect]| {
+            effects
+                .iter()
+                .find_map(|e| match e {
+                    Effect::Generate { sampling, .. } => Some(sampling.seed),
+                    _ => None,
+                })
+                .expect("a request")
+        };
+        let first = seed(&app.ask("continue"));
+        app.run(crate::command::Command::cancel);
+        app.run(crate::command::Command::cancel);
+        let second = seed(&app.ask("continue"));
+        assert_ne!(first, second);
+    }
+
+    #[test]
     fn cancel_keeps_the_partial_text_and_stops_further_variants() {
         let mut app = ready_app("text");
         let job = job_of(&app.ask("continue"));
@@ -943,7 +1044,8 @@ mod tests {
         let s = app.suggestion().unwrap();
         assert!(!s.wants_more());
         app.accept_suggestion();
-        assert_eq!(app.doc_mut().text(), " and moretext");
+        // Put in before "text": spaced from it.
+        assert_eq!(app.doc_mut().text(), "and more text");
     }
 
     #[test]
@@ -961,6 +1063,7 @@ mod tests {
                 ..Sampling::default()
             },
             ghost_delay: None,
+            language: "auto".into(),
         });
         let [Effect::StartEngine { generation, .. }] = effects.as_slice() else {
             panic!("{effects:?}");

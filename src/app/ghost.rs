@@ -10,6 +10,7 @@ use super::editor::Editor;
 use crate::command::Command;
 use crate::document::around::{text_after, text_before};
 use crate::document::history::EditKind;
+use crate::document::join::{self, Join};
 use crate::engine::protocol::{JobId, SamplingParams};
 use crate::prompt::{PromptInput, PromptTemplate};
 use crate::sanitize::strip_controls;
@@ -28,6 +29,11 @@ pub enum Ghost {
         job: Option<JobId>,
         at: usize,
         text: String,
+        /// The draft's last characters before `at`: the ghost's first words are spaced
+        /// against them (see `document::join`).
+        before: String,
+        /// Whitespace streamed before the first word, held until the word comes.
+        lead: String,
     },
 }
 
@@ -124,13 +130,17 @@ impl Ghost {
             job: Some(job),
             at: cursor,
             text: String::new(),
+            before: rope.slice(cursor.saturating_sub(8)..cursor).to_string(),
+            lead: String::new(),
         };
-        // Greedy and short: the most likely few words, the same each time.
+        // Greedy and short: the most likely few words, the same each time. No stop at a line
+        // break: after a sentence's end or on a new paragraph's line the model's first token is
+        // often one, and the ghost would end before it began; `cut_at_sentence` stops it at a
+        // line break that follows words.
         let sampling = SamplingParams {
             temperature: 0.0,
             repeat_penalty: 1.0,
             max_tokens: GHOST_TOKENS,
-            stop: vec!["\n".into()],
             ..SamplingParams::default()
         };
         Some(Effect::Generate {
@@ -145,6 +155,8 @@ impl Ghost {
         let Ghost::Shown {
             job: Some(ghost_job),
             text,
+            before,
+            lead,
             ..
         } = self
         else {
@@ -153,7 +165,19 @@ impl Ghost {
         if *ghost_job != job {
             return None;
         }
-        text.push_str(&strip_controls(piece));
+        let piece = strip_controls(piece);
+        if text.is_empty() {
+            // Nothing shown yet: hold line breaks and spaces until the first word, then space
+            // it against the draft (a ghost is drawn on the cursor's line).
+            lead.push_str(&piece);
+            let start = lead.trim_start_matches(['\n', '\r']);
+            if start.trim().is_empty() {
+                return Some(Vec::new());
+            }
+            *text = join::fit(before, start, "", Join::Continuation);
+        } else {
+            text.push_str(&piece);
+        }
         if cut_at_sentence(text) {
             // Enough for a ghost: stop the model rather than let it run on.
             return Some(self.stop_job());
@@ -235,7 +259,10 @@ impl Ghost {
     /// taken and nothing more coming, the next comes after the next pause.
     fn taken(&mut self, rest: String, editor: &Editor, delay: Option<Duration>) -> Vec<Effect> {
         let at = editor.doc().cursor();
-        if let Ghost::Shown { at: a, text, job } = self {
+        if let Ghost::Shown {
+            at: a, text, job, ..
+        } = self
+        {
             if rest.trim().is_empty() && job.is_none() {
                 return self.schedule(delay, editor.doc().revision());
             }
@@ -297,12 +324,23 @@ mod tests {
         }
     }
 
-    /// Types `typed`, lets the pause pass, and streams `ghost` as the answer.
-    fn with_ghost(typed: &str, ghost: &str) -> (App, JobId) {
+    /// An app with `typed` typed into an empty draft, key by key (a line break as Enter).
+    fn typed_app(typed: &str) -> App {
         let mut app = ready_app("");
         for c in typed.chars() {
-            app.update(Msg::Key(Key::plain(KeyCode::Char(c))));
+            let code = if c == '\n' {
+                KeyCode::Enter
+            } else {
+                KeyCode::Char(c)
+            };
+            app.update(key(code));
         }
+        app
+    }
+
+    /// Types `typed`, lets the pause pass, and streams `ghost` as the answer.
+    fn with_ghost(typed: &str, ghost: &str) -> (App, JobId) {
+        let mut app = typed_app(typed);
         let later = Instant::now() + Duration::from_secs(1);
         let effects = app.idle_at(later);
         let job = effects
@@ -426,6 +464,51 @@ mod tests {
         });
         assert_eq!(effects, vec![Effect::CancelJob { job }]);
         assert_eq!(app.ghost_text(), Some(" fell all day."));
+    }
+
+    #[test]
+    fn a_ghost_appears_after_a_sentence_end_spaced_as_writing() {
+        // Recorded: after "faster." the model's first token is a line break; the ghost used
+        // to stop on it and show nothing.
+        let (_, request) = ghost_request("It goes faster.");
+        assert!(
+            !request.stop.iter().any(|s| s == "\n"),
+            "a leading line break must not end the ghost: {:?}",
+            request.stop
+        );
+        let (app, _) = with_ghost("It goes faster.", "\n\nThe next step is");
+        assert_eq!(app.ghost_text(), Some(" The next step is"));
+        // The writer's own space: no second one.
+        let (app, _) = with_ghost("They survive. ", " Then they");
+        assert_eq!(app.ghost_text(), Some("Then they"));
+        // Glued by the model: spaced.
+        let (mut app, _) = with_ghost("pages.", "The first draft");
+        assert_eq!(app.ghost_text(), Some(" The first draft"));
+        app.update(key(KeyCode::Tab));
+        assert_eq!(app.doc_mut().text(), "pages. The first draft");
+        // Chinese: no space.
+        let (app, _) = with_ghost("下雨了。", " 然后");
+        assert_eq!(app.ghost_text(), Some("然后"));
+    }
+
+    #[test]
+    fn a_ghost_is_asked_for_at_the_start_of_a_new_paragraph() {
+        let (app, _) = with_ghost("First paragraph.\n\n", "\nSecond");
+        assert_eq!(app.ghost_text(), Some("Second"));
+    }
+
+    /// The ghost request made after typing `typed` and the pause.
+    fn ghost_request(typed: &str) -> (App, SamplingParams) {
+        let mut app = typed_app(typed);
+        let effects = app.idle_at(Instant::now() + Duration::from_secs(1));
+        let sampling = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Generate { sampling, .. } => Some(sampling.clone()),
+                _ => None,
+            })
+            .expect("a ghost request after the pause");
+        (app, sampling)
     }
 
     #[test]

@@ -344,7 +344,7 @@ mod tests {
             "a tagline is one line"
         );
         let s = app.suggestion().unwrap();
-        assert_eq!((s.max_chars, s.wanted), (Some(60), 5));
+        assert_eq!((s.finishing.max_chars, s.wanted), (Some(60), 5));
 
         token(
             &mut app,

@@ -18,6 +18,9 @@ fn one_line(text: &str) -> String {
 pub struct LineInput {
     pub text: String,
     pub cursor: usize,
+    /// The whole text is selected (a value filled in for the writer): typing or deleting
+    /// replaces it, a motion keeps it.
+    pub selected: bool,
 }
 
 impl LineInput {
@@ -27,10 +30,29 @@ impl LineInput {
         LineInput {
             cursor: text.len(),
             text,
+            selected: false,
         }
     }
 
+    /// `text` filled in for the writer, selected, as a default is: typing replaces it.
+    pub fn prefilled(text: &str) -> Self {
+        let mut input = LineInput::new(text);
+        input.selected = !input.text.is_empty();
+        input
+    }
+
+    /// A selected text goes before what replaces it.
+    fn take_selection(&mut self) -> bool {
+        let was = std::mem::take(&mut self.selected);
+        if was {
+            self.text.clear();
+            self.cursor = 0;
+        }
+        was
+    }
+
     pub fn insert(&mut self, s: &str) {
+        self.take_selection();
         let s = one_line(s);
         self.text.insert_str(self.cursor, &s);
         self.cursor += s.len();
@@ -39,6 +61,18 @@ impl LineInput {
     /// Handles an editing command or a key that types; false if it is neither.
     pub fn edit(&mut self, command: Option<Command>, key: &Key) -> bool {
         use Command as C;
+        if matches!(
+            command,
+            Some(C::delete_backward | C::delete_forward | C::delete_word_backward)
+        ) && self.take_selection()
+        {
+            return true;
+        }
+        // Any other key keeps the text; a motion or a typed character ends the selection.
+        let typed = command.is_none() && key.typed_char().is_some();
+        if !typed {
+            self.selected = false;
+        }
         match command {
             Some(C::move_left) => self.cursor = self.prev(),
             Some(C::move_right) => self.cursor = self.next(),

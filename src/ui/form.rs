@@ -76,8 +76,13 @@ impl Widget for FormView<'_> {
                     label.push('*');
                 }
                 let pad = labels.saturating_sub(label.width());
-                let value_style = if focused {
+                // A filled-in value shows selected: typing replaces it.
+                let value_style = if focused && f.input.selected {
                     theme.popup.patch(theme.selection)
+                } else if focused {
+                    theme
+                        .popup
+                        .add_modifier(ratatui::style::Modifier::UNDERLINED)
                 } else {
                     theme.popup
                 };

@@ -5,10 +5,10 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget};
-use similar::{ChangeTag, TextDiff};
 
 use super::theme::Theme;
 use crate::command::Command;
+use crate::document::diff::{self, Piece};
 use crate::keymap::{Keymaps, Mode};
 use crate::suggestion::{Suggestion, Target, VariantState};
 
@@ -43,7 +43,7 @@ impl Widget for SuggestionsPane<'_> {
             theme.border
         };
         let mut title = vec![Span::styled(" ", border)];
-        if let Some(max) = s.max_chars {
+        if let Some(max) = s.finishing.max_chars {
             // Live, as it streams, and first: a narrow pane cuts the title's end, never this.
             let chars = s.current().map_or(0, |v| v.text.trim().chars().count());
             let style = if chars > max {
@@ -64,9 +64,32 @@ impl Widget for SuggestionsPane<'_> {
             border,
         ));
         title.push(Span::styled(format!("{state} "), border));
+        let text = s.current().map_or("", |v| v.text.as_str());
+        let pieces = match &s.target {
+            Target::Replace { original, .. } => Some(diff::diff(original.trim(), text.trim())),
+            Target::Insert { .. } => None,
+        };
+        if let Some(pieces) = pieces.as_ref().filter(|_| !text.trim().is_empty()) {
+            // How far the rewrite strays from its passage, and a warning past what the prompt
+            // allows (a grammar fix should change few words).
+            let drift = diff::drift(pieces);
+            let over = s.finishing.max_drift.is_some_and(|max| drift > max);
+            let (label, style) = if over {
+                (
+                    format!(
+                        "· drift {:.0}%: more than a fix should change ",
+                        drift * 100.0
+                    ),
+                    theme.status_error,
+                )
+            } else {
+                (format!("· drift {:.0}% ", drift * 100.0), theme.muted)
+            };
+            title.push(Span::styled(label, style));
+        }
         if s.dropped > 0 {
             title.push(Span::styled(
-                format!("· {} dropped ", s.dropped),
+                format!("· {} dropped: {} ", s.dropped, s.refusal_summary()),
                 theme.muted,
             ));
         }
@@ -75,14 +98,30 @@ impl Widget for SuggestionsPane<'_> {
             .border_style(border)
             .title(Line::from(title))
             .title_bottom(Span::styled(footer(self.keymap, mode), theme.muted));
-        let text = s.current().map_or("", |v| v.text.as_str());
-        let mut lines = match &s.target {
-            Target::Replace { original, .. } => diff_lines(original.trim(), text.trim(), theme),
-            Target::Insert { .. } => text
+        let mut lines = match &pieces {
+            Some(pieces) => diff_lines(pieces, theme),
+            None => text
                 .split('\n')
                 .map(|l| Line::styled(l.to_string(), theme.text))
                 .collect(),
         };
+        if let Some(variant) = s.current() {
+            if variant.cut
+                && let Some(last) = lines.last_mut()
+            {
+                // Cut to fit: marked here, never in the draft.
+                last.spans.push(Span::styled("… (cut)", theme.muted));
+            }
+            if !variant.notes.is_empty() {
+                lines.push(Line::default());
+                for note in &variant.notes {
+                    lines.push(Line::styled(
+                        format!("· {}", crate::sanitize::strip_controls(note)),
+                        theme.muted,
+                    ));
+                }
+            }
+        }
         if let Some(VariantState::Failed(reason)) = s.current().map(|v| &v.state) {
             if text.is_empty() {
                 lines.clear();
@@ -125,26 +164,28 @@ fn footer(keymap: &Keymaps, mode: Mode) -> String {
     format!(" {} ", parts.join(" · "))
 }
 
-/// The original against the suggestion, word by word: deletions struck through, insertions
-/// highlighted, line breaks kept.
-fn diff_lines(original: &str, suggestion: &str, theme: &Theme) -> Vec<Line<'static>> {
-    let diff = TextDiff::from_words(original, suggestion);
+/// The original against the suggestion (see `document::diff`): deletions struck through,
+/// insertions highlighted, line breaks kept. A theme without colours for them (mono,
+/// `NO_COLOR`) also marks them in the text, `[-old-]{+new+}`, so the diff reads without colour.
+fn diff_lines(pieces: &[Piece], theme: &Theme) -> Vec<Line<'static>> {
+    let marks = theme.diff_delete.fg.is_none() && theme.diff_delete.bg.is_none();
     let mut lines = vec![Line::default()];
-    for change in diff.iter_all_changes() {
-        let style = match change.tag() {
-            ChangeTag::Equal => theme.text,
-            ChangeTag::Delete => theme.diff_delete,
-            ChangeTag::Insert => theme.diff_insert,
+    for piece in pieces {
+        let (text, style, open, close) = match piece {
+            Piece::Same(t) => (t, theme.text, "", ""),
+            Piece::Deleted(t) => (t, theme.diff_delete, "[-", "-]"),
+            Piece::Inserted(t) => (t, theme.diff_insert, "{+", "+}"),
         };
-        let value = change.value();
-        for (i, piece) in value.split('\n').enumerate() {
+        let (open, close) = if marks { (open, close) } else { ("", "") };
+        let text = format!("{open}{text}{close}");
+        for (i, part) in text.split('\n').enumerate() {
             if i > 0 {
                 lines.push(Line::default());
             }
-            if !piece.is_empty()
+            if !part.is_empty()
                 && let Some(line) = lines.last_mut()
             {
-                line.spans.push(Span::styled(piece.to_string(), style));
+                line.spans.push(Span::styled(part.to_string(), style));
             }
         }
     }
@@ -188,22 +229,38 @@ mod tests {
     }
 
     #[test]
-    fn a_rewrite_diff_marks_deleted_and_inserted_words() {
-        let theme = Theme::monochrome();
-        let lines = diff_lines("This are bad.", "This is good.", &theme);
-        let spans: Vec<(String, bool, bool)> = lines[0]
-            .spans
-            .iter()
-            .map(|s| {
-                (
-                    s.content.to_string(),
-                    s.style == theme.diff_delete,
-                    s.style == theme.diff_insert,
-                )
-            })
-            .collect();
-        assert!(spans.contains(&("are".into(), true, false)), "{spans:?}");
-        assert!(spans.contains(&("is".into(), false, true)), "{spans:?}");
-        assert!(spans.contains(&("This".into(), false, false)), "{spans:?}");
+    fn a_rewrite_diff_groups_runs_and_reads_without_colour() {
+        let pieces = diff::diff("This are bad.", "This is good.");
+        let spans = |theme: &Theme| -> Vec<(String, bool, bool)> {
+            diff_lines(&pieces, theme)[0]
+                .spans
+                .iter()
+                .map(|s| {
+                    (
+                        s.content.to_string(),
+                        s.style == theme.diff_delete,
+                        s.style == theme.diff_insert,
+                    )
+                })
+                .collect()
+        };
+        // Without colours the markers carry the diff.
+        let mono = spans(&Theme::monochrome());
+        assert_eq!(
+            mono,
+            vec![
+                ("This ".into(), false, false),
+                ("[-are bad-]".into(), true, false),
+                ("{+is good+}".into(), false, true),
+                (".".into(), false, false),
+            ]
+        );
+        // With colours, the styles alone.
+        let colour = crate::ui::theme::ThemeLibrary::load(None).get_colored("default", true);
+        let coloured = spans(&colour);
+        assert!(
+            coloured.contains(&("are bad".into(), true, false)),
+            "{coloured:?}"
+        );
     }
 }

@@ -50,7 +50,8 @@ impl TemplateForm {
                     label: f.label.clone().unwrap_or_else(|| f.name.clone()),
                     required: f.required,
                     choices: f.choices.clone(),
-                    input: LineInput::new(value),
+                    // Selected, as a default is: typing replaces it rather than adding to it.
+                    input: LineInput::prefilled(value),
                 }
             })
             .collect::<Vec<_>>();
@@ -226,5 +227,34 @@ mod tests {
         assert_ne!(form.fields[tone].input.text, first);
         form.on_key(Some(Command::move_left), &key(KeyCode::Left));
         assert_eq!(form.fields[tone].input.text, first);
+    }
+
+    #[test]
+    fn typing_into_a_field_with_a_default_replaces_it() {
+        // Recorded: typing "X" into the audience field gave "small businessesX".
+        let library = PromptLibrary::built_in().unwrap();
+        let mut form = TemplateForm::new(library.get("tagline").unwrap(), None);
+        let audience = form
+            .fields
+            .iter()
+            .position(|f| f.name == "audience")
+            .unwrap();
+        form.focus = audience;
+        type_text(&mut form, "writers");
+        assert_eq!(form.fields[audience].input.text, "writers");
+        // Once the writer has typed, the field is theirs: more typing adds to it.
+        type_text(&mut form, " too");
+        assert_eq!(form.fields[audience].input.text, "writers too");
+        // A motion first keeps the default to edit it.
+        let mut form = TemplateForm::new(library.get("tagline").unwrap(), None);
+        form.focus = audience;
+        form.on_key(Some(Command::move_line_end), &key(KeyCode::End));
+        type_text(&mut form, "!");
+        assert_eq!(form.fields[audience].input.text, "small businesses!");
+        // Backspace on the selected default clears it.
+        let mut form = TemplateForm::new(library.get("tagline").unwrap(), None);
+        form.focus = audience;
+        form.on_key(Some(Command::delete_backward), &key(KeyCode::Backspace));
+        assert_eq!(form.fields[audience].input.text, "");
     }
 }

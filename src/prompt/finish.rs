@@ -1,0 +1,649 @@
+//! The finishing stage every answer goes through before the writer sees it, in the editor and
+//! headless alike: what a small model adds around the answer (a "Here is the rewritten text:"
+//! line, the passage repeated back) goes, an answer cut off by the token limit ends at its last
+//! full sentence, a list answer is a list, a one-line answer one line, copy is cut to its
+//! limit, and an answer that is a copy of the passage, of another variant, or (for a summary)
+//! no shorter than what it summarises is refused so another can be asked for. Everything it
+//! does is said in `notes`, so nothing is hidden from the writer.
+
+use serde::{Deserialize, Serialize};
+use unicode_segmentation::UnicodeSegmentation;
+
+use super::copy;
+use crate::document::grapheme::is_wide_script;
+use crate::engine::protocol::StopReason;
+
+/// What an answer is meant to look like.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// Sentences and paragraphs.
+    #[default]
+    Prose,
+    /// One line (a title, a one-line rewrite).
+    Line,
+    /// Items starting "- ".
+    List,
+    /// Marketing copy: unquoted, unlabelled, within `max_chars`.
+    Copy,
+}
+
+/// How one request's answers are finished.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Finishing {
+    pub shape: Shape,
+    pub max_chars: Option<usize>,
+    /// What every answer starts with (a template's prefill).
+    pub prefill: String,
+    /// The passage the answer is about (a rewrite's or summary's text): an answer that repeats
+    /// it is not an answer.
+    pub source: String,
+    /// A summary: it must come out shorter than `source`.
+    pub shorter: bool,
+    /// A correction (fix grammar): the share of the passage's words it may change before the
+    /// writer is warned; the passage back unchanged is a fair answer ("no changes").
+    pub max_drift: Option<f64>,
+    /// The writer asked for the model's text as it came: nothing is cut or dropped.
+    pub raw: bool,
+}
+
+/// An answer as it is kept, and what was done to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub text: String,
+    /// Cut to fit `max_chars`: the pane marks it, the draft never gets the mark.
+    pub cut: bool,
+    pub notes: Vec<String>,
+}
+
+/// Why an answer was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    Empty,
+    /// The passage given back.
+    SameAsSource,
+    /// The same as the variant kept at this index.
+    SameAs(usize),
+    /// A summary no shorter than its text.
+    NotShorter,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Empty => write!(f, "empty"),
+            Refused::SameAsSource => write!(f, "a copy of the passage"),
+            Refused::SameAs(i) => write!(f, "the same as variant {}", i + 1),
+            Refused::NotShorter => write!(f, "no shorter than the passage"),
+        }
+    }
+}
+
+impl Finishing {
+    /// Finishes `text`, the whole of one answer, which ended for `stop`.
+    pub fn finish(&self, text: &str, stop: StopReason) -> Finished {
+        let mut notes = Vec::new();
+        if self.raw {
+            return Finished {
+                text: text.trim_end().to_string(),
+                cut: false,
+                notes,
+            };
+        }
+        if self.shape == Shape::Copy {
+            let finished = copy::finish(text, &self.prefill, self.max_chars);
+            let cut = self
+                .max_chars
+                .is_some_and(|max| copy::unquote(text).chars().count() > max)
+                && !finished.is_empty();
+            if cut {
+                notes.push(format!(
+                    "cut to fit {} characters",
+                    self.max_chars.unwrap_or(0)
+                ));
+            }
+            return Finished {
+                text: finished,
+                cut,
+                notes,
+            };
+        }
+        let mut text = text.trim().to_string();
+        if let Some(rest) = strip_preamble(&text) {
+            notes.push("took off the model's lead-in line".to_string());
+            text = rest;
+        }
+        if let Some(rest) = strip_source_echo(&text, &self.source) {
+            notes.push("took off the passage the model repeated first".to_string());
+            text = rest;
+        }
+        let cut_off = matches!(stop, StopReason::MaxTokens | StopReason::ContextFull);
+        match self.shape {
+            Shape::Line => {
+                if let Some((first, _)) = text.split_once('\n') {
+                    text = first.trim().to_string();
+                    notes.push("kept the first line".to_string());
+                }
+            }
+            Shape::List => {
+                let (list, made) = as_list(&text, cut_off);
+                if made {
+                    notes.push("made the answer a list".to_string());
+                }
+                if list.dropped_last {
+                    notes.push("dropped an unfinished last point".to_string());
+                }
+                text = list.text;
+            }
+            Shape::Prose | Shape::Copy => {
+                if cut_off && let Some(end) = last_sentence_end(&text) {
+                    let end = end.min(text.len());
+                    if !text[end..].trim().is_empty() {
+                        notes.push(format!(
+                            "ended at the last full sentence (dropped \"{}\")",
+                            text[end..].trim()
+                        ));
+                        text.truncate(end);
+                    }
+                } else if cut_off && !ends_sentence(&text) {
+                    notes.push("the token limit stopped it mid-sentence".to_string());
+                }
+            }
+        }
+        Finished {
+            text: text.trim_end().to_string(),
+            cut: false,
+            notes,
+        }
+    }
+
+    /// How much of `text`, an answer still streaming, finishing will keep as it is whatever
+    /// comes next, in bytes of `text.trim_start()`: what may be shown as final already. Only
+    /// prose that carries on the writer's text settles early (up to its last full sentence);
+    /// anything that may yet lose a lead-in, an echo or its shape settles when done.
+    pub fn settled(&self, text: &str) -> usize {
+        if self.raw {
+            return text.trim_start().len();
+        }
+        if self.shape != Shape::Prose || !self.source.is_empty() {
+            return 0;
+        }
+        let text = text.trim_start();
+        let lower = text.to_lowercase();
+        let first_line_done = text.contains('\n') || text.contains([':', '：']);
+        let may_lead_in = LEAD_INS
+            .iter()
+            .any(|w| lower.starts_with(w) || w.starts_with(&lower));
+        if may_lead_in && (!first_line_done || strip_preamble(text).is_some()) {
+            return 0;
+        }
+        last_sentence_end(text).unwrap_or(0)
+    }
+
+    /// Whether a finished answer can be kept beside those already kept.
+    pub fn check(&self, text: &str, kept: &[&str]) -> Result<(), Refused> {
+        if self.raw {
+            return Ok(());
+        }
+        let key = same_key(text);
+        if key.is_empty() {
+            return Err(Refused::Empty);
+        }
+        if let Some(i) = kept.iter().position(|k| same_key(k) == key) {
+            return Err(Refused::SameAs(i));
+        }
+        let source = same_key(&self.source);
+        if !source.is_empty() && key == source && self.max_drift.is_none() {
+            return Err(Refused::SameAsSource);
+        }
+        if self.shorter
+            && !source.is_empty()
+            && text.trim().chars().count() >= self.source.trim().chars().count()
+        {
+            return Err(Refused::NotShorter);
+        }
+        Ok(())
+    }
+}
+
+/// What two answers are compared by: letters and digits only, lower case, so answers that
+/// differ in spacing, case or punctuation count as the same.
+pub fn same_key(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Marks that end a sentence.
+const SENTENCE_ENDS: &[char] = &['.', '!', '?', '。', '！', '？', '…', '‼', '⁇', '⁈', '⁉'];
+
+/// What may follow a sentence's end and still belong to it.
+const CLOSERS: &[char] = &[
+    '"', '\'', '”', '’', ')', ']', '}', '」', '』', '）', '》', '】', '〉', '〕', '*', '_',
+];
+
+/// Abbreviations whose full stop does not end a sentence.
+const ABBREVIATIONS: &[&str] = &[
+    "e.g", "i.e", "mr", "mrs", "ms", "dr", "prof", "st", "vs", "cf", "no", "fig", "approx",
+];
+
+fn is_cjk_end(c: char) -> bool {
+    matches!(c, '。' | '！' | '？' | '…')
+}
+
+/// Whether `text` already ends at the end of a sentence (or a line of its own: a heading).
+pub fn ends_sentence(text: &str) -> bool {
+    let t = text.trim_end_matches([' ', '\t']);
+    if t.ends_with('\n') {
+        return true;
+    }
+    let t = t.trim_end_matches(CLOSERS);
+    t.ends_with(SENTENCE_ENDS)
+}
+
+/// The byte offset just past the last sentence end in `text` (the mark and any closing quote
+/// or bracket after it), or past the last line break that follows some text. None when there
+/// is no full sentence at all.
+pub fn last_sentence_end(text: &str) -> Option<usize> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut best = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        if c == '\n' {
+            if !text[..at].trim().is_empty() {
+                best = Some(at);
+            }
+            i += 1;
+            continue;
+        }
+        if !SENTENCE_ENDS.contains(&c) {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < chars.len()
+            && (SENTENCE_ENDS.contains(&chars[j].1) || CLOSERS.contains(&chars[j].1))
+        {
+            j += 1;
+        }
+        let end = chars.get(j).map_or(text.len(), |(b, _)| *b);
+        let next = chars.get(j).map(|(_, c)| *c);
+        // "3.5", "example.com" and "e.g. this" are not ends; a CJK mark always is.
+        let is_end = is_cjk_end(c)
+            || (next.is_none_or(|n| n.is_whitespace() || is_wide_script(n))
+                && !(c == '.' && is_abbreviation(&text[..at])));
+        if is_end {
+            best = Some(end);
+        }
+        i = j;
+    }
+    best
+}
+
+fn is_abbreviation(before: &str) -> bool {
+    let word = before
+        .rsplit(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    // A single letter is an initial ("J. Smith").
+    (word.chars().count() == 1 && word.chars().all(char::is_alphabetic))
+        || ABBREVIATIONS.contains(&word.as_str())
+}
+
+/// Words that open a lead-in line a small model puts before the answer it was asked for.
+const LEAD_INS: &[&str] = &[
+    "here is",
+    "here's",
+    "here are",
+    "sure",
+    "certainly",
+    "of course",
+    "okay",
+    "ok,",
+    "below is",
+    "the rewritten",
+    "the revised",
+    "the corrected",
+    "the summary",
+    "rewritten",
+    "revised",
+    "corrected",
+    "summary",
+    "tl;dr",
+    "key points",
+    "based on",
+    "以下是",
+    "这是",
+    "好的",
+    "当然",
+    "总结",
+    "摘要",
+    "改写",
+];
+
+/// The answer without a lead-in line ("Here is the rewritten passage:", "Summary:"); None when
+/// it has none, or nothing would be left.
+fn strip_preamble(text: &str) -> Option<String> {
+    let (first, rest) = match text.split_once('\n') {
+        Some((first, rest)) => (first.trim(), rest.trim()),
+        None => (text.trim(), ""),
+    };
+    let lower = first.to_lowercase();
+    let is_lead_in = LEAD_INS.iter().any(|w| lower.starts_with(w));
+    if !is_lead_in {
+        return None;
+    }
+    // "Summary: the text itself" on one line: the label goes, the text stays.
+    for mark in [':', '：'] {
+        if let Some((label, after)) = first.split_once(mark)
+            && label.chars().count() <= 60
+        {
+            let after = after.trim();
+            return match (after.is_empty(), rest.is_empty()) {
+                (true, true) => None,
+                (true, false) => Some(rest.to_string()),
+                (false, true) => Some(after.to_string()),
+                (false, false) => Some(format!("{after}\n{rest}")),
+            };
+        }
+    }
+    None
+}
+
+/// The answer without the passage repeated at its start; None when it does not start with
+/// it, or is nothing but it.
+fn strip_source_echo(text: &str, source: &str) -> Option<String> {
+    let source = source.trim();
+    if source.chars().count() < 12 {
+        return None;
+    }
+    let rest = text.strip_prefix(source)?.trim();
+    (!rest.is_empty()).then(|| rest.to_string())
+}
+
+struct List {
+    text: String,
+    dropped_last: bool,
+}
+
+/// Item markers a model uses, each taken as "- ".
+fn item_body(line: &str) -> Option<&str> {
+    let t = line.trim_start();
+    for marker in ["- ", "* ", "• ", "· ", "+ ", "– "] {
+        if let Some(rest) = t.strip_prefix(marker) {
+            return Some(rest.trim());
+        }
+    }
+    // "1. " or "1) "
+    let digits = t.chars().take_while(char::is_ascii_digit).count();
+    if digits > 0 && digits <= 3 {
+        let rest = &t[digits..];
+        if let Some(rest) = rest.strip_prefix(". ").or_else(|| rest.strip_prefix(") ")) {
+            return Some(rest.trim());
+        }
+    }
+    None
+}
+
+/// `text` as "- " items: its own items when it has some (lines that are not items, such as a
+/// heading the model added, go), else its sentences. When the answer was cut off, an
+/// unfinished last item goes. Returns whether the list had to be made from sentences.
+fn as_list(text: &str, cut_off: bool) -> (List, bool) {
+    let mut items: Vec<String> = text
+        .lines()
+        .filter_map(item_body)
+        .filter(|b| !b.is_empty())
+        .map(str::to_string)
+        .collect();
+    let made = items.is_empty();
+    if made {
+        items = text
+            .unicode_sentences()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
+    let mut dropped_last = false;
+    if cut_off && items.len() > 1 && items.last().is_some_and(|last| !ends_item(last)) {
+        items.pop();
+        dropped_last = true;
+    }
+    let text = items
+        .iter()
+        .map(|i| format!("- {i}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (List { text, dropped_last }, made)
+}
+
+/// An item is finished when it ends a sentence or its line (the model moved on).
+fn ends_item(item: &str) -> bool {
+    ends_sentence(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prose() -> Finishing {
+        Finishing::default()
+    }
+
+    #[test]
+    fn an_answer_cut_by_the_token_limit_ends_at_its_last_full_sentence() {
+        // Recorded from the default model: continue, max_tokens 64.
+        let text = "Writers revise because the first draft is for them. The second is for the reader, which is that";
+        let f = prose().finish(text, StopReason::MaxTokens);
+        assert_eq!(
+            f.text,
+            "Writers revise because the first draft is for them."
+        );
+        assert!(f.notes[0].contains("which is that"), "{:?}", f.notes);
+        // Chinese, cut mid-word.
+        let zh = "大模型正在改变产品的形态。越来越多的创新趋";
+        let f = prose().finish(zh, StopReason::MaxTokens);
+        assert_eq!(f.text, "大模型正在改变产品的形态。");
+        // A closing quote belongs to its sentence.
+        let quoted = "He said \"write daily.\" Then he";
+        assert_eq!(
+            prose().finish(quoted, StopReason::MaxTokens).text,
+            "He said \"write daily.\""
+        );
+        // Ended by the model itself: left alone.
+        assert_eq!(
+            prose().finish(text, StopReason::EndOfText).text,
+            text,
+            "only a cut-off answer is cut"
+        );
+    }
+
+    #[test]
+    fn numbers_abbreviations_and_urls_are_not_sentence_ends() {
+        assert_eq!(last_sentence_end("Version 3.5 is out"), None);
+        assert_eq!(last_sentence_end("See e.g. the guide"), None);
+        assert_eq!(last_sentence_end("Go to example.com now"), None);
+        assert_eq!(last_sentence_end("J. Smith wrote"), None);
+        assert_eq!(last_sentence_end("Done. And"), Some(5));
+        assert_eq!(last_sentence_end("好。然后"), Some("好。".len()));
+        // With no full sentence at all, the text stays and the writer is told.
+        let f = prose().finish("which is that", StopReason::MaxTokens);
+        assert_eq!(f.text, "which is that");
+        assert!(f.notes[0].contains("mid-sentence"));
+    }
+
+    #[test]
+    fn lead_in_lines_and_a_repeated_passage_are_taken_off() {
+        let f = prose().finish(
+            "Here is the rewritten passage:\n\nThe cat sat on the mat.",
+            StopReason::EndOfText,
+        );
+        assert_eq!(f.text, "The cat sat on the mat.");
+        let f = prose().finish("Summary: Cats sit.", StopReason::EndOfText);
+        assert_eq!(f.text, "Cats sit.");
+        let f = prose().finish("以下是总结：\n猫坐着。", StopReason::EndOfText);
+        assert_eq!(f.text, "猫坐着。");
+        // A first line that happens to start with "Sure" but is the answer stays.
+        let f = prose().finish("Surely this works.", StopReason::EndOfText);
+        assert_eq!(f.text, "Surely this works.");
+        let echo = Finishing {
+            source: "Quill is a terminal writing assistant.".into(),
+            ..prose()
+        };
+        let f = echo.finish(
+            "Quill is a terminal writing assistant. It helps writers.",
+            StopReason::EndOfText,
+        );
+        assert_eq!(f.text, "It helps writers.");
+    }
+
+    #[test]
+    fn a_list_answer_is_a_list() {
+        let list = Finishing {
+            shape: Shape::List,
+            ..prose()
+        };
+        // Recorded: bullets asked for, a paragraph given.
+        let f = list.finish(
+            "Quill runs a local model. It streams text. It never loses a word.",
+            StopReason::EndOfText,
+        );
+        assert_eq!(
+            f.text,
+            "- Quill runs a local model.\n- It streams text.\n- It never loses a word."
+        );
+        assert!(f.notes.iter().any(|n| n.contains("list")));
+        // Its own items, other markers, a heading line dropped, an unfinished last item gone.
+        let f = list.finish(
+            "Key points:\n* Local model.\n2. Streams text.\n- Never lo",
+            StopReason::MaxTokens,
+        );
+        assert_eq!(f.text, "- Local model.\n- Streams text.");
+        assert!(f.notes.iter().any(|n| n.contains("unfinished")));
+    }
+
+    #[test]
+    fn a_one_line_answer_stops_at_the_line() {
+        let line = Finishing {
+            shape: Shape::Line,
+            ..prose()
+        };
+        assert_eq!(
+            line.finish("A better title\nAnd a second", StopReason::EndOfText)
+                .text,
+            "A better title"
+        );
+    }
+
+    #[test]
+    fn copies_of_the_passage_or_of_a_variant_are_refused_and_a_summary_must_be_shorter() {
+        let source = "Alt-T on a paragraph gave three identical copies of it.";
+        let rewrite = Finishing {
+            source: source.into(),
+            ..prose()
+        };
+        assert_eq!(
+            rewrite.check(
+                "alt-t on a paragraph gave three identical copies of it",
+                &[]
+            ),
+            Err(Refused::SameAsSource)
+        );
+        assert_eq!(
+            rewrite.check("Three copies.", &["three  COPIES!"]),
+            Err(Refused::SameAs(0))
+        );
+        assert_eq!(rewrite.check("Three copies came back.", &[]), Ok(()));
+        assert_eq!(rewrite.check("  \n", &[]), Err(Refused::Empty));
+        let grammar = Finishing {
+            max_drift: Some(0.3),
+            ..rewrite.clone()
+        };
+        assert_eq!(
+            grammar.check(source, &[]),
+            Ok(()),
+            "no changes is an answer"
+        );
+        let summary = Finishing {
+            shorter: true,
+            ..rewrite
+        };
+        assert_eq!(
+            summary.check(&format!("{source} And more words."), &[]),
+            Err(Refused::NotShorter)
+        );
+        assert_eq!(summary.check("Three copies.", &[]), Ok(()));
+    }
+
+    #[test]
+    fn copy_cut_to_fit_is_marked() {
+        let headline = Finishing {
+            shape: Shape::Copy,
+            max_chars: Some(30),
+            ..prose()
+        };
+        let f = headline.finish(
+            "Digital Draft Your Paperless Future Today",
+            StopReason::MaxTokens,
+        );
+        assert!(f.text.chars().count() <= 30, "{}", f.text);
+        assert!(f.cut);
+        assert!(f.notes[0].contains("30"));
+        let f = headline.finish("Write faster", StopReason::EndOfText);
+        assert!(!f.cut);
+    }
+
+    #[test]
+    fn a_continuation_settles_sentence_by_sentence_and_the_finish_keeps_it() {
+        let f = prose();
+        let streams = [
+            " It was late. The rain had",
+            "Here is more:\nText.",
+            "Sure",
+            "Surely it works. And",
+        ];
+        for text in streams {
+            let settled = f.settled(text);
+            let shown = &text.trim_start()[..settled];
+            for stop in [StopReason::MaxTokens, StopReason::EndOfText] {
+                let done = f.finish(text, stop).text;
+                assert!(
+                    done.starts_with(shown),
+                    "{text:?}: showed {shown:?} but finished as {done:?}"
+                );
+            }
+        }
+        assert_eq!(
+            f.settled(" It was late. The rain had"),
+            "It was late.".len()
+        );
+        assert_eq!(
+            f.settled("Here is more:\nText."),
+            0,
+            "a lead-in is not shown"
+        );
+        assert_eq!(f.settled("Sure"), 0, "could yet be a lead-in");
+        // A rewrite or a summary settles only when done.
+        let summary = Finishing {
+            source: "A passage long enough.".into(),
+            ..prose()
+        };
+        assert_eq!(summary.settled("It was late. The"), 0);
+    }
+
+    #[test]
+    fn raw_output_is_left_as_it_came() {
+        let raw = Finishing {
+            raw: true,
+            shape: Shape::List,
+            source: "x".repeat(20),
+            ..prose()
+        };
+        let text = "Here is it:\nwhich is that";
+        assert_eq!(raw.finish(text, StopReason::MaxTokens).text, text);
+        assert_eq!(raw.check(&"x".repeat(20), &[]), Ok(()));
+        assert_eq!(raw.check("", &[]), Ok(()), "nothing, as it came");
+    }
+}
