@@ -11,6 +11,7 @@ pub mod history;
 pub mod join;
 pub mod journal;
 pub mod layout;
+pub mod parts;
 
 use std::time::Instant;
 

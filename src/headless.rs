@@ -246,6 +246,7 @@ fn plan_for(
             .language
             .as_deref()
             .unwrap_or(&settings.config.language),
+        n_ctx: Some(options.ctx_size.unwrap_or(settings.config.engine.n_ctx)),
     };
     plan(template, input, values, layers).map_err(|e| Failure::bad_input(format!("{e:#}")))
 }
@@ -256,7 +257,6 @@ fn plan_for(
 /// finished; `--raw` streams the model's text as it comes. Several variants get
 /// `--- variant k ---` lines.
 fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Failure> {
-    let prompt = plan.prompt.clone();
     let target = Target::Insert {
         at: 0,
         context: String::new(),
@@ -271,7 +271,14 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
     let mut job = 0;
     while suggestion.wants_more() {
         job += 1;
-        let sampling = suggestion.start_variant(job);
+        let (prompt, sampling) = suggestion.start(job);
+        if let Some(parts) = suggestion.parts.as_ref().filter(|p| p.in_progress()) {
+            eprintln!(
+                "quill: the text is too long to read at once: summarising part {} of {}",
+                parts.current(),
+                parts.total
+            );
+        }
         let header = format!("--- variant {} ---\n", runs.len() + 1);
         if many && streams {
             write_out(&mut out, &header)?;
@@ -338,7 +345,12 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
         ));
     }
     if stats {
-        let summary = StatsSummary::from_runs(&runs);
+        let mut summary = StatsSummary::from_runs(&runs);
+        summary.parts = suggestion.parts.as_ref().map(|p| PartsRead {
+            count: p.total,
+            prompt_tokens: p.read_tokens,
+            dropped_tokens: p.dropped_tokens,
+        });
         eprintln!("{}", serde_json::to_string(&summary).unwrap_or_default());
     }
     Ok(())
@@ -523,6 +535,7 @@ pub fn stream_job(
     let mut text = String::new();
     let mut first_token = None;
     let mut cancelled = false;
+    let mut reading_shown = false;
     loop {
         let Some(event) = engine.recv_timeout(WATCHDOG) else {
             engine.kill();
@@ -536,6 +549,9 @@ pub fn stream_job(
         }
         match event {
             Event::TokenGenerated { text: piece, .. } => {
+                if std::mem::take(&mut reading_shown) {
+                    eprint!("\r\x1b[K");
+                }
                 first_token.get_or_insert_with(Instant::now);
                 if !on_text(&piece)? && !cancelled {
                     cancelled = true;
@@ -545,7 +561,24 @@ pub fn stream_job(
                 }
                 text.push_str(&piece);
             }
+            Event::PromptRead {
+                read,
+                total,
+                tokens_per_s,
+                ..
+            } => {
+                // A long prompt takes a while: say how far it is, where a person watches.
+                if std::io::stderr().is_terminal() {
+                    eprint!(
+                        "\rquill: reading the prompt: {read} of {total} tokens, {tokens_per_s:.0} t/s "
+                    );
+                    reading_shown = true;
+                }
+            }
             Event::GenerationFinished { stats, .. } => {
+                if reading_shown {
+                    eprint!("\r\x1b[K");
+                }
                 return Ok(JobRun {
                     text,
                     stats,
@@ -583,6 +616,17 @@ struct StatsSummary {
     prompt_tokens_per_s: f64,
     tokens_per_s: f64,
     variants: Vec<GenerationStats>,
+    /// A text too long for the context, summarised in parts: how many, and how much of the
+    /// text was read across them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parts: Option<PartsRead>,
+}
+
+#[derive(Debug, Serialize)]
+struct PartsRead {
+    count: usize,
+    prompt_tokens: u64,
+    dropped_tokens: u64,
 }
 
 impl StatsSummary {
@@ -606,6 +650,7 @@ impl StatsSummary {
             prompt_tokens_per_s: mean(|s| s.prompt_tokens_per_s),
             tokens_per_s: mean(|s| s.tokens_per_s),
             variants: runs.to_vec(),
+            parts: None,
         }
     }
 }

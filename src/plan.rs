@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
+use crate::document::parts;
 use crate::engine::protocol::{Prompt, SamplingParams};
 use crate::prompt::finish::{Finishing, Shape};
 use crate::prompt::language;
@@ -23,6 +24,10 @@ pub struct Plan {
     pub variants: usize,
     /// Where the answer goes in the editor.
     pub output: Output,
+    /// A summary of a text too long for the context: a prompt per part, each summarised in
+    /// turn before `prompt`, which holds `PARTS_GO_HERE` where their summaries go, makes the
+    /// answer. Empty when the text fits.
+    pub parts: Vec<Prompt>,
     pub finishing: Finishing,
 }
 
@@ -40,7 +45,17 @@ pub struct Layers<'a> {
     pub raw: bool,
     /// The answer's language: "auto" for the passage's own, or a language's name.
     pub language: &'a str,
+    /// The model's context in tokens, when known: a summary of a text that does not fit is
+    /// made part by part.
+    pub n_ctx: Option<u32>,
 }
+
+/// Stands in a summary's prompt where the parts' summaries go (private-use characters: no
+/// writer's text contains them).
+pub const PARTS_GO_HERE: &str = "\u{F8F2}parts\u{F8F3}";
+
+/// Tokens a summary's template and answer need beside its text.
+const TEMPLATE_TOKENS: usize = 256;
 
 /// Puts the request together. Sampling stacks, lowest first: the settings, the prompt's own
 /// `[sampling]`, the shaping its output asks for (a one-line answer for one-line copy or a
@@ -56,11 +71,27 @@ pub fn plan(
         .find(|t| !t.trim().is_empty())
         .map_or("", |t| t.as_str());
     let language = language::answer_language(layers.language, passage);
-    let prompt = template.build_in(input, values, language.as_deref())?;
     let mut sampling = template.sampling.over(layers.settings).resolve();
     template.shape_copy(&mut sampling);
     template.shape_output(input, &mut sampling);
     layers.overrides.apply(&mut sampling);
+    let language = language.as_deref();
+    let (prompt, parts) = match part_budget(template, input, layers.n_ctx, &sampling) {
+        // Too long to read at once: each part, then the parts' summaries.
+        Some(budget) => {
+            let only = |selection: String| PromptInput {
+                selection,
+                ..PromptInput::default()
+            };
+            let parts = parts::split(&input.selection, budget)
+                .into_iter()
+                .map(|part| template.build_in(&only(part), values, language))
+                .collect::<Result<Vec<_>>>()?;
+            let reduce = template.build_in(&only(PARTS_GO_HERE.into()), values, language)?;
+            (reduce, parts)
+        }
+        None => (template.build_in(input, values, language)?, Vec::new()),
+    };
     let variants = match template.output {
         // Straight into the draft means one answer.
         Output::Insert | Output::Replace => 1,
@@ -77,8 +108,26 @@ pub fn plan(
         sampling,
         variants: variants.max(1),
         output: template.output,
+        parts,
         finishing: finishing(template, input, layers.raw),
     })
+}
+
+/// The most tokens (estimated) a part of a summary's text may take, when the text is too long
+/// to summarise in one pass; None when it fits (or the context is not known).
+fn part_budget(
+    template: &PromptTemplate,
+    input: &PromptInput,
+    n_ctx: Option<u32>,
+    sampling: &SamplingParams,
+) -> Option<usize> {
+    if template.action != Action::Summarise {
+        return None;
+    }
+    let room = (n_ctx? as usize)
+        .saturating_sub(sampling.max_tokens as usize)
+        .saturating_sub(TEMPLATE_TOKENS);
+    (parts::estimate_tokens(&input.selection) > room).then_some(room.max(64))
 }
 
 /// How `template`'s answers to `input` are finished: its own shape, else copy for copy and
@@ -120,6 +169,7 @@ mod tests {
             default_variants: 3,
             raw: false,
             language: "auto",
+            n_ctx: Some(4096),
         }
     }
 
@@ -194,6 +244,57 @@ mod tests {
         };
         assert!(system("auto").ends_with("You always write your answer in Chinese."));
         assert!(system("English").ends_with("You always write your answer in English."));
+    }
+
+    #[test]
+    fn a_text_longer_than_the_context_is_summarised_in_parts_that_fit() {
+        let library = PromptLibrary::built_in().unwrap();
+        let tldr = library.get("summarise-tldr").unwrap();
+        let article = (0..60)
+            .map(|i| format!("## Section {i}\n\nParagraph {i} says something worth keeping."))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let input = PromptInput {
+            selection: article.clone(),
+            ..PromptInput::default()
+        };
+        let none = Sampling::default();
+        let small = Layers {
+            n_ctx: Some(1024),
+            ..layers(&none, &none)
+        };
+        let plan = plan(tldr, &input, &BTreeMap::new(), small).unwrap();
+        assert!(plan.parts.len() > 1, "{}", plan.parts.len());
+        let text = |p: &Prompt| match p {
+            Prompt::Chat { messages } => messages
+                .iter()
+                .flat_map(|m| m.parts.iter().map(|p| p.text.clone()))
+                .collect::<String>(),
+            Prompt::Completion { parts } => parts.iter().map(|p| p.text.clone()).collect(),
+        };
+        // Every section is in exactly one part, in order; the last step reads the summaries.
+        let all: String = plan.parts.iter().map(text).collect();
+        let mut at = 0;
+        for i in 0..60 {
+            let found = all[at..]
+                .find(&format!("Paragraph {i} says"))
+                .expect("every section");
+            at += found;
+        }
+        assert!(text(&plan.prompt).contains(PARTS_GO_HERE));
+        // With room for it all, one pass.
+        let roomy = Layers {
+            n_ctx: Some(32_768),
+            ..layers(&none, &none)
+        };
+        assert!(plan_fn(tldr, &input, roomy).parts.is_empty());
+        // A rewrite is never split.
+        let concise = library.get("rewrite-concise").unwrap();
+        assert!(plan_fn(concise, &input, small).parts.is_empty());
+    }
+
+    fn plan_fn(template: &PromptTemplate, input: &PromptInput, layers: Layers) -> Plan {
+        plan(template, input, &BTreeMap::new(), layers).unwrap()
     }
 
     #[test]

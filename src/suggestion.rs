@@ -74,6 +74,10 @@ pub struct Suggestion {
     pub dropped: usize,
     /// Why each dropped variant was refused, in order.
     pub refusals: Vec<String>,
+    /// How far the streaming variant's prompt has been read, until its first token.
+    pub reading: Option<Reading>,
+    /// A text too long for one prompt: its parts, summarised before the variants are asked for.
+    pub parts: Option<Parts>,
     /// Variants started in all: each gets its own seed, dropped ones included.
     started: u32,
     /// Tries left to make up for dropped variants.
@@ -86,6 +90,53 @@ pub struct Suggestion {
 /// changes nothing.
 const RETRY_TEMPERATURE: f32 = 0.7;
 
+/// A summary of a text too long for the context, made part by part (see `plan::Plan::parts`):
+/// each part is summarised in turn, then the summaries are summarised by the variants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parts {
+    /// Prompts of the parts not started yet.
+    pending: std::collections::VecDeque<Prompt>,
+    pub total: usize,
+    /// The summary of each part done.
+    pub summaries: Vec<String>,
+    /// The part streaming now, and its text so far.
+    job: Option<JobId>,
+    pub text: String,
+    /// Tokens of the text read in all, and those that did not fit.
+    pub read_tokens: u64,
+    pub dropped_tokens: u64,
+}
+
+impl Parts {
+    /// Parts still to summarise, or one being summarised.
+    pub fn in_progress(&self) -> bool {
+        self.job.is_some() || !self.pending.is_empty()
+    }
+
+    /// The part being summarised now (1-based), for "part 3 of 9".
+    pub fn current(&self) -> usize {
+        (self.summaries.len() + 1).min(self.total)
+    }
+}
+
+/// A long prompt being read: tokens in the context of all, and the rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    pub read: u32,
+    pub total: u32,
+    pub tokens_per_s: f64,
+}
+
+impl std::fmt::Display for Reading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "reading the prompt: {} of {} tokens, {:.0} t/s",
+            self.read, self.total, self.tokens_per_s
+        )
+    }
+}
+
 /// What finishing a variant came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finished {
@@ -94,6 +145,8 @@ pub enum Finished {
     Kept,
     /// Empty, over the limit with no word boundary to cut at, or a duplicate.
     Dropped,
+    /// One part of a long text summarised; more follow.
+    Part,
     Failed,
 }
 
@@ -108,6 +161,17 @@ impl Suggestion {
             plan.variants,
         );
         suggestion.finishing = plan.finishing;
+        if !plan.parts.is_empty() {
+            suggestion.parts = Some(Parts {
+                total: plan.parts.len(),
+                pending: plan.parts.into(),
+                summaries: Vec::new(),
+                job: None,
+                text: String::new(),
+                read_tokens: 0,
+                dropped_tokens: 0,
+            });
+        }
         suggestion.auto_accept = plan.output != Output::Suggestions;
         suggestion
     }
@@ -133,6 +197,8 @@ impl Suggestion {
             auto_accept: false,
             dropped: 0,
             refusals: Vec::new(),
+            reading: None,
+            parts: None,
             started: 0,
             tries_left: wanted.max(1) * 2,
             stopping: false,
@@ -171,6 +237,68 @@ impl Suggestion {
         false
     }
 
+    /// Starts what comes next under `job`: the next part of a long text, else the next
+    /// variant; returns its prompt and sampling.
+    pub fn start(&mut self, job: JobId) -> (Prompt, SamplingParams) {
+        if let Some(parts) = &mut self.parts
+            && parts.job.is_none()
+            && let Some(prompt) = parts.pending.pop_front()
+        {
+            parts.job = Some(job);
+            parts.text.clear();
+            self.reading = None;
+            let mut sampling = self.sampling.clone();
+            // A part's summary is read by the model, not the writer: no line stop, since
+            // the one-paragraph shaping was for the whole answer.
+            sampling.stop.retain(|s| s != "\n");
+            return (prompt, sampling);
+        }
+        let sampling = self.start_variant(job);
+        (self.prompt.clone(), sampling)
+    }
+
+    /// The job streaming now: a part's or a variant's.
+    pub fn running_job(&self) -> Option<JobId> {
+        self.parts
+            .as_ref()
+            .and_then(|p| p.job)
+            .or(self.job.map(|(job, _)| job))
+    }
+
+    /// A part's job ended: its summary is kept (finished as prose) and, after the last part,
+    /// the variants' prompt gets the summaries. None when `job` is not a part's.
+    fn finish_part(&mut self, job: JobId, state: &VariantState) -> Option<Finished> {
+        let parts = self.parts.as_mut().filter(|p| p.job == Some(job))?;
+        parts.job = None;
+        match state {
+            VariantState::Done(stats) => {
+                let summary = Finishing::default().finish(&parts.text, stats.stop_reason);
+                if !summary.text.trim().is_empty() {
+                    parts.summaries.push(summary.text);
+                }
+                parts.read_tokens += u64::from(stats.prompt_tokens);
+                parts.dropped_tokens += u64::from(stats.dropped_tokens);
+                if !parts.in_progress() {
+                    let joined = parts.summaries.join("\n\n");
+                    self.prompt = self.prompt.replaced(crate::plan::PARTS_GO_HERE, &joined);
+                }
+                Some(Finished::Part)
+            }
+            VariantState::Failed(reason) => {
+                let what = format!("part {} of {}: {reason}", parts.current(), parts.total);
+                parts.pending.clear();
+                self.variants.push(Variant {
+                    text: String::new(),
+                    state: VariantState::Failed(what),
+                    cut: false,
+                    notes: Vec::new(),
+                });
+                Some(Finished::Failed)
+            }
+            VariantState::Streaming => Some(Finished::Stale),
+        }
+    }
+
     /// Starts the next variant under `job`, with its own seed; returns its sampling.
     pub fn start_variant(&mut self, job: JobId) -> SamplingParams {
         let index = self.variants.len();
@@ -181,6 +309,7 @@ impl Suggestion {
             notes: Vec::new(),
         });
         self.job = Some((job, index));
+        self.reading = None;
         self.stopping = false;
         self.tries_left = self.tries_left.saturating_sub(1);
         let mut sampling = self.sampling.clone();
@@ -205,8 +334,23 @@ impl Suggestion {
         }
     }
 
+    /// The prompt of `job` is being read; ignored when it is not this suggestion's job.
+    pub fn on_read(&mut self, job: JobId, reading: Reading) {
+        if self.running_job() == Some(job) {
+            self.reading = Some(reading);
+        }
+    }
+
     /// Appends streamed text; false if the job is not this suggestion's (a stale event).
     pub fn push_text(&mut self, job: JobId, text: &str) -> bool {
+        if let Some(parts) = self.parts.as_mut().filter(|p| p.job == Some(job)) {
+            self.reading = None;
+            parts.text.push_str(&strip_controls(text));
+            return true;
+        }
+        if self.streaming(job).is_some() {
+            self.reading = None;
+        }
         let stopping = self.stopping;
         match self.streaming(job) {
             Some(variant) => {
@@ -220,6 +364,9 @@ impl Suggestion {
     }
 
     pub fn finish(&mut self, job: JobId, state: VariantState) -> Finished {
+        if let Some(finished) = self.finish_part(job, &state) {
+            return finished;
+        }
         let Some((_, index)) = self.job.filter(|(j, _)| *j == job) else {
             return Finished::Stale;
         };
@@ -243,6 +390,35 @@ impl Suggestion {
             .collect();
         let mut notes = variant.notes.clone();
         notes.extend(finished.notes);
+        if let VariantState::Done(stats) = &state
+            && stats.dropped_tokens > 0
+            && !self.finishing.source.is_empty()
+        {
+            // Never a summary of part of the text without a word.
+            let all = stats.prompt_tokens + stats.dropped_tokens;
+            notes.push(format!(
+                "read only {} of {all} tokens ({}%): the rest did not fit the model's context; \
+                 select a part, or raise n_ctx",
+                stats.prompt_tokens,
+                u64::from(stats.prompt_tokens) * 100 / u64::from(all.max(1))
+            ));
+        }
+        if let Some(parts) = &self.parts {
+            notes.push(if parts.dropped_tokens == 0 {
+                format!(
+                    "summarised in {} parts, then their summaries: all of the text was read \
+                     ({} prompt tokens)",
+                    parts.total, parts.read_tokens
+                )
+            } else {
+                format!(
+                    "summarised in {} parts: {} of {} tokens did not fit and were not read",
+                    parts.total,
+                    parts.dropped_tokens,
+                    parts.read_tokens + parts.dropped_tokens
+                )
+            });
+        }
         if let Err(refused) = self.finishing.check(&finished.text, &kept) {
             self.variants.remove(index);
             self.dropped += 1;
@@ -258,8 +434,15 @@ impl Suggestion {
         Finished::Kept
     }
 
-    /// Whether another variant should be asked for.
+    /// Whether another part or variant should be asked for.
     pub fn wants_more(&self) -> bool {
+        if let Some(parts) = self.parts.as_ref().filter(|p| p.in_progress()) {
+            return parts.job.is_none()
+                && self
+                    .variants
+                    .last()
+                    .is_none_or(|v| !matches!(v.state, VariantState::Failed(_)));
+        }
         self.job.is_none()
             && self.variants.len() < self.wanted
             && self.tries_left > 0
@@ -270,7 +453,7 @@ impl Suggestion {
     }
 
     pub fn is_streaming(&self) -> bool {
-        self.job.is_some()
+        self.running_job().is_some()
     }
 
     pub fn current(&self) -> Option<&Variant> {
@@ -358,6 +541,7 @@ impl Suggestion {
 mod tests {
     use super::*;
     use crate::engine::protocol::{Part, StopReason};
+    use crate::plan::Plan;
 
     fn stats() -> GenerationStats {
         GenerationStats {
@@ -520,5 +704,129 @@ mod tests {
         let notes = &s.variants[0].notes;
         assert!(notes.iter().any(|n| n.contains("temperature")), "{notes:?}");
         assert_eq!(s.refusal_summary(), "no shorter than the passage");
+    }
+
+    #[test]
+    fn a_long_prompt_shows_its_reading_until_the_first_words() {
+        // Recorded: a 4k-token prompt showed an empty "streaming…" pane for about 70 s.
+        let mut s = suggestion(1);
+        s.start_variant(1);
+        let reading = Reading {
+            read: 1024,
+            total: 4096,
+            tokens_per_s: 150.4,
+        };
+        s.on_read(9, reading);
+        assert_eq!(s.reading, None, "another job's reading is not this one's");
+        s.on_read(1, reading);
+        assert_eq!(
+            s.reading.unwrap().to_string(),
+            "reading the prompt: 1024 of 4096 tokens, 150 t/s"
+        );
+        s.push_text(1, "Words");
+        assert_eq!(s.reading, None);
+    }
+
+    #[test]
+    fn a_passage_that_did_not_fit_is_never_summarised_in_silence() {
+        let mut s = suggestion(1);
+        s.finishing.source = "A long article.".repeat(10);
+        s.finishing.shorter = true;
+        s.start_variant(1);
+        s.push_text(1, "Short.");
+        let mut cut = stats();
+        cut.prompt_tokens = 3815;
+        cut.dropped_tokens = 18713;
+        assert_eq!(s.finish(1, VariantState::Done(cut)), Finished::Kept);
+        let notes = &s.variants[0].notes;
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("read only 3815 of 22528 tokens (16%)")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn parts_are_summarised_in_turn_then_their_summaries_make_the_variants() {
+        let part = |t: &str| Prompt::Completion {
+            parts: vec![Part::fixed(t)],
+        };
+        let plan = Plan {
+            title: "Summarise".into(),
+            prompt: part(&format!("Sum up: {}", crate::plan::PARTS_GO_HERE)),
+            sampling: SamplingParams::default(),
+            variants: 1,
+            output: Output::Suggestions,
+            parts: vec![part("one"), part("two")],
+            finishing: Finishing {
+                source: "one two".repeat(20),
+                shorter: true,
+                ..Finishing::default()
+            },
+        };
+        let mut s = Suggestion::from_plan(
+            plan,
+            Target::Insert {
+                at: 0,
+                context: String::new(),
+                after: String::new(),
+            },
+        );
+        assert!(s.wants_more());
+        let (first, _) = s.start(1);
+        assert_eq!(first, part("one"));
+        assert!(!s.wants_more(), "one at a time");
+        assert!(s.is_streaming());
+        s.push_text(1, "First part. And a cut");
+        let mut read = stats();
+        read.prompt_tokens = 100;
+        read.stop_reason = StopReason::MaxTokens;
+        assert_eq!(
+            s.finish(1, VariantState::Done(read.clone())),
+            Finished::Part
+        );
+        let (second, _) = s.start(2);
+        assert_eq!(second, part("two"));
+        s.push_text(2, "Second part.");
+        assert_eq!(
+            s.finish(2, VariantState::Done(read.clone())),
+            Finished::Part
+        );
+        assert!(s.variants.is_empty(), "parts are not variants");
+        let (last, _) = s.start(3);
+        assert_eq!(last, part("Sum up: First part.\n\nSecond part."));
+        s.push_text(3, "Both parts.");
+        assert_eq!(s.finish(3, VariantState::Done(stats())), Finished::Kept);
+        let notes = &s.variants[0].notes;
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("summarised in 2 parts") && n.contains("200 prompt tokens")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn a_part_that_fails_stops_the_summary_with_the_reason() {
+        let mut s = suggestion(1);
+        s.parts = Some(Parts {
+            pending: vec![Prompt::Completion { parts: vec![] }; 3].into(),
+            total: 3,
+            summaries: Vec::new(),
+            job: None,
+            text: String::new(),
+            read_tokens: 0,
+            dropped_tokens: 0,
+        });
+        s.start(1);
+        assert_eq!(
+            s.finish(1, VariantState::Failed("crashed".into())),
+            Finished::Failed
+        );
+        assert!(!s.wants_more());
+        assert!(
+            matches!(&s.variants[0].state, VariantState::Failed(r) if r.contains("part 1 of 3"))
+        );
     }
 }

@@ -205,3 +205,31 @@ fn ghost_text_is_accepted_word_by_word_and_with_tab() {
         "saved {saved:?}"
     );
 }
+
+/// Recorded: Ctrl-T at the top of a long draft summarised the text near the cursor. A draft
+/// longer than the context is summarised whole, part by part, the pane saying which part,
+/// and the summary goes in as a paragraph of its own.
+#[test]
+fn a_long_draft_is_summarised_whole_with_progress() {
+    let home = Home::new();
+    std::fs::write(
+        home.dir.path().join("config/quill/config.toml"),
+        "[engine]\nthreads = 1\nn_ctx = 1024\n\n[sampling]\nmax_tokens = 48\nseed = 1\nvariants = 1\n",
+    )
+    .unwrap();
+    let file = home.dir.path().join("article.md");
+    let article = [common::CHINESE; 4].join("\n\n");
+    std::fs::write(&file, &article).unwrap();
+    let tmux = Tmux::with_model(&home, &[], &file, 200, 30);
+    tmux.keys(&["C-t"]);
+    tmux.wait_for_within("summarising part 1 of", Duration::from_secs(30));
+    let screen = tmux.wait_for_within("summarised in", Duration::from_secs(240));
+    assert!(!screen.contains("did not fit"), "{screen}");
+    tmux.keys(&["M-Enter"]);
+    tmux.wait_for("accepted");
+    tmux.keys(&["C-s"]);
+    let saved = wait_file(&file, |t| t != article);
+    // At the top of the draft: the summary, a blank line, then the article untouched.
+    assert!(saved.ends_with(&format!("\n\n{article}")), "{saved:?}");
+    assert!(!saved.starts_with('\n'), "{saved:?}");
+}

@@ -333,3 +333,46 @@ fn a_draft_longer_than_the_context_keeps_its_cut_so_the_cache_stays_useful() {
         previous = stats;
     }
 }
+
+/// A long prompt reports how far it has been read before the first token, in order, ending
+/// short of the whole (the last batch is followed by the answer itself).
+#[test]
+fn a_long_prompt_reports_its_reading_before_the_first_token() {
+    let home = Home::new();
+    let mut engine = engine(&home);
+    let draft = [ENGLISH; 30].join("\n\n");
+    generate(&mut engine, 1, &draft, 2, false);
+    let mut reads = Vec::new();
+    let mut tokens = 0;
+    let stats = loop {
+        match engine.recv_timeout(Duration::from_secs(60)) {
+            Some(Event::PromptRead {
+                job: 1,
+                read,
+                total,
+                tokens_per_s,
+            }) => {
+                assert_eq!(tokens, 0, "reading reported after the answer began");
+                assert!(tokens_per_s > 0.0);
+                reads.push((read, total));
+            }
+            Some(Event::TokenGenerated { .. }) => tokens += 1,
+            Some(Event::GenerationFinished { stats, .. }) => break stats,
+            Some(other) => panic!("unexpected {other:?}"),
+            None => panic!("no answer from the worker"),
+        }
+    };
+    assert!(stats.prompt_tokens > 1_024, "{stats:?}");
+    assert!(
+        reads.len() >= 2,
+        "{reads:?} for {} tokens",
+        stats.prompt_tokens
+    );
+    assert!(reads.windows(2).all(|w| w[0].0 < w[1].0), "{reads:?}");
+    assert!(
+        reads
+            .iter()
+            .all(|(read, total)| read < total && *total == stats.prompt_tokens),
+        "{reads:?}"
+    );
+}

@@ -18,7 +18,7 @@ use crate::keymap::Mode;
 use crate::plan::{Layers, plan};
 use crate::prompt::{Action, Output, PromptInput};
 use crate::sampling::Sampling;
-use crate::suggestion::{Finished, Suggestion, Target, VariantState};
+use crate::suggestion::{Finished, Reading, Suggestion, Target, VariantState};
 
 /// A crashed worker restarts after this pause.
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
@@ -217,6 +217,25 @@ impl Assistant {
                 Vec::new()
             }
             Event::TokenGenerated { job, text } => self.on_token(job, &text),
+            Event::PromptRead {
+                job,
+                read,
+                total,
+                tokens_per_s,
+            } => {
+                // Ghost text shows nothing until it has words; a suggestion shows the reading.
+                if let Some(s) = &mut self.suggestion {
+                    s.on_read(
+                        job,
+                        Reading {
+                            read,
+                            total,
+                            tokens_per_s,
+                        },
+                    );
+                }
+                Vec::new()
+            }
             Event::GenerationFinished { job, stats } => self.on_finished(job, stats, editor, cx),
             Event::GenerationFailed { job, reason } => {
                 if !self.ghost.on_failed(job) {
@@ -314,7 +333,7 @@ impl Assistant {
 
     fn fail_streaming(&mut self, reason: String) {
         if let Some(s) = &mut self.suggestion
-            && let Some((job, _)) = s.job
+            && let Some(job) = s.running_job()
         {
             s.finish(job, VariantState::Failed(reason));
         }
@@ -357,10 +376,10 @@ impl Assistant {
         let Some(s) = &mut self.suggestion else {
             return Vec::new();
         };
-        let sampling = s.start_variant(job);
+        let (prompt, sampling) = s.start(job);
         vec![Effect::Generate {
             job,
-            prompt: s.prompt.clone(),
+            prompt,
             sampling,
         }]
     }
@@ -416,6 +435,7 @@ impl Assistant {
             default_variants: settings.variants.unwrap_or(1) as usize,
             raw: false,
             language: &language,
+            n_ctx: self.info.as_ref().map(|i| i.n_ctx),
         };
         let plan = match plan(template, &input, values, layers) {
             Ok(plan) => plan,
@@ -445,7 +465,7 @@ impl Assistant {
         let Some(s) = &mut self.suggestion else {
             return Vec::new();
         };
-        let Some((job, _)) = s.job else {
+        let Some(job) = s.running_job() else {
             return Vec::new();
         };
         // Stop asking for more variants too.

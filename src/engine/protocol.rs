@@ -71,6 +71,33 @@ pub enum Prompt {
     Chat { messages: Vec<ChatMessage> },
 }
 
+impl Prompt {
+    /// This prompt with `from` replaced by `to` in every part's text.
+    pub fn replaced(&self, from: &str, to: &str) -> Prompt {
+        let parts = |parts: &[Part]| -> Vec<Part> {
+            parts
+                .iter()
+                .map(|p| Part {
+                    text: p.text.replace(from, to),
+                    fit: p.fit,
+                })
+                .collect()
+        };
+        match self {
+            Prompt::Completion { parts: p } => Prompt::Completion { parts: parts(p) },
+            Prompt::Chat { messages } => Prompt::Chat {
+                messages: messages
+                    .iter()
+                    .map(|m| ChatMessage {
+                        role: m.role.clone(),
+                        parts: parts(&m.parts),
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: String,
@@ -134,6 +161,15 @@ pub enum Event {
     ModelLoaded(ModelInfo),
     ModelLoadFailed {
         reason: String,
+    },
+    /// The prompt is being read: `read` of its `total` tokens are in the context (those
+    /// reused from the last request included), at `tokens_per_s`. Sent between batches of a
+    /// prompt long enough to take more than one.
+    PromptRead {
+        job: JobId,
+        read: u32,
+        total: u32,
+        tokens_per_s: f64,
     },
     TokenGenerated {
         job: JobId,
@@ -209,6 +245,7 @@ impl Event {
     pub fn job(&self) -> Option<JobId> {
         match self {
             Event::TokenGenerated { job, .. }
+            | Event::PromptRead { job, .. }
             | Event::GenerationFinished { job, .. }
             | Event::GenerationFailed { job, .. } => Some(*job),
             _ => None,

@@ -39,6 +39,10 @@ pub const PARENT_PID_ENV: &str = "QUILL_WORKER_PARENT";
 /// How much of the kept text marks where an over-long draft was cut.
 const ANCHOR_CHARS: usize = 64;
 
+/// Prompt tokens decoded between two progress reports: llama.cpp's own micro-batch (n_ubatch,
+/// 512 by default), so reporting splits no work it would have done in one piece.
+const PROGRESS_TOKENS: usize = 512;
+
 /// Entry point of `quill worker`.
 pub fn run() -> Result<()> {
     harden_process();
@@ -833,10 +837,16 @@ impl<'m> Session<'m> {
         Ok(common)
     }
 
-    /// Decodes `tokens` after the evaluated prefix in batches of at most `n_batch`, asking for
-    /// logits of the last one only. Stops early (returning false) when cancelled.
-    fn decode_prompt(&mut self, tokens: &[LlamaToken], control: &mut Control) -> Result<bool> {
-        let n_batch = self.ctx()?.n_batch() as usize;
+    /// Decodes `tokens` after the evaluated prefix in batches of at most `n_batch` (and of
+    /// `PROGRESS_TOKENS`, so a long prompt reports its progress through `read` between them),
+    /// asking for logits of the last one only. Stops early (returning false) when cancelled.
+    fn decode_prompt(
+        &mut self,
+        tokens: &[LlamaToken],
+        control: &mut Control,
+        read: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<bool> {
+        let n_batch = (self.ctx()?.n_batch() as usize).min(PROGRESS_TOKENS);
         let last = tokens.len().saturating_sub(1);
         for (chunk_index, chunk) in tokens.chunks(n_batch).enumerate() {
             self.batch.clear();
@@ -851,8 +861,12 @@ impl<'m> Session<'m> {
                 .decode(&mut self.batch)
                 .map_err(|e| anyhow!("decoding the prompt failed: {e}"))?;
             self.evaluated.extend_from_slice(chunk);
-            if chunk_index * n_batch + chunk.len() <= last && control.is_cancelled() {
-                return Ok(false);
+            let done = chunk_index * n_batch + chunk.len();
+            if done <= last {
+                if control.is_cancelled() {
+                    return Ok(false);
+                }
+                read(done)?;
             }
         }
         Ok(true)
@@ -974,7 +988,17 @@ impl<'m> Session<'m> {
             threads: self.threads as u32,
         };
         let prompt_started = Instant::now();
-        if !self.decode_prompt(&tokens[reused..], control)? {
+        let total = tokens.len() as u32;
+        let mut read = |done: usize| {
+            let secs = prompt_started.elapsed().as_secs_f64().max(1e-9);
+            out.send(&Event::PromptRead {
+                job: job.id,
+                read: (reused + done) as u32,
+                total,
+                tokens_per_s: done as f64 / secs,
+            })
+        };
+        if !self.decode_prompt(&tokens[reused..], control, &mut read)? {
             return Ok(stats);
         }
         let prompt_secs = prompt_started.elapsed().as_secs_f64();

@@ -24,7 +24,17 @@ impl Widget for SuggestionsPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let s = self.suggestion;
         let theme = self.theme;
+        // A long text summarised part by part: which part, and its summary as it streams.
+        let parts = s.parts.as_ref().filter(|p| p.in_progress());
+        let reading = s.reading.map(|r| format!(" · {r}")).unwrap_or_default();
         let state = match s.current().map(|v| &v.state) {
+            _ if parts.is_some() => {
+                let p = parts.map_or((0, 0), |p| (p.current(), p.total));
+                format!("summarising part {} of {}{reading}…", p.0, p.1)
+            }
+            Some(VariantState::Streaming) if s.reading.is_some() => {
+                format!("{}…", reading.trim_start_matches(" · "))
+            }
             Some(VariantState::Streaming) => "streaming…".to_string(),
             Some(VariantState::Done(stats)) => format!("{} tokens", stats.generated_tokens),
             // The reason is in the pane's body, where it has the room to be read whole.
@@ -64,7 +74,10 @@ impl Widget for SuggestionsPane<'_> {
             border,
         ));
         title.push(Span::styled(format!("{state} "), border));
-        let text = s.current().map_or("", |v| v.text.as_str());
+        let text = match parts {
+            Some(p) => p.text.as_str(),
+            None => s.current().map_or("", |v| v.text.as_str()),
+        };
         let pieces = match &s.target {
             Target::Replace { original, .. } => Some(diff::diff(original.trim(), text.trim())),
             Target::Insert { .. } => None,
