@@ -233,3 +233,56 @@ fn a_long_draft_is_summarised_whole_with_progress() {
     assert!(saved.ends_with(&format!("\n\n{article}")), "{saved:?}");
     assert!(!saved.starts_with('\n'), "{saved:?}");
 }
+
+/// Recorded: accepted text was glued to the sentence before it ("pages.The first draft…"),
+/// and ghost text never appeared after a sentence's end.
+#[test]
+fn text_after_a_sentence_end_is_spaced_and_ghost_text_appears_there() {
+    let home = Home::new();
+    std::fs::write(
+        home.dir.path().join("config/quill/config.toml"),
+        "[engine]\nthreads = 1\n\n[sampling]\nseed = 1\nvariants = 1\nmax_tokens = 24\n",
+    )
+    .unwrap();
+    let file = home.dir.path().join("pages.md");
+    std::fs::write(&file, "The first draft fills pages").unwrap();
+    let original = "The first draft fills pages.";
+    let tmux = start(&home, &file);
+    // The writer ends the sentence and pauses: text follows "pages." on its line.
+    tmux.keys(&["C-End"]);
+    tmux.type_text(".");
+    let deadline = Instant::now() + MODEL_WAIT;
+    loop {
+        let screen = tmux.screen();
+        let after = screen
+            .lines()
+            .find_map(|l| {
+                l.split_once("fills pages.")
+                    .map(|(_, rest)| rest.trim().to_string())
+            })
+            .unwrap_or_default();
+        if !after.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ghost after the sentence:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Continue, accept, save: never glued.
+    tmux.keys(&["C-e"]);
+    tmux.wait_for_within(" tokens ", MODEL_WAIT);
+    tmux.keys(&["M-Enter"]);
+    tmux.wait_for("accepted");
+    tmux.keys(&["C-s"]);
+    let saved = wait_file(&file, |t| {
+        t.starts_with(original) && t.len() > original.len()
+    });
+    let rest = saved.strip_prefix(original).expect(&saved);
+    assert!(
+        rest.starts_with([' ', '\n']),
+        "glued to the sentence before: {saved:?}"
+    );
+    assert!(!rest.starts_with("  "), "a doubled space: {saved:?}");
+}

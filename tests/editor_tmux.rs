@@ -575,3 +575,44 @@ fn a_journal_that_could_not_be_written_starts_over_from_the_whole_text() {
     tmux.type_text("y");
     tmux.wait_for("written while the disk was full. And after.");
 }
+
+/// Waits until the screen satisfies `ok`, returning it; fails with the screen after 10 s.
+fn wait_screen(tmux: &Tmux, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let screen = tmux.screen();
+        if ok(&screen) {
+            return screen;
+        }
+        assert!(Instant::now() < deadline, "never {what}:\n{screen}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Recorded: "saved (361 bytes)" sat beside `[+]` after more typing, and `[+]` stayed after
+/// undoing back to the saved text.
+#[test]
+fn the_status_message_goes_with_the_next_edit_and_the_mark_follows_the_text() {
+    let home = Home::new();
+    let file = home.dir.path().join("note.md");
+    std::fs::write(&file, "Saved text.").unwrap();
+    let tmux = Tmux::start_sized(&home, &[path_arg(&file)], 60, 10);
+    tmux.wait_for("note.md");
+    tmux.keys(&["C-End"]);
+    tmux.type_text(" More.");
+    wait_screen(&tmux, "marked modified", |s| s.contains("[+]"));
+    tmux.keys(&["C-s"]);
+    wait_screen(&tmux, "saved and unmarked", |s| {
+        s.contains(" bytes)") && !s.contains("[+]")
+    });
+    tmux.type_text("x");
+    wait_screen(&tmux, "the saved message gone and the mark back", |s| {
+        !s.contains(" bytes)") && s.contains("[+]")
+    });
+    tmux.keys(&["C-z"]);
+    wait_screen(
+        &tmux,
+        "unmarked after undoing back to the saved text",
+        |s| s.contains("More.") && !s.contains("More.x") && !s.contains("[+]"),
+    );
+}

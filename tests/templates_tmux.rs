@@ -191,3 +191,20 @@ fn a_selection_becomes_a_template_then_is_edited_and_deleted() {
         "Write a two-line poem about {{ subject }}."
     );
 }
+
+/// Recorded: typing into the audience field appended to its default ("small businessesX").
+#[test]
+fn typing_into_a_field_with_a_default_replaces_it() {
+    let home = Home::new();
+    let file = home.dir.path().join("copy.md");
+    std::fs::write(&file, "").unwrap();
+    let tmux = start(&home, &[], &file);
+    let form = open_form(&tmux, "tagline", "Tagline (at most 60 characters)");
+    assert!(form.contains("Audience  small businesses"), "{form}");
+    // Product first (the form starts there), then down to the audience.
+    tmux.type_text("Quill");
+    tmux.keys(&["Down"]);
+    tmux.type_text("novelists");
+    let screen = tmux.wait_for("Audience  novelists");
+    assert!(!screen.contains("small businesses"), "{screen}");
+}
