@@ -27,7 +27,8 @@ use editor::Editor;
 use library::Opened;
 pub use msg::{Effect, LoadedDraft, Msg, SaveFailure};
 use overlay::{
-    Confirm, Help, Intent, Outcome, Overlay, OverlayCx, Palette, Purpose, Question, SettingsPane,
+    Confirm, Help, Intent, MiniBuffer, Outcome, Overlay, OverlayCx, Palette, Purpose, Question,
+    SettingsPane,
 };
 
 /// A message for the writer in the status bar.
@@ -233,6 +234,11 @@ impl App {
     ) {
         self.assistant.library.prompts = prompts;
         self.assistant.library.values = values;
+    }
+
+    /// The writer's recent free-form instructions, oldest first (Up in the Ask line).
+    pub fn set_asks(&mut self, asks: Vec<String>) {
+        self.assistant.library.asks = asks;
     }
 
     pub fn set_themes(&mut self, names: Vec<String>) {
@@ -524,6 +530,10 @@ impl App {
             C::edit_template => Overlay::Palette(Palette::new(Purpose::Edit)),
             C::delete_template => Overlay::Palette(Palette::new(Purpose::Delete)),
             C::settings => Overlay::Settings(SettingsPane::default()),
+            C::ask => Overlay::MiniBuffer(MiniBuffer::with_history(
+                Question::Ask,
+                self.assistant.library.asks.clone(),
+            )),
             _ => return None,
         })
     }
@@ -581,6 +591,16 @@ impl App {
         let (editor, assistant, mut cx) = self.parts();
         match question {
             Question::TemplateName => assistant.library.name_template(text.trim(), &mut cx),
+            Question::Ask => {
+                let instruction = text.trim();
+                if instruction.is_empty() {
+                    return Vec::new();
+                }
+                let values = [("instruction".to_string(), instruction.to_string())].into();
+                let mut effects = vec![assistant.library.remember_ask(instruction)];
+                effects.extend(assistant.ask(overlay::ASK_PROMPT, &values, editor, &mut cx));
+                effects
+            }
             _ => editor.answer_prompt(question, text, &mut cx),
         }
     }
@@ -1202,6 +1222,56 @@ mod tests {
         test_support::job_of(&effects);
         let title = &app.suggestion().expect("a suggestion").title;
         assert!(title.contains("Expand"), "{title}");
+    }
+
+    #[test]
+    fn ctrl_k_asks_anything_of_the_whole_draft_and_remembers_the_instruction() {
+        let mut app = test_support::ready_app("An old poem about the sea.\n\nA second stanza.");
+        app.update(Msg::Key(Key::ctrl('k')));
+        type_in(&mut app, "make this a haiku");
+        let effects = app.update(key(KeyCode::Enter));
+        assert!(
+            effects.contains(&Effect::RememberAsks(vec!["make this a haiku".into()])),
+            "{effects:?}"
+        );
+        let prompt = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Generate { prompt, .. } => Some(format!("{prompt:?}")),
+                _ => None,
+            })
+            .expect("a request");
+        // Nothing selected: the whole draft, with the instruction.
+        assert!(prompt.contains("make this a haiku"), "{prompt}");
+        assert!(prompt.contains("A second stanza."), "{prompt}");
+        let s = app.suggestion().expect("a suggestion");
+        assert!(
+            matches!(&s.target, crate::suggestion::Target::Replace { start: 0, original, .. }
+                if original.ends_with("A second stanza.")),
+            "{:?}",
+            s.target
+        );
+        // Next time, Up brings it back; Down gives back what was typed.
+        app.run(Command::cancel);
+        app.run(Command::cancel);
+        app.update(Msg::Key(Key::ctrl('k')));
+        type_in(&mut app, "sho");
+        app.update(key(KeyCode::Up));
+        let text = |app: &App| match app.overlay() {
+            Some(Overlay::MiniBuffer(m)) => m.input.text.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(text(&app), "make this a haiku");
+        app.update(key(KeyCode::Down));
+        assert_eq!(text(&app), "sho");
+        // Ctrl-S keeps the instruction as a template of the writer's: it asks for a name.
+        app.update(key(KeyCode::Up));
+        app.update(Msg::Key(Key::ctrl('s')));
+        assert!(
+            matches!(app.overlay(), Some(Overlay::MiniBuffer(m)) if m.question == Question::TemplateName),
+            "{:?}",
+            app.overlay()
+        );
     }
 
     #[test]

@@ -48,6 +48,13 @@ pub enum CliCommand {
         #[arg(long, default_value = "tldr")]
         style: String,
     },
+    /// Do what INSTRUCTION asks to the text of FILE (or standard input): "make this a haiku".
+    Ask {
+        /// The instruction, in the writer's words.
+        instruction: String,
+        #[command(flatten)]
+        io: ActionArgs,
+    },
     /// Run any prompt of the library (built in or yours) on FILE (or standard input).
     Run {
         /// The prompt's id (`quill template list` lists them).

@@ -74,6 +74,7 @@ commands! {
     previous_variant => "Show the previous variant",
     focus_next_pane => "Move the keyboard between the draft and the suggestions",
     command_palette => "Search every command and prompt",
+    ask => "Ask anything of the selection (or the whole draft): type an instruction",
     templates => "Pick a template, fill in its form and run it",
     save_template_preset => "In a template's form: keep the filled form as a preset of its own",
     new_template => "Make a template from the selection (or the draft): {{ name }} becomes a field",

@@ -202,6 +202,7 @@ pub fn load_params(settings: &Settings, options: &RunOptions) -> LoadParams {
 /// as in the editor) over the input and streams the answer to stdout.
 pub fn run_action(
     prompt_id: &str,
+    values: &BTreeMap<String, String>,
     file: Option<&Path>,
     settings: &Settings,
     options: &RunOptions,
@@ -223,7 +224,7 @@ pub fn run_action(
         document: text,
         title,
     };
-    let plan = plan_for(template, &input, &BTreeMap::new(), settings, options)?;
+    let plan = plan_for(template, &input, values, settings, options)?;
     let (mut engine, _info) = start_engine(settings, options)?;
     run_variants(&mut engine, plan, options.stats)
 }

@@ -43,6 +43,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
             action(&format!("summarise-{style}"), &io, &settings)
         }
         Some(CliCommand::Run { prompt, io }) => action(&prompt, &io, &settings),
+        Some(CliCommand::Ask { instruction, io }) => {
+            if instruction.trim().is_empty() {
+                Err(Failure::bad_input(
+                    "the instruction is empty: say what to do, as in quill ask \"make this a haiku\" FILE",
+                ))
+            } else {
+                let values = [("instruction".to_string(), instruction)].into();
+                action_with("ask", &values, &io, &settings)
+            }
+        }
         Some(CliCommand::Bench {
             editor: true, json, ..
         }) => quill::bench::editor::run(json).map_err(Failure::engine),
@@ -153,6 +163,16 @@ fn template(action: TemplateCommand, settings: &Settings) -> Result<(), Failure>
 }
 
 fn action(prompt_id: &str, io: &ActionArgs, settings: &Settings) -> Result<(), Failure> {
+    action_with(prompt_id, &Default::default(), io, settings)
+}
+
+/// Runs `prompt_id` with its fields filled from `values`.
+fn action_with(
+    prompt_id: &str,
+    values: &std::collections::BTreeMap<String, String>,
+    io: &ActionArgs,
+    settings: &Settings,
+) -> Result<(), Failure> {
     let options = RunOptions {
         sampling: io.sampling.layer(),
         stats: io.stats,
@@ -161,5 +181,5 @@ fn action(prompt_id: &str, io: &ActionArgs, settings: &Settings) -> Result<(), F
         ctx_size: io.ctx_size,
         threads: io.threads,
     };
-    headless::run_action(prompt_id, io.file.as_deref(), settings, &options)
+    headless::run_action(prompt_id, values, io.file.as_deref(), settings, &options)
 }

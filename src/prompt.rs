@@ -79,6 +79,15 @@ pub enum Action {
     Generate,
 }
 
+/// What a rewrite reads when nothing is selected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unselected {
+    #[default]
+    Paragraph,
+    Draft,
+}
+
 /// Where a template's result goes in the editor.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -149,6 +158,10 @@ pub struct PromptTemplate {
     /// (0.0 to 1.0); the passage back unchanged is a fair answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_drift: Option<f64>,
+    /// What a rewrite reads when nothing is selected: the paragraph under the cursor (the
+    /// default) or the whole draft.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub unselected: Unselected,
     #[serde(default)]
     pub fields: Vec<TemplateField>,
     #[serde(default, skip_serializing_if = "is_default")]
@@ -189,6 +202,8 @@ impl PromptTemplate {
             Action::Summarise => self.shape != Some(Shape::List),
             _ => false,
         };
+        // A prompt that names its shape knows its output's lines (a haiku has three).
+        let applies = applies && self.shape.is_none();
         if applies && !stop.is_empty() && !sampling.stop.iter().any(|s| s == stop) {
             sampling.stop.push(stop.into());
         }
@@ -232,6 +247,7 @@ impl PromptTemplate {
             variants: None,
             shape: None,
             max_drift: None,
+            unselected: Unselected::default(),
             fields,
             sampling: Sampling::default(),
         })

@@ -65,6 +65,15 @@ impl Runtime {
         (library, warnings, read_template_values(&self.values_file))
     }
 
+    /// The writer's recent free-form instructions, oldest first.
+    pub fn asks(&self) -> Vec<String> {
+        std::fs::read_to_string(asks_file(&self.state_dir))
+            .ok()
+            .and_then(|text| toml::from_str::<Asks>(&text).ok())
+            .map(|a| a.asks)
+            .unwrap_or_default()
+    }
+
     /// Performs `effect`; its results, if any come at once, are returned.
     pub fn run(&mut self, effect: Effect) -> Vec<Msg> {
         match effect {
@@ -85,7 +94,8 @@ impl Runtime {
             }
             Effect::SaveTemplate { .. }
             | Effect::DeleteTemplate { .. }
-            | Effect::RememberTemplateValues(_) => self.run_templates(effect),
+            | Effect::RememberTemplateValues(_)
+            | Effect::RememberAsks(_) => self.run_templates(effect),
             // The terminal's: see the module's doc.
             Effect::EditTemplate { .. } | Effect::Clipboard(_) | Effect::Quit => Vec::new(),
         }
@@ -282,6 +292,13 @@ impl Runtime {
                     Err(e) => vec![Msg::Warning(e)],
                 }
             }
+            Effect::RememberAsks(asks) => {
+                let file = asks_file(&self.state_dir);
+                match write_state(&file, &Asks { asks }, "the recent asks") {
+                    Ok(()) => Vec::new(),
+                    Err(e) => vec![Msg::Warning(e)],
+                }
+            }
             _ => Vec::new(),
         }
     }
@@ -350,15 +367,30 @@ fn read_template_values(path: &Path) -> TemplateValues {
 }
 
 fn write_template_values(path: &Path, values: &TemplateValues) -> Result<(), String> {
-    let text = toml::to_string(values).map_err(|e| format!("cannot keep the form values: {e}"))?;
+    write_state(path, values, "the form values")
+}
+
+/// The recent asks' file, in the state folder.
+fn asks_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("asks.toml")
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Asks {
+    asks: Vec<String>,
+}
+
+/// Writes a convenience file of the state folder whole (a temporary file renamed over it).
+fn write_state(path: &Path, value: &impl serde::Serialize, what: &str) -> Result<(), String> {
+    let text = toml::to_string(value).map_err(|e| format!("cannot keep {what}: {e}"))?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot keep the form values in {}: {e}", dir.display()))?;
+            .map_err(|e| format!("cannot keep {what} in {}: {e}", dir.display()))?;
     }
     let temp = path.with_extension("toml.tmp");
     std::fs::write(&temp, text)
         .and_then(|()| std::fs::rename(&temp, path))
-        .map_err(|e| format!("cannot keep the form values in {}: {e}", path.display()))
+        .map_err(|e| format!("cannot keep {what} in {}: {e}", path.display()))
 }
 
 /// Saves unless the file on disk changed since `expect` (someone else wrote it) and `force`

@@ -90,6 +90,7 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
     app.open(setup.path, draft, recovered);
     let (library, template_warnings, values) = runtime.templates();
     app.set_library(library, values);
+    app.set_asks(runtime.asks());
     // The first problem found, on screen once it is up.
     let warnings = setup.warnings.iter().chain(&themes.warnings);
     if let Some(first) = warnings.chain(&template_warnings).next() {

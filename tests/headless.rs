@@ -396,3 +396,29 @@ fn the_writers_own_prompt_replaces_a_built_in_headless_too() {
     let output = home.run(&["run", "continue", "--max-tokens", "4"], ENGLISH);
     assert!(stdout(&output).starts_with("MINE:"), "{}", stdout(&output));
 }
+
+/// `quill ask` does what the writer asks of the text; an empty instruction is bad input.
+#[test]
+fn ask_runs_a_free_form_instruction_headless() {
+    let home = Home::new();
+    let output = home.run(
+        &[
+            "ask",
+            "make this one short sentence",
+            "--seed",
+            "3",
+            "--max-tokens",
+            "48",
+        ],
+        ENGLISH,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).trim().is_empty());
+    let output = home.run(&["ask", "  "], ENGLISH);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("instruction is empty"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -16,7 +16,7 @@ use crate::engine::exit::WorkerExit;
 use crate::engine::protocol::{Event, GenerationStats, JobId, LoadParams, ModelInfo};
 use crate::keymap::Mode;
 use crate::plan::{Layers, plan};
-use crate::prompt::{Action, Output, PromptInput};
+use crate::prompt::{Action, Output, PromptInput, Unselected};
 use crate::sampling::Sampling;
 use crate::suggestion::{Finished, Reading, Suggestion, Target, VariantState};
 
@@ -657,7 +657,10 @@ fn read_draft(
     let selection = doc.selection();
     let cursor = doc.cursor();
     let (start, end) = match template.action {
-        Action::Rewrite if selection.is_empty() => around::paragraph_at(rope, cursor),
+        Action::Rewrite if selection.is_empty() => match template.unselected {
+            Unselected::Paragraph => around::paragraph_at(rope, cursor),
+            Unselected::Draft => (0, rope.len_chars()),
+        },
         _ => (selection.start(), selection.end()),
     };
     let region = rope.slice(start..end).to_string();

@@ -334,7 +334,8 @@ impl Editor {
             // about the draft (its name, its journal) changes until the save has succeeded.
             Question::SaveAs => self.save_to(expand_home(&input), false),
             Question::Open => self.leave(Then::Open(expand_home(&input)), cx),
-            Question::TemplateName => Vec::new(),
+            // The assistant's questions, answered there.
+            Question::TemplateName | Question::Ask => Vec::new(),
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Library {
     pub prompts: PromptLibrary,
     /// The values last filled in each template's form, by template id.
     pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// The writer's recent free-form instructions, oldest first.
+    pub asks: Vec<String>,
     pending: Option<NewTemplate>,
 }
 
@@ -45,6 +47,7 @@ impl Default for Library {
         Library {
             prompts: PromptLibrary::built_in().unwrap_or_else(|_| PromptLibrary::empty()),
             values: BTreeMap::new(),
+            asks: Vec::new(),
             pending: None,
         }
     }
@@ -69,6 +72,17 @@ impl Library {
     }
 
     /// Keeps a form's values for next time.
+    /// Keeps `instruction` as the newest ask (once, the oldest going past `ASKS_KEPT`).
+    pub fn remember_ask(&mut self, instruction: &str) -> Effect {
+        const ASKS_KEPT: usize = 50;
+        self.asks.retain(|a| a != instruction);
+        self.asks.push(instruction.to_string());
+        if self.asks.len() > ASKS_KEPT {
+            self.asks.remove(0);
+        }
+        Effect::RememberAsks(self.asks.clone())
+    }
+
     pub fn remember(&mut self, id: &str, values: &BTreeMap<String, String>) -> Effect {
         self.values.insert(id.to_string(), values.clone());
         Effect::RememberTemplateValues(self.values.clone())

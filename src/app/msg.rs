@@ -160,6 +160,8 @@ pub enum Effect {
     RememberTemplateValues(
         std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
     ),
+    /// Keep the writer's recent free-form instructions (Ctrl-K), newest last, for next time.
+    RememberAsks(Vec<String>),
     /// Put text on the system clipboard (OSC 52).
     Clipboard(String),
     Quit,

@@ -18,6 +18,9 @@ use crate::document::journal::Recovered;
 use crate::keymap::{Action, Key, Keymaps, Mode};
 use crate::prompt::PromptLibrary;
 
+/// The prompt a free-form instruction runs through (`prompts/ask.toml`, or the writer's own).
+pub const ASK_PROMPT: &str = "ask";
+
 pub use form::TemplateForm;
 pub use help::Help;
 pub use palette::{Palette, Purpose};
@@ -141,6 +144,8 @@ pub enum Question {
     Open,
     /// The name for a new template (see `Assistant::pending_template`).
     TemplateName,
+    /// A free-form instruction for the selection or the whole draft.
+    Ask,
 }
 
 impl Question {
@@ -150,6 +155,7 @@ impl Question {
             Question::Open => "Open: ",
             Question::Find => "Find: ",
             Question::TemplateName => "Template name (letters, digits, - and _): ",
+            Question::Ask => "Ask: ",
         }
     }
 }
@@ -159,6 +165,10 @@ impl Question {
 pub struct MiniBuffer {
     pub question: Question,
     pub input: LineInput,
+    /// Earlier answers, oldest first, to step through with Up and Down.
+    history: Vec<String>,
+    /// The earlier answer on show (an index into `history`), and what was typed before.
+    browsing: Option<(usize, String)>,
 }
 
 impl MiniBuffer {
@@ -166,11 +176,61 @@ impl MiniBuffer {
         MiniBuffer {
             question,
             input: LineInput::new(text),
+            history: Vec::new(),
+            browsing: None,
+        }
+    }
+
+    /// An empty line with `history` (oldest first) behind it.
+    pub fn with_history(question: Question, history: Vec<String>) -> Self {
+        MiniBuffer {
+            history,
+            ..MiniBuffer::new(question, "")
+        }
+    }
+
+    /// Up (`older`) or Down through the earlier answers; Down past the newest gives back what
+    /// was typed.
+    fn browse(&mut self, older: bool) {
+        let next = match (&self.browsing, older) {
+            (None, true) => self.history.len().checked_sub(1),
+            (None, false) => return,
+            (Some((i, _)), true) => Some(i.saturating_sub(1)),
+            (Some((i, _)), false) => Some(i + 1).filter(|n| *n < self.history.len()),
+        };
+        match next {
+            Some(i) => {
+                let typed = match self.browsing.take() {
+                    Some((_, typed)) => typed,
+                    None => self.input.text.clone(),
+                };
+                self.input = LineInput::new(&self.history[i]);
+                self.browsing = Some((i, typed));
+            }
+            None => {
+                if let Some((_, typed)) = self.browsing.take() {
+                    self.input = LineInput::new(&typed);
+                }
+            }
         }
     }
 
     fn on_key(&mut self, command: Option<Command>, key: &Key) -> Outcome {
         match command {
+            Some(Command::select_previous | Command::select_next) if !self.history.is_empty() => {
+                self.browse(command == Some(Command::select_previous));
+                Outcome::Stay
+            }
+            Some(Command::save_template_preset) if self.question == Question::Ask => {
+                let instruction = self.input.text.trim().to_string();
+                if instruction.is_empty() {
+                    return Outcome::Stay;
+                }
+                Outcome::Then(Intent::SavePreset {
+                    id: ASK_PROMPT.to_string(),
+                    values: [("instruction".to_string(), instruction)].into(),
+                })
+            }
             Some(Command::submit) => Outcome::Then(Intent::Answer(
                 self.question,
                 std::mem::take(&mut self.input.text),
