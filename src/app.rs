@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::document::journal::Recovered;
 use crate::keymap::{Action, Key, Keymaps, Mode};
 use crate::prompt::PromptLibrary;
+use crate::suggestion::Portion;
 pub use assistant::{Assistant, AssistantSetup, ModelState};
 use editor::Editor;
 use library::Opened;
@@ -501,6 +502,12 @@ impl App {
                 .info("open a template's form first (F7), then save it as a preset"),
             C::restart_model => effects = assistant.restart_model(&mut cx),
             C::accept_suggestion => effects = assistant.accept(editor, &mut cx),
+            C::accept_word => effects = assistant.accept_part(Portion::Word, editor, &mut cx),
+            C::accept_sentence => {
+                effects = assistant.accept_part(Portion::Sentence, editor, &mut cx)
+            }
+            C::accept_line => effects = assistant.accept_part(Portion::Line, editor, &mut cx),
+            C::toggle_variant_list => assistant.toggle_list(),
             C::reject_suggestion => effects = assistant.reject(),
             C::cancel_generation => effects = assistant.cancel_generation(),
             C::regenerate => effects = assistant.regenerate(&mut cx),

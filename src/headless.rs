@@ -320,7 +320,7 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
         if many && !streams {
             write_out(&mut out, &header)?;
         }
-        match variant.text.strip_prefix(streamed.as_str()) {
+        match variant.text.trim_start().strip_prefix(streamed.as_str()) {
             Some(rest) => write_out(&mut out, &format!("{rest}\n"))?,
             // Finishing never takes back what it let through; should it, the whole text
             // follows on a line of its own rather than a garbled join.

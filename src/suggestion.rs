@@ -78,6 +78,8 @@ pub struct Suggestion {
     pub reading: Option<Reading>,
     /// A text too long for one prompt: its parts, summarised before the variants are asked for.
     pub parts: Option<Parts>,
+    /// The pane lists every variant at once (short copy starts so), to pick from.
+    pub list: bool,
     /// Variants started in all: each gets its own seed, dropped ones included.
     started: u32,
     /// Tries left to make up for dropped variants.
@@ -116,6 +118,40 @@ impl Parts {
     /// The part being summarised now (1-based), for "part 3 of 9".
     pub fn current(&self) -> usize {
         (self.summaries.len() + 1).min(self.total)
+    }
+}
+
+/// How much of a suggestion to take (the rest stays on offer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Portion {
+    Word,
+    Sentence,
+    Line,
+}
+
+/// The bytes of `text` that `portion` takes from its start: the spaces before and one word
+/// (one character of Chinese or Japanese), through the first sentence's end, or through the
+/// first line break; the whole text when it has no such end.
+pub fn portion_len(text: &str, portion: Portion) -> usize {
+    match portion {
+        Portion::Word => {
+            let start = text.len() - text.trim_start().len();
+            let rest = &text[start..];
+            let mut chars = rest.char_indices();
+            let end = match chars.next() {
+                None => 0,
+                Some((_, c)) if join::is_unspaced(c) => c.len_utf8(),
+                Some(_) => rest
+                    .char_indices()
+                    .find(|(_, c)| c.is_whitespace() || join::is_unspaced(*c))
+                    .map_or(rest.len(), |(i, _)| i),
+            };
+            start + end
+        }
+        Portion::Sentence => crate::prompt::finish::first_sentence_end(text)
+            .filter(|end| *end > 0 && !text[..*end].trim().is_empty())
+            .unwrap_or(text.len()),
+        Portion::Line => text.find('\n').map_or(text.len(), |i| i + 1),
     }
 }
 
@@ -161,6 +197,12 @@ impl Suggestion {
             plan.variants,
         );
         suggestion.finishing = plan.finishing;
+        // Short copy is read side by side.
+        suggestion.list = suggestion.finishing.shape == Shape::Copy
+            && suggestion
+                .finishing
+                .max_chars
+                .is_some_and(|max| max <= copy::ONE_LINE_MAX_CHARS);
         if !plan.parts.is_empty() {
             suggestion.parts = Some(Parts {
                 total: plan.parts.len(),
@@ -199,6 +241,7 @@ impl Suggestion {
             refusals: Vec::new(),
             reading: None,
             parts: None,
+            list: false,
             started: 0,
             tries_left: wanted.max(1) * 2,
             stopping: false,
@@ -489,6 +532,34 @@ impl Suggestion {
             }
         };
         (!text.trim().is_empty()).then_some(text)
+    }
+
+    /// Takes `portion` of the variant on show for the draft: returns where it goes and the
+    /// text, and keeps the rest on offer as the only variant, now going in after it. None when
+    /// there is nothing to take, or the suggestion replaces a passage (taken whole).
+    pub fn take(&mut self, portion: Portion) -> Option<(usize, String)> {
+        let Target::Insert { at, context, after } = self.target.clone() else {
+            return None;
+        };
+        let text = self.accepted_text()?;
+        let taken = portion_len(&text, portion);
+        let (head, rest) = text.split_at(taken);
+        if head.is_empty() {
+            return None;
+        }
+        let mut variant = self.current()?.clone();
+        variant.text = rest.to_string();
+        self.variants = vec![variant];
+        self.current = 0;
+        self.wanted = 1;
+        let context: String = format!("{context}{head}");
+        let keep = context.chars().count().saturating_sub(32);
+        self.target = Target::Insert {
+            at: at + head.chars().count(),
+            context: context.chars().skip(keep).collect(),
+            after,
+        };
+        Some((at, head.to_string()))
     }
 
     /// How an inserted answer meets the text around it: a continuation carries on the
@@ -828,5 +899,49 @@ mod tests {
         assert!(
             matches!(&s.variants[0].state, VariantState::Failed(r) if r.contains("part 1 of 3"))
         );
+    }
+
+    #[test]
+    fn a_word_a_sentence_or_a_line_is_taken_and_the_rest_stays_on_offer() {
+        assert_eq!(
+            portion_len(" dark night. Then rain", Portion::Word),
+            " dark".len()
+        );
+        assert_eq!(portion_len("下雨了。然后", Portion::Word), "下".len());
+        assert_eq!(
+            portion_len(" dark night. Then rain", Portion::Sentence),
+            " dark night.".len()
+        );
+        assert_eq!(portion_len("one\ntwo", Portion::Line), "one\n".len());
+        assert_eq!(portion_len("no end", Portion::Sentence), "no end".len());
+
+        let mut s = suggestion(2);
+        s.target = Target::Insert {
+            at: 6,
+            context: "It was".into(),
+            after: String::new(),
+        };
+        s.start_variant(1);
+        s.push_text(1, " a dark night. Then it rained.");
+        s.finish(1, VariantState::Done(stats()));
+        s.start_variant(2);
+        s.push_text(2, " another.");
+        s.finish(2, VariantState::Done(stats()));
+        assert_eq!(s.take(Portion::Word), Some((6, " a".to_string())));
+        assert_eq!(s.variants.len(), 1, "the rest of the one on show stays");
+        assert_eq!(
+            s.take(Portion::Sentence),
+            Some((8, " dark night.".to_string()))
+        );
+        assert_eq!(s.accepted_text().as_deref(), Some(" Then it rained."));
+        assert!(
+            matches!(&s.target, Target::Insert { at: 20, context, .. } if context.ends_with("night."))
+        );
+        // A rewrite is taken whole.
+        let mut rewrite = suggestion(1);
+        rewrite.start_variant(1);
+        rewrite.push_text(1, "Better.");
+        rewrite.finish(1, VariantState::Done(stats()));
+        assert_eq!(rewrite.take(Portion::Word), None);
     }
 }

@@ -18,7 +18,7 @@ use crate::keymap::Mode;
 use crate::plan::{Layers, plan};
 use crate::prompt::{Action, Output, PromptInput, Unselected};
 use crate::sampling::Sampling;
-use crate::suggestion::{Finished, Reading, Suggestion, Target, VariantState};
+use crate::suggestion::{Finished, Portion, Reading, Suggestion, Target, VariantState};
 
 /// A crashed worker restarts after this pause.
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
@@ -521,6 +521,13 @@ impl Assistant {
     }
 
     /// Gives the suggestions pane the keyboard, or gives it back.
+    /// Every variant at once, or one at a time.
+    pub fn toggle_list(&mut self) {
+        if let Some(s) = &mut self.suggestion {
+            s.list = !s.list;
+        }
+    }
+
     pub fn toggle_focus(&mut self) {
         self.focused = !self.focused && self.suggestion.is_some();
     }
@@ -579,6 +586,52 @@ impl Assistant {
         cx.status.info(format!("accepted{undo}"));
         editor.after_edit();
         effects.extend(editor.journal_effect());
+        effects
+    }
+
+    /// Inserts part of the variant on show (a word, a sentence, a line) as one undo step; the
+    /// rest stays on offer after it. A stream still running is stopped first, keeping its text.
+    pub fn accept_part(
+        &mut self,
+        portion: Portion,
+        editor: &mut Editor,
+        cx: &mut Cx,
+    ) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.is_streaming() {
+            effects.extend(self.cancel_generation());
+        }
+        let Some(s) = &mut self.suggestion else {
+            return effects;
+        };
+        if matches!(s.target, Target::Replace { .. }) {
+            let key = cx
+                .keys
+                .hint(Mode::Edit, Command::accept_suggestion)
+                .unwrap_or_else(|| "accept".into());
+            cx.status.info(format!("a rewrite is taken whole ({key})"));
+            return effects;
+        }
+        if let Target::Insert { at, context, .. } = &s.target {
+            let doc = editor.doc();
+            let start = at.saturating_sub(context.chars().count());
+            if *at > doc.len_chars() || doc.rope().slice(start..*at) != context.as_str() {
+                cx.status
+                    .error("the text changed where this was asked for; ask again");
+                return effects;
+            }
+        }
+        let Some((at, text)) = s.take(portion) else {
+            cx.status.info("nothing to accept yet");
+            return effects;
+        };
+        let doc = editor.doc_mut();
+        doc.replace(at, at, &text);
+        editor.after_edit();
+        effects.extend(editor.journal_effect());
+        if s.accepted_text().is_none() {
+            effects.extend(self.reject());
+        }
         effects
     }
 
@@ -1012,6 +1065,30 @@ mod tests {
             !app.doc_mut().is_modified(),
             "back to the text it opened with"
         );
+    }
+
+    #[test]
+    fn a_continuation_keeps_the_space_that_starts_its_first_word() {
+        // "It was" + " a dark night." must not become "It wasa dark night.".
+        let mut app = ready_app("It was");
+        app.move_cursor(6);
+        let job = job_of(&app.ask("continue"));
+        app.on_engine(
+            1,
+            Event::TokenGenerated {
+                job,
+                text: " a dark night.".into(),
+            },
+        );
+        app.on_engine(
+            1,
+            Event::GenerationFinished {
+                job,
+                stats: stats(),
+            },
+        );
+        app.accept_suggestion();
+        assert_eq!(app.doc_mut().text(), "It was a dark night.");
     }
 
     #[test]

@@ -108,6 +108,7 @@ impl Finishing {
                 notes,
             };
         }
+        let original = text;
         let mut text = text.trim().to_string();
         if let Some(rest) = strip_preamble(&text) {
             notes.push("took off the model's lead-in line".to_string());
@@ -150,8 +151,15 @@ impl Finishing {
                 }
             }
         }
+        // A continuation's leading space says its first word is a new one ("It was" + " a",
+        // not "It wasa"): kept for the spacing at the insertion point to read.
+        let lead = if self.source.is_empty() && self.shape == Shape::Prose {
+            &original[..original.len() - original.trim_start().len()]
+        } else {
+            ""
+        };
         Finished {
-            text: text.trim_end().to_string(),
+            text: format!("{lead}{}", text.trim_end()),
             cut: false,
             notes,
         }
@@ -246,14 +254,24 @@ pub fn ends_sentence(text: &str) -> bool {
 /// or bracket after it), or past the last line break that follows some text. None when there
 /// is no full sentence at all.
 pub fn last_sentence_end(text: &str) -> Option<usize> {
+    sentence_ends(text).last().copied()
+}
+
+/// The byte offset just past the first sentence end in `text` (see `last_sentence_end`).
+pub fn first_sentence_end(text: &str) -> Option<usize> {
+    sentence_ends(text).first().copied()
+}
+
+/// Every sentence end in `text`, in order.
+fn sentence_ends(text: &str) -> Vec<usize> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut best = None;
+    let mut ends = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         let (at, c) = chars[i];
         if c == '\n' {
             if !text[..at].trim().is_empty() {
-                best = Some(at);
+                ends.push(at);
             }
             i += 1;
             continue;
@@ -275,11 +293,11 @@ pub fn last_sentence_end(text: &str) -> Option<usize> {
             || (next.is_none_or(|n| n.is_whitespace() || is_wide_script(n))
                 && !(c == '.' && is_abbreviation(&text[..at])));
         if is_end {
-            best = Some(end);
+            ends.push(end);
         }
         i = j;
     }
-    best
+    ends
 }
 
 fn is_abbreviation(before: &str) -> bool {
@@ -609,8 +627,9 @@ mod tests {
             let shown = &text.trim_start()[..settled];
             for stop in [StopReason::MaxTokens, StopReason::EndOfText] {
                 let done = f.finish(text, stop).text;
+                // What was shown is measured after the leading space, as the finish keeps it.
                 assert!(
-                    done.starts_with(shown),
+                    done.trim_start().starts_with(shown),
                     "{text:?}: showed {shown:?} but finished as {done:?}"
                 );
             }

@@ -112,6 +112,7 @@ impl Widget for SuggestionsPane<'_> {
             .title(Line::from(title))
             .title_bottom(Span::styled(footer(self.keymap, mode), theme.muted));
         let mut lines = match &pieces {
+            _ if s.list && parts.is_none() && s.variants.len() > 1 => list_lines(s, theme),
             Some(pieces) => diff_lines(pieces, theme),
             None => text
                 .split('\n')
@@ -164,17 +165,64 @@ fn footer(keymap: &Keymaps, mode: Mode) -> String {
         (Some(p), Some(n)) => Some(format!("{p} {n} variants")),
         (p, n) => p.or(n).map(|k| format!("{k} variants")),
     };
+    let part: Vec<String> = [
+        Command::accept_word,
+        Command::accept_sentence,
+        Command::accept_line,
+    ]
+    .into_iter()
+    .filter_map(key)
+    .collect();
+    // The pane's own keys when it has the keyboard; the draft's footer stays short enough to
+    // read in a narrow pane.
+    let in_pane = mode == Mode::Suggestions;
+    let part = (in_pane && !part.is_empty()).then(|| format!("{} part", part.join(" ")));
     let parts: Vec<String> = [
         key(Command::accept_suggestion).map(|k| format!("{k} accept")),
+        part,
         key(Command::cancel).map(|k| format!("{k} reject")),
         key(Command::regenerate).map(|k| format!("{k} again")),
         variants,
+        key(Command::toggle_variant_list)
+            .filter(|_| in_pane)
+            .map(|k| format!("{k} list")),
         key(Command::focus_next_pane).map(|k| format!("{k} focus")),
     ]
     .into_iter()
     .flatten()
     .collect();
     format!(" {} ", parts.join(" · "))
+}
+
+/// Every variant, numbered, the one on show marked: short copy is picked side by side.
+fn list_lines(s: &Suggestion, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for (i, variant) in s.variants.iter().enumerate() {
+        let on_show = i == s.current;
+        let (mark, style) = if on_show {
+            ("▸", theme.text.patch(theme.selection))
+        } else {
+            (" ", theme.text)
+        };
+        let cut = if variant.cut { " …" } else { "" };
+        for (j, line) in variant.text.trim().split('\n').enumerate() {
+            let head = if j == 0 {
+                format!("{mark}{}. ", i + 1)
+            } else {
+                "    ".to_string()
+            };
+            lines.push(Line::from(vec![
+                Span::styled(head, theme.muted),
+                Span::styled(line.to_string(), style),
+            ]));
+        }
+        if !cut.is_empty()
+            && let Some(last) = lines.last_mut()
+        {
+            last.spans.push(Span::styled(cut, theme.muted));
+        }
+    }
+    lines
 }
 
 /// The original against the suggestion (see `document::diff`): deletions struck through,
@@ -237,7 +285,7 @@ mod tests {
         // With the keyboard, the pane's own keys.
         assert_eq!(
             footer(&keymap, Mode::Suggestions),
-            " Enter accept · Esc reject · r again · Left Right variants · F6 focus "
+            " Enter accept · w s l part · Esc reject · r again · Left Right variants · v list · F6 focus "
         );
     }
 
