@@ -148,6 +148,7 @@ impl App {
                 text: text.into(),
                 format: Default::default(),
                 fingerprint: None,
+                cursor: None,
             },
             None,
         );
@@ -317,6 +318,7 @@ impl App {
             Msg::Terminate => {
                 self.quit = true;
                 let mut effects: Vec<Effect> = self.editor.journal_effect().into_iter().collect();
+                effects.extend(self.editor.position_effect());
                 effects.push(Effect::Quit);
                 effects
             }
@@ -694,6 +696,7 @@ pub(crate) mod test_support {
                 text: text.into(),
                 format: Default::default(),
                 fingerprint: None,
+                cursor: None,
             },
             None,
         );
@@ -1130,6 +1133,7 @@ mod tests {
                 text: "base".into(),
                 format: TextFormat::default(),
                 fingerprint: None,
+                cursor: None,
             },
             Some(recovered),
         );
@@ -1185,6 +1189,7 @@ mod tests {
                 text: "file changed meanwhile".into(),
                 format: TextFormat::default(),
                 fingerprint: None,
+                cursor: None,
             },
             Some(recovered),
         );

@@ -96,6 +96,12 @@ impl Runtime {
             | Effect::DeleteTemplate { .. }
             | Effect::RememberTemplateValues(_)
             | Effect::RememberAsks(_) => self.run_templates(effect),
+            Effect::RememberPosition { path, cursor } => {
+                match remember_position(&self.state_dir, &path, cursor) {
+                    Ok(()) => Vec::new(),
+                    Err(e) => vec![Msg::Warning(e)],
+                }
+            }
             // The terminal's: see the module's doc.
             Effect::EditTemplate { .. } | Effect::Clipboard(_) | Effect::Quit => Vec::new(),
         }
@@ -148,7 +154,12 @@ impl Runtime {
             None => Ok(empty_draft()),
             Some(p) => match file::load(p) {
                 Err(LoadError::NotFound) => Err(format!("{} does not exist", p.display())),
-                other => other.map(loaded).map_err(|e| e.to_string()),
+                other => other
+                    .map(|f| LoadedDraft {
+                        cursor: remembered_position(&self.state_dir, p),
+                        ..loaded(f)
+                    })
+                    .map_err(|e| e.to_string()),
             },
         };
         // Another draft is another journal: close this one (only if the other opens: on
@@ -342,7 +353,56 @@ fn loaded(file: file::LoadedFile) -> LoadedDraft {
         text: file.text,
         format: file.format,
         fingerprint: Some(file.fingerprint),
+        cursor: None,
     }
+}
+
+/// The file of where the cursor was in each file, in the state folder.
+fn positions_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("positions.toml")
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Positions {
+    /// A file's absolute path -> the cursor's char index when the writer left it.
+    positions: BTreeMap<String, usize>,
+}
+
+/// How many files' positions are kept.
+const POSITIONS_KEPT: usize = 500;
+
+fn read_positions(state_dir: &Path) -> Positions {
+    std::fs::read_to_string(positions_file(state_dir))
+        .ok()
+        .and_then(|text| toml::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+fn position_key(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Where the cursor was when the writer last left `path`.
+pub fn remembered_position(state_dir: &Path, path: &Path) -> Option<usize> {
+    read_positions(state_dir)
+        .positions
+        .get(&position_key(path))
+        .copied()
+}
+
+fn remember_position(state_dir: &Path, path: &Path, cursor: usize) -> Result<(), String> {
+    let mut all = read_positions(state_dir);
+    all.positions.insert(position_key(path), cursor);
+    while all.positions.len() > POSITIONS_KEPT {
+        let Some(first) = all.positions.keys().next().cloned() else {
+            break;
+        };
+        all.positions.remove(&first);
+    }
+    write_state(&positions_file(state_dir), &all, "the cursor positions")
 }
 
 pub fn empty_draft() -> LoadedDraft {
@@ -350,6 +410,7 @@ pub fn empty_draft() -> LoadedDraft {
         text: String::new(),
         format: file::TextFormat::default(),
         fingerprint: None,
+        cursor: None,
     }
 }
 
@@ -501,7 +562,8 @@ mod tests {
             matches!(msgs.as_slice(), [Msg::SaveFinished { result: Ok(_), .. }]),
             "{msgs:?}"
         );
-        assert_eq!(std::fs::read_to_string(&other).unwrap(), "mine");
+        // A new text ends with a line break on disk.
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "mine\n");
     }
 
     /// An engine that is never started.
@@ -513,6 +575,53 @@ mod tests {
         }
 
         fn note(&self, _line: &str) {}
+    }
+
+    #[test]
+    fn the_cursor_position_is_kept_per_file_and_comes_back_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let (mut runtime, _rx) = runtime(dir.path(), Box::new(NoEngine));
+        let a = dir.path().join("a.md");
+        let b = dir.path().join("b.md");
+        std::fs::write(&a, "0123456789").unwrap();
+        std::fs::write(&b, "short").unwrap();
+        assert_eq!(remembered_position(&state, &a), None);
+        runtime.run(Effect::RememberPosition {
+            path: a.clone(),
+            cursor: 7,
+        });
+        runtime.run(Effect::RememberPosition {
+            path: b.clone(),
+            cursor: 3,
+        });
+        assert_eq!(remembered_position(&state, &a), Some(7));
+        let Msg::Loaded {
+            result: Ok(draft), ..
+        } = runtime.load(Some(a.clone()))
+        else {
+            panic!("a.md loads");
+        };
+        assert_eq!(draft.cursor, Some(7));
+        // The editor puts the cursor there, or at the end of a file that got shorter.
+        let mut app = crate::app::App::with_text(None, "", 80, 20);
+        app.open(Some(a.clone()), draft, None);
+        assert_eq!(app.editor().doc().cursor(), 7);
+        let short = LoadedDraft {
+            cursor: Some(99),
+            ..read_draft(&b).unwrap()
+        };
+        app.open(Some(b.clone()), short, None);
+        assert_eq!(app.editor().doc().cursor(), 5);
+        // Leaving says where the cursor was.
+        let effects = app.update(Msg::Key(crate::keymap::Key::ctrl('q')));
+        assert!(
+            effects.contains(&Effect::RememberPosition {
+                path: b.clone(),
+                cursor: 5
+            }),
+            "{effects:?}"
+        );
     }
 
     #[test]

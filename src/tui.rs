@@ -53,7 +53,10 @@ pub struct EditorSetup {
 pub fn run(setup: EditorSetup) -> Result<(), String> {
     // Read before the screen is touched: a file that cannot be opened is said on the shell.
     let draft = match &setup.path {
-        Some(p) => runtime::read_draft(p)?,
+        Some(p) => crate::app::LoadedDraft {
+            cursor: runtime::remembered_position(&setup.state_dir, p),
+            ..runtime::read_draft(p)?
+        },
         None => runtime::empty_draft(),
     };
     let journal_file = journal::journal_path(&setup.state_dir, setup.path.as_deref());

@@ -199,9 +199,10 @@ fn ghost_text_is_accepted_word_by_word_and_with_tab() {
     }
     tmux.keys(&["C-s"]);
     let saved = wait_file(&file, |t| !t.is_empty());
+    // A new file is saved ending with a line break.
     assert_eq!(
         saved,
-        format!("{typed}{}", ghost.trim_end()),
+        format!("{typed}{}\n", ghost.trim_end()),
         "saved {saved:?}"
     );
 }

@@ -64,7 +64,8 @@ fn type_chinese_edit_inside_it_save_and_compare_bytes() {
     tmux.type_text("e!");
     tmux.keys(&["C-s"]);
     tmux.wait_for(" bytes)");
-    wait_for_file(&file, "我们写一篇文章。 Done!".as_bytes());
+    // A new file is saved ending with a line break.
+    wait_for_file(&file, "我们写一篇文章。 Done!\n".as_bytes());
     let screen = tmux.screen();
     assert!(!screen.contains("[+]"), "still marked modified:\n{screen}");
     tmux.keys(&["C-q"]);
@@ -88,8 +89,10 @@ fn a_burst_of_ten_thousand_characters_and_ctrl_s_all_arrive() {
     assert_eq!(text.chars().count(), 10_000);
     tmux.type_text(&text);
     tmux.keys(&["C-s"]);
+    // A new file is saved ending with a line break.
+    let saved = format!("{text}\n");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+    while std::fs::read_to_string(&file).ok().as_deref() != Some(saved.as_str()) {
         assert!(
             Instant::now() < deadline,
             "after 20 s the file holds {} of 10000 characters; the screen:\n{}",
@@ -129,7 +132,11 @@ fn a_kill_9_while_typing_loses_nothing_that_was_journaled() {
     assert!(screen.contains("Unsaved words, 未保存的文字"), "{screen}");
     tmux.keys(&["C-s"]);
     tmux.wait_for(" bytes)");
-    wait_for_file(&file, "Saved line.\nUnsaved words, 未保存的文字".as_bytes());
+    // The file ended with a line break: so does the text saved over it.
+    wait_for_file(
+        &file,
+        "Saved line.\nUnsaved words, 未保存的文字\n".as_bytes(),
+    );
     // After the save the journal is gone: a restart offers nothing.
     tmux.keys(&["C-q"]);
     drop(tmux);
@@ -227,7 +234,7 @@ fn saving_into_a_read_only_folder_keeps_the_original_and_the_editor() {
     save_as(&tmux, &elsewhere);
     assert_eq!(
         std::fs::read_to_string(&elsewhere).unwrap(),
-        "original text\nnew words"
+        "original text\nnew words\n"
     );
 }
 
@@ -323,10 +330,22 @@ fn an_idle_editor_uses_no_cpu() {
     // Past the journal pause, nothing is left to do.
     std::thread::sleep(Duration::from_millis(1200));
     let pid = tmux.pane_pid();
-    let before = cpu_ticks(pid);
-    std::thread::sleep(Duration::from_secs(3));
-    let used = cpu_ticks(pid) - before;
-    assert!(used <= 1, "idle Quill used {used} clock ticks in 3 s");
+    // The quietest of three 3-second windows: a machine busy with other tests (a compile, the
+    // model) makes each wake-up dearer, but a loop that polls is busy in every window.
+    let mut windows = Vec::new();
+    for _ in 0..3 {
+        let before = cpu_ticks(pid);
+        std::thread::sleep(Duration::from_secs(3));
+        windows.push(cpu_ticks(pid) - before);
+        if windows.last() <= Some(&1) {
+            break;
+        }
+    }
+    let used = windows.iter().min().copied().unwrap_or(0);
+    assert!(
+        used <= 1,
+        "idle Quill used {windows:?} clock ticks in 3 s windows"
+    );
 }
 
 #[test]
@@ -354,7 +373,7 @@ fn a_file_changed_on_disk_is_not_overwritten_without_asking() {
     tmux.wait_for(" bytes)");
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
-        "first version\nmy edit"
+        "first version\nmy edit\n"
     );
 }
 
@@ -615,4 +634,32 @@ fn the_status_message_goes_with_the_next_edit_and_the_mark_follows_the_text() {
         "unmarked after undoing back to the saved text",
         |s| s.contains("More.") && !s.contains("More.x") && !s.contains("[+]"),
     );
+}
+
+/// Waits up to 5 s for `ok`, failing with `what`.
+fn wait_until(what: impl Fn() -> String, ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{}", what());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The cursor comes back where the writer left the file.
+#[test]
+fn a_file_opens_where_the_writer_left_it() {
+    let home = Home::new();
+    let file = home.dir.path().join("long.md");
+    std::fs::write(&file, "first line\nsecond line\nthird line here\n").unwrap();
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("first line");
+    tmux.keys(&["Down", "Down", "End"]);
+    let at = |tmux: &Tmux| format!("cursor at {:?}", tmux.cursor());
+    wait_until(|| at(&tmux), || tmux.cursor() == (15, 2));
+    tmux.keys(&["C-q"]);
+    wait_until(|| "Quill did not quit".into(), || !tmux.is_alive());
+    drop(tmux);
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("first line");
+    wait_until(|| at(&tmux), || tmux.cursor() == (15, 2));
 }

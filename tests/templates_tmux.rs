@@ -53,7 +53,12 @@ fn fill_the_tagline_form_accept_a_variant_and_save_a_preset() {
     tmux.keys(&["C-s"]);
     tmux.wait_for(" bytes)");
     let saved = wait_file(&file, |t| t != original);
-    let tagline = saved.strip_prefix(original).expect(&saved);
+    // The file ended with a line break: so does the text saved over it.
+    let tagline = saved
+        .strip_prefix(original)
+        .expect(&saved)
+        .strip_suffix('\n')
+        .expect(&saved);
     assert!(
         !tagline.trim().is_empty() && tagline.chars().count() <= 60,
         "{tagline:?}"

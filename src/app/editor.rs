@@ -88,6 +88,19 @@ impl Editor {
         self.format = draft.format;
         self.disk = draft.fingerprint;
         self.view.reset();
+        // Back where the writer left it (a file shorter since: its end).
+        if let Some(cursor) = draft.cursor {
+            self.doc.move_to(cursor.min(self.doc.len_chars()), false);
+            self.view.cursor_moved(false);
+        }
+    }
+
+    /// Where the cursor is, to find it there next time; none for an untitled draft.
+    pub fn position_effect(&self) -> Option<Effect> {
+        self.path.clone().map(|path| Effect::RememberPosition {
+            path,
+            cursor: self.doc.cursor(),
+        })
     }
 
     pub fn title(&self) -> String {
@@ -374,14 +387,16 @@ impl Editor {
     }
 
     fn proceed(&mut self, then: Then, cx: &mut Cx) -> Vec<Effect> {
+        let mut effects: Vec<Effect> = self.position_effect().into_iter().collect();
         match then {
             Then::Quit => {
                 *cx.quit = true;
-                vec![Effect::Quit]
+                effects.push(Effect::Quit);
             }
-            Then::Open(path) => vec![Effect::Load(Some(path))],
-            Then::New => vec![Effect::Load(None)],
+            Then::Open(path) => effects.push(Effect::Load(Some(path))),
+            Then::New => effects.push(Effect::Load(None)),
         }
+        effects
     }
 
     fn save(&mut self, force: bool, cx: &mut Cx) -> Vec<Effect> {
@@ -453,7 +468,7 @@ impl Editor {
             }
         }
         cx.status.info(format!("saved ({bytes} bytes)"));
-        let mut effects = Vec::new();
+        let mut effects: Vec<Effect> = self.position_effect().into_iter().collect();
         // Saved under a new name: the draft is that file now, and the old journal goes.
         if self.path.as_ref() != Some(&path) {
             let old = self.path.replace(path.clone());

@@ -87,6 +87,8 @@ pub struct LoadedDraft {
     pub format: TextFormat,
     /// `None` for a path that does not exist yet (created on the first save).
     pub fingerprint: Option<Fingerprint>,
+    /// Where the cursor was when the writer last left this file (a char index).
+    pub cursor: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +162,11 @@ pub enum Effect {
     RememberTemplateValues(
         std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
     ),
+    /// Keep where the cursor is in the file at `path`, for the next time it is opened.
+    RememberPosition {
+        path: PathBuf,
+        cursor: usize,
+    },
     /// Keep the writer's recent free-form instructions (Ctrl-K), newest last, for next time.
     RememberAsks(Vec<String>),
     /// Put text on the system clipboard (OSC 52).

@@ -13,6 +13,9 @@ use std::time::SystemTime;
 pub struct TextFormat {
     pub crlf: bool,
     pub bom: bool,
+    /// The file did not end with a line break: it is written back without one. Otherwise (and
+    /// for a new file) a text is saved ending with one, as POSIX tools expect.
+    pub no_final_newline: bool,
 }
 
 /// What the file on disk looked like when it was read or written: size, mtime and a checksum.
@@ -133,11 +136,26 @@ pub fn decode(mut text: String) -> (String, TextFormat) {
     if crlf {
         text = text.replace("\r\n", "\n");
     }
-    (text, TextFormat { crlf, bom })
+    let no_final_newline = !text.is_empty() && !text.ends_with('\n');
+    (
+        text,
+        TextFormat {
+            crlf,
+            bom,
+            no_final_newline,
+        },
+    )
 }
 
 pub fn encode(text: &str, format: TextFormat) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + 3);
+    let ended;
+    let text = if !format.no_final_newline && !text.is_empty() && !text.ends_with('\n') {
+        ended = format!("{text}\n");
+        ended.as_str()
+    } else {
+        text
+    };
+    let mut out = Vec::with_capacity(text.len() + 4);
     if format.bom {
         out.extend_from_slice("\u{feff}".as_bytes());
     }
@@ -243,10 +261,27 @@ mod tests {
             format,
             TextFormat {
                 crlf: true,
-                bom: true
+                bom: true,
+                no_final_newline: false,
             }
         );
         assert_eq!(encode(&text, format), bytes);
+    }
+
+    #[test]
+    fn a_saved_text_ends_with_a_line_break_unless_its_file_had_none() {
+        // A new file, or one that ended with a line break: the line break is there on disk.
+        assert_eq!(encode("last line", TextFormat::default()), b"last line\n");
+        let (text, format) = decode("a\r\nb\r\n".into());
+        assert_eq!(
+            encode(&format!("{text}more"), format),
+            b"a\r\nb\r\nmore\r\n"
+        );
+        // A file without one is written back without one, byte for byte.
+        let (text, format) = decode("no break at the end".into());
+        assert!(format.no_final_newline);
+        assert_eq!(encode(&text, format), b"no break at the end");
+        assert_eq!(encode("", TextFormat::default()), b"");
     }
 
     #[test]
@@ -311,8 +346,8 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         // Made writable again, it saves.
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        save(&path, "new", TextFormat::default()).unwrap();
-        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        save(&path, "new\n", TextFormat::default()).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
     }
 
     /// A tiny tmpfs filled to the brim: the save must fail with ENOSPC and change nothing.
