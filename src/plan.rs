@@ -298,6 +298,29 @@ mod tests {
     }
 
     #[test]
+    fn a_rewrite_is_held_to_its_passages_length_but_expand_is_not() {
+        // Recorded: "formal" turned a 14-token sentence into 76 tokens of invented content.
+        let library = PromptLibrary::built_in().unwrap();
+        let input = PromptInput {
+            selection: "Our app helps you write faster and never lose a word.".into(),
+            ..PromptInput::default()
+        };
+        let settings = Sampling {
+            max_tokens: Some(256),
+            ..Sampling::default()
+        };
+        let none = Sampling::default();
+        let max = |id: &str| {
+            plan_fn(library.get(id).unwrap(), &input, layers(&settings, &none))
+                .sampling
+                .max_tokens
+        };
+        assert!(max("rewrite-formal") <= 48, "{}", max("rewrite-formal"));
+        assert!(max("rewrite-grammar") <= 48);
+        assert_eq!(max("expand"), 256, "a paragraph from a sentence is longer");
+    }
+
+    #[test]
     fn copy_templates_name_their_variants_and_limits() {
         let library = PromptLibrary::built_in().unwrap();
         let tagline = library.get("tagline").unwrap();

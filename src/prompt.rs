@@ -207,8 +207,12 @@ impl PromptTemplate {
         if applies && !stop.is_empty() && !sampling.stop.iter().any(|s| s == stop) {
             sampling.stop.push(stop.into());
         }
-        if self.action == Action::Rewrite {
-            let cap = (input.selection.chars().count() / 2 + 64) as u32;
+        // A rewrite is held to its passage's length (recorded: "formal" turned 14 tokens into
+        // 76 of invented content): half as long again at most, on the safe estimate. A prompt
+        // that names its shape (expand, ask) may make more.
+        if self.action == Action::Rewrite && self.shape.is_none() {
+            let passage = crate::document::parts::estimate_tokens(selection);
+            let cap = (passage * 3 / 2 + 16).max(32) as u32;
             sampling.max_tokens = sampling.max_tokens.min(cap);
         }
     }

@@ -324,4 +324,88 @@ mod tests {
             "{coloured:?}"
         );
     }
+
+    /// The pane's text, rendered `width` cells wide.
+    fn render_text(s: &Suggestion, width: u16) -> String {
+        let (keymap, _) = Keymaps::new(&[]);
+        let theme = Theme::monochrome();
+        let area = Rect::new(0, 0, width, 12);
+        let mut buf = Buffer::empty(area);
+        SuggestionsPane {
+            suggestion: s,
+            theme: &theme,
+            focused: false,
+            keymap: &keymap,
+        }
+        .render(area, &mut buf);
+        (0..area.height)
+            .map(|y| {
+                (0..area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn rewrite(original: &str, answer: &str, max_drift: Option<f64>) -> Suggestion {
+        use crate::engine::protocol::{GenerationStats, Prompt, SamplingParams, StopReason};
+        let mut s = Suggestion::new(
+            "Rewrite: fix grammar".into(),
+            Prompt::Completion { parts: vec![] },
+            SamplingParams::default(),
+            Target::Replace {
+                start: 0,
+                end: original.chars().count(),
+                original: original.into(),
+            },
+            1,
+        );
+        s.finishing.max_drift = max_drift;
+        s.start_variant(1);
+        s.push_text(1, answer);
+        s.finish(
+            1,
+            VariantState::Done(GenerationStats {
+                threads: 1,
+                prompt_tokens: 1,
+                reused_tokens: 0,
+                dropped_tokens: 0,
+                generated_tokens: 5,
+                ttft_ms: 1.0,
+                prompt_tokens_per_s: 1.0,
+                tokens_per_s: 1.0,
+                stop_reason: StopReason::EndOfText,
+            }),
+        );
+        s
+    }
+
+    #[test]
+    fn the_title_gives_the_drift_and_warns_when_a_fix_changes_too_much() {
+        // Recorded: "fix grammar" replaced almost every word, without a word of warning.
+        let fixed = rewrite(
+            "This are a good sentence to fix.",
+            "This is a good sentence to fix.",
+            Some(0.3),
+        );
+        let text = render_text(&fixed, 90);
+        assert!(text.contains("drift 14%"), "{text}");
+        assert!(!text.contains("more than a fix"), "{text}");
+        let rewritten = rewrite(
+            "This are good.",
+            "Such writing was deemed excellent.",
+            Some(0.3),
+        );
+        let text = render_text(&rewritten, 120);
+        assert!(
+            text.contains("drift 100%: more than a fix should change"),
+            "{text}"
+        );
+        // Cut copy is marked in the pane, never in its text.
+        let mut copy = rewritten.clone();
+        copy.variants[0].cut = true;
+        assert!(render_text(&copy, 120).contains("… (cut)"));
+        assert!(!copy.variants[0].text.contains('…'));
+    }
 }
