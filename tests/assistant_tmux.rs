@@ -224,7 +224,9 @@ fn a_long_draft_is_summarised_whole_with_progress() {
     let tmux = Tmux::with_model(&home, &[], &file, 200, 30);
     tmux.keys(&["C-t"]);
     tmux.wait_for_within("summarising part 1 of", Duration::from_secs(30));
-    let screen = tmux.wait_for_within("summarised in", Duration::from_secs(240));
+    tmux.wait_for_within("summarised in", Duration::from_secs(240));
+    // The status bar says how much was read: all of it.
+    let screen = tmux.wait_for("parts: all of the text was read");
     assert!(!screen.contains("did not fit"), "{screen}");
     tmux.keys(&["M-Enter"]);
     tmux.wait_for("accepted");

@@ -288,7 +288,24 @@ impl Assistant {
         let Some(s) = &mut self.suggestion else {
             return Vec::new();
         };
-        match s.finish(job, VariantState::Done(stats)) {
+        let finished = s.finish(job, VariantState::Done(stats));
+        if finished == Finished::Kept
+            && let Some(parts) = &s.parts
+        {
+            // How much of a long text was read goes in the status bar too.
+            cx.status.info(if parts.dropped_tokens == 0 {
+                format!(
+                    "summarised in {} parts: all of the text was read",
+                    parts.total
+                )
+            } else {
+                format!(
+                    "summarised in {} parts: {} tokens did not fit and were not read",
+                    parts.total, parts.dropped_tokens
+                )
+            });
+        }
+        match finished {
             Finished::Stale => Vec::new(),
             Finished::Kept if s.auto_accept => self.accept(editor, cx),
             _ => {
