@@ -710,6 +710,7 @@ pub(crate) mod test_support {
                 n_ctx: 2048,
                 n_threads: 0,
                 n_gpu_layers: 0,
+                flash_attention: Default::default(),
             },
             sampling: Sampling {
                 variants: Some(2),

@@ -51,6 +51,7 @@ pub struct EngineConfig {
     pub n_ctx: u32,
     pub threads: u32,
     pub gpu_layers: u32,
+    pub flash_attention: crate::engine::protocol::FlashAttention,
 }
 
 impl Config {
@@ -98,6 +99,7 @@ impl Config {
             n_ctx: self.engine.n_ctx,
             n_threads: self.engine.threads,
             n_gpu_layers: self.engine.gpu_layers,
+            flash_attention: self.engine.flash_attention,
         }
     }
 }
@@ -408,6 +410,32 @@ mod tests {
         assert_eq!(warning, None);
         assert_eq!(config.sampling.temperature, Some(0.2));
         assert_eq!(config.sampling.top_k, Config::default().sampling.top_k);
+    }
+
+    #[test]
+    fn flash_attention_is_llama_cpps_choice_unless_the_writer_forces_it() {
+        use crate::engine::protocol::FlashAttention;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert_eq!(
+            Config::default()
+                .load_params("m.gguf".into())
+                .flash_attention,
+            FlashAttention::Auto
+        );
+        std::fs::write(&path, "[engine]\nflash_attention = \"off\"\n").unwrap();
+        let (config, warning) = Config::load(&path);
+        assert_eq!(warning, None);
+        assert_eq!(
+            config.load_params("m.gguf".into()).flash_attention,
+            FlashAttention::Off
+        );
+        // A value that is not one of the three is named with its line.
+        std::fs::write(&path, "[engine]\nflash_attention = \"fast\"\n").unwrap();
+        let (config, warning) = Config::load(&path);
+        assert_eq!(config, Config::default());
+        let warning = warning.unwrap().0;
+        assert!(warning.starts_with("config.toml:2:"), "{warning}");
     }
 
     #[test]

@@ -515,6 +515,7 @@ mod tests {
                 n_ctx: 512,
                 n_threads: 1,
                 n_gpu_layers: 0,
+                flash_attention: Default::default(),
             },
         });
         let [

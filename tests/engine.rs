@@ -14,6 +14,11 @@ use quill::engine::protocol::{
 use quill::engine::{Client, WorkerCommand};
 
 fn engine(home: &Home) -> Client {
+    engine_with(home, Default::default())
+}
+
+/// A worker with the default model loaded, flash attention as `flash` says.
+fn engine_with(home: &Home, flash: quill::engine::protocol::FlashAttention) -> Client {
     let command = WorkerCommand {
         program: PathBuf::from(QUILL),
         log_file: home.worker_log(),
@@ -27,10 +32,11 @@ fn engine(home: &Home) -> Client {
                 n_ctx: 2048,
                 n_threads: MODEL_THREADS,
                 n_gpu_layers: 0,
+                flash_attention: flash,
             },
             Duration::from_secs(120),
         )
-        .expect("load the default model");
+        .unwrap_or_else(|e| panic!("load the default model ({flash:?}): {e:#}"));
     engine
 }
 
@@ -305,6 +311,7 @@ fn a_draft_longer_than_the_context_keeps_its_cut_so_the_cache_stays_useful() {
                 n_ctx: 512,
                 n_threads: MODEL_THREADS,
                 n_gpu_layers: 0,
+                flash_attention: Default::default(),
             },
             Duration::from_secs(120),
         )
@@ -375,4 +382,33 @@ fn a_long_prompt_reports_its_reading_before_the_first_token() {
             .all(|(read, total)| read < total && *total == stats.prompt_tokens),
         "{reads:?}"
     );
+}
+
+/// Flash attention forced on or off, or left to llama.cpp, loads and answers.
+#[test]
+fn flash_attention_on_or_off_loads_and_answers() {
+    use quill::engine::protocol::FlashAttention;
+    let home = Home::new();
+    let mut first_words = Vec::new();
+    for flash in [
+        FlashAttention::Auto,
+        FlashAttention::On,
+        FlashAttention::Off,
+    ] {
+        let mut engine = engine_with(&home, flash);
+        generate(&mut engine, 1, ENGLISH, 4, false);
+        let mut text = String::new();
+        loop {
+            match engine.recv_timeout(Duration::from_secs(60)) {
+                Some(Event::TokenGenerated { text: piece, .. }) => text.push_str(&piece),
+                Some(Event::GenerationFinished { .. }) => break,
+                Some(Event::GenerationFailed { reason, .. }) => panic!("{flash:?}: {reason}"),
+                Some(_) => {}
+                None => panic!("{flash:?}: no answer"),
+            }
+        }
+        first_words.push(text.split_whitespace().next().unwrap_or("").to_string());
+    }
+    // Each setting answers (the numbers differ a little with the kernel, so the words may too).
+    assert!(first_words.iter().all(|w| !w.is_empty()), "{first_words:?}");
 }

@@ -98,6 +98,7 @@ fn automatic_threads_follow_the_free_cores_and_keep_the_cache() {
                 n_ctx: 1024,
                 n_threads: 0,
                 n_gpu_layers: 0,
+                flash_attention: Default::default(),
             },
             Duration::from_secs(120),
         )

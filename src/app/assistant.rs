@@ -1174,6 +1174,7 @@ mod tests {
                 n_ctx: 2048,
                 n_threads: 0,
                 n_gpu_layers: 0,
+                flash_attention: Default::default(),
             },
             sampling: Sampling {
                 variants: Some(1),

@@ -27,8 +27,8 @@ use super::cpuload::{self, CpuLoad};
 use super::fit::fit_text;
 use super::model_file;
 use super::protocol::{
-    ChatMessage, Event, Fit, GenerateOptions, GenerationStats, JobId, LoadParams, ModelInfo, Part,
-    Prompt, Request, SamplingParams, StopReason,
+    ChatMessage, Event, Fit, FlashAttention, GenerateOptions, GenerationStats, JobId, LoadParams,
+    ModelInfo, Part, Prompt, Request, SamplingParams, StopReason,
 };
 use super::stream::{TextStream, is_continuation, piece_fits};
 
@@ -226,11 +226,17 @@ fn context_params(
     threads: i32,
 ) -> (LlamaContextParams, u32) {
     let n_ctx = params.n_ctx.clamp(64, model.n_ctx_train().max(64));
+    let flash = match params.flash_attention {
+        FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
+        FlashAttention::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+        FlashAttention::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+    };
     let ctx_params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))
         .with_n_batch(n_ctx.min(2048))
         .with_n_threads(threads)
-        .with_n_threads_batch(threads);
+        .with_n_threads_batch(threads)
+        .with_flash_attention_policy(flash);
     (ctx_params, n_ctx)
 }
 
