@@ -142,16 +142,7 @@ impl App {
     pub fn with_text(path: Option<PathBuf>, text: &str, width: u16, height: u16) -> App {
         let (keys, _) = Keymaps::new(&[]);
         let mut app = App::new(keys, Config::default(), width, height);
-        app.open(
-            path,
-            LoadedDraft {
-                text: text.into(),
-                format: Default::default(),
-                fingerprint: None,
-                cursor: None,
-            },
-            None,
-        );
+        app.open(path, LoadedDraft::of_text(text), None);
         app
     }
 
@@ -690,16 +681,7 @@ pub(crate) mod test_support {
         let (keys, warnings) = config.keymaps();
         assert!(warnings.is_empty(), "{warnings:?}");
         let mut app = App::new(keys, config, 100, 30);
-        app.open(
-            None,
-            LoadedDraft {
-                text: text.into(),
-                format: Default::default(),
-                fingerprint: None,
-                cursor: None,
-            },
-            None,
-        );
+        app.open(None, LoadedDraft::of_text(text), None);
         ready(app)
     }
 
@@ -852,7 +834,6 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::file::TextFormat;
     use crate::document::journal::Base;
     use crate::keymap::{KeyCode, Mods};
     use overlay::Then;
@@ -1128,16 +1109,7 @@ mod tests {
                 inserted: " 恢复".into(),
             }],
         };
-        app.open(
-            None,
-            LoadedDraft {
-                text: "base".into(),
-                format: TextFormat::default(),
-                fingerprint: None,
-                cursor: None,
-            },
-            Some(recovered),
-        );
+        app.open(None, LoadedDraft::of_text("base"), Some(recovered));
         assert!(matches!(
             app.overlay(),
             Some(Overlay::Confirm(Confirm::Recover(_)))
@@ -1186,12 +1158,7 @@ mod tests {
         };
         app.open(
             None,
-            LoadedDraft {
-                text: "file changed meanwhile".into(),
-                format: TextFormat::default(),
-                fingerprint: None,
-                cursor: None,
-            },
+            LoadedDraft::of_text("file changed meanwhile"),
             Some(recovered),
         );
         app.update(key(KeyCode::Char('y')));

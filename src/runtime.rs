@@ -406,12 +406,7 @@ fn remember_position(state_dir: &Path, path: &Path, cursor: usize) -> Result<(),
 }
 
 pub fn empty_draft() -> LoadedDraft {
-    LoadedDraft {
-        text: String::new(),
-        format: file::TextFormat::default(),
-        fingerprint: None,
-        cursor: None,
-    }
+    LoadedDraft::of_text("")
 }
 
 /// The file of each template's last form values, in the state folder.

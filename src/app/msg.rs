@@ -91,6 +91,18 @@ pub struct LoadedDraft {
     pub cursor: Option<usize>,
 }
 
+impl LoadedDraft {
+    /// `text` not (yet) on disk: a new draft, or one a test or benchmark starts from.
+    pub fn of_text(text: &str) -> Self {
+        LoadedDraft {
+            text: text.to_string(),
+            format: TextFormat::default(),
+            fingerprint: None,
+            cursor: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Save {
