@@ -185,7 +185,8 @@ impl Finishing {
         if may_lead_in && (!first_line_done || strip_preamble(text).is_some()) {
             return 0;
         }
-        last_sentence_end(text).unwrap_or(0)
+        // Not the line break after it: the answer may end there, and finishing drops it.
+        last_sentence_end(text).map_or(0, |end| text[..end].trim_end().len())
     }
 
     /// Whether a finished answer can be kept beside those already kept.
@@ -621,6 +622,8 @@ mod tests {
             "Here is more:\nText.",
             "Sure",
             "Surely it works. And",
+            // The line break after a sentence may be where the answer ends.
+            " At a time.\"\n\nThe",
         ];
         for text in streams {
             let settled = f.settled(text);
