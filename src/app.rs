@@ -721,6 +721,7 @@ pub(crate) mod test_support {
             load_ms: 1,
             architecture: "llama".into(),
             quantisation: "Q4_1".into(),
+            settings: Default::default(),
         }
     }
 
@@ -736,6 +737,17 @@ pub(crate) mod test_support {
             tokens_per_s: 50.0,
             stop_reason: StopReason::EndOfText,
         }
+    }
+
+    /// How many variants the `Generate` among `effects` asks for side by side.
+    pub(crate) fn variants_of(effects: &[Effect]) -> u32 {
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Generate { variants, .. } => Some(*variants),
+                _ => None,
+            })
+            .expect("a generate effect")
     }
 
     pub(crate) fn job_of(effects: &[Effect]) -> JobId {

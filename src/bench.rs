@@ -12,17 +12,25 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::engine::Client;
-use crate::engine::protocol::{Fit, GenerateOptions, Part, Prompt, SamplingParams};
-use crate::engine::worker::direct_generation_rounds;
+use crate::engine::protocol::{
+    EngineSettings, Event, Fit, GenerateOptions, Part, Prompt, Request, SamplingParams,
+};
+use crate::engine::sweep::{Baseline, DepthRate, Sweep};
 use crate::headless::{
-    Failure, JobRun, RunOptions, Settings, load_params, start_engine, stream_job,
+    Failure, JobRun, RunOptions, Settings, load_params, start_engine, stream_job, stream_jobs,
 };
 
 const DRAFT: &str = include_str!("../defaults/bench-draft.md");
-const ROUNDS: usize = 5;
 const PP_TOKENS: u32 = 512;
 const TG_TOKENS: u32 = 128;
 const DRAFT_TOKENS: u32 = 1500;
+/// The depths writers work at: nothing yet, a short piece, a long one. The context's end (less
+/// room for the prompt and the answer) is added to them.
+const DEPTHS: [u32; 3] = [0, 512, 1500];
+/// Variant counts timed side by side (the editor asks for 3), and the most time each may take
+/// against one.
+const VARIANTS: [(u32, f64); 3] = [(1, 1.0), (3, 1.6), (5, 2.2)];
+const VARIANT_TOKENS: u32 = 128;
 
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
@@ -30,77 +38,236 @@ pub struct BenchReport {
     pub n_ctx: u32,
     pub threads: u32,
     pub rounds: usize,
-    pub pp_tokens: u32,
-    pub pp_tokens_per_s: f64,
-    pub tg_tokens: u32,
-    pub tg_tokens_per_s: f64,
-    pub tg_direct_tokens_per_s: f64,
-    pub tg_ratio: f64,
+    /// What the worker decodes with, and how that was chosen.
+    pub settings: EngineSettings,
+    /// What the in-process baseline decodes with.
+    pub baseline: String,
+    pub depths: Vec<DepthReport>,
     pub draft_tokens: u32,
     pub ttft_cold_ms: f64,
     pub ttft_warm_ms: f64,
     pub warm_reused_tokens: u32,
     pub warm_over_cold: f64,
+    /// Variants side by side: each count's time to all ends, against one.
+    pub variants: Vec<VariantsReport>,
     pub worker_peak_rss_mib: f64,
 }
 
-pub fn run(settings: &Settings, threads: u32, json: bool) -> Result<(), Failure> {
+/// `count` variants of `tokens` tokens each over one warm prompt, side by side.
+#[derive(Debug, Serialize)]
+pub struct VariantsReport {
+    pub count: u32,
+    pub tokens: u32,
+    pub ms: f64,
+    pub over_one: f64,
+    /// What the editor and `quill template run` must keep to.
+    pub target: Option<f64>,
+}
+
+/// Prompt processing and generation after `depth` tokens of context: through the worker and
+/// its protocol (Quill), and straight on llama-cpp-2 with llama.cpp's defaults (direct).
+#[derive(Debug, Serialize)]
+pub struct DepthReport {
+    pub depth: u32,
+    pub pp_tokens: u32,
+    pub pp_tokens_per_s: f64,
+    pub pp_direct_tokens_per_s: f64,
+    pub pp_ratio: f64,
+    pub tg_tokens: u32,
+    pub tg_tokens_per_s: f64,
+    pub tg_direct_tokens_per_s: f64,
+    pub tg_ratio: f64,
+}
+
+pub fn run(settings: &Settings, threads: u32, rounds: usize, json: bool) -> Result<(), Failure> {
     let options = RunOptions {
         threads: Some(threads),
         ..RunOptions::default()
     };
-    let (mut engine, info) = start_engine(settings, &options)?;
-    eprintln!(
-        "quill bench: {} ({} tokens of context)",
-        info.name, info.n_ctx
-    );
-
-    let long_draft = long_draft();
-    let pp_text = text_of_tokens(&mut engine, &long_draft, PP_TOKENS)?;
-    let draft = text_of_tokens(&mut engine, &long_draft, DRAFT_TOKENS)?;
-    let mut rounds = Rounds::default();
-    let mut quill_round = |_round: usize| rounds.round(&mut engine, &pp_text, &draft);
+    let (mut engine, mut info) = start_engine(settings, &options)?;
     let params = load_params(settings, &options);
-    let direct_rates =
-        direct_generation_rounds(&params, &pp_text, TG_TOKENS, ROUNDS, &mut quill_round)
-            .map_err(|e| Failure::engine(format!("{e:#}")))?;
+    info.settings = chosen_settings(&mut engine)?;
+    eprintln!(
+        "quill bench: {} ({} tokens of context), {}",
+        info.name,
+        info.n_ctx,
+        info.settings.describe()
+    );
+    let baseline = Baseline::load(&params).map_err(|e| Failure::engine(format!("{e:#}")))?;
+    let sweep = sweep_for(info.n_ctx);
+    let text = long_draft(sweep.tokens_needed());
+    let texts = SweepTexts::new(&baseline, &text, &sweep);
+
+    let mut quill = Rounds::default();
+    let mut quill_round = |_round: usize| quill.round(&mut engine, &texts);
+    let direct = baseline
+        .rounds(&text, &sweep, rounds.max(1), &mut quill_round)
+        .map_err(|e| Failure::engine(format!("{e:#}")))?;
     let peak_rss = engine.pid().map_or(0.0, peak_rss_mib);
 
-    let tg = median(&rounds.tg_rates);
-    let direct = median(&direct_rates);
-    let cold = median(&rounds.cold_ms);
-    let warm = median(&rounds.warm_ms);
+    let cold = median(&quill.cold_ms);
+    let warm = median(&quill.warm_ms);
     let report = BenchReport {
         model: info.name,
         n_ctx: info.n_ctx,
-        threads: params.n_threads,
-        rounds: ROUNDS,
-        pp_tokens: rounds.pp_tokens,
-        pp_tokens_per_s: median(&rounds.pp_rates),
-        tg_tokens: TG_TOKENS,
-        tg_tokens_per_s: tg,
-        tg_direct_tokens_per_s: direct,
-        tg_ratio: tg / direct.max(1e-9),
-        draft_tokens: rounds.draft_tokens,
+        threads: info.settings.threads,
+        rounds: rounds.max(1),
+        settings: info.settings,
+        baseline: "llama.cpp's defaults (flash attention auto, n_batch 2048, n_ubatch 512, \
+                   f16 cache), same context and threads"
+            .into(),
+        depths: depth_reports(&sweep, &quill.sweeps, &direct),
+        draft_tokens: quill.draft_tokens,
         ttft_cold_ms: cold,
         ttft_warm_ms: warm,
-        warm_reused_tokens: rounds.reused,
+        warm_reused_tokens: quill.reused,
         warm_over_cold: warm / cold.max(1e-9),
+        variants: variants_reports(&quill.variants_ms),
         worker_peak_rss_mib: peak_rss,
     };
     print_report(&report, json, print_table);
     Ok(())
 }
 
+/// The settings the worker decodes with once it has measured them (the editor's worker does it
+/// when the writer pauses; the bench asks at once and waits, so its figures are the writer's).
+fn chosen_settings(engine: &mut Client) -> Result<EngineSettings, Failure> {
+    let failed = |e: anyhow::Error| Failure::engine(format!("{e:#}"));
+    engine
+        .send(&Request::Measure { again: false })
+        .map_err(failed)?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(600);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match engine.recv_timeout(left) {
+            Some(Event::SettingsChosen(settings)) => return Ok(settings),
+            Some(Event::WorkerExited { exit }) => {
+                return Err(Failure::engine(format!(
+                    "the engine stopped while measuring its settings ({exit})"
+                )));
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    Err(Failure::engine(
+        "the engine did not finish measuring its settings in 10 minutes",
+    ))
+}
+
+/// The writers' depths that fit this context, and its end.
+fn sweep_for(n_ctx: u32) -> Sweep {
+    let end = n_ctx.saturating_sub(PP_TOKENS + TG_TOKENS);
+    let mut depths: Vec<u32> = DEPTHS.iter().copied().filter(|&d| d < end).collect();
+    depths.push(end);
+    Sweep {
+        depths,
+        pp_tokens: PP_TOKENS,
+        tg_tokens: TG_TOKENS,
+        chunk: 0,
+    }
+}
+
+/// Each depth's rates, the median over rounds, beside the baseline's.
+fn depth_reports(
+    sweep: &Sweep,
+    quill: &[Vec<DepthRate>],
+    direct: &[Vec<DepthRate>],
+) -> Vec<DepthReport> {
+    let median_of = |rounds: &[Vec<DepthRate>], i: usize, rate: fn(&DepthRate) -> f64| {
+        let values: Vec<f64> = rounds.iter().filter_map(|r| r.get(i)).map(rate).collect();
+        median(&values)
+    };
+    sweep
+        .depths
+        .iter()
+        .enumerate()
+        .map(|(i, &depth)| {
+            let pp = median_of(quill, i, |r| r.pp_tokens_per_s);
+            let pp_direct = median_of(direct, i, |r| r.pp_tokens_per_s);
+            let tg = median_of(quill, i, |r| r.tg_tokens_per_s);
+            let tg_direct = median_of(direct, i, |r| r.tg_tokens_per_s);
+            DepthReport {
+                depth,
+                pp_tokens: sweep.pp_tokens,
+                pp_tokens_per_s: pp,
+                pp_direct_tokens_per_s: pp_direct,
+                pp_ratio: pp / pp_direct.max(1e-9),
+                tg_tokens: sweep.tg_tokens,
+                tg_tokens_per_s: tg,
+                tg_direct_tokens_per_s: tg_direct,
+                tg_ratio: tg / tg_direct.max(1e-9),
+            }
+        })
+        .collect()
+}
+
+fn variants_reports(times: &[Vec<f64>]) -> Vec<VariantsReport> {
+    let ms: Vec<f64> = (0..VARIANTS.len())
+        .map(|i| {
+            median(
+                &times
+                    .iter()
+                    .filter_map(|r| r.get(i).copied())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let one = ms.first().copied().unwrap_or(0.0).max(1e-9);
+    VARIANTS
+        .iter()
+        .zip(&ms)
+        .map(|(&(count, target), &ms)| VariantsReport {
+            count,
+            tokens: VARIANT_TOKENS,
+            ms,
+            over_one: ms / one,
+            target: (count > 1).then_some(target),
+        })
+        .collect()
+}
+
+/// The texts a round sends: for each depth, the text that fills the context to it and the one
+/// that reads a prompt after it; and the long draft for the time to a first token.
+struct SweepTexts {
+    depths: Vec<(u32, String, String)>,
+    draft: String,
+}
+
+impl SweepTexts {
+    fn new(baseline: &Baseline, text: &str, sweep: &Sweep) -> Self {
+        // Depth 0 still needs one token for the worker to continue.
+        let counts: Vec<u32> = sweep
+            .depths
+            .iter()
+            .flat_map(|&d| [d.max(1), d + sweep.pp_tokens])
+            .chain([DRAFT_TOKENS])
+            .collect();
+        let mut prefixes = baseline.prefixes(text, &counts).into_iter();
+        let depths = sweep
+            .depths
+            .iter()
+            .map(|&d| {
+                let at = prefixes.next().unwrap_or_default();
+                let after = prefixes.next().unwrap_or_default();
+                (d, at, after)
+            })
+            .collect();
+        SweepTexts {
+            depths,
+            draft: prefixes.next().unwrap_or_default(),
+        }
+    }
+}
+
 /// What the rounds through the worker measured, round by round.
 #[derive(Default)]
 struct Rounds {
-    pp_rates: Vec<f64>,
-    tg_rates: Vec<f64>,
+    sweeps: Vec<Vec<DepthRate>>,
     cold_ms: Vec<f64>,
     warm_ms: Vec<f64>,
+    /// Per round, per count in `VARIANTS`: ms to the last variant's end.
+    variants_ms: Vec<Vec<f64>>,
     reused: u32,
-    pp_tokens: u32,
     draft_tokens: u32,
     job: u64,
 }
@@ -124,6 +291,7 @@ impl Rounds {
         let options = GenerateOptions {
             reuse_prefix,
             ignore_eos: true,
+            variants: 1,
         };
         stream_job(
             engine,
@@ -136,28 +304,75 @@ impl Rounds {
         .map_err(|f| anyhow::anyhow!(f.message))
     }
 
-    /// One round: prompt processing, generation, then the time to a first token cold and
-    /// warm, all through the worker and the protocol, timed on this side.
-    fn round(&mut self, engine: &mut Client, pp_text: &str, draft: &str) -> anyhow::Result<()> {
-        // Prompt processing: a cold 512-token prompt, one token out.
-        let run = self.job(engine, pp_text, 1, false)?;
-        self.pp_rates.push(run.stats.prompt_tokens_per_s);
-        self.pp_tokens = run.stats.prompt_tokens;
-        let run = self.job(engine, pp_text, TG_TOKENS, false)?;
-        let first = run.first_token.unwrap_or(run.sent);
-        let secs = run.finished.duration_since(first).as_secs_f64();
-        let rate = f64::from(run.stats.generated_tokens.saturating_sub(1)) / secs.max(1e-9);
-        self.tg_rates.push(rate);
-        // Cold, then warm after one more word.
-        let run = self.job(engine, draft, 1, false)?;
+    /// One round, all through the worker and the protocol, timed on this side: at each depth
+    /// the prompt read after it and the generation after it (the cache kept between, as a
+    /// writer's session keeps it); then the time to a first token on the long draft, cold and
+    /// warm after one more word.
+    fn round(&mut self, engine: &mut Client, texts: &SweepTexts) -> anyhow::Result<()> {
+        let mut rates = Vec::with_capacity(texts.depths.len());
+        for (depth, at, after) in &texts.depths {
+            self.job(engine, at, 1, true)?;
+            let read = self.job(engine, after, 1, true)?;
+            let run = self.job(engine, at, TG_TOKENS, true)?;
+            let first = run.first_token.unwrap_or(run.sent);
+            let secs = run.finished.duration_since(first).as_secs_f64();
+            rates.push(DepthRate {
+                depth: *depth,
+                pp_tokens_per_s: read.stats.prompt_tokens_per_s,
+                tg_tokens_per_s: f64::from(run.stats.generated_tokens.saturating_sub(1))
+                    / secs.max(1e-9),
+            });
+        }
+        self.sweeps.push(rates);
+        let run = self.job(engine, &texts.draft, 1, false)?;
         self.cold_ms
             .push(ttft_ms(run.sent, run.first_token, run.finished));
         self.draft_tokens = run.stats.prompt_tokens;
-        let run = self.job(engine, &format!("{draft} word"), 1, true)?;
+        let run = self.job(engine, &format!("{} word", texts.draft), 1, true)?;
         self.warm_ms
             .push(ttft_ms(run.sent, run.first_token, run.finished));
         self.reused = run.stats.reused_tokens;
+        let prompt = &texts.depths.get(1).map_or(&texts.draft, |(_, at, _)| at);
+        let mut times = Vec::with_capacity(VARIANTS.len());
+        for (count, _) in VARIANTS {
+            times.push(self.variants(engine, prompt, count)?);
+        }
+        self.variants_ms.push(times);
         Ok(())
+    }
+
+    /// `count` sampled variants of `VARIANT_TOKENS` each after `text` (read before, so only
+    /// the generation is timed): ms from the request to the last one's end.
+    fn variants(&mut self, engine: &mut Client, text: &str, count: u32) -> anyhow::Result<f64> {
+        self.job(engine, text, 1, true)?;
+        let first = 100 + self.job + 1;
+        self.job += u64::from(count);
+        let sampling = SamplingParams {
+            temperature: 0.8,
+            max_tokens: VARIANT_TOKENS,
+            seed: 7,
+            ..SamplingParams::default()
+        };
+        let options = GenerateOptions {
+            reuse_prefix: true,
+            ignore_eos: true,
+            variants: count,
+        };
+        let runs = stream_jobs(
+            engine,
+            first,
+            &completion(text),
+            &sampling,
+            options,
+            &mut |_, _| Ok(true),
+        )
+        .map_err(|f| anyhow::anyhow!(f.message))?;
+        let sent = runs.first().map(|r| r.sent);
+        let last = runs.iter().map(|r| r.finished).max();
+        Ok(match (sent, last) {
+            (Some(sent), Some(last)) => last.duration_since(sent).as_secs_f64() * 1000.0,
+            _ => 0.0,
+        })
     }
 }
 
@@ -174,40 +389,37 @@ pub fn print_report<T: Serialize>(report: &T, json: bool, table: fn(&T)) {
 }
 
 fn print_table(r: &BenchReport) {
-    let threads = if r.threads == 0 {
-        "all cores".to_string()
-    } else {
-        r.threads.to_string()
-    };
     println!(
-        "model {}  n_ctx {}  threads {threads}  median of {} rounds",
-        r.model, r.n_ctx, r.rounds
+        "model {}  n_ctx {}  threads {}  median of {} rounds",
+        r.model, r.n_ctx, r.threads, r.rounds
     );
+    println!("quill:  {}", r.settings.describe());
+    println!("direct: {}", r.baseline);
+    println!("| test            |  quill t/s | direct t/s | quill/direct |");
+    println!("|-----------------|------------|------------|--------------|");
+    for d in &r.depths {
+        let row = |name: String, quill: f64, direct: f64, ratio: f64| {
+            println!("| {name:<15} | {quill:>10.1} | {direct:>10.1} | {ratio:>12.3} |")
+        };
+        row(
+            format!("pp{} @ d{}", d.pp_tokens, d.depth),
+            d.pp_tokens_per_s,
+            d.pp_direct_tokens_per_s,
+            d.pp_ratio,
+        );
+        row(
+            format!("tg{} @ d{}", d.tg_tokens, d.depth),
+            d.tg_tokens_per_s,
+            d.tg_direct_tokens_per_s,
+            d.tg_ratio,
+        );
+    }
+    println!();
     println!("| test                                   |        value | target   |");
     println!("|----------------------------------------|--------------|----------|");
     let row = |name: &str, value: String, target: &str| {
         println!("| {name:<38} | {value:>12} | {target:<8} |")
     };
-    row(
-        &format!("prompt processing ({} tokens)", r.pp_tokens),
-        format!("{:.1} t/s", r.pp_tokens_per_s),
-        "",
-    );
-    row(
-        &format!("generation ({} tokens), quill", r.tg_tokens),
-        format!("{:.1} t/s", r.tg_tokens_per_s),
-        "",
-    );
-    row(
-        &format!("generation ({} tokens), direct", r.tg_tokens),
-        format!("{:.1} t/s", r.tg_direct_tokens_per_s),
-        "",
-    );
-    row(
-        "generation ratio quill/direct",
-        format!("{:.3}", r.tg_ratio),
-        ">= 0.97",
-    );
     row(
         &format!("TTFT cold ({}-token draft)", r.draft_tokens),
         format!("{:.1} ms", r.ttft_cold_ms),
@@ -223,6 +435,20 @@ fn print_table(r: &BenchReport) {
         format!("{:.1} %", r.warm_over_cold * 100.0),
         "<= 10 %",
     );
+    for v in &r.variants {
+        row(
+            &format!("{} variants x {} tokens, side by side", v.count, v.tokens),
+            format!("{:.0} ms", v.ms),
+            "",
+        );
+        if let Some(target) = v.target {
+            row(
+                &format!("{} variants / one", v.count),
+                format!("{:.2}x", v.over_one),
+                &format!("<= {target}x"),
+            );
+        }
+    }
     row(
         "worker peak RSS",
         format!("{:.1} MiB", r.worker_peak_rss_mib),
@@ -239,59 +465,14 @@ fn completion(text: &str) -> Prompt {
     }
 }
 
-/// The bench draft repeated into a long article.
-fn long_draft() -> String {
-    (1..=8)
+/// The bench draft repeated into an article of at least `tokens` tokens (at four characters a
+/// token, with room to spare).
+fn long_draft(tokens: usize) -> String {
+    let parts = (tokens * 5).div_ceil(DRAFT.len()).max(1);
+    (1..=parts)
         .map(|k| format!("## Part {k}\n\n{DRAFT}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// A prefix of `text`, cut at a word, that the model reads as about `target` tokens: measured,
-/// not guessed, by asking the worker how long a candidate is.
-fn text_of_tokens(engine: &mut Client, text: &str, target: u32) -> Result<String, Failure> {
-    let mut chars_per_token = 4.0;
-    let mut candidate = String::new();
-    for attempt in 0..4 {
-        let want = (f64::from(target) * chars_per_token) as usize;
-        candidate = cut_at_word(text, want).to_string();
-        let tokens = prompt_tokens(engine, &candidate, 900 + attempt)?;
-        if tokens.abs_diff(target) <= 2 {
-            break;
-        }
-        chars_per_token = candidate.len() as f64 / f64::from(tokens.max(1));
-    }
-    Ok(candidate)
-}
-
-fn cut_at_word(text: &str, max_bytes: usize) -> &str {
-    if max_bytes >= text.len() {
-        return text;
-    }
-    let mut end = max_bytes;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    match text[..end].rfind(char::is_whitespace) {
-        Some(space) => &text[..space],
-        None => &text[..end],
-    }
-}
-
-fn prompt_tokens(engine: &mut Client, text: &str, job: u64) -> Result<u32, Failure> {
-    let run = stream_job(
-        engine,
-        job,
-        &completion(text),
-        &SamplingParams {
-            temperature: 0.0,
-            max_tokens: 1,
-            ..SamplingParams::default()
-        },
-        GenerateOptions::default(),
-        &mut |_| Ok(true),
-    )?;
-    Ok(run.stats.prompt_tokens)
 }
 
 fn ttft_ms(sent: Instant, first: Option<Instant>, finished: Instant) -> f64 {
@@ -334,15 +515,9 @@ mod tests {
     }
 
     #[test]
-    fn cutting_at_a_word_never_splits_a_character() {
-        assert_eq!(cut_at_word("alpha beta gamma", 12), "alpha beta");
-        assert_eq!(cut_at_word("汉字汉字", 4), "汉");
-        assert_eq!(cut_at_word("short", 100), "short");
-    }
-
-    #[test]
     fn the_long_draft_is_long_enough_for_the_ttft_test() {
         // About 4 characters a token in English prose: 1,500 tokens need ~6,000 characters.
-        assert!(long_draft().len() > 2 * 6_000);
+        assert!(long_draft(1500).len() > 6_000);
+        assert!(long_draft(4096).len() > 4 * 4096);
     }
 }

@@ -75,6 +75,9 @@ pub enum CliCommand {
         /// CPU threads (0: the cores other programs leave free, read before each request).
         #[arg(long, default_value_t = 0)]
         threads: u32,
+        /// Rounds of the engine benchmark, interleaved with its baseline; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         /// Measure the editor on a 10 MB draft instead of the engine.
         #[arg(long)]
         editor: bool,

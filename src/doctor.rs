@@ -106,7 +106,8 @@ fn fail(label: &'static str, text: impl Into<String>, fix: impl Into<String>) ->
 /// Runs every check, prints the report on stdout, and fails (exit status 1) if any check did.
 pub fn run(settings: &Settings, model_flag: Option<&Path>) -> Result<(), Failure> {
     let mut report = Report::default();
-    let worker = WorkerCommand::current_exe(settings.paths.worker_log());
+    let worker =
+        WorkerCommand::current_exe(settings.paths.worker_log(), &settings.paths.tuning_file());
     let mut engine = match &worker {
         Ok(command) => Client::start(command).map_err(|e| format!("{e:#}")),
         Err(e) => Err(format!("{e:#}")),
@@ -629,6 +630,7 @@ fn generate(out: &mut Vec<Finding>, engine: &mut Client) {
     let options = GenerateOptions {
         reuse_prefix: false,
         ignore_eos: true,
+        variants: 1,
     };
     match headless::stream_job(engine, 1, &prompt, &sampling, options, &mut |_| Ok(true)) {
         Ok(run) => {

@@ -12,6 +12,8 @@ pub mod fit;
 pub mod model_file;
 pub mod protocol;
 pub mod stream;
+pub mod sweep;
+pub mod tune;
 pub mod worker;
 
 use std::fs::OpenOptions;
@@ -42,11 +44,16 @@ pub struct WorkerCommand {
 }
 
 impl WorkerCommand {
-    pub fn current_exe(log_file: PathBuf) -> Result<Self> {
+    /// This executable as a worker, logging to `log_file` and remembering its measurements
+    /// of this machine in `tuning_file` (see `tune`).
+    pub fn current_exe(log_file: PathBuf, tuning_file: &Path) -> Result<Self> {
         Ok(WorkerCommand {
             program: std::env::current_exe().context("finding the quill executable")?,
             log_file,
-            env: Vec::new(),
+            env: vec![(
+                tune::TUNING_FILE_ENV.to_string(),
+                tuning_file.display().to_string(),
+            )],
         })
     }
 }

@@ -158,8 +158,9 @@ pub fn start_engine(
     if let Err(e) = model_file::check(&settings.model) {
         return Err(Failure::bad_input(format!("{e}. {MODEL_HINT}")));
     }
-    let command = WorkerCommand::current_exe(settings.paths.worker_log())
-        .map_err(|e| Failure::engine(format!("{e:#}")))?;
+    let command =
+        WorkerCommand::current_exe(settings.paths.worker_log(), &settings.paths.tuning_file())
+            .map_err(|e| Failure::engine(format!("{e:#}")))?;
     let mut engine = Client::start(&command).map_err(|e| Failure::engine(format!("{e:#}")))?;
     let params = load_params(settings, options);
     match engine.load(params, LOAD_TIMEOUT) {
@@ -271,8 +272,9 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
     let mut runs = Vec::new();
     let mut job = 0;
     while suggestion.wants_more() {
-        job += 1;
-        let (prompt, sampling) = suggestion.start(job);
+        let first = job + 1;
+        let (prompt, sampling, count) = suggestion.start(first);
+        job += u64::from(count);
         if let Some(parts) = suggestion.parts.as_ref().filter(|p| p.in_progress()) {
             eprintln!(
                 "quill: the text is too long to read at once: summarising part {} of {}",
@@ -280,19 +282,25 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
                 parts.total
             );
         }
-        let header = format!("--- variant {} ---\n", runs.len() + 1);
+        // Variants side by side come at once, interleaved: each is printed when it ends.
+        let streams = streams && count == 1;
         if many && streams {
-            write_out(&mut out, &header)?;
+            write_out(&mut out, &format!("--- variant {} ---\n", runs.len() + 1))?;
         }
         let mut shown = 0;
-        let run = stream_job(
+        let options = GenerateOptions {
+            variants: count,
+            ..GenerateOptions::default()
+        };
+        let ended = stream_jobs(
             engine,
-            job,
+            first,
             &prompt,
             &sampling,
-            GenerateOptions::default(),
-            &mut |piece| {
-                suggestion.push_text(job, piece);
+            options,
+            &mut |k, piece| {
+                let id = first + k as JobId;
+                suggestion.push_text(id, piece);
                 if streams && let Some(text) = suggestion.variants.last().map(|v| &v.text) {
                     let settled = suggestion.finishing.settled(text);
                     if settled > shown {
@@ -300,36 +308,44 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
                         shown = settled;
                     }
                 }
-                Ok(!suggestion.should_stop())
+                Ok(!suggestion.should_stop(id))
             },
         )?;
-        let streamed = suggestion
-            .variants
-            .last()
-            .map(|v| v.text.trim_start()[..shown].to_string())
-            .unwrap_or_default();
-        if suggestion.finish(job, VariantState::Done(run.stats.clone())) != Finished::Kept {
-            if shown > 0 {
-                write_out(&mut out, "\n")?;
+        for (k, run) in ended.into_iter().enumerate() {
+            let id = first + k as JobId;
+            let index = suggestion
+                .jobs
+                .iter()
+                .find(|s| s.job == id)
+                .map(|s| s.index);
+            let streamed = index
+                .and_then(|i| suggestion.variants.get(i))
+                .filter(|_| streams)
+                .map(|v| v.text.trim_start()[..shown].to_string())
+                .unwrap_or_default();
+            if suggestion.finish(id, VariantState::Done(run.stats.clone())) != Finished::Kept {
+                if streams && shown > 0 {
+                    write_out(&mut out, "\n")?;
+                }
+                continue;
             }
-            continue;
+            let Some(variant) = index.and_then(|i| suggestion.variants.get(i)) else {
+                continue;
+            };
+            if many && !streams {
+                write_out(&mut out, &format!("--- variant {} ---\n", runs.len() + 1))?;
+            }
+            match variant.text.trim_start().strip_prefix(streamed.as_str()) {
+                Some(rest) => write_out(&mut out, &format!("{rest}\n"))?,
+                // Finishing never takes back what it let through; should it, the whole text
+                // follows on a line of its own rather than a garbled join.
+                None => write_out(&mut out, &format!("\n{}\n", variant.text))?,
+            }
+            for note in &variant.notes {
+                eprintln!("quill: variant {}: {note}", runs.len() + 1);
+            }
+            runs.push(run.stats);
         }
-        let Some(variant) = suggestion.variants.last() else {
-            continue;
-        };
-        if many && !streams {
-            write_out(&mut out, &header)?;
-        }
-        match variant.text.trim_start().strip_prefix(streamed.as_str()) {
-            Some(rest) => write_out(&mut out, &format!("{rest}\n"))?,
-            // Finishing never takes back what it let through; should it, the whole text
-            // follows on a line of its own rather than a garbled join.
-            None => write_out(&mut out, &format!("\n{}\n", variant.text))?,
-        }
-        for note in &variant.notes {
-            eprintln!("quill: variant {}: {note}", runs.len() + 1);
-        }
-        runs.push(run.stats);
     }
     if suggestion.dropped > 0 {
         eprintln!(
@@ -524,6 +540,30 @@ pub fn stream_job(
     // Returns whether to go on; `false` cancels the job (its end still comes as usual).
     on_text: &mut dyn FnMut(&str) -> Result<bool, Failure>,
 ) -> Result<JobRun, Failure> {
+    let options = GenerateOptions {
+        variants: 1,
+        ..options
+    };
+    let runs = stream_jobs(engine, job, prompt, sampling, options, &mut |_, text| {
+        on_text(text)
+    })?;
+    runs.into_iter()
+        .next()
+        .ok_or_else(|| Failure::engine("the engine ended the job without an answer"))
+}
+
+/// Sends one `Generate` for `options.variants` variants side by side (job ids `job`,
+/// `job + 1`, ...) and feeds each one's tokens to `on_text` with its index until all have
+/// finished; their runs, in order. `on_text` returning false cancels that variant alone.
+pub fn stream_jobs(
+    engine: &mut Client,
+    job: JobId,
+    prompt: &Prompt,
+    sampling: &SamplingParams,
+    options: GenerateOptions,
+    on_text: &mut dyn FnMut(usize, &str) -> Result<bool, Failure>,
+) -> Result<Vec<JobRun>, Failure> {
+    let count = options.variants.max(1) as usize;
     let sent = Instant::now();
     engine
         .send(&Request::Generate {
@@ -533,11 +573,17 @@ pub fn stream_job(
             options,
         })
         .map_err(|e| Failure::engine(format!("{e:#}")))?;
-    let mut text = String::new();
-    let mut first_token = None;
-    let mut cancelled = false;
+    let mut texts = vec![String::new(); count];
+    let mut first_tokens = vec![None; count];
+    let mut cancelled = vec![false; count];
+    let mut ended: Vec<Option<(GenerationStats, Instant)>> = vec![None; count];
     let mut reading_shown = false;
-    loop {
+    let index_of = |id: JobId| {
+        id.checked_sub(job)
+            .map(|k| k as usize)
+            .filter(|&k| k < count)
+    };
+    while ended.iter().any(Option::is_none) {
         let Some(event) = engine.recv_timeout(WATCHDOG) else {
             engine.kill();
             return Err(Failure::engine(format!(
@@ -545,22 +591,26 @@ pub fn stream_job(
                 WATCHDOG.as_secs()
             )));
         };
-        if event.job().is_some_and(|j| j != job) {
+        let variant = event.job().map(index_of);
+        if variant == Some(None) {
             continue; // a stale event of an earlier job
         }
+        let variant = variant.flatten().unwrap_or(0);
         match event {
             Event::TokenGenerated { text: piece, .. } => {
                 if std::mem::take(&mut reading_shown) {
                     eprint!("\r\x1b[K");
                 }
-                first_token.get_or_insert_with(Instant::now);
-                if !on_text(&piece)? && !cancelled {
-                    cancelled = true;
+                first_tokens[variant].get_or_insert_with(Instant::now);
+                if !on_text(variant, &piece)? && !cancelled[variant] {
+                    cancelled[variant] = true;
                     engine
-                        .send(&Request::Cancel { job })
+                        .send(&Request::Cancel {
+                            job: job + variant as JobId,
+                        })
                         .map_err(|e| Failure::engine(format!("{e:#}")))?;
                 }
-                text.push_str(&piece);
+                texts[variant].push_str(&piece);
             }
             Event::PromptRead {
                 read,
@@ -577,16 +627,10 @@ pub fn stream_job(
                 }
             }
             Event::GenerationFinished { stats, .. } => {
-                if reading_shown {
+                if std::mem::take(&mut reading_shown) {
                     eprint!("\r\x1b[K");
                 }
-                return Ok(JobRun {
-                    text,
-                    stats,
-                    sent,
-                    first_token,
-                    finished: Instant::now(),
-                });
+                ended[variant] = Some((stats, Instant::now()));
             }
             Event::GenerationFailed { reason, .. } => {
                 return Err(Failure::engine(format!("generation failed: {reason}")));
@@ -601,9 +645,22 @@ pub fn stream_job(
             Event::ModelLoading { .. }
             | Event::ModelLoaded(_)
             | Event::ModelLoadFailed { .. }
+            | Event::SettingsChosen(_)
             | Event::SystemDescribed { .. } => {}
         }
     }
+    Ok(texts
+        .into_iter()
+        .zip(first_tokens)
+        .zip(ended.into_iter().flatten())
+        .map(|((text, first_token), (stats, finished))| JobRun {
+            text,
+            stats,
+            sent,
+            first_token,
+            finished,
+        })
+        .collect())
 }
 
 /// The `--stats` line: totals over all variants, rates from their sums.

@@ -61,17 +61,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
             json,
             ..
         }) => {
-            let worker = quill::engine::WorkerCommand::current_exe(settings.paths.worker_log())
-                .map_err(|e| Failure::engine(format!("{e:#}")))?;
+            let worker = quill::engine::WorkerCommand::current_exe(
+                settings.paths.worker_log(),
+                &settings.paths.tuning_file(),
+            )
+            .map_err(|e| Failure::engine(format!("{e:#}")))?;
             quill::bench::assistant::run(&settings.config, settings.model.clone(), worker, json)
                 .map_err(Failure::engine)
         }
         Some(CliCommand::Bench {
             busy: true, json, ..
         }) => quill::bench::busy::run(&settings, json),
-        Some(CliCommand::Bench { json, threads, .. }) => {
-            quill::bench::run(&settings, threads, json)
-        }
+        Some(CliCommand::Bench {
+            json,
+            threads,
+            rounds,
+            ..
+        }) => quill::bench::run(&settings, threads, rounds, json),
         Some(CliCommand::Template { action }) => template(action, &settings),
         Some(CliCommand::Doctor) => quill::doctor::run(&settings, cli.model.as_deref()),
         Some(CliCommand::Keys) => {
@@ -89,8 +95,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
 fn editor(file: Option<PathBuf>, settings: &Settings) -> Result<(), Failure> {
     let (keymap, mut warnings) = settings.config.keymaps();
     warnings.extend(settings.warning.clone());
-    let worker = quill::engine::WorkerCommand::current_exe(settings.paths.worker_log())
-        .map_err(|e| Failure::engine(format!("{e:#}")))?;
+    let worker = quill::engine::WorkerCommand::current_exe(
+        settings.paths.worker_log(),
+        &settings.paths.tuning_file(),
+    )
+    .map_err(|e| Failure::engine(format!("{e:#}")))?;
     quill::tui::run(quill::tui::EditorSetup {
         path: file,
         keymap,

@@ -49,4 +49,9 @@ impl Paths {
     pub fn worker_log(&self) -> PathBuf {
         self.state_dir.join("logs").join("worker.log")
     }
+
+    /// Where the engine remembers which settings were fastest on this machine.
+    pub fn tuning_file(&self) -> PathBuf {
+        self.state_dir.join("engine-tuning.json")
+    }
 }

@@ -254,12 +254,16 @@ impl Runtime {
                 job,
                 prompt,
                 sampling,
+                variants,
             } => {
                 self.send(&Request::Generate {
                     job,
                     prompt,
                     sampling,
-                    options: GenerateOptions::default(),
+                    options: GenerateOptions {
+                        variants,
+                        ..GenerateOptions::default()
+                    },
                 });
                 Vec::new()
             }

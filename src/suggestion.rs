@@ -61,8 +61,8 @@ pub struct Suggestion {
     pub variants: Vec<Variant>,
     /// The variant on show.
     pub current: usize,
-    /// The job streaming now, and which variant it fills.
-    pub job: Option<(JobId, usize)>,
+    /// The jobs streaming now, side by side, and which variant each fills.
+    pub jobs: Vec<Stream>,
     /// Lines scrolled in the pane.
     pub scroll: usize,
     /// How each variant is finished, and which are refused (see `prompt::finish`).
@@ -84,9 +84,20 @@ pub struct Suggestion {
     started: u32,
     /// Tries left to make up for dropped variants.
     tries_left: usize,
-    /// The stream went past `max_chars` and was asked to stop; what still comes is ignored.
-    stopping: bool,
 }
+
+/// A variant being streamed under a job of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stream {
+    pub job: JobId,
+    /// Its place in `variants`.
+    pub index: usize,
+    /// It went past `max_chars` and was asked to stop; what still comes is ignored.
+    pub stopping: bool,
+}
+
+/// At most this many variants are asked for side by side (the worker decodes as many at once).
+pub const SIDE_BY_SIDE: usize = 8;
 
 /// The least temperature a variant asked for again is sampled at: below it, a new seed
 /// changes nothing.
@@ -233,7 +244,7 @@ impl Suggestion {
             wanted: wanted.max(1),
             variants: Vec::new(),
             current: 0,
-            job: None,
+            jobs: Vec::new(),
             scroll: 0,
             finishing: Finishing::default(),
             auto_accept: false,
@@ -244,14 +255,14 @@ impl Suggestion {
             list: false,
             started: 0,
             tries_left: wanted.max(1) * 2,
-            stopping: false,
         }
     }
 
     /// Asks for `more` variants after those there are (regenerate), with a fresh budget of
-    /// tries. A last variant that was cancelled or failed half-way is replaced, not kept.
+    /// tries. Last variants that were cancelled or failed half-way are replaced, not kept.
     pub fn want_more(&mut self, more: usize) {
-        if self.job.is_none()
+        // Variants side by side cancelled together all make way.
+        while self.jobs.is_empty()
             && self
                 .variants
                 .last()
@@ -264,25 +275,27 @@ impl Suggestion {
         self.tries_left = more * 2;
     }
 
-    /// Whether the streaming variant has run far enough past `max_chars` to be stopped (once).
-    pub fn should_stop(&mut self) -> bool {
-        let Some((_, index)) = self.job else {
+    /// Whether the variant `job` streams has run far enough past `max_chars` to be stopped
+    /// (once).
+    pub fn should_stop(&mut self, job: JobId) -> bool {
+        let Some(stream) = self.jobs.iter_mut().find(|s| s.job == job) else {
             return false;
         };
         let chars = self
             .variants
-            .get(index)
+            .get(stream.index)
             .map_or(0, |v| v.text.chars().count());
-        if !self.stopping && copy::is_past_limit(chars, self.finishing.max_chars) {
-            self.stopping = true;
+        if !stream.stopping && copy::is_past_limit(chars, self.finishing.max_chars) {
+            stream.stopping = true;
             return true;
         }
         false
     }
 
-    /// Starts what comes next under `job`: the next part of a long text, else the next
-    /// variant; returns its prompt and sampling.
-    pub fn start(&mut self, job: JobId) -> (Prompt, SamplingParams) {
+    /// Starts what comes next under `job`: the next part of a long text, else the variants
+    /// still wanted, side by side under `job`, `job + 1`, ...; returns their prompt, the
+    /// sampling of the first (the others' seeds follow it) and how many.
+    pub fn start(&mut self, job: JobId) -> (Prompt, SamplingParams, u32) {
         if let Some(parts) = &mut self.parts
             && parts.job.is_none()
             && let Some(prompt) = parts.pending.pop_front()
@@ -294,18 +307,28 @@ impl Suggestion {
             // A part's summary is read by the model, not the writer: no line stop, since
             // the one-paragraph shaping was for the whole answer.
             sampling.stop.retain(|s| s != "\n");
-            return (prompt, sampling);
+            return (prompt, sampling, 1);
         }
-        let sampling = self.start_variant(job);
-        (self.prompt.clone(), sampling)
+        // Side by side while none was refused; one at a time when asking again, each at a
+        // temperature of its own.
+        let count = if self.dropped == 0 {
+            self.wanted
+                .saturating_sub(self.variants.len())
+                .min(self.tries_left)
+                .clamp(1, SIDE_BY_SIDE)
+        } else {
+            1
+        };
+        let sampling = self.start_variants(job, count);
+        (self.prompt.clone(), sampling, count as u32)
     }
 
-    /// The job streaming now: a part's or a variant's.
-    pub fn running_job(&self) -> Option<JobId> {
-        self.parts
-            .as_ref()
-            .and_then(|p| p.job)
-            .or(self.job.map(|(job, _)| job))
+    /// The jobs streaming now: a part's, or the variants'.
+    pub fn running_jobs(&self) -> Vec<JobId> {
+        match self.parts.as_ref().and_then(|p| p.job) {
+            Some(job) => vec![job],
+            None => self.jobs.iter().map(|s| s.job).collect(),
+        }
     }
 
     /// A part's job ended: its summary is kept (finished as prose) and, after the last part,
@@ -344,42 +367,51 @@ impl Suggestion {
 
     /// Starts the next variant under `job`, with its own seed; returns its sampling.
     pub fn start_variant(&mut self, job: JobId) -> SamplingParams {
-        let index = self.variants.len();
-        self.variants.push(Variant {
-            text: strip_controls(&self.finishing.prefill).into_owned(),
-            state: VariantState::Streaming,
-            cut: false,
-            notes: Vec::new(),
-        });
-        self.job = Some((job, index));
+        self.start_variants(job, 1)
+    }
+
+    /// Starts `count` variants under `job`, `job + 1`, ..., each with its own seed (the
+    /// first's, plus its place); returns the first's sampling.
+    pub fn start_variants(&mut self, job: JobId, count: usize) -> SamplingParams {
+        let count = count.max(1);
+        for k in 0..count {
+            self.jobs.push(Stream {
+                job: job + k as JobId,
+                index: self.variants.len(),
+                stopping: false,
+            });
+            self.variants.push(Variant {
+                text: strip_controls(&self.finishing.prefill).into_owned(),
+                state: VariantState::Streaming,
+                cut: false,
+                notes: Vec::new(),
+            });
+        }
         self.reading = None;
-        self.stopping = false;
-        self.tries_left = self.tries_left.saturating_sub(1);
+        self.tries_left = self.tries_left.saturating_sub(count);
         let mut sampling = self.sampling.clone();
         sampling.seed = sampling.seed.wrapping_add(self.started);
         if self.dropped > 0 && sampling.temperature < RETRY_TEMPERATURE {
             // At (near) zero every try gives the same answer whatever the seed.
             sampling.temperature = RETRY_TEMPERATURE;
-            if let Some(variant) = self.variants.last_mut() {
+            for variant in self.variants.iter_mut().rev().take(count) {
                 variant.notes.push(format!(
                     "asked again at temperature {RETRY_TEMPERATURE}: the first answer was refused"
                 ));
             }
         }
-        self.started += 1;
+        self.started += count as u32;
         sampling
     }
 
     fn streaming(&mut self, job: JobId) -> Option<&mut Variant> {
-        match self.job {
-            Some((j, index)) if j == job => self.variants.get_mut(index),
-            _ => None,
-        }
+        let index = self.jobs.iter().find(|s| s.job == job)?.index;
+        self.variants.get_mut(index)
     }
 
     /// The prompt of `job` is being read; ignored when it is not this suggestion's job.
     pub fn on_read(&mut self, job: JobId, reading: Reading) {
-        if self.running_job() == Some(job) {
+        if self.running_jobs().contains(&job) {
             self.reading = Some(reading);
         }
     }
@@ -394,7 +426,7 @@ impl Suggestion {
         if self.streaming(job).is_some() {
             self.reading = None;
         }
-        let stopping = self.stopping;
+        let stopping = self.jobs.iter().any(|s| s.job == job && s.stopping);
         match self.streaming(job) {
             Some(variant) => {
                 if !stopping {
@@ -410,10 +442,10 @@ impl Suggestion {
         if let Some(finished) = self.finish_part(job, &state) {
             return finished;
         }
-        let Some((_, index)) = self.job.filter(|(j, _)| *j == job) else {
+        let Some(at) = self.jobs.iter().position(|s| s.job == job) else {
             return Finished::Stale;
         };
-        self.job = None;
+        let index = self.jobs.remove(at).index;
         let stop = match &state {
             VariantState::Done(stats) => stats.stop_reason,
             _ => {
@@ -427,9 +459,13 @@ impl Suggestion {
             return Finished::Stale;
         };
         let finished = self.finishing.finish(&variant.text, stop);
-        let kept: Vec<&str> = self.variants[..index]
+        // Compared with the variants already finished, side by side ones included.
+        let kept: Vec<&str> = self
+            .variants
             .iter()
-            .map(|v| v.text.as_str())
+            .enumerate()
+            .filter(|&(i, v)| i != index && matches!(v.state, VariantState::Done(_)))
+            .map(|(_, v)| v.text.as_str())
             .collect();
         let mut notes = variant.notes.clone();
         notes.extend(finished.notes);
@@ -464,6 +500,11 @@ impl Suggestion {
         }
         if let Err(refused) = self.finishing.check(&finished.text, &kept) {
             self.variants.remove(index);
+            for stream in &mut self.jobs {
+                if stream.index > index {
+                    stream.index -= 1;
+                }
+            }
             self.dropped += 1;
             self.refusals.push(refused.to_string());
             self.current = self.current.min(self.variants.len().saturating_sub(1));
@@ -486,7 +527,7 @@ impl Suggestion {
                     .last()
                     .is_none_or(|v| !matches!(v.state, VariantState::Failed(_)));
         }
-        self.job.is_none()
+        self.jobs.is_empty()
             && self.variants.len() < self.wanted
             && self.tries_left > 0
             && self
@@ -496,7 +537,7 @@ impl Suggestion {
     }
 
     pub fn is_streaming(&self) -> bool {
-        self.running_job().is_some()
+        !self.running_jobs().is_empty()
     }
 
     pub fn current(&self) -> Option<&Variant> {
@@ -685,10 +726,10 @@ mod tests {
         s.finishing.max_chars = Some(20);
         s.start_variant(1);
         s.push_text(1, "\"Write faster with Quill today");
-        assert!(!s.should_stop());
+        assert!(!s.should_stop(1));
         s.push_text(1, " and every day after that, forever more");
-        assert!(s.should_stop(), "past the limit and a word: stop");
-        assert!(!s.should_stop(), "asked once");
+        assert!(s.should_stop(1), "past the limit and a word: stop");
+        assert!(!s.should_stop(1), "asked once");
         s.push_text(1, " ignored");
         assert_eq!(s.finish(1, VariantState::Done(stats())), Finished::Kept);
         assert_eq!(
@@ -845,7 +886,7 @@ mod tests {
             },
         );
         assert!(s.wants_more());
-        let (first, _) = s.start(1);
+        let (first, _, _) = s.start(1);
         assert_eq!(first, part("one"));
         assert!(!s.wants_more(), "one at a time");
         assert!(s.is_streaming());
@@ -857,7 +898,7 @@ mod tests {
             s.finish(1, VariantState::Done(read.clone())),
             Finished::Part
         );
-        let (second, _) = s.start(2);
+        let (second, _, _) = s.start(2);
         assert_eq!(second, part("two"));
         s.push_text(2, "Second part.");
         assert_eq!(
@@ -865,7 +906,7 @@ mod tests {
             Finished::Part
         );
         assert!(s.variants.is_empty(), "parts are not variants");
-        let (last, _) = s.start(3);
+        let (last, _, _) = s.start(3);
         assert_eq!(last, part("Sum up: First part.\n\nSecond part."));
         s.push_text(3, "Both parts.");
         assert_eq!(s.finish(3, VariantState::Done(stats())), Finished::Kept);
@@ -943,5 +984,57 @@ mod tests {
         rewrite.push_text(1, "Better.");
         rewrite.finish(1, VariantState::Done(stats()));
         assert_eq!(rewrite.take(Portion::Word), None);
+    }
+
+    #[test]
+    fn variants_side_by_side_stream_and_end_under_their_own_jobs() {
+        let mut s = suggestion(3);
+        let (_, sampling, count) = s.start(10);
+        assert_eq!(count, 3, "all three at once");
+        assert_eq!(sampling.seed, SamplingParams::default().seed);
+        assert_eq!(s.running_jobs(), vec![10, 11, 12]);
+        // Interleaved, as a batched decode sends them.
+        for (job, text) in [
+            (10, "One "),
+            (11, "One "),
+            (12, "Three "),
+            (10, "a."),
+            (11, "a."),
+        ] {
+            assert!(s.push_text(job, text));
+        }
+        assert!(!s.push_text(13, "stale"), "not one of them");
+        // The third ends first; the second repeats the first and is dropped once it ends,
+        // and the third is still where it was.
+        assert_eq!(s.finish(12, VariantState::Done(stats())), Finished::Kept);
+        assert_eq!(s.finish(10, VariantState::Done(stats())), Finished::Kept);
+        assert!(!s.wants_more(), "one still streams");
+        assert_eq!(s.finish(11, VariantState::Done(stats())), Finished::Dropped);
+        let texts: Vec<&str> = s.variants.iter().map(|v| v.text.as_str()).collect();
+        assert_eq!(texts, ["One a.", "Three"]);
+        // Made up for one at a time, with the seed after the three.
+        assert!(s.wants_more());
+        let (_, sampling, count) = s.start(13);
+        assert_eq!(count, 1);
+        assert_eq!(
+            sampling.seed,
+            SamplingParams::default().seed.wrapping_add(3)
+        );
+    }
+
+    #[test]
+    fn a_drop_while_others_stream_keeps_their_text_in_place() {
+        let mut s = suggestion(3);
+        s.start(1);
+        s.push_text(1, "Same.");
+        assert_eq!(s.finish(1, VariantState::Done(stats())), Finished::Kept);
+        s.push_text(2, "same");
+        s.push_text(3, "Differ");
+        assert_eq!(s.finish(2, VariantState::Done(stats())), Finished::Dropped);
+        // Job 3's variant moved up one place; its text still lands in it.
+        s.push_text(3, "ent.");
+        assert_eq!(s.finish(3, VariantState::Done(stats())), Finished::Kept);
+        let texts: Vec<&str> = s.variants.iter().map(|v| v.text.as_str()).collect();
+        assert_eq!(texts, ["Same.", "Different."]);
     }
 }

@@ -21,6 +21,7 @@ use crate::app::overlay::{
 };
 use crate::command::Command;
 use crate::document::layout;
+use crate::engine::protocol::FlashAttention;
 use crate::keymap::Mode;
 use crate::sanitize::strip_controls;
 use markdown::Span;
@@ -658,6 +659,22 @@ impl SettingsView<'_> {
                     None => "(default)".to_string(),
                 };
                 TextSpan::styled(text, style.patch(self.theme.muted))
+            }
+            _ if field.key == ["engine", "flash_attention"] => {
+                // What the engine decodes with now, and what chose it (a measurement).
+                let mut text = strip_controls(&shown).into_owned();
+                if let Some(info) = self.app.assistant().info()
+                    && !info.settings.chosen_by.is_empty()
+                {
+                    let now = match info.settings.flash_attention {
+                        FlashAttention::On => "on",
+                        FlashAttention::Off => "off",
+                        FlashAttention::Auto => "llama.cpp's choice",
+                    };
+                    let why = strip_controls(&info.settings.chosen_by).into_owned();
+                    text.push_str(&format!(": {now} ({why})"));
+                }
+                TextSpan::styled(fit_width(&text, room), style)
             }
             _ => TextSpan::styled(strip_controls(&shown).into_owned(), style),
         }

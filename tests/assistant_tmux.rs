@@ -215,7 +215,7 @@ fn a_long_draft_is_summarised_whole_with_progress() {
     let home = Home::new();
     std::fs::write(
         home.dir.path().join("config/quill/config.toml"),
-        "[engine]\nthreads = 1\nn_ctx = 1024\n\n[sampling]\nmax_tokens = 48\nseed = 1\nvariants = 1\n",
+        "[engine]\nthreads = 1\nflash_attention = \"off\"\nn_ctx = 1024\n\n[sampling]\nmax_tokens = 48\nseed = 1\nvariants = 1\n",
     )
     .unwrap();
     let file = home.dir.path().join("article.md");
@@ -244,7 +244,7 @@ fn text_after_a_sentence_end_is_spaced_and_ghost_text_appears_there() {
     let home = Home::new();
     std::fs::write(
         home.dir.path().join("config/quill/config.toml"),
-        "[engine]\nthreads = 1\n\n[sampling]\nseed = 1\nvariants = 1\nmax_tokens = 24\n",
+        "[engine]\nthreads = 1\nflash_attention = \"off\"\n\n[sampling]\nseed = 1\nvariants = 1\nmax_tokens = 24\n",
     )
     .unwrap();
     let file = home.dir.path().join("pages.md");

@@ -430,8 +430,8 @@ fn the_settings_pane_writes_config_toml_keeping_the_users_comments() {
     tmux.wait_for("F1 help");
     tmux.keys(&["F2"]);
     tmux.wait_for("Settings");
-    // Down to Temperature (the fifth field), edit, type the new value.
-    tmux.keys(&["Down", "Down", "Down", "Down", "Enter"]);
+    // Down to Temperature (the sixth field), edit, type the new value.
+    tmux.keys(&["Down", "Down", "Down", "Down", "Down", "Enter"]);
     for _ in 0..6 {
         tmux.keys(&["BSpace"]);
     }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::{ENGLISH, Home, MODEL_THREADS, QUILL, model, stderr};
 use quill::engine::protocol::{
-    Event, Fit, GenerateOptions, LoadParams, Part, Prompt, Request, SamplingParams, StopReason,
+    EngineSettings, Event, Fit, FlashAttention, GenerateOptions, LoadParams, ModelInfo, Part,
+    Prompt, Request, SamplingParams, StopReason,
 };
 use quill::engine::{Client, WorkerCommand};
 
@@ -18,18 +19,28 @@ fn engine(home: &Home) -> Client {
 }
 
 /// A worker with the default model loaded, flash attention as `flash` says.
-fn engine_with(home: &Home, flash: quill::engine::protocol::FlashAttention) -> Client {
+fn engine_with(home: &Home, flash: FlashAttention) -> Client {
+    worker(home, Vec::new(), 2048, flash).0
+}
+
+/// A worker with `env`, the default model loaded in a context of `n_ctx` tokens.
+fn worker(
+    home: &Home,
+    env: Vec<(String, String)>,
+    n_ctx: u32,
+    flash: FlashAttention,
+) -> (Client, ModelInfo) {
     let command = WorkerCommand {
         program: PathBuf::from(QUILL),
         log_file: home.worker_log(),
-        env: Vec::new(),
+        env,
     };
     let mut engine = Client::start(&command).expect("spawn the worker");
-    engine
+    let info = engine
         .load(
             LoadParams {
                 model: model(),
-                n_ctx: 2048,
+                n_ctx,
                 n_threads: MODEL_THREADS,
                 n_gpu_layers: 0,
                 flash_attention: flash,
@@ -37,7 +48,7 @@ fn engine_with(home: &Home, flash: quill::engine::protocol::FlashAttention) -> C
             Duration::from_secs(120),
         )
         .unwrap_or_else(|e| panic!("load the default model ({flash:?}): {e:#}"));
-    engine
+    (engine, info)
 }
 
 fn completion(text: &str) -> Prompt {
@@ -62,6 +73,7 @@ fn generate(engine: &mut Client, job: u64, text: &str, max_tokens: u32, ignore_e
             options: GenerateOptions {
                 reuse_prefix: true,
                 ignore_eos,
+                variants: 1,
             },
         })
         .unwrap();
@@ -298,24 +310,7 @@ fn worker_of(pid: u32) -> Option<u32> {
 #[test]
 fn a_draft_longer_than_the_context_keeps_its_cut_so_the_cache_stays_useful() {
     let home = Home::new();
-    let command = WorkerCommand {
-        program: PathBuf::from(QUILL),
-        log_file: home.worker_log(),
-        env: Vec::new(),
-    };
-    let mut engine = Client::start(&command).unwrap();
-    engine
-        .load(
-            LoadParams {
-                model: model(),
-                n_ctx: 512,
-                n_threads: MODEL_THREADS,
-                n_gpu_layers: 0,
-                flash_attention: Default::default(),
-            },
-            Duration::from_secs(120),
-        )
-        .unwrap();
+    let (mut engine, _) = worker(&home, Vec::new(), 512, Default::default());
     let mut draft: String = (1..=12)
         .map(|k| format!("Paragraph {k}. {ENGLISH}\n\n"))
         .collect();
@@ -387,7 +382,6 @@ fn a_long_prompt_reports_its_reading_before_the_first_token() {
 /// Flash attention forced on or off, or left to llama.cpp, loads and answers.
 #[test]
 fn flash_attention_on_or_off_loads_and_answers() {
-    use quill::engine::protocol::FlashAttention;
     let home = Home::new();
     let mut first_words = Vec::new();
     for flash in [
@@ -411,4 +405,224 @@ fn flash_attention_on_or_off_loads_and_answers() {
     }
     // Each setting answers (the numbers differ a little with the kernel, so the words may too).
     assert!(first_words.iter().all(|w| !w.is_empty()), "{first_words:?}");
+}
+
+/// A worker that remembers its measurements in `file`, its model loaded with flash attention
+/// left to Quill.
+fn measuring_engine(home: &Home, file: &std::path::Path) -> (Client, ModelInfo) {
+    let env = vec![(
+        quill::engine::tune::TUNING_FILE_ENV.to_string(),
+        file.display().to_string(),
+    )];
+    worker(home, env, 2048, FlashAttention::Auto)
+}
+
+/// Waits for the worker to say what it decodes with after measuring.
+fn settings_chosen(engine: &mut Client) -> EngineSettings {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while Instant::now() < deadline {
+        match engine.recv_timeout(Duration::from_secs(600)) {
+            Some(Event::SettingsChosen(settings)) => return settings,
+            Some(Event::WorkerExited { exit }) => panic!("worker exited: {exit}"),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    panic!("the worker never said what it chose");
+}
+
+#[test]
+fn an_idle_worker_measures_flash_attention_once_and_remembers_it() {
+    let home = Home::new();
+    let file = home.dir.path().join("state/engine-tuning.json");
+    let (mut engine, info) = measuring_engine(&home, &file);
+    // Not measured on this "machine" yet: off meanwhile, and said so.
+    assert_eq!(info.settings.flash_attention, FlashAttention::Off);
+    assert_eq!(info.settings.chosen_by, "to be measured");
+
+    // Left idle, the worker measures both settings and says what it chose.
+    let chosen = settings_chosen(&mut engine);
+    assert!(chosen.chosen_by.starts_with("measured here;"), "{chosen:?}");
+    assert_ne!(chosen.flash_attention, FlashAttention::Auto);
+    let text = std::fs::read_to_string(&file).expect("the measurement is kept");
+    let kept: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let measured = &kept["measurements"][0];
+    for setting in ["on", "off"] {
+        let rates = measured[setting].as_array().unwrap();
+        assert_eq!(rates.len(), 2, "{text}");
+        for rate in rates {
+            assert!(rate["pp_tokens_per_s"].as_f64().unwrap() > 0.0, "{text}");
+            assert!(rate["tg_tokens_per_s"].as_f64().unwrap() > 0.0, "{text}");
+        }
+    }
+    let choice = if chosen.flash_attention == FlashAttention::On {
+        "on"
+    } else {
+        "off"
+    };
+    assert_eq!(measured["choice"], choice, "{text}");
+
+    // It answers with the setting chosen, and asking again finds nothing left to measure.
+    generate(&mut engine, 1, ENGLISH, 8, true);
+    let (stats, _) = finish(&mut engine, 1);
+    assert_eq!(stats.generated_tokens, 8);
+    engine.send(&Request::Measure { again: false }).unwrap();
+    assert_eq!(settings_chosen(&mut engine), chosen);
+    drop(engine);
+
+    // Another worker on the same machine, model and build remembers, and measures nothing.
+    let (_engine, info) = measuring_engine(&home, &file);
+    assert_eq!(info.settings.flash_attention, chosen.flash_attention);
+    assert!(
+        info.settings.chosen_by.starts_with("measured here before;"),
+        "{:?}",
+        info.settings
+    );
+}
+
+#[test]
+fn a_request_that_comes_while_the_worker_measures_is_answered_first() {
+    let home = Home::new();
+    let file = home.dir.path().join("state/engine-tuning.json");
+    let (mut engine, _) = measuring_engine(&home, &file);
+    // Past the idle pause: measuring has begun.
+    std::thread::sleep(Duration::from_secs(4));
+    generate(&mut engine, 1, ENGLISH, 8, true);
+    let mut events = Vec::new();
+    loop {
+        match engine.recv_timeout(Duration::from_secs(300)) {
+            Some(Event::GenerationFinished { job: 1, stats }) => {
+                assert_eq!(stats.generated_tokens, 8);
+                break;
+            }
+            Some(Event::SettingsChosen(_)) => events.push("chosen"),
+            Some(Event::GenerationFailed { reason, .. }) => panic!("{reason}"),
+            Some(Event::WorkerExited { exit }) => panic!("worker exited: {exit}"),
+            Some(_) => {}
+            None => panic!("no answer"),
+        }
+    }
+    // The job was not kept waiting for the whole measurement...
+    assert!(
+        events.is_empty(),
+        "the measurement finished first: {events:?}"
+    );
+    assert!(!file.exists(), "nothing is measured yet");
+    // ...which goes on when the worker is idle again.
+    let chosen = settings_chosen(&mut engine);
+    assert!(chosen.chosen_by.starts_with("measured here;"), "{chosen:?}");
+    assert!(file.exists());
+}
+
+/// Sends a `Generate` for `variants` side by side and collects each one's text and stats.
+fn generate_variants(
+    engine: &mut Client,
+    job: u64,
+    variants: u32,
+    sampling: SamplingParams,
+    mut cancel_after_first: Option<u64>,
+) -> Vec<(String, quill::engine::protocol::GenerationStats)> {
+    engine
+        .send(&Request::Generate {
+            job,
+            prompt: completion(ENGLISH),
+            sampling,
+            options: GenerateOptions {
+                reuse_prefix: true,
+                ignore_eos: true,
+                variants,
+            },
+        })
+        .unwrap();
+    let mut texts = vec![String::new(); variants as usize];
+    let mut ended = vec![None; variants as usize];
+    while ended.iter().any(Option::is_none) {
+        match engine.recv_timeout(Duration::from_secs(120)) {
+            Some(Event::TokenGenerated { job: j, text }) => {
+                texts[(j - job) as usize].push_str(&text);
+                if cancel_after_first == Some(j) {
+                    engine.send(&Request::Cancel { job: j }).unwrap();
+                    cancel_after_first = None;
+                }
+            }
+            Some(Event::GenerationFinished { job: j, stats }) => {
+                let k = (j - job) as usize;
+                assert!(ended[k].is_none(), "variant {k} ended twice");
+                ended[k] = Some(stats);
+            }
+            Some(Event::GenerationFailed { reason, .. }) => panic!("generation failed: {reason}"),
+            Some(Event::WorkerExited { exit }) => panic!("worker exited: {exit}"),
+            Some(_) => {}
+            None => panic!("no answer: {texts:?}"),
+        }
+    }
+    texts.into_iter().zip(ended.into_iter().flatten()).collect()
+}
+
+#[test]
+fn variants_side_by_side_each_stream_under_their_own_job_and_seed() {
+    let home = Home::new();
+    let mut engine = engine(&home);
+    let sampled = SamplingParams {
+        temperature: 1.0,
+        max_tokens: 24,
+        seed: 11,
+        ..SamplingParams::default()
+    };
+    let runs = generate_variants(&mut engine, 10, 3, sampled.clone(), None);
+    for (text, stats) in &runs {
+        assert_eq!(stats.generated_tokens, 24, "{text:?}");
+        assert_eq!(stats.stop_reason, StopReason::MaxTokens);
+        assert!(!text.trim().is_empty());
+    }
+    let texts: Vec<&str> = runs.iter().map(|(t, _)| t.as_str()).collect();
+    // (Greedy variants are not the same token for token: each sequence's cells sit
+    // elsewhere in the cache, so sums run in another order and near-ties can tip.)
+    assert!(
+        texts[0] != texts[1] && texts[1] != texts[2] && texts[0] != texts[2],
+        "each its own seed: {texts:?}"
+    );
+    // The prompt was read once: the next request reuses it from the first variant's sequence.
+    generate(&mut engine, 20, ENGLISH, 4, true);
+    let (stats, _) = finish(&mut engine, 20);
+    assert!(
+        stats.reused_tokens + 1 >= stats.prompt_tokens,
+        "the prompt stayed in the cache: {stats:?}"
+    );
+}
+
+#[test]
+fn a_variant_cancelled_alone_stops_while_the_others_go_on() {
+    let home = Home::new();
+    let mut engine = engine(&home);
+    let sampling = SamplingParams {
+        temperature: 0.8,
+        max_tokens: 40,
+        seed: 3,
+        ..SamplingParams::default()
+    };
+    let runs = generate_variants(&mut engine, 40, 3, sampling, Some(41));
+    assert_eq!(runs[1].1.stop_reason, StopReason::Cancelled);
+    assert!(runs[1].1.generated_tokens < 40, "{:?}", runs[1].1);
+    for k in [0, 2] {
+        assert_eq!(runs[k].1.generated_tokens, 40, "{:?}", runs[k].1);
+    }
+}
+
+#[test]
+fn more_variants_than_the_cache_holds_side_by_side_come_in_waves() {
+    let home = Home::new();
+    // Room beside the prompt for two answers of 200 tokens at a time.
+    let (mut engine, _) = worker(&home, Vec::new(), 512, FlashAttention::Off);
+    let sampling = SamplingParams {
+        temperature: 0.8,
+        max_tokens: 200,
+        seed: 5,
+        ..SamplingParams::default()
+    };
+    let runs = generate_variants(&mut engine, 50, 5, sampling, None);
+    for (text, stats) in &runs {
+        assert_eq!(stats.generated_tokens, 200, "{text:?}");
+        assert_eq!(stats.stop_reason, StopReason::MaxTokens);
+    }
 }

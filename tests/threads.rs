@@ -36,6 +36,7 @@ fn continuation(engine: &mut Client, job: u64) -> (String, GenerationStats) {
             options: GenerateOptions {
                 reuse_prefix: true,
                 ignore_eos: true,
+                variants: 1,
             },
         })
         .unwrap();

@@ -136,11 +136,6 @@ impl Assistant {
         self.setup = Some(setup);
     }
 
-    fn take_job_id(&mut self) -> JobId {
-        self.next_job += 1;
-        self.next_job
-    }
-
     /// A new draft: no suggestion or ghost belongs to it.
     pub fn forget_draft(&mut self) -> Vec<Effect> {
         let mut effects = self.cancel_generation();
@@ -251,6 +246,12 @@ impl Assistant {
                 Vec::new()
             }
             Event::WorkerExited { exit } => self.on_worker_exited(exit, cx),
+            Event::SettingsChosen(settings) => {
+                if let Some(info) = &mut self.info {
+                    info.settings = settings;
+                }
+                Vec::new()
+            }
             // The editor never asks for it.
             Event::SystemDescribed { .. } => Vec::new(),
         }
@@ -262,7 +263,7 @@ impl Assistant {
         }
         if let Some(s) = &mut self.suggestion
             && s.push_text(job, text)
-            && s.should_stop()
+            && s.should_stop(job)
         {
             // Past the limit by more than a word: the rest would be cut anyway.
             return vec![Effect::CancelJob { job }];
@@ -349,10 +350,10 @@ impl Assistant {
     }
 
     fn fail_streaming(&mut self, reason: String) {
-        if let Some(s) = &mut self.suggestion
-            && let Some(job) = s.running_job()
-        {
-            s.finish(job, VariantState::Failed(reason));
+        if let Some(s) = &mut self.suggestion {
+            for job in s.running_jobs() {
+                s.finish(job, VariantState::Failed(reason.clone()));
+            }
         }
     }
 
@@ -389,15 +390,18 @@ impl Assistant {
         {
             return Vec::new();
         }
-        let job = self.take_job_id();
+        let job = self.next_job + 1;
         let Some(s) = &mut self.suggestion else {
             return Vec::new();
         };
-        let (prompt, sampling) = s.start(job);
+        let (prompt, sampling, variants) = s.start(job);
+        // The variants take the ids after the first.
+        self.next_job += u64::from(variants);
         vec![Effect::Generate {
             job,
             prompt,
             sampling,
+            variants,
         }]
     }
 
@@ -482,13 +486,18 @@ impl Assistant {
         let Some(s) = &mut self.suggestion else {
             return Vec::new();
         };
-        let Some(job) = s.running_job() else {
+        let jobs = s.running_jobs();
+        if jobs.is_empty() {
             return Vec::new();
-        };
+        }
         // Stop asking for more variants too.
         s.wanted = s.variants.len();
-        s.finish(job, VariantState::Failed("cancelled".into()));
-        vec![Effect::CancelJob { job }]
+        jobs.into_iter()
+            .map(|job| {
+                s.finish(job, VariantState::Failed("cancelled".into()));
+                Effect::CancelJob { job }
+            })
+            .collect()
     }
 
     pub fn reject(&mut self) -> Vec<Effect> {
@@ -798,7 +807,7 @@ impl Assistant {
 mod tests {
     use super::*;
 
-    use crate::app::test_support::{job_of, ready_app, stats};
+    use crate::app::test_support::{job_of, ready_app, stats, variants_of};
     use crate::app::{App, Effect};
     use crate::engine::protocol::{Event, LoadParams};
 
@@ -808,6 +817,10 @@ mod tests {
         app.doc_mut().move_to(10, false);
         let effects = app.ask("rewrite-grammar");
         let job = job_of(&effects);
+        assert!(
+            variants_of(&effects) > 1,
+            "the variants are asked for at once"
+        );
         app.on_engine(
             1,
             Event::TokenGenerated {
@@ -829,9 +842,11 @@ mod tests {
                 stats: stats(),
             },
         );
-        // The second variant is asked for at once.
-        let second = job_of(&effects);
-        assert_ne!(second, job);
+        // The second streams already: nothing more is asked for.
+        assert!(
+            !effects.iter().any(|e| matches!(e, Effect::Generate { .. })),
+            "{effects:?}"
+        );
         app.accept_suggestion();
         assert_eq!(
             app.doc_mut().text(),
@@ -1148,7 +1163,8 @@ mod tests {
     #[test]
     fn cancel_keeps_the_partial_text_and_stops_further_variants() {
         let mut app = ready_app("text");
-        let job = job_of(&app.ask("continue"));
+        let asked = app.ask("continue");
+        let job = job_of(&asked);
         app.on_engine(
             1,
             Event::TokenGenerated {
@@ -1157,7 +1173,12 @@ mod tests {
             },
         );
         let effects = app.cancel_generation();
-        assert_eq!(effects, vec![Effect::CancelJob { job }]);
+        let all: Vec<Effect> = (0..variants_of(&asked))
+            .map(|k| Effect::CancelJob {
+                job: job + u64::from(k),
+            })
+            .collect();
+        assert_eq!(effects, all, "every variant side by side is stopped");
         let s = app.suggestion().unwrap();
         assert!(!s.wants_more());
         app.accept_suggestion();

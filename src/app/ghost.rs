@@ -147,6 +147,7 @@ impl Ghost {
             job,
             prompt,
             sampling,
+            variants: 1,
         })
     }
 

@@ -347,7 +347,9 @@ mod tests {
         });
         assert_eq!(remembered.unwrap()["tagline"]["product"], "Quill 写作");
         let job = job_of(&effects);
-        let Some(Effect::Generate { sampling, .. }) = effects
+        let Some(Effect::Generate {
+            sampling, variants, ..
+        }) = effects
             .iter()
             .find(|e| matches!(e, Effect::Generate { .. }))
         else {
@@ -359,6 +361,7 @@ mod tests {
         );
         let s = app.suggestion().unwrap();
         assert_eq!((s.finishing.max_chars, s.wanted), (Some(60), 5));
+        assert_eq!(*variants, 5, "the five are asked for at once, side by side");
 
         token(
             &mut app,
@@ -383,13 +386,25 @@ mod tests {
             "{kept:?}"
         );
         assert!(!kept.starts_with('"'));
-        // The next variant is asked for; a duplicate of the first is dropped and made up for.
-        let job2 = job_of(&next);
+        assert!(next.is_empty(), "the others stream already: {next:?}");
+        // A duplicate of the first is dropped, and made up for once the others have ended.
+        let job2 = job + 1;
         token(&mut app, job2, &kept.to_uppercase());
-        let retry = finish(&mut app, job2);
+        assert!(finish(&mut app, job2).is_empty());
         assert_eq!(app.suggestion().unwrap().dropped, 1);
+        let mut retry = Vec::new();
+        for k in 2..5 {
+            token(&mut app, job + k, &format!("Tagline number {k}"));
+            retry = finish(&mut app, job + k);
+        }
+        let s = app.suggestion().unwrap();
+        let done = s
+            .variants
+            .iter()
+            .filter(|v| matches!(v.state, crate::suggestion::VariantState::Done(_)));
+        assert_eq!(done.count(), 4, "{:?}", s.variants);
         let job3 = job_of(&retry);
-        assert_ne!(job3, job2);
+        assert!(job3 > job + 4, "a job of its own");
 
         // Accepting puts the copy into the draft as one undo step.
         app.update(Msg::Key(Key {
@@ -424,11 +439,14 @@ mod tests {
             },
         );
         let effects = app.update(Msg::Key(Key::ctrl('g')));
-        assert!(effects.contains(&Effect::CancelJob { job }), "{effects:?}");
+        for k in 0..5 {
+            let job = job + k;
+            assert!(effects.contains(&Effect::CancelJob { job }), "{effects:?}");
+        }
         let again = job_of(&effects);
-        assert_ne!(again, job);
+        assert!(again > job + 4, "new jobs: {again}");
         let s = app.suggestion().unwrap();
-        assert_eq!(s.variants.len(), 1, "the half-done variant made way");
+        assert_eq!(s.variants.len(), 1, "the half-done variants made way");
         assert!(s.variants[0].text.is_empty());
     }
 

@@ -141,10 +141,13 @@ pub enum Effect {
     StopEngine {
         note: String,
     },
+    /// `variants` side by side over one prompt: job ids `job`, `job + 1`, ... (see
+    /// `GenerateOptions::variants`).
     Generate {
         job: JobId,
         prompt: Prompt,
         sampling: SamplingParams,
+        variants: u32,
     },
     CancelJob {
         job: JobId,

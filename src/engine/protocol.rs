@@ -30,6 +30,13 @@ pub enum Request {
     Cancel { job: JobId },
     /// Say what llama.cpp was built with (answered with `SystemDescribed`, model or not).
     Describe,
+    /// Measure the settings now if they are still to be measured (or, with `again`, even if
+    /// they were); answered with `SettingsChosen`. Without it the worker measures when the
+    /// writer has been idle a moment.
+    Measure {
+        #[serde(default)]
+        again: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +80,43 @@ pub struct ModelInfo {
     /// How its weights are stored ("Q4_1", "Q4_K - Medium", ...).
     #[serde(default)]
     pub quantisation: String,
+    /// What its context decodes with.
+    #[serde(default)]
+    pub settings: EngineSettings,
+}
+
+/// What the worker decodes with, and how it came to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineSettings {
+    pub flash_attention: FlashAttention,
+    /// Where the flash-attention setting came from: the config, or a measurement on this
+    /// machine (now, or remembered from an earlier one).
+    pub chosen_by: String,
+    pub threads: u32,
+    pub n_batch: u32,
+    pub n_ubatch: u32,
+    /// The KV cache's element type ("f16").
+    pub cache_type: String,
+}
+
+impl EngineSettings {
+    /// One line, as `quill bench` and the settings pane show it.
+    pub fn describe(&self) -> String {
+        let flash = match self.flash_attention {
+            FlashAttention::Auto => "llama.cpp's choice",
+            FlashAttention::On => "on",
+            FlashAttention::Off => "off",
+        };
+        let chosen = if self.chosen_by.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.chosen_by)
+        };
+        format!(
+            "flash attention {flash}{chosen}, {} threads, n_batch {}, n_ubatch {}, {} cache",
+            self.threads, self.n_batch, self.n_ubatch, self.cache_type
+        )
+    }
 }
 
 /// A prompt is built from parts, so the worker can tell the writer's text (never parsed for special
@@ -155,6 +199,10 @@ pub struct GenerateOptions {
     pub reuse_prefix: bool,
     /// Keep generating past end-of-generation tokens (throughput benchmarks only).
     pub ignore_eos: bool,
+    /// Variants generated side by side over the one prompt, read once. Variant `k` has the
+    /// job id `job + k` and the seed `seed + k`; each streams and ends under its own id, and a
+    /// `Cancel` of its id stops it alone. 0 counts as 1.
+    pub variants: u32,
 }
 
 impl Default for GenerateOptions {
@@ -162,6 +210,7 @@ impl Default for GenerateOptions {
         GenerateOptions {
             reuse_prefix: true,
             ignore_eos: false,
+            variants: 1,
         }
     }
 }
@@ -202,6 +251,9 @@ pub enum Event {
     Warned {
         message: String,
     },
+    /// The settings the context decodes with now, after they were measured (or a `Measure`
+    /// found nothing to do).
+    SettingsChosen(EngineSettings),
     /// What llama.cpp was built with: the CPU features its kernels were compiled for
     /// (ggml's names: "AVX2", "AVX512_VNNI", "AMX_INT8", "NEON", ...).
     SystemDescribed {

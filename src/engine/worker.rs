@@ -8,8 +8,8 @@ use std::ffi::{CStr, c_char};
 use std::io::{BufRead, Write};
 use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::time::Instant;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use llama_cpp_2::context::LlamaContext;
@@ -27,14 +27,21 @@ use super::cpuload::{self, CpuLoad};
 use super::fit::fit_text;
 use super::model_file;
 use super::protocol::{
-    ChatMessage, Event, Fit, FlashAttention, GenerateOptions, GenerationStats, JobId, LoadParams,
-    ModelInfo, Part, Prompt, Request, SamplingParams, StopReason,
+    ChatMessage, EngineSettings, Event, Fit, FlashAttention, GenerateOptions, GenerationStats,
+    JobId, LoadParams, ModelInfo, Part, Prompt, Request, SamplingParams, StopReason,
 };
 use super::stream::{TextStream, is_continuation, piece_fits};
+use super::sweep::{self, DepthRate};
+use super::tune;
 
 /// Environment variable through which the client names its pid, so a worker whose parent died
 /// before `PR_SET_PDEATHSIG` took effect notices and exits.
 pub const PARENT_PID_ENV: &str = "QUILL_WORKER_PARENT";
+
+/// Sequences one context decodes side by side: variants of one prompt (see `stream_wave`).
+/// The cache is unified, so they share the prompt's cells and take room only for their own
+/// tokens.
+const MAX_PARALLEL: u32 = 8;
 
 /// How much of the kept text marks where an over-long draft was cut.
 const ANCHOR_CHARS: usize = 64;
@@ -90,7 +97,7 @@ pub fn run() -> Result<()> {
                 job,
                 reason: "no model is loaded".into(),
             })?,
-            Request::Cancel { .. } => {}
+            Request::Cancel { .. } | Request::Measure { .. } => {}
             Request::Describe => out.send(&describe_system())?,
         }
     }
@@ -177,7 +184,7 @@ impl EventWriter {
 
 /// Loads the model. In the worker, `report_progress` sends `ModelLoading` events on stdout (the
 /// protocol); in-process callers (the bench's baseline) must not write there.
-fn load_model(
+pub(super) fn load_model(
     backend: &LlamaBackend,
     params: &LoadParams,
     report_progress: bool,
@@ -211,7 +218,7 @@ fn load_model(
     Ok((model, started.elapsed().as_millis() as u64))
 }
 
-fn thread_count(requested: u32) -> i32 {
+pub(super) fn thread_count(requested: u32) -> i32 {
     if requested > 0 {
         return requested as i32;
     }
@@ -219,14 +226,16 @@ fn thread_count(requested: u32) -> i32 {
 }
 
 /// The context for a model: the requested size within what the model was trained for, batches
-/// of up to 2,048 tokens, and the same thread count for prompt and generation.
+/// of up to 2,048 tokens, the same thread count for prompt and generation, and flash attention
+/// as chosen (see `tune`).
 fn context_params(
     model: &LlamaModel,
-    params: &LoadParams,
+    n_ctx: u32,
     threads: i32,
+    flash: FlashAttention,
 ) -> (LlamaContextParams, u32) {
-    let n_ctx = params.n_ctx.clamp(64, model.n_ctx_train().max(64));
-    let flash = match params.flash_attention {
+    let n_ctx = n_ctx.clamp(64, model.n_ctx_train().max(64));
+    let flash = match flash {
         FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
         FlashAttention::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
         FlashAttention::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
@@ -236,8 +245,163 @@ fn context_params(
         .with_n_batch(n_ctx.min(2048))
         .with_n_threads(threads)
         .with_n_threads_batch(threads)
+        .with_n_seq_max(MAX_PARALLEL)
+        .with_kv_unified(true)
         .with_flash_attention_policy(flash);
     (ctx_params, n_ctx)
+}
+
+/// Flash attention for a model about to be served: the config's, else what was measured on
+/// this machine before, else off until it is measured (`tuning` holds what to measure).
+fn plan_flash(params: &LoadParams, cores: u32) -> (FlashAttention, String, Option<Tuning>) {
+    if params.flash_attention != FlashAttention::Auto {
+        return (params.flash_attention, "config".into(), None);
+    }
+    let memory = std::env::var_os(tune::TUNING_FILE_ENV).map(|p| tune::Memory::new(p.into()));
+    let (Some(memory), Some(key)) = (memory, tune::Key::new(&params.model, cores)) else {
+        // Nowhere to remember a measurement: measuring at every start would cost more than
+        // it saves. Off is what llama.cpp did before `auto`.
+        return (
+            FlashAttention::Off,
+            "not measured: no state directory".into(),
+            None,
+        );
+    };
+    match memory.recall(&key) {
+        Some(measured) => (
+            measured.choice,
+            format!("measured here before; {}", measured.summary()),
+            None,
+        ),
+        None => (
+            FlashAttention::Off,
+            "to be measured".into(),
+            Some(Tuning {
+                key,
+                memory,
+                on: None,
+                off: None,
+            }),
+        ),
+    }
+}
+
+/// A measurement of both flash-attention settings under way (see `tune`).
+struct Tuning {
+    key: tune::Key,
+    memory: tune::Memory,
+    on: Option<Vec<DepthRate>>,
+    off: Option<Vec<DepthRate>>,
+}
+
+/// How long the client must have sent nothing before the worker measures.
+const IDLE_BEFORE_MEASURING: Duration = Duration::from_secs(2);
+
+/// What waiting for a request came to.
+enum Waited {
+    Request(Request),
+    /// Nothing came for `IDLE_BEFORE_MEASURING`, and there is measuring to do.
+    Idle,
+    Gone,
+}
+
+fn wait_for_request(requests: &Receiver<Request>, measuring: bool) -> Waited {
+    if !measuring {
+        return requests.recv().map_or(Waited::Gone, Waited::Request);
+    }
+    match requests.recv_timeout(IDLE_BEFORE_MEASURING) {
+        Ok(request) => Waited::Request(request),
+        Err(RecvTimeoutError::Timeout) => Waited::Idle,
+        Err(RecvTimeoutError::Disconnected) => Waited::Gone,
+    }
+}
+
+/// Measures what `tuning` still lacks, each setting in a small context of its own beside the
+/// session's (its cache stays), watching for requests between decodes: one that arrives stops
+/// the measuring (it goes on at the next idle moment) and is returned to be served. Once both
+/// are measured, the faster is remembered and put in place, and the client told.
+fn measure(
+    session: &mut Session,
+    backend: &LlamaBackend,
+    params: &LoadParams,
+    tuning: &mut Option<Tuning>,
+    requests: &Receiver<Request>,
+    out: &mut EventWriter,
+) -> Result<Option<Request>> {
+    let Some(t) = tuning.as_mut() else {
+        return Ok(None);
+    };
+    let sweep = tune::sweep();
+    let tokens = sweep_tokens(session.model, sweep.tokens_needed());
+    let mut pending = None;
+    for setting in [FlashAttention::On, FlashAttention::Off] {
+        let slot = match setting {
+            FlashAttention::On => &mut t.on,
+            _ => &mut t.off,
+        };
+        if slot.is_some() {
+            continue;
+        }
+        let n_ctx = sweep.tokens_needed() as u32 + 64;
+        let (ctx_params, _) = context_params(session.model, n_ctx, session.threads as i32, setting);
+        let mut ctx = match session.model.new_context(backend, ctx_params) {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                // A setting this build or model cannot use is no candidate.
+                eprintln!("quill worker: no context with flash attention {setting:?}: {e}");
+                *slot = Some(Vec::new());
+                continue;
+            }
+        };
+        let mut stop = || {
+            if pending.is_some() {
+                return true;
+            }
+            match requests.try_recv() {
+                Ok(request) => {
+                    pending = Some(request);
+                    true
+                }
+                Err(TryRecvError::Empty) => false,
+                Err(TryRecvError::Disconnected) => true,
+            }
+        };
+        match sweep::run(&mut ctx, &tokens, &sweep, &mut stop)? {
+            Some(rates) => *slot = Some(rates),
+            None => return Ok(pending),
+        }
+    }
+    let Some(t) = tuning.take() else {
+        return Ok(pending);
+    };
+    let measured =
+        tune::Measurement::new(t.key, t.on.unwrap_or_default(), t.off.unwrap_or_default());
+    eprintln!(
+        "quill worker: flash attention measured: {}; {:?} chosen",
+        measured.summary(),
+        measured.choice
+    );
+    if let Err(e) = t.memory.remember(&measured) {
+        out.send(&Event::Warned {
+            message: format!(
+                "could not keep the engine measurement ({e}): it will be made again next time; \
+                 check that the state directory is writable and the disk not full"
+            ),
+        })?;
+    }
+    session.flash_chosen_by = format!("measured here; {}", measured.summary());
+    if measured.choice != session.flash_attention {
+        session.set_flash(backend, params, measured.choice)?;
+    }
+    out.send(&Event::SettingsChosen(session.settings()))?;
+    Ok(pending)
+}
+
+/// The bench draft, repeated to `needed` tokens: the text the measurement reads.
+fn sweep_tokens(model: &LlamaModel, needed: usize) -> Vec<LlamaToken> {
+    const TEXT: &str = include_str!("../../defaults/bench-draft.md");
+    let piece = model.vocab().tokenize(TEXT.as_bytes(), false, false);
+    piece.iter().copied().cycle().take(needed.max(1)).collect()
 }
 
 /// Serves requests against one loaded model. Returns the request that ends this model's life
@@ -257,7 +421,8 @@ fn serve(
         Some(load) => cpuload::next_threads(cores as usize, cores as usize, load.others()) as i32,
         None => cores,
     };
-    let (ctx_params, n_ctx) = context_params(model, params, threads);
+    let (flash, chosen_by, mut tuning) = plan_flash(params, cores as u32);
+    let (ctx_params, n_ctx) = context_params(model, params.n_ctx, threads, flash);
     let ctx = match model.new_context(backend, ctx_params) {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -268,21 +433,42 @@ fn serve(
         }
     };
     let chat_template = model.chat_template(None).ok();
-    let mut session = Session::new(model, ctx, chat_template, threads);
+    let mut session = Session::new(model, ctx, chat_template, threads, (flash, chosen_by));
     announce(&session, &params.model, load_ms, out)?;
 
     let mut next: Option<Request> = None;
     loop {
         let request = match next.take() {
             Some(request) => request,
-            None => match requests.recv() {
-                Ok(request) => request,
-                Err(_) => return Ok(None),
+            None => match wait_for_request(requests, tuning.is_some()) {
+                Waited::Request(request) => request,
+                Waited::Idle => {
+                    next = measure(&mut session, backend, params, &mut tuning, requests, out)?;
+                    continue;
+                }
+                Waited::Gone => return Ok(None),
             },
         };
         match request {
             Request::Load(_) => return Ok(Some(request)),
             Request::Cancel { .. } => {}
+            Request::Measure { again } => {
+                if again && tuning.is_none() {
+                    tuning = tune::Key::new(&params.model, cores as u32)
+                        .zip(std::env::var_os(tune::TUNING_FILE_ENV))
+                        .map(|(key, file)| Tuning {
+                            key,
+                            memory: tune::Memory::new(file.into()),
+                            on: None,
+                            off: None,
+                        });
+                }
+                if tuning.is_some() {
+                    next = measure(&mut session, backend, params, &mut tuning, requests, out)?;
+                } else {
+                    out.send(&Event::SettingsChosen(session.settings()))?;
+                }
+            }
             Request::Describe => out.send(&describe_system())?,
             Request::Generate {
                 job,
@@ -292,6 +478,7 @@ fn serve(
             } => {
                 let job = Job {
                     id: job,
+                    variants: options.variants.max(1),
                     received: Instant::now(),
                 };
                 if let Some(load) = load {
@@ -313,8 +500,8 @@ fn serve(
     }
 }
 
-/// Runs one generation and reports how it ended (unless the client has gone). The control
-/// it returns holds what arrived meanwhile.
+/// Runs one generation and reports how each of its variants ended (unless the client has
+/// gone). The control it returns holds what arrived meanwhile.
 fn run_job<'r>(
     session: &mut Session,
     job: &Job,
@@ -324,19 +511,34 @@ fn run_job<'r>(
 ) -> Result<Control<'r>> {
     let mut control = Control {
         requests,
-        job: job.id,
+        first: job.id,
+        cancelled: vec![false; job.variants as usize],
+        finished: vec![false; job.variants as usize],
         pending: None,
         client_gone: false,
     };
-    let event = match session.generate(job, prompt, sampling, options, &mut control, out) {
-        Ok(stats) => Event::GenerationFinished { job: job.id, stats },
-        Err(e) => Event::GenerationFailed {
-            job: job.id,
-            reason: format!("{e:#}"),
-        },
-    };
-    if !control.client_gone {
-        out.send(&event)?;
+    let result = session.generate(job, prompt, sampling, options, &mut control, out);
+    if control.client_gone {
+        return Ok(control);
+    }
+    // Every variant gets an end: its own as it stopped, or the failure, or (cut short by a
+    // newer request before it started) a cancelled one.
+    let failure = result.err().map(|e| format!("{e:#}"));
+    for variant in 0..job.variants {
+        if control.finished[variant as usize] {
+            continue;
+        }
+        let id = job.id + JobId::from(variant);
+        out.send(&match &failure {
+            Some(reason) => Event::GenerationFailed {
+                job: id,
+                reason: reason.clone(),
+            },
+            None => Event::GenerationFinished {
+                job: id,
+                stats: session.unstarted_stats(),
+            },
+        })?;
     }
     Ok(control)
 }
@@ -345,13 +547,9 @@ fn run_job<'r>(
 fn announce(session: &Session, path: &Path, load_ms: u64, out: &mut EventWriter) -> Result<()> {
     let has_template = session.chat_template.is_some();
     let n_ctx = session.ctx()?.n_ctx();
-    out.send(&Event::ModelLoaded(model_info(
-        session.model,
-        path,
-        n_ctx,
-        has_template,
-        load_ms,
-    )))?;
+    let mut info = model_info(session.model, path, n_ctx, has_template, load_ms);
+    info.settings = session.settings();
+    out.send(&Event::ModelLoaded(info))?;
     if !has_template {
         out.send(&Event::Warned {
             message: "the model has no chat template llama.cpp knows; using ChatML".into(),
@@ -386,6 +584,7 @@ fn model_info(
             .ok()
             .and_then(|t| t.trim().parse().ok())
             .map_or_else(String::new, file_type_name),
+        settings: EngineSettings::default(),
     }
 }
 
@@ -494,41 +693,83 @@ fn file_stem(path: &Path) -> String {
         .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned())
 }
 
+/// One `Generate`: its variants have the job ids `id`, `id + 1`, ... (see `GenerateOptions`).
 struct Job {
     id: JobId,
+    variants: u32,
     received: Instant,
 }
 
 /// Watches the request channel between decode steps.
 struct Control<'r> {
     requests: &'r Receiver<Request>,
-    job: JobId,
+    /// The job id of the first variant; the others follow it.
+    first: JobId,
+    /// Per variant: the client cancelled it, or it has ended (and its end was sent).
+    cancelled: Vec<bool>,
+    finished: Vec<bool>,
     /// A request that arrived mid-generation and supersedes it (the latest request wins).
     pending: Option<Request>,
     client_gone: bool,
 }
 
 impl Control<'_> {
+    /// Reads what has arrived; true when the whole generation must stop: a newer request, the
+    /// client gone, or every variant still running cancelled.
     fn is_cancelled(&mut self) -> bool {
         if self.pending.is_some() || self.client_gone {
             return true;
         }
         loop {
             match self.requests.try_recv() {
-                Ok(Request::Cancel { job }) if job == self.job => return true,
-                Ok(Request::Cancel { .. }) => {}
+                Ok(Request::Cancel { job }) => {
+                    if let Some(variant) = job
+                        .checked_sub(self.first)
+                        .and_then(|v| self.cancelled.get_mut(v as usize))
+                    {
+                        *variant = true;
+                    }
+                }
                 Ok(other) => {
                     self.pending = Some(other);
                     return true;
                 }
-                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     self.client_gone = true;
                     return true;
                 }
             }
         }
+        self.cancelled
+            .iter()
+            .zip(&self.finished)
+            .all(|(&cancelled, &finished)| cancelled || finished)
     }
+
+    fn variant_cancelled(&self, variant: u32) -> bool {
+        self.pending.is_some()
+            || self.client_gone
+            || self
+                .cancelled
+                .get(variant as usize)
+                .copied()
+                .unwrap_or(true)
+    }
+}
+
+/// One variant being generated: its own sequence in the KV cache, sampler and text.
+struct Branch {
+    variant: u32,
+    seq: i32,
+    sampler: LlamaSampler,
+    text: TextStream,
+    /// Where its logits are in the last batch decoded.
+    idx: i32,
+    generated: u32,
+    first_at: Option<Instant>,
+    ttft_ms: f64,
+    stop: Option<StopReason>,
 }
 
 /// A piece of the rendered prompt: template text (may hold special tokens) or the writer's text.
@@ -543,6 +784,11 @@ struct Session<'m> {
     ctx: Option<LlamaContext<'m>>,
     /// The threads `ctx` decodes with.
     threads: usize,
+    /// The sequences `ctx` holds at once (`MAX_PARALLEL`).
+    n_seq_max: usize,
+    /// Whether `ctx` uses flash attention, and what chose that.
+    flash_attention: FlashAttention,
+    flash_chosen_by: String,
     chat_template: Option<LlamaChatTemplate>,
     /// The tokens whose KV entries sequence 0 holds, in order.
     evaluated: Vec<LlamaToken>,
@@ -560,6 +806,7 @@ impl<'m> Session<'m> {
         ctx: LlamaContext<'m>,
         chat_template: Option<LlamaChatTemplate>,
         threads: i32,
+        (flash_attention, flash_chosen_by): (FlashAttention, String),
     ) -> Self {
         let n_batch = ctx.n_batch() as usize;
         let vocab = model.vocab();
@@ -575,11 +822,29 @@ impl<'m> Session<'m> {
             model,
             ctx: Some(ctx),
             threads: threads.max(1) as usize,
+            n_seq_max: MAX_PARALLEL as usize,
+            flash_attention,
+            flash_chosen_by,
             chat_template,
             evaluated: Vec::new(),
             batch: LlamaBatch::new(n_batch, 1),
             piece_shape,
             anchor: None,
+        }
+    }
+
+    fn settings(&self) -> EngineSettings {
+        let (n_batch, n_ubatch) = self
+            .ctx
+            .as_ref()
+            .map_or((0, 0), |ctx| (ctx.n_batch(), ctx.n_ubatch()));
+        EngineSettings {
+            flash_attention: self.flash_attention,
+            chosen_by: self.flash_chosen_by.clone(),
+            threads: self.threads as u32,
+            n_batch,
+            n_ubatch,
+            cache_type: "f16".into(),
         }
     }
 
@@ -611,7 +876,8 @@ impl<'m> Session<'m> {
         self.ctx = None;
         let mut made = None;
         for count in [threads, self.threads] {
-            let (ctx_params, _) = context_params(self.model, params, count as i32);
+            let (ctx_params, _) =
+                context_params(self.model, params.n_ctx, count as i32, self.flash_attention);
             match self.model.new_context(backend, ctx_params) {
                 Ok(ctx) => {
                     made = Some((ctx, count));
@@ -629,6 +895,34 @@ impl<'m> Session<'m> {
         self.ctx = Some(ctx);
         self.threads = count;
         Ok(())
+    }
+
+    /// Moves to a context with flash attention `flash`. The cache starts empty: the two
+    /// settings lay out its values differently (transposed without flash attention), so
+    /// llama.cpp cannot carry it over. Failing, the old setting is made again.
+    fn set_flash(
+        &mut self,
+        backend: &LlamaBackend,
+        params: &LoadParams,
+        flash: FlashAttention,
+    ) -> Result<()> {
+        self.ctx = None;
+        self.evaluated.clear();
+        for setting in [flash, self.flash_attention] {
+            let (ctx_params, _) =
+                context_params(self.model, params.n_ctx, self.threads as i32, setting);
+            match self.model.new_context(backend, ctx_params) {
+                Ok(ctx) => {
+                    self.ctx = Some(ctx);
+                    self.flash_attention = setting;
+                    return Ok(());
+                }
+                Err(e) => {
+                    eprintln!("quill worker: no context with flash attention {setting:?}: {e}")
+                }
+            }
+        }
+        bail!("could not make the model's context again")
     }
 
     fn fits(&self, token: LlamaToken, needed: usize) -> bool {
@@ -878,94 +1172,6 @@ impl<'m> Session<'m> {
         Ok(true)
     }
 
-    fn decode_one(&mut self, token: LlamaToken) -> Result<()> {
-        self.batch.clear();
-        self.batch
-            .add(token, self.evaluated.len() as i32, &[0], true)?;
-        self.ctx
-            .as_mut()
-            .context("the model has no context")?
-            .decode(&mut self.batch)
-            .map_err(|e| anyhow!("decoding failed: {e}"))?;
-        self.evaluated.push(token);
-        Ok(())
-    }
-
-    /// Samples and streams tokens after the decoded prompt until a stop; fills in `stats`.
-    fn stream(
-        &mut self,
-        job: &Job,
-        sampling: &SamplingParams,
-        options: &GenerateOptions,
-        control: &mut Control,
-        out: &mut EventWriter,
-        stats: &mut GenerationStats,
-    ) -> Result<()> {
-        let n_ctx = self.ctx()?.n_ctx() as usize;
-        let mut sampler = sampler_chain(sampling, self.model.n_vocab());
-        let mut text = TextStream::new(&sampling.stop);
-        let vocab = self.model.vocab();
-        let mut first_token_at: Option<Instant> = None;
-        let mut idx = self.batch.n_tokens() - 1;
-        let stop_reason = loop {
-            if stats.generated_tokens >= sampling.max_tokens {
-                break StopReason::MaxTokens;
-            }
-            if self.evaluated.len() >= n_ctx {
-                break StopReason::ContextFull;
-            }
-            // `sample` also accepts the token into the chain's state (penalties, grammar).
-            let mut token = sampler.sample(self.ctx()?, idx);
-            let needed = text.continuation_needed();
-            if !self.fits(token, needed) {
-                token = self.resample_fitting(&mut sampler, idx, needed);
-            }
-            if first_token_at.is_none() {
-                first_token_at = Some(Instant::now());
-                stats.ttft_ms = job.received.elapsed().as_secs_f64() * 1000.0;
-            }
-            if vocab.is_eog(token) && !options.ignore_eos {
-                break StopReason::EndOfText;
-            }
-            stats.generated_tokens += 1;
-            // special = false: control tokens such as <|im_end|> render as nothing.
-            let piece = vocab.token_to_piece(token, false, None);
-            let step = text.push(&piece);
-            if !step.text.is_empty() {
-                out.send(&Event::TokenGenerated {
-                    job: job.id,
-                    text: step.text,
-                })?;
-            }
-            if step.stopped {
-                break StopReason::StopString;
-            }
-            if stats.generated_tokens >= sampling.max_tokens {
-                break StopReason::MaxTokens;
-            }
-            if control.is_cancelled() {
-                break StopReason::Cancelled;
-            }
-            self.decode_one(token)?;
-            idx = 0;
-        };
-        let tail = text.finish();
-        if !tail.text.is_empty() && stop_reason != StopReason::Cancelled {
-            out.send(&Event::TokenGenerated {
-                job: job.id,
-                text: tail.text,
-            })?;
-        }
-        stats.stop_reason = stop_reason;
-        if let Some(first) = first_token_at
-            && stats.generated_tokens > 1
-        {
-            stats.tokens_per_s =
-                f64::from(stats.generated_tokens - 1) / first.elapsed().as_secs_f64().max(1e-9);
-        }
-        Ok(())
-    }
-
     fn generate(
         &mut self,
         job: &Job,
@@ -974,25 +1180,54 @@ impl<'m> Session<'m> {
         options: &GenerateOptions,
         control: &mut Control,
         out: &mut EventWriter,
-    ) -> Result<GenerationStats> {
+    ) -> Result<()> {
         let n_ctx = self.ctx()?.n_ctx() as usize;
         let reserve = (sampling.max_tokens as usize).clamp(1, n_ctx / 2);
         let mut anchor = self.anchor.clone();
         let (tokens, dropped) = self.prompt_tokens(prompt, reserve, &mut anchor, out)?;
         self.anchor = anchor;
-        let reused = self.reuse_prefix(&tokens, options.reuse_prefix)?;
-
+        let mut reuse = options.reuse_prefix;
         let mut stats = GenerationStats {
             prompt_tokens: tokens.len() as u32,
-            reused_tokens: reused as u32,
             dropped_tokens: dropped as u32,
-            generated_tokens: 0,
-            ttft_ms: 0.0,
-            prompt_tokens_per_s: 0.0,
-            tokens_per_s: 0.0,
-            stop_reason: StopReason::Cancelled,
-            threads: self.threads as u32,
+            ..self.unstarted_stats()
         };
+        // Variants side by side, as many as the cache holds with room for each one's answer;
+        // more go in further waves over the same prompt, read once.
+        let room = n_ctx.saturating_sub(tokens.len()) / (sampling.max_tokens as usize).max(1);
+        let wave = room.clamp(1, self.n_seq_max.max(1)) as u32;
+        let mut start = 0;
+        while start < job.variants {
+            let reused = self.reuse_prefix(&tokens, reuse)?;
+            if start == 0 {
+                stats.reused_tokens = reused as u32;
+            }
+            if !self.read_prompt(job, &tokens, reused, control, out, &mut stats)? {
+                return Ok(());
+            }
+            let end = (start + wave).min(job.variants);
+            self.stream_wave(job, start..end, sampling, options, control, out, &stats)?;
+            if control.is_cancelled() {
+                return Ok(());
+            }
+            start = end;
+            // The next wave starts from the prompt again: only its last token is decoded.
+            reuse = true;
+        }
+        Ok(())
+    }
+
+    /// Decodes the prompt after the `reused` tokens the cache holds, reporting progress;
+    /// false when cancelled meanwhile.
+    fn read_prompt(
+        &mut self,
+        job: &Job,
+        tokens: &[LlamaToken],
+        reused: usize,
+        control: &mut Control,
+        out: &mut EventWriter,
+        stats: &mut GenerationStats,
+    ) -> Result<bool> {
         let prompt_started = Instant::now();
         let total = tokens.len() as u32;
         let mut read = |done: usize| {
@@ -1005,14 +1240,215 @@ impl<'m> Session<'m> {
             })
         };
         if !self.decode_prompt(&tokens[reused..], control, &mut read)? {
-            return Ok(stats);
+            return Ok(false);
         }
-        let prompt_secs = prompt_started.elapsed().as_secs_f64();
-        stats.prompt_tokens_per_s = (tokens.len() - reused) as f64 / prompt_secs.max(1e-9);
-
-        self.stream(job, sampling, options, control, out, &mut stats)?;
-        Ok(stats)
+        if stats.prompt_tokens_per_s == 0.0 {
+            let prompt_secs = prompt_started.elapsed().as_secs_f64();
+            stats.prompt_tokens_per_s = (tokens.len() - reused) as f64 / prompt_secs.max(1e-9);
+        }
+        Ok(true)
     }
+
+    /// Samples and streams the variants `variants` side by side after the decoded prompt, each
+    /// in a sequence of its own that shares the prompt's cache cells (sequence 0 is the first,
+    /// the one `evaluated` follows), one batched decode a step; each variant's end is sent as
+    /// it stops.
+    #[allow(clippy::too_many_arguments)]
+    fn stream_wave(
+        &mut self,
+        job: &Job,
+        variants: std::ops::Range<u32>,
+        sampling: &SamplingParams,
+        options: &GenerateOptions,
+        control: &mut Control,
+        out: &mut EventWriter,
+        prompt_stats: &GenerationStats,
+    ) -> Result<()> {
+        let n_ctx = self.ctx()?.n_ctx() as usize;
+        let first_idx = self.batch.n_tokens() - 1;
+        let mut branches: Vec<Branch> = variants
+            .clone()
+            .map(|variant| {
+                let mut params = sampling.clone();
+                params.seed = params.seed.wrapping_add(variant);
+                Branch {
+                    variant,
+                    seq: (variant - variants.start) as i32,
+                    sampler: sampler_chain(&params, self.model.n_vocab()),
+                    text: TextStream::new(&sampling.stop),
+                    idx: first_idx,
+                    generated: 0,
+                    first_at: None,
+                    ttft_ms: 0.0,
+                    stop: None,
+                }
+            })
+            .collect();
+        let prompt_len = self.evaluated.len();
+        for branch in &branches[1..] {
+            self.ctx_mut()?
+                .copy_kv_cache_seq(0, branch.seq, None, None)
+                .map_err(|e| anyhow!("sharing the prompt between variants failed: {e}"))?;
+        }
+        let mut pos = prompt_len;
+        let result = self.step_branches(
+            job,
+            &mut branches,
+            &mut pos,
+            (sampling, options),
+            (n_ctx, prompt_len),
+            control,
+            out,
+            prompt_stats,
+        );
+        // The other sequences go, whatever happened; sequence 0 keeps the first variant.
+        for branch in &branches[1..] {
+            let _ = self
+                .ctx_mut()?
+                .clear_kv_cache_seq(Some(branch.seq as u32), None, None);
+        }
+        result
+    }
+
+    /// The generation loop of `stream_wave`: sample each live branch, send its text, end the
+    /// ones that stopped, decode the rest's tokens in one batch, until none is left.
+    #[allow(clippy::too_many_arguments)]
+    fn step_branches(
+        &mut self,
+        job: &Job,
+        branches: &mut [Branch],
+        pos: &mut usize,
+        (sampling, options): (&SamplingParams, &GenerateOptions),
+        (n_ctx, prompt_len): (usize, usize),
+        control: &mut Control,
+        out: &mut EventWriter,
+        prompt_stats: &GenerationStats,
+    ) -> Result<()> {
+        let vocab = self.model.vocab();
+        loop {
+            // The cache holds the prompt once and each variant's tokens.
+            let used = prompt_len + branches.iter().map(|b| b.generated as usize).sum::<usize>();
+            let whole_stop = control.is_cancelled();
+            let mut next: Vec<(usize, LlamaToken)> = Vec::with_capacity(branches.len());
+            for (i, branch) in branches.iter_mut().enumerate() {
+                if branch.stop.is_some() {
+                    continue;
+                }
+                if branch.generated >= sampling.max_tokens {
+                    branch.stop = Some(StopReason::MaxTokens);
+                    continue;
+                }
+                if used >= n_ctx {
+                    branch.stop = Some(StopReason::ContextFull);
+                    continue;
+                }
+                // `sample` also accepts the token into the chain's state (penalties, grammar).
+                let mut token = branch.sampler.sample(self.ctx()?, branch.idx);
+                let needed = branch.text.continuation_needed();
+                if !self.fits(token, needed) {
+                    token = self.resample_fitting(&mut branch.sampler, branch.idx, needed);
+                }
+                if branch.first_at.is_none() {
+                    branch.first_at = Some(Instant::now());
+                    branch.ttft_ms = job.received.elapsed().as_secs_f64() * 1000.0;
+                }
+                if vocab.is_eog(token) && !options.ignore_eos {
+                    branch.stop = Some(StopReason::EndOfText);
+                    continue;
+                }
+                branch.generated += 1;
+                // special = false: control tokens such as <|im_end|> render as nothing.
+                let piece = vocab.token_to_piece(token, false, None);
+                let step = branch.text.push(&piece);
+                if !step.text.is_empty() {
+                    out.send(&Event::TokenGenerated {
+                        job: job.id + JobId::from(branch.variant),
+                        text: step.text,
+                    })?;
+                }
+                branch.stop = if step.stopped {
+                    Some(StopReason::StopString)
+                } else if branch.generated >= sampling.max_tokens {
+                    Some(StopReason::MaxTokens)
+                } else if whole_stop || control.variant_cancelled(branch.variant) {
+                    Some(StopReason::Cancelled)
+                } else {
+                    next.push((i, token));
+                    None
+                };
+            }
+            for branch in branches.iter_mut() {
+                if let Some(stop) = branch.stop
+                    && !control.finished[branch.variant as usize]
+                {
+                    control.finished[branch.variant as usize] = true;
+                    end_branch(job, branch, stop, prompt_stats, out)?;
+                }
+            }
+            if next.is_empty() {
+                return Ok(());
+            }
+            self.batch.clear();
+            for (k, &(i, token)) in next.iter().enumerate() {
+                self.batch
+                    .add(token, *pos as i32, &[branches[i].seq], true)?;
+                branches[i].idx = k as i32;
+            }
+            self.ctx
+                .as_mut()
+                .context("the model has no context")?
+                .decode(&mut self.batch)
+                .map_err(|e| anyhow!("decoding failed: {e}"))?;
+            if let Some(&(_, token)) = next.iter().find(|&&(i, _)| branches[i].seq == 0) {
+                self.evaluated.push(token);
+            }
+            *pos += 1;
+        }
+    }
+
+    /// The stats of a variant that never started (a newer request came first).
+    fn unstarted_stats(&self) -> GenerationStats {
+        GenerationStats {
+            prompt_tokens: 0,
+            reused_tokens: 0,
+            dropped_tokens: 0,
+            generated_tokens: 0,
+            ttft_ms: 0.0,
+            prompt_tokens_per_s: 0.0,
+            tokens_per_s: 0.0,
+            stop_reason: StopReason::Cancelled,
+            threads: self.threads as u32,
+        }
+    }
+}
+
+/// Sends what a stopped branch still holds back and its end.
+fn end_branch(
+    job: &Job,
+    branch: &mut Branch,
+    stop: StopReason,
+    prompt_stats: &GenerationStats,
+    out: &mut EventWriter,
+) -> Result<()> {
+    let id = job.id + JobId::from(branch.variant);
+    let tail = branch.text.finish();
+    if !tail.text.is_empty() && stop != StopReason::Cancelled {
+        out.send(&Event::TokenGenerated {
+            job: id,
+            text: tail.text,
+        })?;
+    }
+    let mut stats = prompt_stats.clone();
+    stats.generated_tokens = branch.generated;
+    stats.ttft_ms = branch.ttft_ms;
+    stats.stop_reason = stop;
+    if let Some(first) = branch.first_at
+        && branch.generated > 1
+    {
+        stats.tokens_per_s =
+            f64::from(branch.generated - 1) / first.elapsed().as_secs_f64().max(1e-9);
+    }
+    out.send(&Event::GenerationFinished { job: id, stats })
 }
 
 fn text_segment(part: &Part) -> Segment {
@@ -1059,64 +1495,6 @@ fn render_chatml(messages: &[ChatMessage]) -> Vec<Segment> {
     }
     segments.push(Segment::Template("<|im_start|>assistant\n".into()));
     segments
-}
-
-/// Runs `rounds` greedy generations of `n_tokens` (end-of-text ignored) after `prompt`, in this
-/// process straight on llama-cpp-2, timed like the worker's: the baseline `quill bench` holds the
-/// worker and its protocol against. `before_round(i)` runs before each round, so the caller can
-/// interleave its own measurements and both see the same machine conditions.
-pub fn direct_generation_rounds(
-    params: &LoadParams,
-    prompt: &str,
-    n_tokens: u32,
-    rounds: usize,
-    before_round: &mut dyn FnMut(usize) -> Result<()>,
-) -> Result<Vec<f64>> {
-    send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
-    let backend = LlamaBackend::init().context("initialising the llama.cpp backend")?;
-    let (model, _) = load_model(&backend, params, false).map_err(|e| anyhow!(e))?;
-    let (ctx_params, _) = context_params(&model, params, thread_count(params.n_threads));
-    let mut ctx = model
-        .new_context(&backend, ctx_params)
-        .context("creating the context")?;
-    let tokens = model.vocab().tokenize(prompt.as_bytes(), false, false);
-    let n_batch = ctx.n_batch() as usize;
-    let mut batch = LlamaBatch::new(n_batch, 1);
-    let mut rates = Vec::with_capacity(rounds);
-    for round in 0..rounds {
-        before_round(round)?;
-        ctx.clear_kv_cache();
-        let mut pos = 0;
-        for chunk in tokens.chunks(n_batch) {
-            batch.clear();
-            for &token in chunk {
-                batch.add(token, pos, &[0], pos as usize + 1 == tokens.len())?;
-                pos += 1;
-            }
-            ctx.decode(&mut batch).context("decoding the prompt")?;
-        }
-        let mut sampler = LlamaSampler::greedy();
-        let mut idx = batch.n_tokens() - 1;
-        let mut first: Option<Instant> = None;
-        let mut generated = 0;
-        while generated < n_tokens {
-            let token = sampler.sample(&ctx, idx);
-            first.get_or_insert_with(Instant::now);
-            generated += 1;
-            let _piece = model.vocab().token_to_piece(token, false, None);
-            if generated == n_tokens {
-                break;
-            }
-            batch.clear();
-            batch.add(token, pos, &[0], true)?;
-            pos += 1;
-            ctx.decode(&mut batch).context("decoding")?;
-            idx = 0;
-        }
-        let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
-        rates.push(f64::from(generated.saturating_sub(1)) / secs.max(1e-9));
-    }
-    Ok(rates)
 }
 
 /// The chain llama.cpp's own tools use: penalties, then top-k, top-p, min-p, temperature and a

@@ -39,20 +39,22 @@ pub struct Home {
 /// alone took over two minutes under load. One thread each never waits on a barrier.
 pub const MODEL_THREADS: u32 = 1;
 
+/// The `[engine]` table of a test's config (see `Home::new`).
+pub const ENGINE_CONFIG: &str = "[engine]\nthreads = 1\nflash_attention = \"off\"\n";
+
 impl Home {
-    /// A scratch home whose config only sets `MODEL_THREADS`; a test that writes its own
-    /// config replaces it.
+    /// A scratch home whose config only sets `MODEL_THREADS` and flash attention; a test that
+    /// writes its own config replaces it. Flash attention is pinned because each scratch home
+    /// is a machine Quill has never measured: left on `auto`, every editor test's worker would
+    /// time both settings in its idle moments, beside the other tests. `tests/engine.rs`
+    /// tests the measuring.
     pub fn new() -> Home {
         let home = Home {
             dir: tempfile::tempdir().expect("tempdir"),
         };
         let config = home.dir.path().join("config/quill");
         std::fs::create_dir_all(&config).expect("config dir");
-        std::fs::write(
-            config.join("config.toml"),
-            format!("[engine]\nthreads = {MODEL_THREADS}\n"),
-        )
-        .expect("write config.toml");
+        std::fs::write(config.join("config.toml"), ENGINE_CONFIG).expect("write config.toml");
         home
     }
 

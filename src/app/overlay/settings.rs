@@ -59,6 +59,11 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Int { min: 0, max: 1000 },
     },
     Field {
+        label: "Flash attention",
+        key: &["engine", "flash_attention"],
+        kind: Kind::Choice(&["auto", "on", "off"]),
+    },
+    Field {
         label: "Temperature",
         key: &["sampling", "temperature"],
         kind: Kind::Float { min: 0.0, max: 2.0 },

@@ -1,0 +1,347 @@
+//! Engine settings chosen by measuring them on this machine. llama.cpp's own choice of flash
+//! attention (`auto`) is not the fastest everywhere: on one 2-core Xeon it read prompts a
+//! quarter faster and generated at 512 tokens of context half as fast; on others the two are
+//! close. So the first time a model is loaded on a CPU (and again when the build or the model
+//! file changes), the worker times both settings while the writer is idle, keeps the one that
+//! does a writer's job sooner, and remembers the result in the state directory.
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+
+use super::protocol::FlashAttention;
+use super::sweep::{DepthRate, Sweep};
+
+/// Environment variable naming the file the worker remembers its measurements in.
+pub const TUNING_FILE_ENV: &str = "QUILL_TUNING_FILE";
+
+/// How many measurements the file keeps (models, CPUs, thread counts): the newest.
+const KEPT: usize = 32;
+
+/// A writer's job, as the measurement weighs it: a paragraph of new prompt read, then an
+/// answer written, at an empty context and at a short draft's depth.
+const JOB_PROMPT_TOKENS: f64 = 256.0;
+const JOB_ANSWER_TOKENS: f64 = 128.0;
+
+/// Tokens per decode call while measuring: a request that comes meanwhile waits for one call
+/// at most (under a second on a 2-core CPU with a small model).
+const MEASURE_CHUNK: u32 = 128;
+
+/// What is timed for each setting: a prompt and a short generation at two depths.
+pub fn sweep() -> Sweep {
+    Sweep {
+        depths: vec![0, 512],
+        pp_tokens: 512,
+        tg_tokens: 32,
+        chunk: MEASURE_CHUNK,
+    }
+}
+
+/// What a measurement holds for: this model file, this CPU, this build, this many threads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Key {
+    pub model: PathBuf,
+    pub model_bytes: u64,
+    pub model_modified: u64,
+    pub cpu: String,
+    pub build: String,
+    pub threads: u32,
+}
+
+impl Key {
+    /// The key for `model` decoded with `threads` by this executable on this CPU; None when
+    /// the model file cannot be read.
+    pub fn new(model: &Path, threads: u32) -> Option<Key> {
+        let meta = std::fs::metadata(model).ok()?;
+        Some(Key {
+            model: std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf()),
+            model_bytes: meta.len(),
+            model_modified: modified_secs(&meta),
+            cpu: cpu_id(),
+            build: build_id(),
+            threads,
+        })
+    }
+}
+
+/// Both settings' rates, and the choice made from them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    pub key: Key,
+    pub on: Vec<DepthRate>,
+    pub off: Vec<DepthRate>,
+    pub choice: FlashAttention,
+}
+
+impl Measurement {
+    pub fn new(key: Key, on: Vec<DepthRate>, off: Vec<DepthRate>) -> Self {
+        let choice = choose(&on, &off);
+        Measurement {
+            key,
+            on,
+            off,
+            choice,
+        }
+    }
+
+    /// "on 190/35 t/s, off 150/63 t/s" (prompt/generation at the deepest depth measured).
+    pub fn summary(&self) -> String {
+        let rates = |r: &[DepthRate]| {
+            r.last().map_or_else(
+                || "?".to_string(),
+                |d| format!("{:.0}/{:.0}", d.pp_tokens_per_s, d.tg_tokens_per_s),
+            )
+        };
+        let depth = self.on.last().map_or(0, |d| d.depth);
+        format!(
+            "prompt/generation t/s at {depth} tokens: on {}, off {}",
+            rates(&self.on),
+            rates(&self.off)
+        )
+    }
+}
+
+/// The setting that does a writer's job sooner, summed over the depths measured. Off wins a
+/// tie within 3 %: it is what llama.cpp did before `auto`, and measurement noise is not a reason
+/// to move.
+pub fn choose(on: &[DepthRate], off: &[DepthRate]) -> FlashAttention {
+    if job_seconds(on) < job_seconds(off) * 0.97 {
+        FlashAttention::On
+    } else {
+        FlashAttention::Off
+    }
+}
+
+fn job_seconds(rates: &[DepthRate]) -> f64 {
+    if rates.is_empty() {
+        return f64::INFINITY;
+    }
+    rates
+        .iter()
+        .map(|r| {
+            JOB_PROMPT_TOKENS / r.pp_tokens_per_s.max(1e-9)
+                + JOB_ANSWER_TOKENS / r.tg_tokens_per_s.max(1e-9)
+        })
+        .sum()
+}
+
+/// The measurements remembered in one file (JSON), newest last.
+pub struct Memory {
+    path: PathBuf,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct File {
+    measurements: Vec<Measurement>,
+}
+
+impl Memory {
+    pub fn new(path: PathBuf) -> Self {
+        Memory { path }
+    }
+
+    /// What was measured for `key`, if anything. A missing or unreadable file remembers
+    /// nothing: the worst it costs is measuring again.
+    pub fn recall(&self, key: &Key) -> Option<Measurement> {
+        self.read()
+            .measurements
+            .into_iter()
+            .rev()
+            .find(|m| &m.key == key)
+    }
+
+    /// Keeps `measurement`, replacing an older one for the same key; written to a temporary
+    /// file first and renamed, so a crash or a full disk never leaves half a file.
+    pub fn remember(&self, measurement: &Measurement) -> std::io::Result<()> {
+        let mut file = self.read();
+        file.measurements.retain(|m| m.key != measurement.key);
+        file.measurements.push(measurement.clone());
+        let excess = file.measurements.len().saturating_sub(KEPT);
+        file.measurements.drain(..excess);
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let text = serde_json::to_string_pretty(&file).map_err(std::io::Error::other)?;
+        let temporary = self.path.with_extension("json.tmp");
+        std::fs::write(&temporary, text)?;
+        std::fs::rename(&temporary, &self.path)
+    }
+
+    fn read(&self) -> File {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+}
+
+fn modified_secs(meta: &std::fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The CPU's model name and feature flags: another CPU (the same machine image on other
+/// hardware) is measured again.
+fn cpu_id() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split_once(':'))
+            .map_or("", |(_, v)| v.trim())
+            .to_string()
+    };
+    let model = field("model name");
+    let flags = field("flags");
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{} {}, {cores} cores, flags {:016x}",
+        std::env::consts::ARCH,
+        if model.is_empty() { "unknown" } else { &model },
+        fnv1a(flags.as_bytes())
+    )
+}
+
+/// This executable: its version, size and time. A rebuild (other flags, another llama.cpp)
+/// changes them.
+fn build_id() -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| std::fs::metadata(p).ok());
+    let (bytes, modified) = exe.map_or((0, 0), |m| (m.len(), modified_secs(&m)));
+    format!("{} {bytes} {modified}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A stable 64-bit hash (std's is seeded per process).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rates(pp: f64, tg: f64) -> Vec<DepthRate> {
+        vec![
+            DepthRate {
+                depth: 0,
+                pp_tokens_per_s: pp,
+                tg_tokens_per_s: tg * 1.4,
+            },
+            DepthRate {
+                depth: 512,
+                pp_tokens_per_s: pp * 0.9,
+                tg_tokens_per_s: tg,
+            },
+        ]
+    }
+
+    #[test]
+    fn the_setting_that_does_a_writers_job_sooner_wins() {
+        // The Xeon of issue 12: on reads faster, off generates much faster at depth.
+        assert_eq!(
+            choose(&rates(192.0, 35.0), &rates(148.0, 63.0)),
+            FlashAttention::Off
+        );
+        // A CPU where on reads faster and generates as fast.
+        assert_eq!(
+            choose(&rates(190.0, 60.0), &rates(150.0, 60.0)),
+            FlashAttention::On
+        );
+        // Within the noise: off stays.
+        assert_eq!(
+            choose(&rates(151.0, 61.0), &rates(150.0, 60.0)),
+            FlashAttention::Off
+        );
+        // Nothing measured for one side: the other.
+        assert_eq!(choose(&[], &rates(150.0, 60.0)), FlashAttention::Off);
+        assert_eq!(choose(&rates(150.0, 60.0), &[]), FlashAttention::On);
+    }
+
+    fn key(dir: &Path) -> Key {
+        let model = dir.join("m.gguf");
+        std::fs::write(&model, b"GGUF").unwrap();
+        Key::new(&model, 2).unwrap()
+    }
+
+    #[test]
+    fn a_measurement_is_recalled_for_its_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = Memory::new(dir.path().join("state/engine-tuning.json"));
+        let key = key(dir.path());
+        assert_eq!(memory.recall(&key), None);
+        let measured = Measurement::new(key.clone(), rates(190.0, 60.0), rates(150.0, 60.0));
+        memory.remember(&measured).unwrap();
+        assert_eq!(memory.recall(&key), Some(measured.clone()));
+
+        // Another thread count, another build, a changed model file: not the same machine.
+        let others = [
+            Key {
+                threads: 1,
+                ..key.clone()
+            },
+            Key {
+                build: "0.0.0 1 1".into(),
+                ..key.clone()
+            },
+            Key {
+                model_bytes: 5,
+                ..key.clone()
+            },
+        ];
+        for other in &others {
+            assert_eq!(memory.recall(other), None, "{other:?}");
+        }
+
+        // Measuring again replaces the entry instead of adding one.
+        let again = Measurement::new(key.clone(), rates(100.0, 30.0), rates(150.0, 60.0));
+        memory.remember(&again).unwrap();
+        assert_eq!(memory.recall(&key), Some(again));
+        let text = std::fs::read_to_string(dir.path().join("state/engine-tuning.json")).unwrap();
+        assert_eq!(text.matches("\"choice\"").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_corrupt_file_is_measured_again_and_then_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine-tuning.json");
+        std::fs::write(&path, "{ not json").unwrap();
+        let memory = Memory::new(path.clone());
+        let key = key(dir.path());
+        assert_eq!(memory.recall(&key), None);
+        let measured = Measurement::new(key.clone(), rates(1.0, 1.0), rates(2.0, 2.0));
+        memory.remember(&measured).unwrap();
+        assert_eq!(
+            memory.recall(&key).map(|m| m.choice),
+            Some(FlashAttention::Off)
+        );
+    }
+
+    #[test]
+    fn the_file_keeps_the_newest_measurements_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = Memory::new(dir.path().join("t.json"));
+        let key = key(dir.path());
+        for threads in 0..(KEPT as u32 + 5) {
+            let key = Key {
+                threads,
+                ..key.clone()
+            };
+            memory
+                .remember(&Measurement::new(key, rates(1.0, 1.0), rates(1.0, 1.0)))
+                .unwrap();
+        }
+        assert_eq!(memory.read().measurements.len(), KEPT);
+        let newest = Key {
+            threads: KEPT as u32 + 4,
+            ..key.clone()
+        };
+        assert!(memory.recall(&newest).is_some());
+        assert!(memory.recall(&Key { threads: 0, ..key }).is_none());
+    }
+}
