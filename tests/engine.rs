@@ -409,11 +409,29 @@ fn flash_attention_on_or_off_loads_and_answers() {
 
 /// A worker that remembers its measurements in `file`, its model loaded with flash attention
 /// left to Quill.
+/// Other programs' load is read from a file: the tests beside this one would make any real
+/// reading busy (see `cpuload::Span`).
 fn measuring_engine(home: &Home, file: &std::path::Path) -> (Client, ModelInfo) {
-    let env = vec![(
-        quill::engine::tune::TUNING_FILE_ENV.to_string(),
-        file.display().to_string(),
-    )];
+    measuring_engine_beside(home, file, 0.0)
+}
+
+fn measuring_engine_beside(
+    home: &Home,
+    file: &std::path::Path,
+    others: f64,
+) -> (Client, ModelInfo) {
+    let load = home.dir.path().join("others-load");
+    std::fs::write(&load, others.to_string()).unwrap();
+    let env = vec![
+        (
+            quill::engine::tune::TUNING_FILE_ENV.to_string(),
+            file.display().to_string(),
+        ),
+        (
+            quill::engine::cpuload::LOAD_FILE_ENV.to_string(),
+            load.display().to_string(),
+        ),
+    ];
     worker(home, env, 2048, FlashAttention::Auto)
 }
 
@@ -625,4 +643,19 @@ fn more_variants_than_the_cache_holds_side_by_side_come_in_waves() {
         assert_eq!(stats.generated_tokens, 200, "{text:?}");
         assert_eq!(stats.stop_reason, StopReason::MaxTokens);
     }
+}
+
+#[test]
+fn a_machine_busy_with_other_programs_is_not_measured() {
+    let home = Home::new();
+    let file = home.dir.path().join("state/engine-tuning.json");
+    // Other programs keep one and a half cores busy.
+    let (mut engine, _) = measuring_engine_beside(&home, &file, 1.5);
+    let chosen = settings_chosen(&mut engine);
+    assert_eq!(chosen.flash_attention, FlashAttention::Off);
+    assert!(chosen.chosen_by.contains("busy"), "{chosen:?}");
+    assert!(!file.exists(), "nothing measured on a busy machine is kept");
+    // It still answers.
+    generate(&mut engine, 1, ENGLISH, 4, true);
+    assert_eq!(finish(&mut engine, 1).0.generated_tokens, 4);
 }

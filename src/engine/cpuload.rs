@@ -112,6 +112,34 @@ pub const LOAD_FILE_ENV: &str = "QUILL_CPU_LOAD_FILE";
 
 /// A background reader of the counters. Dropping it leaves the thread to end with the process
 /// (it only sleeps and reads two small files).
+/// Other programs' use of the CPU over a span of time (a measurement that must not be made on a
+/// busy machine): `start`, then `others` at the span's end. Reads `LOAD_FILE_ENV` instead of
+/// the counters when it is set, as `CpuLoad` does.
+pub struct Span {
+    start: Option<Sample>,
+}
+
+impl Span {
+    pub fn start() -> Span {
+        Span {
+            start: read_sample(),
+        }
+    }
+
+    /// Cores' worth of CPU other programs used since `start`; 0 where nothing can be read.
+    pub fn others(&self) -> f64 {
+        if let Some(file) = std::env::var_os(LOAD_FILE_ENV) {
+            return std::fs::read_to_string(file)
+                .ok()
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .unwrap_or(0.0);
+        }
+        self.start
+            .zip(read_sample())
+            .map_or(0.0, |(before, after)| others_busy(&before, &after))
+    }
+}
+
 pub struct CpuLoad {
     /// Other programs' load over the last window, in hundredths of a core.
     others: Arc<AtomicU32>,

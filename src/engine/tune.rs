@@ -28,6 +28,15 @@ const JOB_ANSWER_TOKENS: f64 = 128.0;
 /// at most (under a second on a 2-core CPU with a small model).
 const MEASURE_CHUNK: u32 = 128;
 
+/// Cores' worth of CPU other programs may use while a setting is timed: more, and the timing
+/// says more about them than about the setting (llama.cpp's threads spin, and on a busy
+/// machine run several times slower), so it is thrown away and made again later.
+pub const BUSY_LIMIT: f64 = 0.25;
+
+/// Measurements thrown away for a busy machine before a worker stops trying (it tries again
+/// when it next starts).
+pub const ATTEMPTS: u32 = 3;
+
 /// What is timed for each setting: a prompt and a short generation at two depths.
 pub fn sweep() -> Sweep {
     Sweep {

@@ -281,6 +281,7 @@ fn plan_flash(params: &LoadParams, cores: u32) -> (FlashAttention, String, Optio
                 memory,
                 on: None,
                 off: None,
+                busy: 0,
             }),
         ),
     }
@@ -292,6 +293,8 @@ struct Tuning {
     memory: tune::Memory,
     on: Option<Vec<DepthRate>>,
     off: Option<Vec<DepthRate>>,
+    /// Timings thrown away because other programs were busy meanwhile.
+    busy: u32,
 }
 
 /// How long the client must have sent nothing before the worker measures.
@@ -366,10 +369,30 @@ fn measure(
                 Err(TryRecvError::Disconnected) => true,
             }
         };
-        match sweep::run(&mut ctx, &tokens, &sweep, &mut stop)? {
-            Some(rates) => *slot = Some(rates),
-            None => return Ok(pending),
+        let span = cpuload::Span::start();
+        let Some(rates) = sweep::run(&mut ctx, &tokens, &sweep, &mut stop)? else {
+            return Ok(pending);
+        };
+        let others = span.others();
+        if others <= tune::BUSY_LIMIT {
+            *slot = Some(rates);
+            continue;
         }
+        t.busy += 1;
+        eprintln!(
+            "quill worker: other programs used {others:.2} cores while flash attention \
+             {setting:?} was timed; the timing is thrown away ({} of {})",
+            t.busy,
+            tune::ATTEMPTS
+        );
+        if t.busy < tune::ATTEMPTS {
+            return Ok(pending);
+        }
+        // A machine that stays busy: this worker stops trying, and says so.
+        *tuning = None;
+        session.flash_chosen_by = "not measured: the machine was busy; measured next start".into();
+        out.send(&Event::SettingsChosen(session.settings()))?;
+        return Ok(pending);
     }
     let Some(t) = tuning.take() else {
         return Ok(pending);
@@ -461,6 +484,7 @@ fn serve(
                             memory: tune::Memory::new(file.into()),
                             on: None,
                             off: None,
+                            busy: 0,
                         });
                 }
                 if tuning.is_some() {
