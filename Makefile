@@ -2,7 +2,7 @@
 # model and build natively (-C target-cpu=native, set in .cargo/config.toml).
 CARGO ?= cargo
 
-.PHONY: run test bench bench-native deps model build lint llama-build
+.PHONY: run test bench bench-native bench-llama deps model build lint llama-build
 
 run: deps model build
 	./target/release/quill $(FILE)
@@ -15,6 +15,12 @@ bench: deps model build
 	./target/release/quill bench --editor
 	./target/release/quill bench --assistant
 	./target/release/quill bench --busy
+
+# Quill against llama.cpp's own llama-bench (built from the llama.cpp that llama-cpp-python's
+# source distribution vendors, cached in target/llama-bench/), depth by depth. MODEL, THREADS,
+# REPS, DEPTHS: see scripts/bench-llama.
+bench-llama: deps model build
+	scripts/bench-llama
 
 # The native build against a portable one (RUSTFLAGS=""), side by side: what native buys.
 bench-native: deps model
