@@ -294,17 +294,7 @@ impl Assistant {
             && let Some(parts) = &s.parts
         {
             // How much of a long text was read goes in the status bar too.
-            cx.status.info(if parts.dropped_tokens == 0 {
-                format!(
-                    "summarised in {} parts: all of the text was read",
-                    parts.total
-                )
-            } else {
-                format!(
-                    "summarised in {} parts: {} tokens did not fit and were not read",
-                    parts.total, parts.dropped_tokens
-                )
-            });
+            cx.status.info(parts_read(parts));
         }
         match finished {
             Finished::Stale => Vec::new(),
@@ -380,10 +370,14 @@ impl Assistant {
                 s.dropped
             )
         };
-        cx.status.info(text);
+        // How much of a long text was read stays in view beside it.
+        match &s.parts {
+            Some(parts) => cx.status.info(format!("{}; {text}", parts_read(parts))),
+            None => cx.status.info(text),
+        }
     }
 
-    /// Asks for the next variant if the suggestion wants more and the engine is ready.
+    /// Asks for the variants still wanted if the suggestion wants more and the engine is ready.
     fn continue_variants(&mut self) -> Vec<Effect> {
         if self.state != ModelState::Ready
             || !self.suggestion.as_ref().is_some_and(|s| s.wants_more())
@@ -796,6 +790,21 @@ fn insert_target(rope: &ropey::Rope, at: usize) -> Target {
         after: rope.slice(at..end).to_string(),
     }
 }
+/// How much of a long text its summary read, for the status bar.
+fn parts_read(parts: &crate::suggestion::Parts) -> String {
+    if parts.dropped_tokens == 0 {
+        format!(
+            "summarised in {} parts: all of the text was read",
+            parts.total
+        )
+    } else {
+        format!(
+            "summarised in {} parts: {} tokens did not fit and were not read",
+            parts.total, parts.dropped_tokens
+        )
+    }
+}
+
 #[cfg(test)]
 impl Assistant {
     pub(crate) fn set_state(&mut self, state: ModelState) {
