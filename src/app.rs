@@ -739,25 +739,24 @@ pub(crate) mod test_support {
         }
     }
 
-    /// How many variants the `Generate` among `effects` asks for side by side.
-    pub(crate) fn variants_of(effects: &[Effect]) -> u32 {
+    /// The first job id and the variant count of the `Generate` among `effects`.
+    fn generate_of(effects: &[Effect]) -> (JobId, u32) {
         effects
             .iter()
             .find_map(|e| match e {
-                Effect::Generate { variants, .. } => Some(*variants),
+                Effect::Generate { job, variants, .. } => Some((*job, *variants)),
                 _ => None,
             })
             .expect("a generate effect")
     }
 
+    /// How many variants the `Generate` among `effects` asks for side by side.
+    pub(crate) fn variants_of(effects: &[Effect]) -> u32 {
+        generate_of(effects).1
+    }
+
     pub(crate) fn job_of(effects: &[Effect]) -> JobId {
-        effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Generate { job, .. } => Some(*job),
-                _ => None,
-            })
-            .expect("a generate effect")
+        generate_of(effects).0
     }
 
     impl App {

@@ -257,8 +257,7 @@ fn plan_flash(params: &LoadParams, cores: u32) -> (FlashAttention, String, Optio
     if params.flash_attention != FlashAttention::Auto {
         return (params.flash_attention, "config".into(), None);
     }
-    let memory = std::env::var_os(tune::TUNING_FILE_ENV).map(|p| tune::Memory::new(p.into()));
-    let (Some(memory), Some(key)) = (memory, tune::Key::new(&params.model, cores)) else {
+    let Some(tuning) = Tuning::new(params, cores) else {
         // Nowhere to remember a measurement: measuring at every start would cost more than
         // it saves. Off is what llama.cpp did before `auto`.
         return (
@@ -267,23 +266,13 @@ fn plan_flash(params: &LoadParams, cores: u32) -> (FlashAttention, String, Optio
             None,
         );
     };
-    match memory.recall(&key) {
+    match tuning.memory.recall(&tuning.key) {
         Some(measured) => (
             measured.choice,
             format!("measured here before; {}", measured.summary()),
             None,
         ),
-        None => (
-            FlashAttention::Off,
-            "to be measured".into(),
-            Some(Tuning {
-                key,
-                memory,
-                on: None,
-                off: None,
-                busy: 0,
-            }),
-        ),
+        None => (FlashAttention::Off, "to be measured".into(), Some(tuning)),
     }
 }
 
@@ -295,6 +284,21 @@ struct Tuning {
     off: Option<Vec<DepthRate>>,
     /// Timings thrown away because other programs were busy meanwhile.
     busy: u32,
+}
+
+impl Tuning {
+    /// Nothing measured yet for `params`' model on `cores` threads; None when there is nowhere
+    /// to remember it (no state directory named) or the model file cannot be read.
+    fn new(params: &LoadParams, cores: u32) -> Option<Tuning> {
+        let file = std::env::var_os(tune::TUNING_FILE_ENV)?;
+        Some(Tuning {
+            key: tune::Key::new(&params.model, cores)?,
+            memory: tune::Memory::new(file.into()),
+            on: None,
+            off: None,
+            busy: 0,
+        })
+    }
 }
 
 /// How long the client must have sent nothing before the worker measures.
@@ -477,15 +481,7 @@ fn serve(
             Request::Cancel { .. } => {}
             Request::Measure { again } => {
                 if again && tuning.is_none() {
-                    tuning = tune::Key::new(&params.model, cores as u32)
-                        .zip(std::env::var_os(tune::TUNING_FILE_ENV))
-                        .map(|(key, file)| Tuning {
-                            key,
-                            memory: tune::Memory::new(file.into()),
-                            on: None,
-                            off: None,
-                            busy: 0,
-                        });
+                    tuning = Tuning::new(params, cores as u32);
                 }
                 if tuning.is_some() {
                     next = measure(&mut session, backend, params, &mut tuning, requests, out)?;
