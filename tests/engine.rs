@@ -465,9 +465,21 @@ fn an_idle_worker_measures_flash_attention_once_and_remembers_it() {
     let text = std::fs::read_to_string(&file).expect("the measurement is kept");
     let kept: serde_json::Value = serde_json::from_str(&text).unwrap();
     let measured = &kept["measurements"][0];
+    // Each depth a writer's 2,048-token context reaches.
+    let depths = quill::engine::tune::sweep(2048).depths;
+    assert_eq!(
+        measured["key"]["depths"],
+        serde_json::json!(depths),
+        "{text}"
+    );
     for setting in ["on", "off"] {
         let rates = measured[setting].as_array().unwrap();
-        assert_eq!(rates.len(), 2, "{text}");
+        let timed: Vec<u64> = rates.iter().map(|r| r["depth"].as_u64().unwrap()).collect();
+        assert_eq!(
+            timed,
+            depths.iter().map(|&d| u64::from(d)).collect::<Vec<_>>(),
+            "{text}"
+        );
         for rate in rates {
             assert!(rate["pp_tokens_per_s"].as_f64().unwrap() > 0.0, "{text}");
             assert!(rate["tg_tokens_per_s"].as_f64().unwrap() > 0.0, "{text}");

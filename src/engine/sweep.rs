@@ -106,6 +106,87 @@ pub fn run(
     Ok(Some(rates))
 }
 
+/// Two contexts of one model (two settings) timed side by side at `depth`: each is brought to
+/// the depth (`filled` says how far each has read), then each test runs `reps` times on each in
+/// alternating order (a b, b a, ...) and the best of each is kept. A machine that slows down
+/// for a while (a shared host) then slows both alike, and noise, which only ever slows, counts
+/// against neither. `None` when `stop` said so; the contexts are then part-way and are dropped.
+pub fn compare_at(
+    mut ctxs: [&mut LlamaContext; 2],
+    filled: &mut [usize; 2],
+    tokens: &[LlamaToken],
+    depth: u32,
+    sweep: &Sweep,
+    reps: usize,
+    stop: &mut dyn FnMut() -> bool,
+) -> Result<Option<[DepthRate; 2]>> {
+    let depth = depth as usize;
+    let pp_end = depth + sweep.pp_tokens as usize;
+    let needed = pp_end.max(depth + sweep.tg_tokens as usize);
+    if tokens.len() < needed {
+        bail!(
+            "the sweep needs {needed} tokens of text, it has {}",
+            tokens.len()
+        );
+    }
+    let n_batch = ctxs
+        .iter()
+        .map(|ctx| match sweep.chunk {
+            0 => ctx.n_batch(),
+            chunk => chunk.min(ctx.n_batch()),
+        })
+        .min()
+        .unwrap_or(1) as usize;
+    let mut batch = LlamaBatch::new(n_batch, 1);
+    for (ctx, filled) in ctxs.iter_mut().zip(filled.iter_mut()) {
+        if *filled > depth {
+            truncate(ctx, depth)?;
+        } else if !decode_span(ctx, (&mut batch, n_batch), tokens, *filled..depth, stop)? {
+            return Ok(None);
+        }
+        *filled = depth;
+    }
+    let order = |rep: usize| {
+        if rep.is_multiple_of(2) {
+            [0, 1]
+        } else {
+            [1, 0]
+        }
+    };
+    let mut best = [(0.0f64, 0.0f64); 2];
+    for rep in 0..reps.max(1) {
+        for i in order(rep) {
+            let ctx = &mut *ctxs[i];
+            let Some(rate) = generate(ctx, &mut batch, tokens, depth, sweep.tg_tokens, stop)?
+            else {
+                return Ok(None);
+            };
+            truncate(ctx, depth)?;
+            best[i].1 = best[i].1.max(rate);
+        }
+    }
+    for rep in 0..reps.max(1) {
+        for i in order(rep) {
+            let ctx = &mut *ctxs[i];
+            if filled[i] > depth {
+                truncate(ctx, depth)?;
+            }
+            let started = Instant::now();
+            if !decode_span(ctx, (&mut batch, n_batch), tokens, depth..pp_end, stop)? {
+                return Ok(None);
+            }
+            let rate = f64::from(sweep.pp_tokens) / started.elapsed().as_secs_f64().max(1e-9);
+            filled[i] = pp_end;
+            best[i].0 = best[i].0.max(rate);
+        }
+    }
+    Ok(Some(best.map(|(pp, tg)| DepthRate {
+        depth: depth as u32,
+        pp_tokens_per_s: pp,
+        tg_tokens_per_s: tg,
+    })))
+}
+
 /// Decodes `tokens[span]` at their positions in calls of `n_batch` (what `batch` holds), logits for the last only.
 fn decode_span(
     ctx: &mut LlamaContext,

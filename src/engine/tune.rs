@@ -20,9 +20,12 @@ pub const TUNING_FILE_ENV: &str = "QUILL_TUNING_FILE";
 const KEPT: usize = 32;
 
 /// A writer's job, as the measurement weighs it: a paragraph of new prompt read, then an
-/// answer written, at an empty context and at a short draft's depth.
+/// answer written, at each of `DEPTHS`.
 const JOB_PROMPT_TOKENS: f64 = 256.0;
 const JOB_ANSWER_TOKENS: f64 = 128.0;
+
+/// Runs of each test per setting and depth, in alternating order; the best counts.
+pub const REPS: usize = 2;
 
 /// Tokens per decode call while measuring: a request that comes meanwhile waits for one call
 /// at most (under a second on a 2-core CPU with a small model).
@@ -37,17 +40,34 @@ pub const BUSY_LIMIT: f64 = 0.25;
 /// when it next starts).
 pub const ATTEMPTS: u32 = 3;
 
-/// What is timed for each setting: a prompt and a short generation at two depths.
-pub fn sweep() -> Sweep {
+/// The depths of context a setting is timed at: a new draft, a short piece, a long one. The
+/// faster setting can change between them (on one 2-core Xeon flash attention generated 7 %
+/// faster on an empty context and 18-26 % slower from 512 tokens on), so a choice made at the
+/// first two alone can lose where writers spend their time.
+pub const DEPTHS: [u32; 3] = [0, 512, 1500];
+
+/// The context a measurement's own context is sized for, beyond its deepest prompt's end.
+pub const SPARE_TOKENS: u32 = 64;
+
+/// What is timed for each setting in a writer's context of `n_ctx` tokens: a prompt and a short
+/// generation at each of `DEPTHS` it can reach (depth 0 always).
+pub fn sweep(n_ctx: u32) -> Sweep {
+    const PP: u32 = 512;
+    const TG: u32 = 32;
     Sweep {
-        depths: vec![0, 512],
-        pp_tokens: 512,
-        tg_tokens: 32,
+        depths: DEPTHS
+            .iter()
+            .copied()
+            .filter(|&d| d == 0 || d + PP + TG + SPARE_TOKENS <= n_ctx)
+            .collect(),
+        pp_tokens: PP,
+        tg_tokens: TG,
         chunk: MEASURE_CHUNK,
     }
 }
 
-/// What a measurement holds for: this model file, this CPU, this build, this many threads.
+/// What a measurement holds for: this model file, this CPU, this build, this many threads,
+/// these depths.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Key {
     pub model: PathBuf,
@@ -56,12 +76,16 @@ pub struct Key {
     pub cpu: String,
     pub build: String,
     pub threads: u32,
+    /// The depths timed (a file written before they were part of the key has none, and is
+    /// measured again at the depths of today).
+    #[serde(default)]
+    pub depths: Vec<u32>,
 }
 
 impl Key {
-    /// The key for `model` decoded with `threads` by this executable on this CPU; None when
-    /// the model file cannot be read.
-    pub fn new(model: &Path, threads: u32) -> Option<Key> {
+    /// The key for `model` decoded with `threads` at `depths` by this executable on this CPU;
+    /// None when the model file cannot be read.
+    pub fn new(model: &Path, threads: u32, depths: &[u32]) -> Option<Key> {
         let meta = std::fs::metadata(model).ok()?;
         Some(Key {
             model: std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf()),
@@ -70,6 +94,7 @@ impl Key {
             cpu: cpu_id(),
             build: build_id(),
             threads,
+            depths: depths.to_vec(),
         })
     }
 }
@@ -94,15 +119,34 @@ impl Measurement {
         }
     }
 
-    /// "on 190/35 t/s, off 150/63 t/s" (prompt/generation at the deepest depth measured).
+    /// The choice when only `setting` could be used at all (the other's context could not be
+    /// made): nothing to time.
+    pub fn only(key: Key, setting: FlashAttention) -> Self {
+        Measurement {
+            key,
+            on: Vec::new(),
+            off: Vec::new(),
+            choice: setting,
+        }
+    }
+
+    /// "prompt/generation t/s at 1500 tokens: on 190/35, off 150/63" (the deepest depth
+    /// measured), or which setting alone could be used.
     pub fn summary(&self) -> String {
+        if self.on.is_empty() && self.off.is_empty() {
+            let other = match self.choice {
+                FlashAttention::On => "off",
+                _ => "on",
+            };
+            return format!("flash attention {other} could not be used with this model here");
+        }
         let rates = |r: &[DepthRate]| {
             r.last().map_or_else(
                 || "?".to_string(),
                 |d| format!("{:.0}/{:.0}", d.pp_tokens_per_s, d.tg_tokens_per_s),
             )
         };
-        let depth = self.on.last().map_or(0, |d| d.depth);
+        let depth = self.on.last().or(self.off.last()).map_or(0, |d| d.depth);
         format!(
             "prompt/generation t/s at {depth} tokens: on {}, off {}",
             rates(&self.on),
@@ -247,6 +291,11 @@ mod tests {
                 pp_tokens_per_s: pp * 0.9,
                 tg_tokens_per_s: tg,
             },
+            DepthRate {
+                depth: 1500,
+                pp_tokens_per_s: pp * 0.6,
+                tg_tokens_per_s: tg * 0.7,
+            },
         ]
     }
 
@@ -267,15 +316,59 @@ mod tests {
             choose(&rates(151.0, 61.0), &rates(150.0, 60.0)),
             FlashAttention::Off
         );
+        // Measured on the development Xeon (llama-bench, t/s, prompt/generation at 0, 512 and
+        // 1,500 tokens): on 263/110, 216/66, 135/49; off 200/94, 210/83, 124/58. On wins the
+        // empty context, off every depth a draft has; weighed over the three, off is chosen.
+        let xeon = |r: [(f64, f64); 3]| {
+            r.iter()
+                .zip(DEPTHS)
+                .map(|(&(pp, tg), depth)| DepthRate {
+                    depth,
+                    pp_tokens_per_s: pp,
+                    tg_tokens_per_s: tg,
+                })
+                .collect::<Vec<_>>()
+        };
+        let on = xeon([(263.0, 110.0), (216.0, 66.0), (135.0, 49.0)]);
+        let off = xeon([(200.0, 94.0), (210.0, 83.0), (124.0, 58.0)]);
+        assert_eq!(choose(&on, &off), FlashAttention::Off);
+        // Timed at an empty context alone, the same machine would have chosen on.
+        assert_eq!(choose(&on[..1], &off[..1]), FlashAttention::On);
         // Nothing measured for one side: the other.
         assert_eq!(choose(&[], &rates(150.0, 60.0)), FlashAttention::Off);
         assert_eq!(choose(&rates(150.0, 60.0), &[]), FlashAttention::On);
     }
 
+    #[test]
+    fn the_depths_timed_are_those_the_writers_context_reaches() {
+        assert_eq!(sweep(4096).depths, DEPTHS);
+        assert_eq!(sweep(4096).tokens_needed(), 1500 + 512);
+        // 1,500 tokens and a 512-token prompt do not fit in 2,048.
+        assert_eq!(sweep(2048).depths, [0, 512]);
+        assert_eq!(sweep(512).depths, [0]);
+        assert_eq!(sweep(64).depths, [0]);
+    }
+
+    #[test]
+    fn a_measurement_shows_what_it_chose_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let measured = Measurement::new(key(dir.path()), rates(190.0, 35.0), rates(150.0, 63.0));
+        assert_eq!(
+            measured.summary(),
+            "prompt/generation t/s at 1500 tokens: on 114/24, off 90/44"
+        );
+        let only = Measurement::only(key(dir.path()), FlashAttention::Off);
+        assert_eq!(only.choice, FlashAttention::Off);
+        assert_eq!(
+            only.summary(),
+            "flash attention on could not be used with this model here"
+        );
+    }
+
     fn key(dir: &Path) -> Key {
         let model = dir.join("m.gguf");
         std::fs::write(&model, b"GGUF").unwrap();
-        Key::new(&model, 2).unwrap()
+        Key::new(&model, 2, &DEPTHS).unwrap()
     }
 
     #[test]
@@ -300,6 +393,15 @@ mod tests {
             },
             Key {
                 model_bytes: 5,
+                ..key.clone()
+            },
+            // Other depths, or none (a file from before depths were part of the key).
+            Key {
+                depths: vec![0, 512],
+                ..key.clone()
+            },
+            Key {
+                depths: Vec::new(),
                 ..key.clone()
             },
         ];

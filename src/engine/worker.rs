@@ -31,7 +31,7 @@ use super::protocol::{
     JobId, LoadParams, ModelInfo, Part, Prompt, Request, SamplingParams, StopReason,
 };
 use super::stream::{TextStream, is_continuation, piece_fits};
-use super::sweep::{self, DepthRate};
+use super::sweep::{self, DepthRate, Sweep};
 use super::tune;
 
 /// Environment variable through which the client names its pid, so a worker whose parent died
@@ -234,7 +234,7 @@ fn context_params(
     threads: i32,
     flash: FlashAttention,
 ) -> (LlamaContextParams, u32) {
-    let n_ctx = n_ctx.clamp(64, model.n_ctx_train().max(64));
+    let n_ctx = context_size(model, n_ctx);
     let flash = match flash {
         FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
         FlashAttention::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
@@ -251,13 +251,23 @@ fn context_params(
     (ctx_params, n_ctx)
 }
 
-/// Flash attention for a model about to be served: the config's, else what was measured on
-/// this machine before, else off until it is measured (`tuning` holds what to measure).
-fn plan_flash(params: &LoadParams, cores: u32) -> (FlashAttention, String, Option<Tuning>) {
+/// The context a model gets for `n_ctx` asked: within what it was trained for.
+fn context_size(model: &LlamaModel, n_ctx: u32) -> u32 {
+    n_ctx.clamp(64, model.n_ctx_train().max(64))
+}
+
+/// Flash attention for a model about to be served in a context of `n_ctx`: the config's, else
+/// what was measured on this machine before, else off until it is measured (`tuning` holds what
+/// to measure).
+fn plan_flash(
+    params: &LoadParams,
+    cores: u32,
+    n_ctx: u32,
+) -> (FlashAttention, String, Option<Tuning>) {
     if params.flash_attention != FlashAttention::Auto {
         return (params.flash_attention, "config".into(), None);
     }
-    let Some(tuning) = Tuning::new(params, cores) else {
+    let Some(tuning) = Tuning::new(params, cores, n_ctx) else {
         // Nowhere to remember a measurement: measuring at every start would cost more than
         // it saves. Off is what llama.cpp did before `auto`.
         return (
@@ -279,23 +289,26 @@ fn plan_flash(params: &LoadParams, cores: u32) -> (FlashAttention, String, Optio
 /// A measurement of both flash-attention settings under way (see `tune`).
 struct Tuning {
     key: tune::Key,
+    sweep: Sweep,
     memory: tune::Memory,
-    on: Option<Vec<DepthRate>>,
-    off: Option<Vec<DepthRate>>,
+    /// Each depth timed so far: flash attention on, off.
+    done: Vec<[DepthRate; 2]>,
     /// Timings thrown away because other programs were busy meanwhile.
     busy: u32,
 }
 
 impl Tuning {
-    /// Nothing measured yet for `params`' model on `cores` threads; None when there is nowhere
-    /// to remember it (no state directory named) or the model file cannot be read.
-    fn new(params: &LoadParams, cores: u32) -> Option<Tuning> {
+    /// Nothing measured yet for `params`' model on `cores` threads in a context of `n_ctx`;
+    /// None when there is nowhere to remember it (no state directory named) or the model file
+    /// cannot be read.
+    fn new(params: &LoadParams, cores: u32, n_ctx: u32) -> Option<Tuning> {
         let file = std::env::var_os(tune::TUNING_FILE_ENV)?;
+        let sweep = tune::sweep(n_ctx);
         Some(Tuning {
-            key: tune::Key::new(&params.model, cores)?,
+            key: tune::Key::new(&params.model, cores, &sweep.depths)?,
+            sweep,
             memory: tune::Memory::new(file.into()),
-            on: None,
-            off: None,
+            done: Vec::new(),
             busy: 0,
         })
     }
@@ -323,10 +336,11 @@ fn wait_for_request(requests: &Receiver<Request>, measuring: bool) -> Waited {
     }
 }
 
-/// Measures what `tuning` still lacks, each setting in a small context of its own beside the
-/// session's (its cache stays), watching for requests between decodes: one that arrives stops
-/// the measuring (it goes on at the next idle moment) and is returned to be served. Once both
-/// are measured, the faster is remembered and put in place, and the client told.
+/// Measures what `tuning` still lacks: both settings side by side, each in a small context of
+/// its own beside the session's (its cache stays), depth by depth, watching for requests
+/// between decodes. One that arrives stops the measuring and is returned to be served; the
+/// depths already timed are kept, and the next idle moment goes on from there. Once every depth
+/// is timed, the faster setting is remembered and put in place, and the client told.
 fn measure(
     session: &mut Session,
     backend: &LlamaBackend,
@@ -338,71 +352,109 @@ fn measure(
     let Some(t) = tuning.as_mut() else {
         return Ok(None);
     };
-    let sweep = tune::sweep();
+    let sweep = t.sweep.clone();
     let tokens = sweep_tokens(session.model, sweep.tokens_needed());
-    let mut pending = None;
-    for setting in [FlashAttention::On, FlashAttention::Off] {
-        let slot = match setting {
-            FlashAttention::On => &mut t.on,
-            _ => &mut t.off,
-        };
-        if slot.is_some() {
-            continue;
-        }
-        let n_ctx = sweep.tokens_needed() as u32 + 64;
+    let n_ctx = sweep.tokens_needed() as u32 + tune::SPARE_TOKENS;
+    let mut contexts = [FlashAttention::On, FlashAttention::Off].map(|setting| {
         let (ctx_params, _) = context_params(session.model, n_ctx, session.threads as i32, setting);
-        let mut ctx = match session.model.new_context(backend, ctx_params) {
-            Ok(ctx) => ctx,
-            Err(e) => {
-                // A setting this build or model cannot use is no candidate.
-                eprintln!("quill worker: no context with flash attention {setting:?}: {e}");
-                *slot = Some(Vec::new());
-                continue;
-            }
-        };
-        let mut stop = || {
-            if pending.is_some() {
-                return true;
-            }
-            match requests.try_recv() {
-                Ok(request) => {
-                    pending = Some(request);
-                    true
+        session
+            .model
+            .new_context(backend, ctx_params)
+            .inspect_err(|e| {
+                eprintln!("quill worker: no context with flash attention {setting:?}: {e}")
+            })
+            .ok()
+    });
+    let measured = match &mut contexts {
+        [Some(on), Some(off)] => {
+            let mut pending = None;
+            let mut stop = || {
+                if pending.is_some() {
+                    return true;
                 }
-                Err(TryRecvError::Empty) => false,
-                Err(TryRecvError::Disconnected) => true,
+                match requests.try_recv() {
+                    Ok(request) => {
+                        pending = Some(request);
+                        true
+                    }
+                    Err(TryRecvError::Empty) => false,
+                    Err(TryRecvError::Disconnected) => true,
+                }
+            };
+            let mut filled = [0, 0];
+            for &depth in sweep.depths.iter().skip(t.done.len()) {
+                let span = cpuload::Span::start();
+                let started = Instant::now();
+                // A machine found busy a second in is not timed to the end.
+                let mut busy = None;
+                let mut stop_or_busy = || {
+                    if stop() {
+                        return true;
+                    }
+                    if started.elapsed() >= Duration::from_secs(1) {
+                        let others = span.others();
+                        if others > tune::BUSY_LIMIT {
+                            busy = Some(others);
+                            return true;
+                        }
+                    }
+                    false
+                };
+                let timed = sweep::compare_at(
+                    [on, off],
+                    &mut filled,
+                    &tokens,
+                    depth,
+                    &sweep,
+                    tune::REPS,
+                    &mut stop_or_busy,
+                )?;
+                let others = match (timed, busy) {
+                    (_, Some(others)) => others,
+                    (None, None) => return Ok(pending),
+                    (Some(rates), None) => match span.others() {
+                        others if others > tune::BUSY_LIMIT => others,
+                        _ => {
+                            t.done.push(rates);
+                            continue;
+                        }
+                    },
+                };
+                t.busy += 1;
+                eprintln!(
+                    "quill worker: other programs used {others:.2} cores while flash attention \
+                     was timed at {depth} tokens; the timing is thrown away ({} of {})",
+                    t.busy,
+                    tune::ATTEMPTS
+                );
+                if t.busy < tune::ATTEMPTS {
+                    return Ok(pending);
+                }
+                // A machine that stays busy: this worker stops trying, and says so.
+                *tuning = None;
+                session.flash_chosen_by =
+                    "not measured: the machine was busy; measured next start".into();
+                out.send(&Event::SettingsChosen(session.settings()))?;
+                return Ok(pending);
             }
-        };
-        let span = cpuload::Span::start();
-        let Some(rates) = sweep::run(&mut ctx, &tokens, &sweep, &mut stop)? else {
-            return Ok(pending);
-        };
-        let others = span.others();
-        if others <= tune::BUSY_LIMIT {
-            *slot = Some(rates);
-            continue;
+            let (on, off) = t.done.iter().map(|[a, b]| (*a, *b)).unzip();
+            tune::Measurement::new(t.key.clone(), on, off)
         }
-        t.busy += 1;
-        eprintln!(
-            "quill worker: other programs used {others:.2} cores while flash attention \
-             {setting:?} was timed; the timing is thrown away ({} of {})",
-            t.busy,
-            tune::ATTEMPTS
-        );
-        if t.busy < tune::ATTEMPTS {
-            return Ok(pending);
+        // A setting this build or model cannot use is no candidate.
+        [Some(_), None] => tune::Measurement::only(t.key.clone(), FlashAttention::On),
+        [None, Some(_)] => tune::Measurement::only(t.key.clone(), FlashAttention::Off),
+        [None, None] => {
+            *tuning = None;
+            session.flash_chosen_by =
+                "not measured: no context of its own could be made; measured next start".into();
+            out.send(&Event::SettingsChosen(session.settings()))?;
+            return Ok(None);
         }
-        // A machine that stays busy: this worker stops trying, and says so.
-        *tuning = None;
-        session.flash_chosen_by = "not measured: the machine was busy; measured next start".into();
-        out.send(&Event::SettingsChosen(session.settings()))?;
-        return Ok(pending);
-    }
-    let Some(t) = tuning.take() else {
-        return Ok(pending);
     };
-    let measured =
-        tune::Measurement::new(t.key, t.on.unwrap_or_default(), t.off.unwrap_or_default());
+    drop(contexts);
+    let Some(t) = tuning.take() else {
+        return Ok(None);
+    };
     eprintln!(
         "quill worker: flash attention measured: {}; {:?} chosen",
         measured.summary(),
@@ -421,7 +473,7 @@ fn measure(
         session.set_flash(backend, params, measured.choice)?;
     }
     out.send(&Event::SettingsChosen(session.settings()))?;
-    Ok(pending)
+    Ok(None)
 }
 
 /// The bench draft, repeated to `needed` tokens: the text the measurement reads.
@@ -448,8 +500,9 @@ fn serve(
         Some(load) => cpuload::next_threads(cores as usize, cores as usize, load.others()) as i32,
         None => cores,
     };
-    let (flash, chosen_by, mut tuning) = plan_flash(params, cores as u32);
-    let (ctx_params, n_ctx) = context_params(model, params.n_ctx, threads, flash);
+    let n_ctx = context_size(model, params.n_ctx);
+    let (flash, chosen_by, mut tuning) = plan_flash(params, cores as u32, n_ctx);
+    let (ctx_params, n_ctx) = context_params(model, n_ctx, threads, flash);
     let ctx = match model.new_context(backend, ctx_params) {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -481,7 +534,7 @@ fn serve(
             Request::Cancel { .. } => {}
             Request::Measure { again } => {
                 if again && tuning.is_none() {
-                    tuning = Tuning::new(params, cores as u32);
+                    tuning = Tuning::new(params, cores as u32, n_ctx);
                 }
                 if tuning.is_some() {
                     next = measure(&mut session, backend, params, &mut tuning, requests, out)?;
