@@ -77,6 +77,12 @@ pub struct DepthReport {
     pub tg_tokens_per_s: f64,
     pub tg_direct_tokens_per_s: f64,
     pub tg_ratio: f64,
+    /// Round by round, in the order measured (the figures above are their medians): what a
+    /// comparison with another tool's repetitions needs.
+    pub pp_samples: Vec<f64>,
+    pub pp_direct_samples: Vec<f64>,
+    pub tg_samples: Vec<f64>,
+    pub tg_direct_samples: Vec<f64>,
 }
 
 pub fn run(settings: &Settings, threads: u32, rounds: usize, json: bool) -> Result<(), Failure> {
@@ -173,19 +179,20 @@ fn depth_reports(
     quill: &[Vec<DepthRate>],
     direct: &[Vec<DepthRate>],
 ) -> Vec<DepthReport> {
-    let median_of = |rounds: &[Vec<DepthRate>], i: usize, rate: fn(&DepthRate) -> f64| {
-        let values: Vec<f64> = rounds.iter().filter_map(|r| r.get(i)).map(rate).collect();
-        median(&values)
+    let samples = |rounds: &[Vec<DepthRate>], i: usize, rate: fn(&DepthRate) -> f64| -> Vec<f64> {
+        rounds.iter().filter_map(|r| r.get(i)).map(rate).collect()
     };
     sweep
         .depths
         .iter()
         .enumerate()
         .map(|(i, &depth)| {
-            let pp = median_of(quill, i, |r| r.pp_tokens_per_s);
-            let pp_direct = median_of(direct, i, |r| r.pp_tokens_per_s);
-            let tg = median_of(quill, i, |r| r.tg_tokens_per_s);
-            let tg_direct = median_of(direct, i, |r| r.tg_tokens_per_s);
+            let pp_samples = samples(quill, i, |r| r.pp_tokens_per_s);
+            let pp_direct_samples = samples(direct, i, |r| r.pp_tokens_per_s);
+            let tg_samples = samples(quill, i, |r| r.tg_tokens_per_s);
+            let tg_direct_samples = samples(direct, i, |r| r.tg_tokens_per_s);
+            let (pp, pp_direct) = (median(&pp_samples), median(&pp_direct_samples));
+            let (tg, tg_direct) = (median(&tg_samples), median(&tg_direct_samples));
             DepthReport {
                 depth,
                 pp_tokens: sweep.pp_tokens,
@@ -196,6 +203,10 @@ fn depth_reports(
                 tg_tokens_per_s: tg,
                 tg_direct_tokens_per_s: tg_direct,
                 tg_ratio: tg / tg_direct.max(1e-9),
+                pp_samples,
+                pp_direct_samples,
+                tg_samples,
+                tg_direct_samples,
             }
         })
         .collect()
