@@ -67,6 +67,11 @@ pub enum CliCommand {
         #[command(subcommand)]
         action: TemplateCommand,
     },
+    /// Models: list them, choose one, add or remove one.
+    Model {
+        #[command(subcommand)]
+        action: ModelCommand,
+    },
     /// Measure the engine on the configured model, like llama-bench.
     Bench {
         /// Print JSON instead of a table.
@@ -95,6 +100,40 @@ pub enum CliCommand {
     /// The engine process (started by Quill itself; speaks JSON lines on stdin/stdout).
     #[command(hide = true)]
     Worker,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// The models in the data directory and the configured one: size, architecture,
+    /// quantisation, context length, chat template; `*` marks the one in use.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make NAME (a model in the data directory) or PATH the model Quill uses: writes
+    /// `model =` into config.toml, keeping its comments.
+    Use {
+        #[arg(value_name = "NAME|PATH")]
+        name: String,
+    },
+    /// Copy a GGUF file into the data directory (checked first), or link it with --link.
+    Add {
+        path: PathBuf,
+        /// The name to keep it under (default: its file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Link to the file where it is instead of copying it.
+        #[arg(long)]
+        link: bool,
+    },
+    /// Remove a model from the data directory (asks first).
+    Rm {
+        name: String,
+        /// Do not ask.
+        #[arg(long, short)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

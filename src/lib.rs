@@ -15,6 +15,7 @@ pub mod document;
 pub mod engine;
 pub mod headless;
 pub mod keymap;
+pub mod models;
 pub mod paths;
 pub mod plan;
 pub mod prompt;

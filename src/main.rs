@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use quill::cli::{ActionArgs, Cli, CliCommand, TemplateCommand};
+use quill::cli::{ActionArgs, Cli, CliCommand, ModelCommand, TemplateCommand};
 use quill::config::Config;
 use quill::headless::{self, Failure, RunOptions, Settings};
 use quill::paths::Paths;
@@ -79,6 +79,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             ..
         }) => quill::bench::run(&settings, threads, rounds, json),
         Some(CliCommand::Template { action }) => template(action, &settings),
+        Some(CliCommand::Model { action }) => model(action, &settings),
         Some(CliCommand::Doctor) => quill::doctor::run(&settings, cli.model.as_deref()),
         Some(CliCommand::Keys) => {
             let (keys, warnings) = settings.config.keymaps();
@@ -129,6 +130,19 @@ fn settings(config_file: Option<PathBuf>, model: Option<PathBuf>) -> Result<Sett
         warning: warning.map(|w| w.0),
         config_file,
     })
+}
+
+fn model(action: ModelCommand, settings: &Settings) -> Result<(), Failure> {
+    match action {
+        ModelCommand::List { json } => quill::models::print_list(settings, json),
+        ModelCommand::Use { name } => quill::models::use_model(settings, &name),
+        ModelCommand::Add { path, name, link } => {
+            quill::models::add(settings, &path, name.as_deref(), link)
+        }
+        ModelCommand::Rm { name, yes } => {
+            quill::models::remove(settings, &name, yes, &mut std::io::stdin().lock())
+        }
+    }
 }
 
 fn template(action: TemplateCommand, settings: &Settings) -> Result<(), Failure> {

@@ -42,8 +42,14 @@ impl Paths {
         self.config_dir.join("config.toml")
     }
 
+    /// Where models live: `scripts/fetch-model` puts the default one here, and `quill model`
+    /// lists, adds and removes them here.
+    pub fn models_dir(&self) -> PathBuf {
+        self.data_dir.join("models")
+    }
+
     pub fn default_model(&self) -> PathBuf {
-        self.data_dir.join("models").join(DEFAULT_MODEL_FILE)
+        self.models_dir().join(DEFAULT_MODEL_FILE)
     }
 
     pub fn worker_log(&self) -> PathBuf {

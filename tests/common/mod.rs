@@ -85,7 +85,8 @@ impl Home {
         self.output_with_input(command, "")
     }
 
-    fn output_with_input(&self, mut command: Command, stdin: &str) -> Output {
+    /// Runs `command` (from `command()`) to its end within `RUN_DEADLINE`, feeding `stdin`.
+    pub fn output_with_input(&self, mut command: Command, stdin: &str) -> Output {
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
