@@ -127,6 +127,18 @@ pub enum ModelCommand {
         #[arg(long)]
         link: bool,
     },
+    /// Download a GGUF into the data directory, with progress; an interrupted download
+    /// resumes when the same command runs again.
+    Pull {
+        /// An https:// (or http://) URL of a .gguf file, or hf:owner/repo/file.gguf.
+        url: String,
+        /// Check the file against this sha256 before installing it.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// The name to keep it under (default: the URL's file name).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Remove a model from the data directory (asks first).
     Rm {
         name: String,

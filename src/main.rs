@@ -139,6 +139,9 @@ fn model(action: ModelCommand, settings: &Settings) -> Result<(), Failure> {
         ModelCommand::Add { path, name, link } => {
             quill::models::add(settings, &path, name.as_deref(), link)
         }
+        ModelCommand::Pull { url, sha256, name } => {
+            quill::models::pull::pull(settings, &url, sha256.as_deref(), name.as_deref())
+        }
         ModelCommand::Rm { name, yes } => {
             quill::models::remove(settings, &name, yes, &mut std::io::stdin().lock())
         }

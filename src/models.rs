@@ -2,6 +2,8 @@
 //! is (read from its GGUF header, never loading its weights), which one is in use, and adding,
 //! choosing and removing them without opening config.toml or a file manager.
 
+pub mod pull;
+
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
@@ -305,27 +307,11 @@ pub fn add(
             source.display()
         )));
     }
-    let name = match name {
-        Some(name) if name.ends_with(".gguf") => name.to_string(),
-        Some(name) => format!("{name}.gguf"),
-        None => facts.name.clone(),
-    };
-    if name.contains(std::path::MAIN_SEPARATOR) || name.starts_with('.') {
-        return Err(Failure::bad_input(format!(
-            "{name:?} is not a file name: give --name a plain name"
-        )));
-    }
+    let dest = new_destination(settings, name.unwrap_or(&facts.name))?;
+    let name = dest
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let dir = settings.paths.models_dir();
-    let dest = dir.join(&name);
-    if dest.symlink_metadata().is_ok() {
-        return Err(Failure::bad_input(format!(
-            "{} is already there: give this one another name with --name, or remove that one \
-             first with `quill model rm {name}`",
-            dest.display()
-        )));
-    }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Failure::bad_input(format!("cannot create {}: {e}", dir.display())))?;
     let source = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
     if link {
         std::os::unix::fs::symlink(&source, &dest)
@@ -357,6 +343,32 @@ pub fn add(
     }
     println!("added {}: {}", dest.display(), describe(&facts));
     Ok(())
+}
+
+/// Where a new model called `name` (`.gguf` added when missing) goes in the models folder,
+/// which is made if need be. Refused: a name that is not a plain file name, and one taken.
+fn new_destination(settings: &Settings, name: &str) -> Result<PathBuf, Failure> {
+    let name = if name.ends_with(".gguf") {
+        name.to_string()
+    } else {
+        format!("{name}.gguf")
+    };
+    if name.contains(std::path::MAIN_SEPARATOR) || name.starts_with('.') {
+        return Err(Failure::bad_input(format!(
+            "{name:?} is not a file name: give --name a plain name"
+        )));
+    }
+    let dir = settings.paths.models_dir();
+    let dest = dir.join(&name);
+    if dest.symlink_metadata().is_ok() {
+        return Err(Failure::bad_input(format!(
+            "{} is already there: `quill model use {name}` uses it; give this one another name              with --name, or remove that one first with `quill model rm {name}`",
+            dest.display()
+        )));
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::bad_input(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dest)
 }
 
 fn copy_synced(from: &Path, to: &Path) -> std::io::Result<()> {

@@ -307,7 +307,11 @@ fn a_disk_without_room_for_the_model_gets_nothing_added() {
     assert!(stderr(&output).contains("--link"), "{}", stderr(&output));
     assert!(names_in(&dir).is_empty(), "{:?}", names_in(&dir));
     // Linking needs no room.
-    ok(&quill_model(&home, &["add", "--link", model().to_str().unwrap()], ""));
+    ok(&quill_model(
+        &home,
+        &["add", "--link", model().to_str().unwrap()],
+        "",
+    ));
 }
 
 /// The twin that needs no root: a models folder that refuses writes.
