@@ -722,6 +722,7 @@ pub(crate) mod test_support {
             architecture: "llama".into(),
             quantisation: "Q4_1".into(),
             settings: Default::default(),
+            placement: Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::engine::Client;
 use crate::engine::protocol::{
     EngineSettings, Event, Fit, GenerateOptions, Part, Prompt, Request, SamplingParams,
+    describe_placement,
 };
 use crate::engine::sweep::{Baseline, DepthRate, Sweep};
 use crate::headless::{
@@ -40,6 +41,8 @@ pub struct BenchReport {
     pub rounds: usize,
     /// What the worker decodes with, and how that was chosen.
     pub settings: EngineSettings,
+    /// Where the model's layers went: "CPU: 31 layers", "CUDA0: 31 layers".
+    pub backend: String,
     /// What the in-process baseline decodes with.
     pub baseline: String,
     pub depths: Vec<DepthReport>,
@@ -119,6 +122,7 @@ pub fn run(settings: &Settings, threads: u32, rounds: usize, json: bool) -> Resu
         threads: info.settings.threads,
         rounds: rounds.max(1),
         settings: info.settings,
+        backend: describe_placement(&info.placement),
         baseline: "llama.cpp's defaults (flash attention auto, n_batch 2048, n_ubatch 512, \
                    f16 cache), same context and threads"
             .into(),
@@ -404,7 +408,7 @@ fn print_table(r: &BenchReport) {
         "model {}  n_ctx {}  threads {}  median of {} rounds",
         r.model, r.n_ctx, r.threads, r.rounds
     );
-    println!("quill:  {}", r.settings.describe());
+    println!("quill:  {}; {}", r.settings.describe(), r.backend);
     println!("direct: {}", r.baseline);
     println!("| test            |  quill t/s | direct t/s | quill/direct |");
     println!("|-----------------|------------|------------|--------------|");

@@ -50,7 +50,9 @@ pub struct EditorConfig {
 pub struct EngineConfig {
     pub n_ctx: u32,
     pub threads: u32,
-    pub gpu_layers: u32,
+    /// Layers offloaded to GPUs: -1 for all of them.
+    #[serde(deserialize_with = "gpu_layers")]
+    pub gpu_layers: i32,
     pub flash_attention: crate::engine::protocol::FlashAttention,
 }
 
@@ -98,9 +100,21 @@ impl Config {
             model,
             n_ctx: self.engine.n_ctx,
             n_threads: self.engine.threads,
-            n_gpu_layers: self.engine.gpu_layers,
+            // All: llama.cpp takes any count past the model's layers as all of them.
+            n_gpu_layers: u32::try_from(self.engine.gpu_layers).unwrap_or(u32::MAX),
             flash_attention: self.engine.flash_attention,
         }
+    }
+}
+
+/// `gpu_layers`: a count of layers, or -1 for all.
+fn gpu_layers<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    let value = i64::deserialize(deserializer)?;
+    match i32::try_from(value) {
+        Ok(layers) if layers >= -1 => Ok(layers),
+        _ => Err(serde::de::Error::custom(format!(
+            "gpu_layers is {value}: give a number of layers, 0 for none, or -1 for all"
+        ))),
     }
 }
 
@@ -460,6 +474,27 @@ mod tests {
         let warning = warning.unwrap().0;
         assert!(warning.contains(":3:"), "{warning}");
         assert!(warning.contains("tempurature"), "{warning}");
+    }
+
+    #[test]
+    fn gpu_layers_takes_a_count_or_minus_one_for_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let model = PathBuf::from("m.gguf");
+        std::fs::write(&path, "[engine]\ngpu_layers = 20\n").unwrap();
+        let (config, warning) = Config::load(&path);
+        assert_eq!(warning, None);
+        assert_eq!(config.load_params(model.clone()).n_gpu_layers, 20);
+        std::fs::write(&path, "[engine]\ngpu_layers = -1\n").unwrap();
+        let (config, warning) = Config::load(&path);
+        assert_eq!(warning, None);
+        assert_eq!(config.load_params(model.clone()).n_gpu_layers, u32::MAX);
+        std::fs::write(&path, "[engine]\n\ngpu_layers = -2\n").unwrap();
+        let (config, warning) = Config::load(&path);
+        assert_eq!(config, Config::default());
+        let warning = warning.unwrap().0;
+        assert!(warning.starts_with("config.toml:3:"), "{warning}");
+        assert!(warning.contains("-1 for all"), "{warning}");
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::engine::exit::{BASELINE_BUILD, PORTABLE_BUILD, WorkerExit};
 use crate::engine::protocol::{
-    Event, GenerateOptions, ModelInfo, Part, Prompt, Request, SamplingParams,
+    Device, Event, GenerateOptions, ModelInfo, Part, Prompt, Request, SamplingParams,
+    describe_placement,
 };
 use crate::engine::{Client, ModelLoadError, WorkerCommand, model_file};
 use crate::headless::{self, Failure, RunOptions, Settings};
@@ -134,13 +135,16 @@ pub fn run(settings: &Settings, model_flag: Option<&Path>) -> Result<(), Failure
 }
 
 /// Asks a fresh worker which CPU features llama.cpp was compiled for.
-fn describe(engine: &mut Client) -> Result<Vec<String>, String> {
+fn describe(engine: &mut Client) -> Result<(Vec<String>, Vec<Device>), String> {
     engine
         .send(&Request::Describe)
         .map_err(|e| format!("{e:#}"))?;
     loop {
         match engine.recv_timeout(ANSWER_WAIT) {
-            Some(Event::SystemDescribed { cpu_features }) => return Ok(cpu_features),
+            Some(Event::SystemDescribed {
+                cpu_features,
+                devices,
+            }) => return Ok((cpu_features, devices)),
             Some(Event::WorkerExited { exit }) => return Err(exited(&exit)),
             Some(_) => {}
             None => return Err(format!("no answer within {} s", ANSWER_WAIT.as_secs())),
@@ -155,10 +159,14 @@ fn exited(exit: &WorkerExit) -> String {
     }
 }
 
-fn check_build(out: &mut Vec<Finding>, described: &Result<Vec<String>, String>, cpu: &CpuFeatures) {
+fn check_build(
+    out: &mut Vec<Finding>,
+    described: &Result<(Vec<String>, Vec<Device>), String>,
+    cpu: &CpuFeatures,
+) {
     check_version(out);
-    let compiled = match described {
-        Ok(compiled) => compiled,
+    let (compiled, devices) = match described {
+        Ok(described) => described,
         Err(e) => {
             out.push(fail(
                 "llama.cpp",
@@ -173,6 +181,7 @@ fn check_build(out: &mut Vec<Finding>, described: &Result<Vec<String>, String>, 
         "llama.cpp",
         format!("compiled for {}", or_none(compiled)),
     ));
+    out.push(finding(Level::Ok, "devices", describe_devices(devices)));
     check_cpu(out, compiled, cpu);
     if compiled.iter().any(|f| f == "AMX_INT8") && cpu.has("AMX_INT8") == Some(true) {
         out.push(fail(
@@ -581,10 +590,42 @@ fn check_model(
     out.push(finding(Level::Ok, "model", describe_model(&info)));
     out.push(finding(
         Level::Ok,
+        "layers",
+        format!(
+            "{} (gpu_layers = {} in the config)",
+            describe_placement(&info.placement),
+            settings.config.engine.gpu_layers
+        ),
+    ));
+    out.push(finding(
+        Level::Ok,
         "loads",
         format!("in {} ms, context {} tokens", info.load_ms, info.n_ctx),
     ));
     generate(out, &mut engine);
+}
+
+/// "CPU (Intel Xeon ...), CUDA0 (NVIDIA ..., 7.6 of 8.0 GiB free)".
+fn describe_devices(devices: &[Device]) -> String {
+    if devices.is_empty() {
+        return "llama.cpp names none".into();
+    }
+    devices
+        .iter()
+        .map(|d| {
+            let memory = if d.gpu && d.memory_total_bytes > 0 {
+                format!(
+                    ", {} of {} free",
+                    crate::models::human_bytes(d.memory_free_bytes),
+                    crate::models::human_bytes(d.memory_total_bytes)
+                )
+            } else {
+                String::new()
+            };
+            format!("{} ({}{memory})", d.name, d.description)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn describe_model(info: &ModelInfo) -> String {
@@ -750,7 +791,7 @@ mod tests {
         assert_eq!(cpu.has("AMX_INT8"), Some(false));
         assert_eq!(cpu.has("SOMETHING_NEW"), None);
         let mut out = Vec::new();
-        check_build(&mut out, &Ok(vec!["AVX2".into()]), &cpu);
+        check_build(&mut out, &Ok((vec!["AVX2".into()], Vec::new())), &cpu);
         assert!(
             out.iter()
                 .any(|f| f.label == "llama.cpp" && f.text.contains("AVX2"))
@@ -758,7 +799,11 @@ mod tests {
         assert!(out.iter().all(|f| f.level != Level::Fail), "{out:?}");
         // Built for AVX-512 on an AVX2 machine: a portable build fixes it.
         let mut out = Vec::new();
-        check_build(&mut out, &Ok(vec!["AVX2".into(), "AVX512".into()]), &cpu);
+        check_build(
+            &mut out,
+            &Ok((vec!["AVX2".into(), "AVX512".into()], Vec::new())),
+            &cpu,
+        );
         let failed = out
             .iter()
             .find(|f| f.level == Level::Fail)
@@ -771,7 +816,11 @@ mod tests {
             flags: Some(["pni", "avx"].map(String::from).into()),
         };
         let mut out = Vec::new();
-        check_build(&mut out, &Ok(vec!["AVX".into(), "AVX2".into()]), &old);
+        check_build(
+            &mut out,
+            &Ok((vec!["AVX".into(), "AVX2".into()], Vec::new())),
+            &old,
+        );
         let failed = out
             .iter()
             .find(|f| f.level == Level::Fail)

@@ -41,6 +41,10 @@ fn a_healthy_setup_passes_and_generates_four_tokens() {
         "chat template: yes",
         "generates  4 tokens in",
         "tokens/s",
+        // The devices llama.cpp sees (a CPU build: the CPU alone), and where the layers went:
+        // SmolLM2-135M has 30 repeating layers and the output.
+        "devices    CPU (",
+        "layers     CPU: 31 layers (gpu_layers = 0 in the config)",
     ] {
         assert!(report.contains(expected), "no {expected:?} in:\n{report}");
     }

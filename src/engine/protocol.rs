@@ -83,6 +83,49 @@ pub struct ModelInfo {
     /// What its context decodes with.
     #[serde(default)]
     pub settings: EngineSettings,
+    /// Where its layers (the repeating ones and the output) went, GPUs first.
+    #[serde(default)]
+    pub placement: Vec<Placement>,
+}
+
+/// A device llama.cpp can compute on, as it names it ("CPU", "CUDA0", "Vulkan0", ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub name: String,
+    pub description: String,
+    /// The backend it belongs to ("CPU", "CUDA", "Metal", "Vulkan").
+    pub backend: String,
+    pub gpu: bool,
+    /// A GPU that shares the CPU's memory: llama.cpp uses one only when there is no other.
+    pub integrated: bool,
+    pub memory_total_bytes: u64,
+    pub memory_free_bytes: u64,
+}
+
+/// Where a model's layers went: a device's name and how many of them it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    pub device: String,
+    pub layers: u32,
+}
+
+/// "CPU: 31 layers", "CUDA0: 20 layers, CPU: 11 layers".
+pub fn describe_placement(placement: &[Placement]) -> String {
+    if placement.is_empty() {
+        return "unknown".into();
+    }
+    placement
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: {} layer{}",
+                p.device,
+                p.layers,
+                if p.layers == 1 { "" } else { "s" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What the worker decodes with, and how it came to.
@@ -258,6 +301,9 @@ pub enum Event {
     /// (ggml's names: "AVX2", "AVX512_VNNI", "AMX_INT8", "NEON", ...).
     SystemDescribed {
         cpu_features: Vec<String>,
+        /// The devices llama.cpp can compute on in this build (the CPU always).
+        #[serde(default)]
+        devices: Vec<Device>,
     },
     /// Synthesised by the client when the worker process ends; never sent by the worker.
     WorkerExited {

@@ -27,12 +27,14 @@ use super::cpuload::{self, CpuLoad};
 use super::fit::fit_text;
 use super::model_file;
 use super::protocol::{
-    ChatMessage, EngineSettings, Event, Fit, FlashAttention, GenerateOptions, GenerationStats,
-    JobId, LoadParams, ModelInfo, Part, Prompt, Request, SamplingParams, StopReason,
+    ChatMessage, Device, EngineSettings, Event, Fit, FlashAttention, GenerateOptions,
+    GenerationStats, JobId, LoadParams, ModelInfo, Part, Placement, Prompt, Request,
+    SamplingParams, StopReason,
 };
 use super::stream::{TextStream, is_continuation, piece_fits};
 use super::sweep::{self, DepthRate, Sweep};
 use super::tune;
+use llama_cpp_2::LlamaBackendDeviceType;
 
 /// Environment variable through which the client names its pid, so a worker whose parent died
 /// before `PR_SET_PDEATHSIG` took effect notices and exits.
@@ -514,7 +516,7 @@ fn serve(
     };
     let chat_template = model.chat_template(None).ok();
     let mut session = Session::new(model, ctx, chat_template, threads, (flash, chosen_by));
-    announce(&session, &params.model, load_ms, out)?;
+    announce(&session, params, load_ms, out)?;
 
     let mut next: Option<Request> = None;
     loop {
@@ -617,11 +619,17 @@ fn run_job<'r>(
 }
 
 /// Tells the client the model is loaded, and what it is.
-fn announce(session: &Session, path: &Path, load_ms: u64, out: &mut EventWriter) -> Result<()> {
+fn announce(
+    session: &Session,
+    params: &LoadParams,
+    load_ms: u64,
+    out: &mut EventWriter,
+) -> Result<()> {
     let has_template = session.chat_template.is_some();
     let n_ctx = session.ctx()?.n_ctx();
-    let mut info = model_info(session.model, path, n_ctx, has_template, load_ms);
+    let mut info = model_info(session.model, &params.model, n_ctx, has_template, load_ms);
     info.settings = session.settings();
+    info.placement = placement(session.model.n_layer() + 1, params.n_gpu_layers);
     out.send(&Event::ModelLoaded(info))?;
     if !has_template {
         out.send(&Event::Warned {
@@ -629,6 +637,34 @@ fn announce(session: &Session, path: &Path, load_ms: u64, out: &mut EventWriter)
         })?;
     }
     Ok(())
+}
+
+/// Where a model of `layers` layers went with `gpu_layers` asked for, as llama.cpp places them.
+fn placement(layers: u32, gpu_layers: u32) -> Vec<Placement> {
+    let all = devices();
+    let mut gpus: Vec<&Device> = all.iter().filter(|d| d.gpu).collect();
+    // llama.cpp uses integrated GPUs only when there is no other.
+    if gpus.iter().any(|d| !d.integrated) {
+        gpus.retain(|d| !d.integrated);
+    }
+    let free: Vec<u64> = gpus.iter().map(|d| d.memory_free_bytes).collect();
+    let (counts, cpu) = layer_split(layers, gpu_layers, &free);
+    let mut placement: Vec<Placement> = gpus
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| *n > 0)
+        .map(|(d, layers)| Placement {
+            device: d.name.clone(),
+            layers,
+        })
+        .collect();
+    if cpu > 0 {
+        placement.push(Placement {
+            device: "CPU".into(),
+            layers: cpu,
+        });
+    }
+    placement
 }
 
 /// What the client is told of a loaded model.
@@ -658,6 +694,7 @@ fn model_info(
             .and_then(|t| t.trim().parse().ok())
             .map_or_else(String::new, model_file::file_type_name),
         settings: EngineSettings::default(),
+        placement: Vec::new(),
     }
 }
 
@@ -714,7 +751,60 @@ fn describe_system() -> Event {
         .filter(|(_, probe)| unsafe { probe() } != 0)
         .map(|(name, _)| name.to_string())
         .collect();
-    Event::SystemDescribed { cpu_features }
+    Event::SystemDescribed {
+        cpu_features,
+        devices: devices(),
+    }
+}
+
+/// The devices llama.cpp sees in this build.
+fn devices() -> Vec<Device> {
+    llama_cpp_2::list_llama_ggml_backend_devices()
+        .into_iter()
+        .map(|d| Device {
+            gpu: matches!(
+                d.device_type,
+                LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu
+            ),
+            integrated: d.device_type == LlamaBackendDeviceType::IntegratedGpu,
+            name: d.name,
+            description: d.description,
+            backend: d.backend,
+            memory_total_bytes: d.memory_total as u64,
+            memory_free_bytes: d.memory_free as u64,
+        })
+        .collect()
+}
+
+/// How llama.cpp places `layers` layers (the repeating ones and the output) with `gpu_layers`
+/// asked for, over GPUs with `free` bytes each, by default (split by layer, in proportion to
+/// free memory; the last `gpu_layers` go to the GPUs): each GPU's count, in order, and the
+/// CPU's. Mirrors `llama_model::load_tensors`, which does not say it through its API.
+fn layer_split(layers: u32, gpu_layers: u32, free: &[u64]) -> (Vec<u32>, u32) {
+    let on_gpus = if free.is_empty() {
+        0
+    } else {
+        gpu_layers.min(layers)
+    };
+    let mut counts = vec![0u32; free.len()];
+    let total: f64 = free.iter().map(|&f| f as f64).sum();
+    // Cumulative shares, as llama.cpp's `splits`.
+    let mut splits = Vec::with_capacity(free.len());
+    let mut sum = 0.0;
+    for &f in free {
+        sum += if total > 0.0 {
+            f as f64 / total
+        } else {
+            1.0 / free.len() as f64
+        };
+        splits.push(sum as f32);
+    }
+    for i in 0..on_gpus {
+        let at = i as f32 / on_gpus as f32;
+        let device = splits.partition_point(|&s| s <= at).min(free.len() - 1);
+        counts[device] += 1;
+    }
+    (counts, layers - on_gpus)
 }
 
 fn file_stem(path: &Path) -> String {
@@ -1556,4 +1646,22 @@ fn sampler_chain(params: &SamplingParams, n_vocab: i32) -> LlamaSampler {
     samplers.push(LlamaSampler::temp(params.temperature));
     samplers.push(LlamaSampler::dist(params.seed));
     LlamaSampler::chain_simple(samplers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_are_placed_as_llama_cpp_places_them() {
+        // No GPU: all on the CPU, whatever is asked.
+        assert_eq!(layer_split(31, u32::MAX, &[]), (vec![], 31));
+        // One GPU: the last `gpu_layers` layers, or all.
+        assert_eq!(layer_split(31, 0, &[8 << 30]), (vec![0], 31));
+        assert_eq!(layer_split(31, 20, &[8 << 30]), (vec![20], 11));
+        assert_eq!(layer_split(31, u32::MAX, &[8 << 30]), (vec![31], 0));
+        // Two GPUs: in proportion to their free memory.
+        assert_eq!(layer_split(30, 30, &[4 << 30, 4 << 30]), (vec![15, 15], 0));
+        assert_eq!(layer_split(30, 30, &[8 << 30, 4 << 30]), (vec![20, 10], 0));
+    }
 }

@@ -54,9 +54,9 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Int { min: 0, max: 256 },
     },
     Field {
-        label: "GPU layers",
+        label: "GPU layers (-1 = all)",
         key: &["engine", "gpu_layers"],
-        kind: Kind::Int { min: 0, max: 1000 },
+        kind: Kind::Int { min: -1, max: 1000 },
     },
     Field {
         label: "Flash attention",
