@@ -131,7 +131,12 @@ fn a_new_request_supersedes_the_running_one() {
     let (first, _) = finish(&mut engine, 1);
     assert_eq!(first.stop_reason, StopReason::Cancelled);
     let (second, _) = finish(&mut engine, 2);
-    assert!(second.generated_tokens <= 3);
+    // The newer request runs to its own end: its 3 tokens, or fewer at the end of the text.
+    match second.stop_reason {
+        StopReason::MaxTokens => assert_eq!(second.generated_tokens, 3, "{second:?}"),
+        StopReason::EndOfText => assert!(second.generated_tokens < 3, "{second:?}"),
+        other => panic!("the newer request did not run to its end: {other:?} {second:?}"),
+    }
 }
 
 #[test]

@@ -77,7 +77,13 @@ fn chinese_prompts_give_chinese_without_replacement_characters() {
         &["summarise", "--temperature", "0", "--max-tokens", "64"],
         CHINESE,
     );
-    assert!(!stdout(&output).contains('\u{FFFD}'));
+    assert!(output.status.success(), "summarise: {}", stderr(&output));
+    let summary = stdout(&output);
+    assert!(
+        !summary.trim().is_empty(),
+        "the summary of Chinese text was empty"
+    );
+    assert!(!summary.contains('\u{FFFD}'), "U+FFFD in: {summary}");
 }
 
 #[test]
@@ -129,10 +135,34 @@ fn special_token_text_in_the_draft_is_plain_text() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let prompt_tokens = stats(&output)["prompt_tokens"].as_u64().unwrap();
-    assert!(
-        prompt_tokens > 1,
-        "<|im_end|> was parsed as a special token"
+    // What the model's own tokenizer makes of the text, read as text and as special tokens.
+    let (as_text, as_special) = token_counts("<|im_end|>");
+    assert_eq!(
+        as_special, 1,
+        "the premise: <|im_end|> is one special token"
     );
+    assert!(as_text > 1);
+    assert_eq!(
+        prompt_tokens, as_text,
+        "the prompt is not the plain-text tokens of <|im_end|> (special: {as_special})"
+    );
+}
+
+/// Tokens of `text` by the default model's tokenizer, read as plain text and with special
+/// tokens parsed, each with the BOS the worker adds when the model asks for one.
+fn token_counts(text: &str) -> (u64, u64) {
+    use llama_cpp_2::llama_backend::LlamaBackend;
+    use llama_cpp_2::model::LlamaModel;
+    use llama_cpp_2::model::params::LlamaModelParams;
+    use llama_cpp_2::{LogOptions, send_logs_to_tracing};
+    send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
+    let backend = LlamaBackend::init().expect("the llama.cpp backend");
+    let params = LlamaModelParams::default();
+    let model = LlamaModel::load_from_file(&backend, common::model(), &params).expect("the model");
+    let vocab = model.vocab();
+    let bos = u64::from(vocab.should_add_bos());
+    let count = |special| vocab.tokenize(text.as_bytes(), false, special).len() as u64 + bos;
+    (count(false), count(true))
 }
 
 #[test]
