@@ -52,10 +52,9 @@ fn type_chinese_edit_inside_it_save_and_compare_bytes() {
     tmux.type_text("我们写文章。");
     tmux.wait_for("我们写文章。");
     // Six CJK characters, two columns each: the terminal cursor sits right after them.
-    assert_eq!(tmux.cursor(), (12, 0));
+    tmux.wait_for_cursor((12, 0));
     tmux.keys(&["Left", "Left", "Left"]);
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(tmux.cursor(), (6, 0));
+    tmux.wait_for_cursor((6, 0));
     tmux.type_text("一篇");
     tmux.wait_for("我们写一篇文章。");
     tmux.keys(&["End"]);
@@ -117,7 +116,12 @@ fn a_kill_9_while_typing_loses_nothing_that_was_journaled() {
     tmux.type_text("Unsaved words, 未保存的文字");
     tmux.wait_for("未保存的文字");
     // The journal is flushed within a second of typing stopping.
-    std::thread::sleep(Duration::from_millis(1500));
+    common::wait_journaled(
+        &home,
+        Some(&file),
+        "Saved line.\n",
+        "Unsaved words, 未保存的文字",
+    );
     let pid = tmux.pane_pid();
     // SAFETY: killing the editor this test started.
     unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -151,7 +155,7 @@ fn an_untitled_draft_is_recovered_too() {
     let tmux = Tmux::start(&home, &[]);
     tmux.wait_for("untitled");
     tmux.type_text("A new idea");
-    std::thread::sleep(Duration::from_millis(1500));
+    common::wait_journaled(&home, None, "", "A new idea");
     // SAFETY: killing the editor this test started.
     unsafe { libc::kill(tmux.pane_pid(), libc::SIGKILL) };
     drop(tmux);
@@ -177,7 +181,7 @@ fn saving_onto_a_full_disk_keeps_the_original_and_the_editor() {
     tmux.wait_for("original text");
     tmux.keys(&["C-End"]);
     tmux.type_text(&"more words that will not fit ".repeat(60));
-    std::thread::sleep(Duration::from_millis(300));
+    // Keys reach the editor in order: the save comes after the last word typed.
     tmux.keys(&["C-s"]);
     let screen = tmux.wait_for("disk is full");
     assert!(
@@ -284,9 +288,7 @@ fn control_characters_in_a_file_never_reach_the_terminal() {
     std::fs::write(&file, "safe \u{1b}[2J text \u{202e}reversed\n").unwrap();
     let tmux = Tmux::start(&home, &[path_arg(&file)]);
     // The whole first frame, status bar included (a capture can land mid-frame).
-    tmux.wait_for("F1 help");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let screen = tmux.screen();
+    let screen = tmux.wait_for_all(&["F1 help", "safe \u{241b}[2J text"]);
     assert!(screen.contains("safe \u{241b}[2J text"), "{screen}");
     assert!(
         screen.contains("F1 help"),
@@ -327,8 +329,8 @@ fn an_idle_editor_uses_no_cpu() {
     tmux.wait_for("F1 help");
     tmux.type_text("some text");
     tmux.wait_for("some text");
-    // Past the journal pause, nothing is left to do.
-    std::thread::sleep(Duration::from_millis(1200));
+    // Once the journal holds the text, nothing is left to do.
+    common::wait_journaled(&home, None, "", "some text");
     let pid = tmux.pane_pid();
     // The quietest of three 3-second windows: a machine busy with other tests (a compile, the
     // model) makes each wake-up dearer, but a loop that polls is busy in every window.
@@ -517,7 +519,7 @@ fn opening_a_file_with_ctrl_o_offers_its_journal_instead_of_overwriting_it() {
     tmux.wait_for("file b");
     tmux.keys(&["C-End"]);
     tmux.type_text("unsaved in b");
-    std::thread::sleep(Duration::from_millis(1500));
+    common::wait_journaled(&home, Some(&b), "file b\n", "unsaved in b");
     // SAFETY: killing the editor this test started.
     unsafe { libc::kill(tmux.pane_pid(), libc::SIGKILL) };
     drop(tmux);
@@ -556,7 +558,12 @@ fn a_journal_on_dev_full_starts_over_from_the_whole_text() {
         assert!(Instant::now() < deadline, "no new journal was written");
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(1500));
+    common::wait_journaled(
+        &home,
+        Some(&file),
+        "",
+        "written while the disk was full. And after.",
+    );
     // SAFETY: killing the editor this test started.
     unsafe { libc::kill(tmux.pane_pid(), libc::SIGKILL) };
     drop(tmux);
@@ -585,7 +592,12 @@ fn a_journal_that_could_not_be_written_starts_over_from_the_whole_text() {
     // Space comes back; the next write must hold everything, not just what follows.
     std::fs::remove_file(&filler).unwrap();
     tmux.type_text("And after.");
-    std::thread::sleep(Duration::from_millis(1500));
+    common::wait_journaled(
+        &home,
+        Some(&file),
+        "",
+        "written while the disk was full. And after.",
+    );
     // SAFETY: killing the editor this test started.
     unsafe { libc::kill(tmux.pane_pid(), libc::SIGKILL) };
     drop(tmux);

@@ -42,8 +42,12 @@ pub const MODEL_THREADS: u32 = 1;
 /// The `[engine]` table of a test's config (see `Home::new`).
 pub const ENGINE_CONFIG: &str = "[engine]\nthreads = 1\nflash_attention = \"off\"\n";
 
+/// The `[sampling]` table of a test's config: a fixed seed, so what the model writes in an
+/// editor test is the same on every run (the default, -1, draws a new one each time).
+pub const SAMPLING_CONFIG: &str = "\n[sampling]\nseed = 7\n";
+
 impl Home {
-    /// A scratch home whose config only sets `MODEL_THREADS` and flash attention; a test that
+    /// A scratch home whose config only sets `MODEL_THREADS`, flash attention and the seed; a test that
     /// writes its own config replaces it. Flash attention is pinned because each scratch home
     /// is a machine Quill has never measured: left on `auto`, every editor test's worker would
     /// time both settings in its idle moments, beside the other tests. `tests/engine.rs`
@@ -54,7 +58,11 @@ impl Home {
         };
         let config = home.dir.path().join("config/quill");
         std::fs::create_dir_all(&config).expect("config dir");
-        std::fs::write(config.join("config.toml"), ENGINE_CONFIG).expect("write config.toml");
+        std::fs::write(
+            config.join("config.toml"),
+            format!("{ENGINE_CONFIG}{SAMPLING_CONFIG}"),
+        )
+        .expect("write config.toml");
         home
     }
 
@@ -350,6 +358,53 @@ impl Tmux {
         self.wait_for_within(text, Duration::from_secs(10))
     }
 
+    /// Waits until `text` is no longer on the screen (a pane closing, a message clearing).
+    pub fn wait_gone(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let screen = self.screen();
+            if !screen.contains(text) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "{text:?} stayed on:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until one capture shows every one of `texts` (a capture can land mid-frame).
+    pub fn wait_for_all(&self, texts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let screen = self.screen();
+            if texts.iter().all(|t| screen.contains(t)) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never saw all of {texts:?} at once on:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the terminal cursor is at `at` (column, row): it moves in the frame after
+    /// the key, not with it.
+    pub fn wait_for_cursor(&self, at: (usize, usize)) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let cursor = self.cursor();
+            if cursor == at {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cursor stayed at {cursor:?}, not {at:?}, on:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn wait_for_within(&self, text: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         loop {
@@ -515,5 +570,36 @@ impl TinyDisk {
 impl Drop for TinyDisk {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Waits until the crash journal of `draft` (None: the untitled one) in `home` holds `text`:
+/// what a kill -9 after this point must not lose. `original` is the text the journal's changes
+/// apply to when it holds no snapshot of its own (the file as it was opened).
+pub fn wait_journaled(home: &Home, draft: Option<&Path>, original: &str, text: &str) {
+    let state = home.dir.path().join("state/quill");
+    let path = quill::document::journal::journal_path(&state, draft);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let journaled = quill::document::journal::read(&path)
+            .ok()
+            .flatten()
+            .map(|recovered| {
+                let mut rope =
+                    ropey::Rope::from_str(recovered.snapshot.as_deref().unwrap_or(original));
+                for change in &recovered.changes {
+                    change.apply(&mut rope);
+                }
+                rope.to_string()
+            });
+        if journaled.as_deref().is_some_and(|t| t.contains(text)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the journal at {} never held {text:?}: {journaled:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
