@@ -442,9 +442,22 @@ impl StatusBar<'_> {
                 .join("  ")
                 + " "
         };
+        // A finished ghost says how to take it (the keys `Ghost::on_key` takes), in place of
+        // the help key.
+        let help = if app.assistant().ghost().complete_at(doc.cursor()) {
+            app.keys().hint_bar(
+                Mode::Edit,
+                &[
+                    (Command::insert_tab, "accept"),
+                    (Command::move_word_right, "word"),
+                ],
+            )
+        } else {
+            "F1 help".to_string()
+        };
         // Longest first; the model's state and the line:column are never dropped for a message.
         let candidates = [
-            joined(&[&model, &position, "F1 help"]),
+            joined(&[&model, &position, &help]),
             joined(&[&model, &position]),
             joined(&[&model, &line_col]),
             joined(&[&state, &line_col]),
@@ -1402,6 +1415,40 @@ mod tests {
         // The draft keeps the left 60 columns.
         assert!(row(&terminal, 0).starts_with("Some draft text to continue"));
         assert!(text.contains("generating"), "{text}");
+    }
+
+    #[test]
+    fn a_finished_ghost_says_how_to_take_it_in_the_status_bar() {
+        use crate::engine::protocol::Event;
+        use crate::keymap::{Key, KeyCode};
+        let mut app = crate::app::test_support::ready_app("");
+        for c in "The best way to".chars() {
+            app.update(Msg::Key(Key::plain(KeyCode::Char(c))));
+        }
+        let effects = app.idle_at(std::time::Instant::now() + std::time::Duration::from_secs(1));
+        let job = crate::app::test_support::job_of(&effects);
+        app.update(Msg::Engine {
+            generation: 1,
+            event: Event::TokenGenerated {
+                job,
+                text: " learn is".into(),
+            },
+        });
+        // Still streaming: the help key as always.
+        let status = row(&draw(&app, &Theme::monochrome(), 100, 10), 9);
+        assert!(status.contains("F1 help"), "{status}");
+        app.update(Msg::Engine {
+            generation: 1,
+            event: Event::GenerationFinished {
+                job,
+                stats: crate::app::test_support::stats(),
+            },
+        });
+        let terminal = draw(&app, &Theme::monochrome(), 100, 10);
+        assert!(row(&terminal, 0).starts_with("The best way to learn is"));
+        let status = row(&terminal, 9);
+        assert!(status.contains("Tab accept · C-Right word"), "{status}");
+        assert!(!status.contains("F1 help"), "{status}");
     }
 
     #[test]

@@ -56,6 +56,11 @@ impl Ghost {
         }
     }
 
+    /// A ghost at `cursor` whose generation has ended: all of it is on offer.
+    pub fn complete_at(&self, cursor: usize) -> bool {
+        matches!(self, Ghost::Shown { job: None, .. }) && self.visible_at(cursor).is_some()
+    }
+
     pub fn job(&self) -> Option<JobId> {
         match self {
             Ghost::Shown { job, .. } => *job,
