@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
-use common::{Home, ReadOnlyDir, TinyDisk, model, stderr, stdout};
+use common::{Home, ReadOnlyDir, TinyDisk, model, models_dir, names_in, stderr, stdout};
 
 /// Runs `quill model ARGS` in `home`, with a data directory of its own, feeding `input`.
 fn quill_model(home: &Home, args: &[&str], input: &str) -> Output {
@@ -18,25 +18,8 @@ fn quill_model(home: &Home, args: &[&str], input: &str) -> Output {
     home.output_with_input(command, input)
 }
 
-fn models_dir(home: &Home) -> PathBuf {
-    home.dir.path().join("data/quill/models")
-}
-
 fn config(home: &Home) -> PathBuf {
     home.dir.path().join("config/quill/config.toml")
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 fn ok(output: &Output) {

@@ -6,11 +6,10 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 
-use common::{Home, ReadOnlyDir, TinyDisk, model, stderr, stdout};
+use common::{Home, ReadOnlyDir, TinyDisk, model, models_dir, names_in, stderr, stdout};
 
 const NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// The default model's sha256, as scripts/fetch-model checks it.
@@ -142,22 +141,6 @@ fn pull(home: &Home, args: &[&str]) -> Output {
     home.output(command)
 }
 
-fn models_dir(home: &Home) -> PathBuf {
-    home.dir.path().join("data/quill/models")
-}
-
-fn names_in(home: &Home) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(models_dir(home))
-        .map(|e| {
-            e.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 fn exit(output: &Output, code: i32, words: &str) {
     assert_eq!(
         output.status.code(),
@@ -177,7 +160,11 @@ fn a_pulled_model_is_checked_and_installed_whole() {
     let output = pull(&home, &[&server.url(), "--sha256", SHA256]);
     exit(&output, 0, "pulled");
     assert!(stdout(&output).contains("Q4_1"), "{}", stdout(&output));
-    assert_eq!(names_in(&home), [NAME], "no partial file is left");
+    assert_eq!(
+        names_in(&models_dir(&home)),
+        [NAME],
+        "no partial file is left"
+    );
     assert!(
         std::fs::read(models_dir(&home).join(NAME)).unwrap() == std::fs::read(model()).unwrap()
     );
@@ -207,7 +194,7 @@ fn a_transfer_cut_half_way_resumes_where_it_stopped() {
         half,
         "every byte received is kept"
     );
-    assert_eq!(names_in(&home), [format!("{NAME}.partial")]);
+    assert_eq!(names_in(&models_dir(&home)), [format!("{NAME}.partial")]);
 
     server.set(Mode::Serve);
     let output = pull(&home, &[&server.url(), "--sha256", SHA256]);
@@ -225,7 +212,7 @@ fn a_transfer_cut_half_way_resumes_where_it_stopped() {
             .contains(&format!("range: bytes={half}-")),
         "the second request asks for the rest only: {requests:?}"
     );
-    assert_eq!(names_in(&home), [NAME]);
+    assert_eq!(names_in(&models_dir(&home)), [NAME]);
     assert!(
         std::fs::read(models_dir(&home).join(NAME)).unwrap() == std::fs::read(model()).unwrap()
     );
@@ -239,7 +226,11 @@ fn a_wrong_sha256_installs_nothing() {
     let output = pull(&home, &[&server.url(), "--sha256", &wrong]);
     exit(&output, 2, "nothing was installed");
     assert!(stderr(&output).contains(SHA256), "{}", stderr(&output));
-    assert!(names_in(&home).is_empty(), "{:?}", names_in(&home));
+    assert!(
+        names_in(&models_dir(&home)).is_empty(),
+        "{:?}",
+        names_in(&models_dir(&home))
+    );
     exit(
         &pull(&home, &[&server.url(), "--sha256", "abc"]),
         2,
@@ -254,7 +245,11 @@ fn a_web_page_in_place_of_a_model_is_not_kept() {
     let output = pull(&home, &[&server.url()]);
     exit(&output, 2, "does not serve a GGUF model");
     assert!(stderr(&output).contains("<!doctype"), "{}", stderr(&output));
-    assert!(names_in(&home).is_empty(), "{:?}", names_in(&home));
+    assert!(
+        names_in(&models_dir(&home)).is_empty(),
+        "{:?}",
+        names_in(&models_dir(&home))
+    );
 }
 
 #[test]
@@ -290,7 +285,11 @@ fn http_errors_and_a_missing_server_say_what_to_do() {
         2,
         "--name NAME",
     );
-    assert!(names_in(&home).is_empty(), "{:?}", names_in(&home));
+    assert!(
+        names_in(&models_dir(&home)).is_empty(),
+        "{:?}",
+        names_in(&models_dir(&home))
+    );
 }
 
 #[test]
@@ -304,7 +303,11 @@ fn a_disk_without_room_is_found_before_the_transfer() {
     let server = Server::start(Mode::Serve);
     let output = pull(&home, &[&server.url()]);
     exit(&output, 2, "free some space");
-    assert!(names_in(&home).is_empty(), "{:?}", names_in(&home));
+    assert!(
+        names_in(&models_dir(&home)).is_empty(),
+        "{:?}",
+        names_in(&models_dir(&home))
+    );
 }
 
 /// The twin that needs no root: a models folder that refuses writes.
@@ -318,5 +321,9 @@ fn a_models_folder_that_refuses_writes_keeps_nothing() {
     let server = Server::start(Mode::Serve);
     let output = pull(&home, &[&server.url()]);
     exit(&output, 2, "cannot write");
-    assert!(names_in(&home).is_empty(), "{:?}", names_in(&home));
+    assert!(
+        names_in(&models_dir(&home)).is_empty(),
+        "{:?}",
+        names_in(&models_dir(&home))
+    );
 }

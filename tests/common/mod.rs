@@ -603,3 +603,23 @@ pub fn wait_journaled(home: &Home, draft: Option<&Path>, original: &str, text: &
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The models folder of `home`'s data directory (`quill model` tests set XDG_DATA_HOME to
+/// `home/data`).
+pub fn models_dir(home: &Home) -> PathBuf {
+    home.dir.path().join("data/quill/models")
+}
+
+/// The names in `dir`, sorted; none when it cannot be read.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
