@@ -2,13 +2,15 @@
 # model and build natively (-C target-cpu=native, set in .cargo/config.toml).
 CARGO ?= cargo
 
-.PHONY: run test bench bench-native bench-llama deps model build lint llama-build
+.PHONY: run test bench bench-native bench-llama deps model build lint llama-build llama-server
 
 run: deps model build
 	./target/release/quill $(FILE)
 
+# tests/remote.rs runs the remote engine against a real llama-server: scripts/llama-server builds
+# it once a machine (cached outside the clone) and says where it is.
 test: deps model llama-build
-	$(CARGO) test --release --all-targets
+	QUILL_LLAMA_SERVER="$$(scripts/llama-server)" $(CARGO) test --release --all-targets
 
 bench: deps model build
 	./target/release/quill bench
@@ -38,6 +40,10 @@ build: llama-build
 # A llama.cpp built before its AMX kernels were turned off is cleaned, so it is built again.
 llama-build:
 	@scripts/check-llama-build
+
+# llama.cpp's own llama-server, built like Quill's llama.cpp, for trying the remote engine.
+llama-server: deps
+	scripts/llama-server
 
 lint:
 	$(CARGO) fmt --check

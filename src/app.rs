@@ -693,6 +693,7 @@ pub(crate) mod test_support {
                 n_threads: 0,
                 n_gpu_layers: 0,
                 flash_attention: Default::default(),
+                remote: None,
             },
             sampling: Sampling {
                 variants: Some(2),
@@ -700,6 +701,7 @@ pub(crate) mod test_support {
             },
             ghost_delay: Some(Duration::from_millis(400)),
             language: "auto".into(),
+            ghost_budget_ms: 1000,
         });
         assert!(matches!(
             effects.as_slice(),
@@ -729,6 +731,7 @@ pub(crate) mod test_support {
     pub(crate) fn stats() -> GenerationStats {
         GenerationStats {
             threads: 1,
+            estimated: false,
             prompt_tokens: 10,
             reused_tokens: 0,
             dropped_tokens: 0,
@@ -862,6 +865,40 @@ mod tests {
         for c in text.chars() {
             app.update(key(KeyCode::Char(c)));
         }
+    }
+
+    /// The settings pane switches engines live: the model reloads with the server named,
+    /// and back, and each choice is written to config.toml.
+    #[test]
+    fn switching_to_a_remote_engine_in_settings_reloads_with_the_server() {
+        let mut app = test_support::ready_app("Draft.");
+        let field = |key: &str| {
+            *overlay::settings::FIELDS
+                .iter()
+                .find(|f| f.key == ["engine", key])
+                .unwrap()
+        };
+        let set = |app: &mut App, key: &str, text: &str| {
+            let field = field(key);
+            let value = field.parse(text).unwrap();
+            app.set(field, value)
+        };
+        set(&mut app, "url", "http://gpu-box:8080");
+        let effects = set(&mut app, "kind", "remote");
+        let params = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::StartEngine { params, .. } => Some(params.clone()),
+                _ => None,
+            })
+            .expect("the engine restarts");
+        let remote = params.remote.expect("with the server");
+        assert_eq!(remote.url, "http://gpu-box:8080");
+        assert!(effects.iter().any(|e| matches!(e,
+            Effect::WriteSetting { key, .. } if key == &["engine", "kind"])));
+        let effects = set(&mut app, "kind", "local");
+        assert!(effects.iter().any(|e| matches!(e,
+            Effect::StartEngine { params, .. } if params.remote.is_none())));
     }
 
     #[test]

@@ -307,6 +307,7 @@ impl Rounds {
             reuse_prefix,
             ignore_eos: true,
             variants: 1,
+            ..GenerateOptions::default()
         };
         stream_job(
             engine,
@@ -372,6 +373,7 @@ impl Rounds {
             reuse_prefix: true,
             ignore_eos: true,
             variants: count,
+            ..GenerateOptions::default()
         };
         let runs = stream_jobs(
             engine,

@@ -21,6 +21,31 @@ pub struct Cli {
     /// Use this config file instead of the one in Quill's config directory.
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Which engine generates: the local model, or an OpenAI-compatible server ([engine] kind).
+    #[arg(long, global = true, value_name = "KIND")]
+    pub engine: Option<crate::config::EngineKind>,
+    /// The server's base URL, e.g. http://gpu-box:8080 ([engine] url; implies --engine remote).
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+    /// The model to ask the server for ([engine] remote_model).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub remote_model: Option<String>,
+}
+
+impl Cli {
+    /// The engine flags over the config's `[engine]`.
+    pub fn apply_engine_flags(&self, engine: &mut crate::config::EngineConfig) {
+        if let Some(url) = &self.url {
+            engine.url = url.clone();
+            engine.kind = crate::config::EngineKind::Remote;
+        }
+        if let Some(model) = &self.remote_model {
+            engine.remote_model = model.clone();
+        }
+        if let Some(kind) = self.engine {
+            engine.kind = kind;
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +163,15 @@ pub enum ModelCommand {
         /// The name to keep it under (default: the URL's file name).
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Write a Hugging Face tokenizer.json made from a GGUF's vocabulary, for exact token
+    /// counts with a remote server that serves the same model ([engine] tokenizer).
+    Tokenizer {
+        /// A model's name in the data directory, or a path to a GGUF.
+        name: String,
+        /// Where to write it (default: standard output).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Remove a model from the data directory (asks first).
     Rm {

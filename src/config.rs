@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::protocol::{LoadParams, SamplingParams};
+use crate::engine::protocol::{LoadParams, RemoteParams, SamplingParams};
 use crate::sampling::Sampling;
 use toml::Table;
 
@@ -41,6 +41,8 @@ pub enum KeyEntry {
 pub struct EditorConfig {
     pub ghost_text: bool,
     pub ghost_delay_ms: u64,
+    /// A ghost request whose first word takes longer is dropped (remote engines).
+    pub ghost_budget_ms: u64,
     pub journal_ms: u64,
     pub theme: String,
 }
@@ -54,6 +56,26 @@ pub struct EngineConfig {
     #[serde(deserialize_with = "gpu_layers")]
     pub gpu_layers: i32,
     pub flash_attention: crate::engine::protocol::FlashAttention,
+    /// Which engine generates: the local worker or an OpenAI-compatible server.
+    pub kind: EngineKind,
+    /// The server's base URL (`kind = "remote"`).
+    pub url: String,
+    /// The model the server is asked for; empty: the first it lists.
+    pub remote_model: String,
+    /// The environment variable that holds the server's API key; empty: none.
+    pub api_key_env: String,
+    /// Seconds a server may stay silent before a request fails.
+    pub timeout_s: u64,
+    /// The remote model's tokenizer.json, for exact token counts; empty: estimated.
+    pub tokenizer: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    #[default]
+    Local,
+    Remote,
 }
 
 impl Config {
@@ -103,6 +125,14 @@ impl Config {
             // All: llama.cpp takes any count past the model's layers as all of them.
             n_gpu_layers: u32::try_from(self.engine.gpu_layers).unwrap_or(u32::MAX),
             flash_attention: self.engine.flash_attention,
+            remote: (self.engine.kind == EngineKind::Remote).then(|| RemoteParams {
+                url: self.engine.url.clone(),
+                model: self.engine.remote_model.clone(),
+                api_key_env: self.engine.api_key_env.clone(),
+                timeout_s: self.engine.timeout_s,
+                tokenizer: (!self.engine.tokenizer.is_empty())
+                    .then(|| crate::paths::expand_home(&self.engine.tokenizer)),
+            }),
         }
     }
 }

@@ -672,6 +672,7 @@ fn generate(out: &mut Vec<Finding>, engine: &mut Client) {
         reuse_prefix: false,
         ignore_eos: true,
         variants: 1,
+        ..GenerateOptions::default()
     };
     match headless::stream_job(engine, 1, &prompt, &sampling, options, &mut |_| Ok(true)) {
         Ok(run) => {

@@ -6,11 +6,13 @@
 //! `WorkerExited` event naming the signal and, where llama.cpp left one in the log, the reason;
 //! nothing here ever hangs on it. `Client` is the blocking way to talk to any engine.
 
+pub mod count;
 pub mod cpuload;
 pub mod exit;
 pub mod fit;
 pub mod model_file;
 pub mod protocol;
+pub mod remote;
 pub mod stream;
 pub mod sweep;
 pub mod tune;
@@ -96,6 +98,95 @@ impl Engine for WorkerCommand {
 
     fn note(&self, line: &str) {
         append_to_log(&self.log_file, line);
+    }
+}
+
+/// The engine the config names, chosen by each connection's first `Load`: the local worker,
+/// or a remote server when the load names one. The editor and the headless commands hold this
+/// one, so switching kinds (the settings pane does it live) is only a new `Load`.
+pub struct Engines {
+    pub local: WorkerCommand,
+    pub remote: remote::RemoteEngine,
+}
+
+impl Engines {
+    /// The local worker `local`, and a remote engine that logs where it does.
+    pub fn new(local: WorkerCommand) -> Self {
+        let remote = remote::RemoteEngine {
+            log_file: local.log_file.clone(),
+        };
+        Engines { local, remote }
+    }
+}
+
+impl Engine for Engines {
+    fn check(&self, params: &LoadParams) -> std::result::Result<(), String> {
+        match params.remote {
+            Some(_) => self.remote.check(params),
+            None => self.local.check(params),
+        }
+    }
+
+    fn connect(&self, sink: EventSink) -> Result<Box<dyn Connection>> {
+        Ok(Box::new(Chosen {
+            local: self.local.clone(),
+            sink: Some(sink),
+            inner: None,
+            log_file: self.remote.log_file.clone(),
+        }))
+    }
+
+    fn note(&self, line: &str) {
+        self.local.note(line);
+    }
+}
+
+/// A connection whose kind the first request decides: a `Load` naming a server connects to
+/// it, anything else starts the local worker.
+struct Chosen {
+    local: WorkerCommand,
+    sink: Option<EventSink>,
+    inner: Option<Box<dyn Connection>>,
+    log_file: PathBuf,
+}
+
+impl Connection for Chosen {
+    fn send(&mut self, request: &Request) -> Result<()> {
+        if self.inner.is_none() {
+            let sink = self
+                .sink
+                .take()
+                .context("the engine could not be started")?;
+            let remote = matches!(
+                request,
+                Request::Load(LoadParams {
+                    remote: Some(_),
+                    ..
+                })
+            );
+            self.inner = Some(if remote {
+                remote::RemoteEngine {
+                    log_file: self.log_file.clone(),
+                }
+                .connect(sink)?
+            } else {
+                self.local.connect(sink)?
+            });
+        }
+        match &mut self.inner {
+            Some(inner) => inner.send(request),
+            None => anyhow::bail!("the engine is not running"),
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(inner) = &mut self.inner {
+            inner.kill();
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.inner.as_ref().and_then(|inner| inner.pid())
     }
 }
 

@@ -13,7 +13,7 @@ use crate::engine::protocol::{
     Event, GenerateOptions, GenerationStats, JobId, LoadParams, ModelInfo, Prompt, Request,
     SamplingParams,
 };
-use crate::engine::{Client, ModelLoadError, WorkerCommand, model_file};
+use crate::engine::{Client, Engine, Engines, ModelLoadError, WorkerCommand, model_file};
 use crate::paths::Paths;
 use crate::plan::{Layers, Plan, plan};
 use crate::prompt::{PromptInput, PromptLibrary, check_name};
@@ -155,16 +155,22 @@ pub fn start_engine(
     settings: &Settings,
     options: &RunOptions,
 ) -> Result<(Client, ModelInfo), Failure> {
-    if let Err(e) = model_file::check(&settings.model) {
-        return Err(Failure::bad_input(format!("{e}. {MODEL_HINT}")));
-    }
+    let params = load_params(settings, options);
+    let remote = params.remote.is_some();
     let command =
         WorkerCommand::current_exe(settings.paths.worker_log(), &settings.paths.tuning_file())
             .map_err(|e| Failure::engine(format!("{e:#}")))?;
-    let mut engine = Client::start(&command).map_err(|e| Failure::engine(format!("{e:#}")))?;
-    let params = load_params(settings, options);
+    let engines = Engines::new(command);
+    if remote {
+        // A server's problems are the engine's: exit code 3, like a crashed worker.
+        engines.check(&params).map_err(Failure::engine)?;
+    } else if let Err(e) = model_file::check(&settings.model) {
+        return Err(Failure::bad_input(format!("{e}. {MODEL_HINT}")));
+    }
+    let mut engine = Client::start(&engines).map_err(|e| Failure::engine(format!("{e:#}")))?;
     match engine.load(params, LOAD_TIMEOUT) {
         Ok(info) => Ok((engine, info)),
+        Err(ModelLoadError::Rejected(reason)) if remote => Err(Failure::engine(reason)),
         Err(ModelLoadError::Rejected(reason)) => {
             Err(Failure::bad_input(format!("{reason}. {MODEL_HINT}")))
         }

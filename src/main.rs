@@ -25,7 +25,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
     if let Some(CliCommand::Worker) = cli.command {
         return quill::engine::worker::run().map_err(|e| Failure::engine(format!("worker: {e:#}")));
     }
-    let settings = settings(cli.config.clone(), cli.model.clone())?;
+    let mut settings = settings(cli.config.clone(), cli.model.clone())?;
+    cli.apply_engine_flags(&mut settings.config.engine);
     // The editor shows config problems on screen, the doctor in its report; elsewhere they go
     // to stderr.
     if cli.command.is_some()
@@ -141,6 +142,9 @@ fn model(action: ModelCommand, settings: &Settings) -> Result<(), Failure> {
         }
         ModelCommand::Pull { url, sha256, name } => {
             quill::models::pull::pull(settings, &url, sha256.as_deref(), name.as_deref())
+        }
+        ModelCommand::Tokenizer { name, output } => {
+            quill::models::write_tokenizer(settings, &name, output.as_deref())
         }
         ModelCommand::Rm { name, yes } => {
             quill::models::remove(settings, &name, yes, &mut std::io::stdin().lock())

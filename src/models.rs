@@ -3,6 +3,7 @@
 //! choosing and removing them without opening config.toml or a file manager.
 
 pub mod pull;
+pub mod tokenizer;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -226,6 +227,38 @@ fn model_source(settings: &Settings) -> String {
         "default".into()
     } else {
         format!("model = in {}", settings.config_file.display())
+    }
+}
+
+/// `quill model tokenizer`: the model's tokenizer.json to `output`, or to stdout.
+pub fn write_tokenizer(
+    settings: &Settings,
+    name: &str,
+    output: Option<&Path>,
+) -> Result<(), Failure> {
+    let path = resolve(settings, name)?;
+    let json = tokenizer::tokenizer_json(&path).map_err(Failure::bad_input)?;
+    match output {
+        Some(out) => {
+            // Written beside, then renamed: a full disk leaves no half a file behind.
+            let partial = out.with_extension("json.partial");
+            std::fs::write(&partial, json)
+                .and_then(|()| std::fs::rename(&partial, out))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&partial);
+                    Failure::bad_input(format!("cannot write {}: {e}", out.display()))
+                })?;
+            eprintln!(
+                "quill: wrote {}; set [engine] tokenizer = \"{}\" for exact token counts",
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
+        None => {
+            println!("{json}");
+            Ok(())
+        }
     }
 }
 

@@ -255,6 +255,7 @@ impl Runtime {
                 prompt,
                 sampling,
                 variants,
+                deadline_ms,
             } => {
                 self.send(&Request::Generate {
                     job,
@@ -262,6 +263,7 @@ impl Runtime {
                     sampling,
                     options: GenerateOptions {
                         variants,
+                        deadline_ms,
                         ..GenerateOptions::default()
                     },
                 });
@@ -515,6 +517,7 @@ mod tests {
                 n_threads: 1,
                 n_gpu_layers: 0,
                 flash_attention: Default::default(),
+                remote: None,
             },
         });
         let [

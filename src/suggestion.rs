@@ -658,6 +658,7 @@ mod tests {
     fn stats() -> GenerationStats {
         GenerationStats {
             threads: 1,
+            estimated: false,
             prompt_tokens: 1,
             reused_tokens: 0,
             dropped_tokens: 0,

@@ -82,7 +82,7 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
             state_dir: setup.state_dir,
             config_file: setup.config_file,
             templates_dir: setup.templates_dir,
-            engine: Box::new(setup.worker),
+            engine: Box::new(crate::engine::Engines::new(setup.worker)),
         },
         tx.clone(),
     );

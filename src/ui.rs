@@ -545,9 +545,13 @@ fn model_status(app: &App, details: bool) -> String {
         ModelState::Failed(_) => "no model".to_string(),
     };
     if details && let (Some(stats), Some(info)) = (assistant.last_stats(), assistant.info()) {
+        // "~": a remote engine without the model's tokenizer estimated the count.
         text.push_str(&format!(
-            "  {:.0} t/s  ctx {}/{}",
-            stats.tokens_per_s, stats.prompt_tokens, info.n_ctx
+            "  {:.0} t/s  ctx {}{}/{}",
+            stats.tokens_per_s,
+            if stats.estimated { "~" } else { "" },
+            stats.prompt_tokens,
+            info.n_ctx
         ));
         if stats.dropped_tokens > 0 {
             text.push_str(&format!(" ({} left out)", stats.dropped_tokens));

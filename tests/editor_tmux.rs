@@ -432,8 +432,16 @@ fn the_settings_pane_writes_config_toml_keeping_the_users_comments() {
     tmux.wait_for("F1 help");
     tmux.keys(&["F2"]);
     tmux.wait_for("Settings");
-    // Down to Temperature (the sixth field), edit, type the new value.
-    tmux.keys(&["Down", "Down", "Down", "Down", "Down", "Enter"]);
+    // Down to Temperature, edit, type the new value.
+    let at = quill::app::overlay::settings::FIELDS
+        .iter()
+        .position(|f| f.label == "Temperature")
+        .unwrap();
+    for _ in 0..at {
+        tmux.keys(&["Down"]);
+    }
+    tmux.wait_for("Temperature");
+    tmux.keys(&["Enter"]);
     for _ in 0..6 {
         tmux.keys(&["BSpace"]);
     }

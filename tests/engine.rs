@@ -44,6 +44,7 @@ fn worker(
                 n_threads: MODEL_THREADS,
                 n_gpu_layers: 0,
                 flash_attention: flash,
+                remote: None,
             },
             Duration::from_secs(120),
         )
@@ -74,6 +75,7 @@ fn generate(engine: &mut Client, job: u64, text: &str, max_tokens: u32, ignore_e
                 reuse_prefix: true,
                 ignore_eos,
                 variants: 1,
+                ..GenerateOptions::default()
             },
         })
         .unwrap();
@@ -566,6 +568,7 @@ fn generate_variants(
                 reuse_prefix: true,
                 ignore_eos: true,
                 variants,
+                ..GenerateOptions::default()
             },
         })
         .unwrap();

@@ -151,23 +151,8 @@ fn special_token_text_in_the_draft_is_plain_text() {
 /// Tokens of `text` by the default model's tokenizer, read as plain text and with special
 /// tokens parsed, each with the BOS the worker adds when the model asks for one.
 fn token_counts(text: &str) -> (u64, u64) {
-    use llama_cpp_2::llama_backend::LlamaBackend;
-    use llama_cpp_2::model::LlamaModel;
-    use llama_cpp_2::model::params::LlamaModelParams;
-    use llama_cpp_2::{LogOptions, send_logs_to_tracing};
-    // llama.cpp's backend is initialised once a process: one model for every test here.
-    static TOKENIZER: std::sync::OnceLock<(LlamaBackend, LlamaModel)> = std::sync::OnceLock::new();
-    let (_, model) = TOKENIZER.get_or_init(|| {
-        send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
-        let backend = LlamaBackend::init().expect("the llama.cpp backend");
-        let params = LlamaModelParams::default();
-        let model =
-            LlamaModel::load_from_file(&backend, common::model(), &params).expect("the model");
-        (backend, model)
-    });
-    let vocab = model.vocab();
-    let bos = u64::from(vocab.should_add_bos());
-    let count = |special| vocab.tokenize(text.as_bytes(), false, special).len() as u64 + bos;
+    let bos = u64::from(common::llama_adds_bos());
+    let count = |special| common::llama_vocab_count(text, special) as u64 + bos;
     (count(false), count(true))
 }
 

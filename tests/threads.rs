@@ -37,6 +37,7 @@ fn continuation(engine: &mut Client, job: u64) -> (String, GenerationStats) {
                 reuse_prefix: true,
                 ignore_eos: true,
                 variants: 1,
+                ..GenerateOptions::default()
             },
         })
         .unwrap();
@@ -100,6 +101,7 @@ fn automatic_threads_follow_the_free_cores_and_keep_the_cache() {
                 n_threads: 0,
                 n_gpu_layers: 0,
                 flash_attention: Default::default(),
+                remote: None,
             },
             Duration::from_secs(120),
         )

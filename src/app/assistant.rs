@@ -33,6 +33,9 @@ pub struct AssistantSetup {
     pub ghost_delay: Option<Duration>,
     /// The answers' language: "auto" for the passage's own, or a language's name.
     pub language: String,
+    /// A ghost request whose first word has not come within this many milliseconds is
+    /// dropped (a remote engine's; the local one answers well within it).
+    pub ghost_budget_ms: u64,
 }
 
 impl AssistantSetup {
@@ -41,6 +44,7 @@ impl AssistantSetup {
             load: config.load_params(model),
             sampling: config.sampling.clone(),
             language: config.language.clone(),
+            ghost_budget_ms: config.editor.ghost_budget_ms,
             ghost_delay: config
                 .editor
                 .ghost_text
@@ -396,6 +400,7 @@ impl Assistant {
             prompt,
             sampling,
             variants,
+            deadline_ms: 0,
         }]
     }
 
@@ -699,6 +704,7 @@ impl Assistant {
                 free,
                 prompt: self.library.prompts.get("continue").ok(),
                 context_chars,
+                budget_ms: self.setup.as_ref().map_or(0, |s| s.ghost_budget_ms),
             },
             || {
                 next_job += 1;
@@ -1205,6 +1211,7 @@ mod tests {
                 n_threads: 0,
                 n_gpu_layers: 0,
                 flash_attention: Default::default(),
+                remote: None,
             },
             sampling: Sampling {
                 variants: Some(1),
@@ -1212,6 +1219,7 @@ mod tests {
             },
             ghost_delay: None,
             language: "auto".into(),
+            ghost_budget_ms: 1000,
         });
         let [Effect::StartEngine { generation, .. }] = effects.as_slice() else {
             panic!("{effects:?}");

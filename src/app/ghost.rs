@@ -45,6 +45,8 @@ pub struct GhostAsk<'a> {
     pub prompt: Option<&'a PromptTemplate>,
     /// How much text around the cursor is sent.
     pub context_chars: usize,
+    /// Milliseconds the first word may take before the request is dropped (0: no limit).
+    pub budget_ms: u64,
 }
 
 impl Ghost {
@@ -153,6 +155,7 @@ impl Ghost {
             prompt,
             sampling,
             variants: 1,
+            deadline_ms: ask.budget_ms,
         })
     }
 
@@ -319,6 +322,7 @@ mod tests {
     fn done() -> GenerationStats {
         GenerationStats {
             threads: 1,
+            estimated: false,
             prompt_tokens: 5,
             reused_tokens: 4,
             dropped_tokens: 0,
@@ -352,8 +356,15 @@ mod tests {
         let job = effects
             .iter()
             .find_map(|e| match e {
-                Effect::Generate { job, sampling, .. } => {
+                Effect::Generate {
+                    job,
+                    sampling,
+                    deadline_ms,
+                    ..
+                } => {
                     assert_eq!(sampling.temperature, 0.0, "ghost text is greedy");
+                    // A late ghost is dropped, never queued behind the next (remote engines).
+                    assert_eq!(*deadline_ms, 1000, "the ghost keeps its latency budget");
                     Some(*job)
                 }
                 _ => None,

@@ -148,6 +148,9 @@ pub enum Effect {
         prompt: Prompt,
         sampling: SamplingParams,
         variants: u32,
+        /// Drop the request if its first token has not come within this (ghost text); 0:
+        /// no limit.
+        deadline_ms: u64,
     },
     CancelJob {
         job: JobId,

@@ -89,6 +89,7 @@ fn generate(engine: &mut Client, job: u64) -> Result<(f64, u32), Failure> {
         reuse_prefix: true,
         ignore_eos: true,
         variants: 1,
+        ..GenerateOptions::default()
     };
     let run = stream_job(engine, job, &prompt, &sampling, options, &mut |_| Ok(true))?;
     Ok((run.stats.tokens_per_s, run.stats.threads))

@@ -53,6 +53,68 @@ pub fn fit_text<'a>(
     best
 }
 
+/// How much of the kept text's start is remembered, to find the same cut again.
+pub const ANCHOR_CHARS: usize = 64;
+
+/// A text of the prompt that may be shortened, with its token count.
+pub struct Shortenable<'a> {
+    pub text: &'a mut String,
+    pub fit: Fit,
+    pub count: usize,
+}
+
+/// Shortens the texts that may be shortened, longest first, by `excess` tokens in all if it
+/// can; returns how many tokens went. A text kept by its end (the draft before the cursor) is
+/// cut where the last request's was (`previous_anchor`) while that still fits: the text only
+/// grew at the end, and an engine's cache holds the prompt that starts there. Otherwise it gets
+/// a fresh cut with a quarter of the budget to spare, so the next several requests can keep it;
+/// where it starts is left in `anchor`.
+pub fn shorten(
+    texts: &mut [Shortenable],
+    mut excess: usize,
+    previous_anchor: Option<&str>,
+    anchor: &mut Option<String>,
+    count: &mut dyn FnMut(&str) -> usize,
+) -> usize {
+    let mut dropped = 0;
+    if excess == 0 {
+        return 0;
+    }
+    let mut order: Vec<usize> = (0..texts.len())
+        .filter(|&i| texts[i].fit != Fit::Fixed)
+        .collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(texts[i].count));
+    for i in order {
+        if excess == 0 {
+            break;
+        }
+        let item = &mut texts[i];
+        let target = item.count.saturating_sub(excess);
+        let kept = match item.fit {
+            Fit::KeepEnd => {
+                let again = previous_anchor
+                    .and_then(|previous| item.text.rfind(previous))
+                    .map(|at| &item.text[at..])
+                    .filter(|candidate| count(candidate) <= target);
+                let kept = match again {
+                    Some(kept) => kept,
+                    None => fit_text(item.text, item.fit, target * 3 / 4, count),
+                };
+                *anchor = Some(kept.chars().take(ANCHOR_CHARS).collect());
+                kept.to_string()
+            }
+            _ => fit_text(item.text, item.fit, target, count).to_string(),
+        };
+        let kept_count = count(&kept);
+        let saved = item.count.saturating_sub(kept_count);
+        dropped += saved;
+        excess = excess.saturating_sub(saved);
+        item.count = kept_count;
+        *item.text = kept;
+    }
+    dropped
+}
+
 fn piece(text: &str, fit: Fit, cut: usize) -> &str {
     match fit {
         Fit::KeepStart => &text[..cut],

@@ -49,6 +49,29 @@ pub struct LoadParams {
     /// Flash attention: llama.cpp's own choice, or forced on or off.
     #[serde(default)]
     pub flash_attention: FlashAttention,
+    /// A server to use instead of a local model (`model` and the settings above are then
+    /// the local engine's, unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteParams>,
+}
+
+/// An OpenAI-compatible server (llama.cpp's llama-server, vLLM, Ollama, LM Studio, a hosted
+/// API) that does the generating.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RemoteParams {
+    /// The server's base URL: `http://host:8080` (a trailing `/v1` is taken off).
+    pub url: String,
+    /// The model to ask for; empty: the first one the server lists.
+    pub model: String,
+    /// The name of the environment variable that holds the API key (the key itself is never
+    /// written anywhere); empty: no key.
+    pub api_key_env: String,
+    /// Seconds a server may stay silent (connecting, reading the prompt, between tokens)
+    /// before the request fails.
+    pub timeout_s: u64,
+    /// The model's `tokenizer.json`, for exact token counts; without one they are estimated.
+    pub tokenizer: Option<PathBuf>,
 }
 
 /// Whether llama.cpp uses flash attention. Its own choice (`auto`) is not the fastest
@@ -246,6 +269,10 @@ pub struct GenerateOptions {
     /// job id `job + k` and the seed `seed + k`; each streams and ends under its own id, and a
     /// `Cancel` of its id stops it alone. 0 counts as 1.
     pub variants: u32,
+    /// Milliseconds within which the first token must come, or the request is dropped
+    /// (ghost text: a late one would only get in the writer's way); 0 for no limit. A remote
+    /// engine keeps it; the local worker, whose latency is its own, does not need it.
+    pub deadline_ms: u64,
 }
 
 impl Default for GenerateOptions {
@@ -254,6 +281,7 @@ impl Default for GenerateOptions {
             reuse_prefix: true,
             ignore_eos: false,
             variants: 1,
+            deadline_ms: 0,
         }
     }
 }
@@ -341,6 +369,10 @@ pub struct GenerationStats {
     /// busy and `threads = 0`).
     #[serde(default)]
     pub threads: u32,
+    /// `prompt_tokens` (and `dropped_tokens`) are estimates: a remote engine without the
+    /// model's tokenizer counts roughly.
+    #[serde(default)]
+    pub estimated: bool,
 }
 
 impl Request {

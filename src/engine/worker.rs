@@ -24,7 +24,7 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 
 use super::cpuload::{self, CpuLoad};
-use super::fit::fit_text;
+use super::fit::{self, Shortenable};
 use super::model_file;
 use super::protocol::{
     ChatMessage, Device, EngineSettings, Event, Fit, FlashAttention, GenerateOptions,
@@ -44,9 +44,6 @@ pub const PARENT_PID_ENV: &str = "QUILL_WORKER_PARENT";
 /// The cache is unified, so they share the prompt's cells and take room only for their own
 /// tokens.
 const MAX_PARALLEL: u32 = 8;
-
-/// How much of the kept text marks where an over-long draft was cut.
-const ANCHOR_CHARS: usize = 64;
 
 /// Prompt tokens decoded between two progress reports: llama.cpp's own micro-batch (n_ubatch,
 /// 512 by default), so reporting splits no work it would have done in one piece.
@@ -1121,7 +1118,7 @@ impl<'m> Session<'m> {
                 message: "llama.cpp cannot apply this model's chat template; using ChatML".into(),
             })?;
         }
-        let mut counts: Vec<usize> = segments
+        let counts: Vec<usize> = segments
             .iter()
             .map(|s| match s {
                 Segment::Template(t) => self.tokenize(t, true).len(),
@@ -1131,7 +1128,7 @@ impl<'m> Session<'m> {
         let bos = self.bos_needed(&segments);
         let total = counts.iter().sum::<usize>() + usize::from(bos);
         let excess = total.saturating_sub(budget);
-        let dropped = self.shorten(&mut segments, &mut counts, excess, anchor);
+        let dropped = self.shorten(&mut segments, &counts, excess, anchor);
         if dropped < excess {
             bail!(
                 "the prompt needs {} tokens even with the draft shortened, but the context \
@@ -1156,64 +1153,35 @@ impl<'m> Session<'m> {
         Ok((tokens, dropped))
     }
 
-    /// Shortens the texts that may be shortened, longest first, by `excess` tokens in all
-    /// if it can; returns how many tokens went. `counts` are the segments' token counts.
+    /// Shortens the writer's texts by `excess` tokens in all if it can (see `fit::shorten`);
+    /// returns how many tokens went. `counts` are the segments' token counts.
     fn shorten(
         &self,
         segments: &mut [Segment],
-        counts: &mut [usize],
-        mut excess: usize,
+        counts: &[usize],
+        excess: usize,
         anchor: &mut Option<String>,
     ) -> usize {
-        let mut dropped = 0;
-        if excess == 0 {
-            return 0;
-        }
-        let mut order: Vec<usize> = (0..segments.len())
-            .filter(|&i| matches!(segments[i], Segment::Text { fit, .. } if fit != Fit::Fixed))
+        let mut texts: Vec<Shortenable> = segments
+            .iter_mut()
+            .zip(counts)
+            .filter_map(|(segment, &count)| match segment {
+                Segment::Text { text, fit } => Some(Shortenable {
+                    text,
+                    fit: *fit,
+                    count,
+                }),
+                Segment::Template(_) => None,
+            })
             .collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(counts[i]));
-        for i in order {
-            if excess == 0 {
-                break;
-            }
-            let Segment::Text { text, fit } = &segments[i] else {
-                continue;
-            };
-            let target = counts[i].saturating_sub(excess);
-            let mut count = |s: &str| self.tokenize(s, false).len();
-            let kept = match *fit {
-                Fit::KeepEnd => {
-                    // The last cut again if it still fits: the text only grew at the end,
-                    // and the cache holds the prompt that starts there. Otherwise a fresh
-                    // cut with a quarter of the budget to spare, so the next several
-                    // requests can keep it.
-                    let again = self
-                        .anchor
-                        .as_deref()
-                        .and_then(|anchor| text.rfind(anchor))
-                        .map(|at| &text[at..])
-                        .filter(|candidate| count(candidate) <= target);
-                    let kept = match again {
-                        Some(kept) => kept,
-                        None => fit_text(text, *fit, target * 3 / 4, &mut count),
-                    };
-                    *anchor = Some(kept.chars().take(ANCHOR_CHARS).collect());
-                    kept.to_string()
-                }
-                _ => fit_text(text, *fit, target, &mut count).to_string(),
-            };
-            let kept_count = count(&kept);
-            let saved = counts[i].saturating_sub(kept_count);
-            dropped += saved;
-            excess = excess.saturating_sub(saved);
-            counts[i] = kept_count;
-            segments[i] = Segment::Text {
-                text: kept,
-                fit: *fit,
-            };
-        }
-        dropped
+        let mut count = |s: &str| self.tokenize(s, false).len();
+        fit::shorten(
+            &mut texts,
+            excess,
+            self.anchor.as_deref(),
+            anchor,
+            &mut count,
+        )
     }
 
     fn bos_needed(&self, segments: &[Segment]) -> bool {
@@ -1385,15 +1353,23 @@ impl<'m> Session<'m> {
     ) -> Result<()> {
         let n_ctx = self.ctx()?.n_ctx() as usize;
         let first_idx = self.batch.n_tokens() - 1;
+        // The repeat penalty counts the prompt's last tokens, as llama.cpp's own tools and
+        // llama-server count them: the same model and seed write the same text either way.
+        let history = match usize::try_from(sampling.repeat_last_n) {
+            Ok(n) => &self.evaluated[self.evaluated.len().saturating_sub(n)..],
+            Err(_) => &self.evaluated[..], // -1: the whole context
+        };
         let mut branches: Vec<Branch> = variants
             .clone()
             .map(|variant| {
                 let mut params = sampling.clone();
                 params.seed = params.seed.wrapping_add(variant);
+                let mut sampler = sampler_chain(&params, self.model.n_vocab());
+                sampler.accept_many(history);
                 Branch {
                     variant,
                     seq: (variant - variants.start) as i32,
-                    sampler: sampler_chain(&params, self.model.n_vocab()),
+                    sampler,
                     text: TextStream::new(&sampling.stop),
                     idx: first_idx,
                     generated: 0,
@@ -1536,6 +1512,7 @@ impl<'m> Session<'m> {
             prompt_tokens_per_s: 0.0,
             tokens_per_s: 0.0,
             stop_reason: StopReason::Cancelled,
+            estimated: false,
             threads: self.threads as u32,
         }
     }

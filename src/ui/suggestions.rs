@@ -368,6 +368,7 @@ mod tests {
             1,
             VariantState::Done(GenerationStats {
                 threads: 1,
+                estimated: false,
                 prompt_tokens: 1,
                 reused_tokens: 0,
                 dropped_tokens: 0,

@@ -623,3 +623,41 @@ pub fn names_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The default model as llama.cpp loads it, once a process (its backend can only be
+/// initialised once): for counting tokens the way the worker does.
+fn llama_model() -> &'static llama_cpp_2::model::LlamaModel {
+    use llama_cpp_2::llama_backend::LlamaBackend;
+    use llama_cpp_2::model::LlamaModel;
+    use llama_cpp_2::model::params::LlamaModelParams;
+    use llama_cpp_2::{LogOptions, send_logs_to_tracing};
+    static MODEL: std::sync::OnceLock<(LlamaBackend, LlamaModel)> = std::sync::OnceLock::new();
+    &MODEL
+        .get_or_init(|| {
+            send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
+            let backend = LlamaBackend::init().expect("the llama.cpp backend");
+            let params = LlamaModelParams::default();
+            let model = LlamaModel::load_from_file(&backend, model(), &params).expect("the model");
+            (backend, model)
+        })
+        .1
+}
+
+/// Tokens of `text` by the default model's tokenizer in llama.cpp, without BOS: as plain text,
+/// or with special tokens parsed.
+pub fn llama_vocab_count(text: &str, special: bool) -> usize {
+    llama_model()
+        .vocab()
+        .tokenize(text.as_bytes(), false, special)
+        .len()
+}
+
+/// `llama_vocab_count` of plain text.
+pub fn llama_token_count(text: &str) -> usize {
+    llama_vocab_count(text, false)
+}
+
+/// Whether the worker puts a BOS before the default model's prompts.
+pub fn llama_adds_bos() -> bool {
+    llama_model().vocab().should_add_bos()
+}

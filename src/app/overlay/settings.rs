@@ -12,6 +12,8 @@ use crate::keymap::Key;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     Path,
+    /// Free text; empty is allowed (a URL, a model's name).
+    Text,
     Int {
         min: i64,
         max: i64,
@@ -62,6 +64,36 @@ pub const FIELDS: &[Field] = &[
         label: "Flash attention",
         key: &["engine", "flash_attention"],
         kind: Kind::Choice(&["auto", "on", "off"]),
+    },
+    Field {
+        label: "Engine",
+        key: &["engine", "kind"],
+        kind: Kind::Choice(&["local", "remote"]),
+    },
+    Field {
+        label: "Server URL",
+        key: &["engine", "url"],
+        kind: Kind::Text,
+    },
+    Field {
+        label: "Server model",
+        key: &["engine", "remote_model"],
+        kind: Kind::Text,
+    },
+    Field {
+        label: "API key variable",
+        key: &["engine", "api_key_env"],
+        kind: Kind::Text,
+    },
+    Field {
+        label: "Server timeout (s)",
+        key: &["engine", "timeout_s"],
+        kind: Kind::Int { min: 1, max: 3600 },
+    },
+    Field {
+        label: "Server tokenizer",
+        key: &["engine", "tokenizer"],
+        kind: Kind::Path,
     },
     Field {
         label: "Temperature",
@@ -117,6 +149,14 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Int { min: 50, max: 5000 },
     },
     Field {
+        label: "Ghost budget (ms)",
+        key: &["editor", "ghost_budget_ms"],
+        kind: Kind::Int {
+            min: 100,
+            max: 60_000,
+        },
+    },
+    Field {
         label: "Journal pause (ms)",
         key: &["editor", "journal_ms"],
         kind: Kind::Int {
@@ -168,7 +208,7 @@ impl Field {
     pub fn parse(&self, text: &str) -> Result<Value, String> {
         let text = text.trim();
         match self.kind {
-            Kind::Path => Ok(Value::Str(text.to_string())),
+            Kind::Path | Kind::Text => Ok(Value::Str(text.to_string())),
             Kind::Int { min, max } => match text.parse::<i64>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(Value::Int(n)),
                 _ => Err(format!(
