@@ -698,7 +698,7 @@ mod tests {
         );
         assert!(!s.wants_more(), "one at a time");
         s.finish(1, VariantState::Done(stats()));
-        assert_eq!(s.accepted_text().as_deref(), Some("Better[2J text\n\n"));
+        assert_eq!(s.accepted_text().as_deref(), Some("Better text\n\n"));
         assert!(s.wants_more());
         let second = s.start_variant(2);
         assert_ne!(first.seed, second.seed);

@@ -328,6 +328,8 @@ enum Fault {
     Malformed,
     CutHalfway,
     Stall,
+    /// Streams these pieces, then ends properly.
+    Script(&'static [&'static str]),
 }
 
 /// An HTTP server on 127.0.0.1 that lists one model and answers every generation with `fault`
@@ -406,6 +408,20 @@ fn answer(mut stream: TcpStream, fault: Fault, models_too: bool) {
         }
         Fault::CutHalfway => {
             let _ = write!(stream, "{stream_head}{}{}", chunk("Hello"), chunk(" there"));
+        }
+        Fault::Script(pieces) => {
+            let mut body = String::from(stream_head);
+            for piece in pieces {
+                let chunk = serde_json::json!({
+                    "choices": [{ "index": 0, "text": piece, "delta": { "content": piece },
+                                  "finish_reason": null }]
+                });
+                body.push_str(&format!("data: {chunk}\n\n"));
+            }
+            body.push_str(
+                "data: {\"choices\":[{\"index\":0,\"text\":\"\",\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+            );
+            let _ = stream.write_all(body.as_bytes());
         }
         Fault::Stall => {
             let _ = write!(stream, "{stream_head}{}", chunk("Hello"));
@@ -567,4 +583,102 @@ fn tokenizer_json_from_the_gguf_counts_as_llama_cpp_does() {
     ] {
         assert_eq!(counter.count(text), llama(text), "{text}");
     }
+}
+
+/// What a hostile (or broken) model might write: window-title, hyperlink and clipboard OSCs,
+/// clear-screen, a cursor-position query (the terminal would answer as if typed), a full
+/// reset, a DCS, an 8-bit CSI, a bell and a right-to-left override.
+const HOSTILE: &[&str] = &[
+    "Hello \u{1b}]0;PWNED\u{7}there",
+    "\u{1b}[2J\u{1b}[6n",
+    " and \u{1b}c\u{1b}P+q544e\u{1b}\\",
+    "\u{9b}31mred\u{1b}]8;;http://evil.example\u{7}link\u{1b}]8;;\u{7}",
+    "\u{1b}]52;c;cHduZWQ=\u{7} \u{202e}desrever\u{202c} \u{7}world.",
+];
+
+/// True for what must never reach a terminal or a draft from the model: a control character,
+/// or what is left of a sequence whose ESC alone was taken out.
+fn has_hostile(text: &str) -> bool {
+    [
+        "PWNED",
+        "]0;",
+        "[2J",
+        "[6n",
+        "+q544e",
+        "31m",
+        "evil.example",
+        "52;c",
+    ]
+    .iter()
+    .any(|residue| text.contains(residue))
+        || text.chars().any(|c| {
+            matches!(c, '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+            | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+}
+
+#[test]
+fn escape_sequences_from_the_model_never_reach_stdout() {
+    let url = fake_server(Fault::Script(HOSTILE), false);
+    let home = remote_home(&url, "");
+    for args in [
+        vec!["continue", "--raw"],
+        vec!["continue"],
+        vec!["rewrite", "--style", "formal"],
+    ] {
+        let output = home.run(&args, "A draft to work on.");
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        let text = stdout(&output);
+        assert!(!has_hostile(&text), "{args:?}: {text:?}");
+        assert!(text.contains("Hello"), "{args:?}: {text:?}");
+        assert!(!has_hostile(&stderr(&output)), "{args:?}");
+    }
+}
+
+#[test]
+fn escape_sequences_from_the_model_reach_neither_the_terminal_nor_the_draft() {
+    let url = fake_server(Fault::Script(HOSTILE), false);
+    let home = remote_home(&url, "");
+    let file = home.dir.path().join("hostile.md");
+    std::fs::write(&file, "My own words.\n").unwrap();
+    let tmux = Tmux::start_sized(&home, &[file.to_str().unwrap()], 100, 24);
+    tmux.wait_for_within("model ready", MODEL_WAIT);
+    let title = tmux.tmux(&["display-message", "-p", "#{pane_title}"]);
+    // A suggestion: streamed into the pane, then accepted into the draft.
+    tmux.keys(&["C-End", "C-e"]);
+    tmux.wait_for_within(" tokens ", MODEL_WAIT);
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("My own words."),
+        "the screen was cleared: {screen}"
+    );
+    tmux.keys(&["M-Enter"]);
+    tmux.wait_for("accepted");
+    // Ghost text: typed after, taken with Tab.
+    tmux.keys(&["C-End"]);
+    tmux.type_text(" More");
+    tmux.wait_for_within("Tab accept", MODEL_WAIT);
+    tmux.keys(&["Tab"]);
+    tmux.wait_gone("Tab accept");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for(" bytes)");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(saved.starts_with("My own words."), "{saved:?}");
+    assert!(saved.contains("Hello"), "{saved:?}");
+    assert!(!has_hostile(&saved), "{saved:?}");
+    // Nothing reached the terminal: its title, its clipboard (tmux keeps OSC 52 as a paste
+    // buffer) and its screen are as they were.
+    assert_eq!(
+        tmux.tmux(&["display-message", "-p", "#{pane_title}"]),
+        title
+    );
+    assert!(
+        tmux.tmux(&["list-buffers"]).trim().is_empty(),
+        "a clipboard write reached the terminal"
+    );
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("PWNED") && screen.contains("My own words."),
+        "{screen}"
+    );
 }

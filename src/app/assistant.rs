@@ -865,7 +865,7 @@ mod tests {
         app.accept_suggestion();
         assert_eq!(
             app.doc_mut().text(),
-            "Intro.\n\nThis is good grammar.[31m\n\nEnd."
+            "Intro.\n\nThis is good grammar.\n\nEnd."
         );
         assert!(app.suggestion().is_none());
         app.doc_mut().undo();

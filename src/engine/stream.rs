@@ -8,6 +8,8 @@
 
 use encoding_rs::{Decoder, DecoderResult, UTF_8};
 
+use crate::sanitize::EscapeFilter;
+
 pub struct TextStream {
     decoder: Decoder,
     stop: Vec<String>,
@@ -19,6 +21,8 @@ pub struct TextStream {
     /// Some text other than whitespace has come: stop strings count only from then on, so a
     /// model that opens with a blank line is not stopped by a "\n" stop before it begins.
     has_text: bool,
+    /// Removes terminal escape sequences, even ones split across tokens.
+    escapes: EscapeFilter,
 }
 
 /// What one piece of token bytes produced.
@@ -39,6 +43,7 @@ impl TextStream {
             stopped: false,
             partial: Vec::new(),
             has_text: false,
+            escapes: EscapeFilter::default(),
         }
     }
 
@@ -101,7 +106,8 @@ impl TextStream {
                 DecoderResult::Malformed(_, _) | DecoderResult::OutputFull => {}
             }
         }
-        self.pending.push_str(&decoded);
+        // A model's escape sequences go here, whole, before anything can show them.
+        self.escapes.push(&decoded, &mut self.pending);
         let search_from = if self.has_text {
             0
         } else {
