@@ -2,7 +2,7 @@
 # model and build natively (-C target-cpu=native, set in .cargo/config.toml).
 CARGO ?= cargo
 
-.PHONY: run test bench bench-native bench-llama deps model build lint llama-build llama-server
+.PHONY: run test soak bench bench-native bench-llama deps model build lint llama-build llama-server
 
 run: deps model build
 	./target/release/quill $(FILE)
@@ -11,6 +11,11 @@ run: deps model build
 # it once a machine (cached outside the clone) and says where it is.
 test: deps model llama-build
 	QUILL_LLAMA_SERVER="$$(scripts/llama-server)" $(CARGO) test --release --all-targets
+
+# The fault rounds at length: 50 rounds of kill -9 at random moments (5 in make test).
+# QUILL_SOAK_SEED=N replays the moments of a failed run (each run prints its seed).
+soak: deps model llama-build
+	QUILL_SOAK_ROUNDS=$${QUILL_SOAK_ROUNDS:-50} $(CARGO) test --release --test faults_tmux -- --nocapture kill_9
 
 bench: deps model build
 	./target/release/quill bench

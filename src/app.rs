@@ -1169,6 +1169,51 @@ mod tests {
         assert!(matches!(effects.as_slice(), [Effect::Journal { .. }]));
     }
 
+    /// Text typed after a save that added the final line break is recovered after a crash:
+    /// the file read back is the journal's base plus that line break.
+    #[test]
+    fn edits_after_a_save_that_added_the_final_line_break_are_recovered() {
+        let (keys, _) = Keymaps::new(&[]);
+        let mut app = App::new(keys, Config::default(), 20, 6);
+        let recovered = Recovered {
+            base: Base::of_text(None, "saved"),
+            snapshot: None,
+            changes: vec![crate::document::Change {
+                start: 5,
+                removed: String::new(),
+                inserted: " and more".into(),
+            }],
+        };
+        app.open(None, LoadedDraft::of_text("saved\n"), Some(recovered));
+        app.update(key(KeyCode::Char('y')));
+        assert_eq!(app.doc_mut().text(), "saved and more\n");
+    }
+
+    #[test]
+    fn recovering_put_off_keeps_the_journal_and_only_discard_removes_it() {
+        let recovered = || Recovered {
+            base: Base::of_text(None, "base"),
+            snapshot: None,
+            changes: vec![crate::document::Change {
+                start: 4,
+                removed: String::new(),
+                inserted: " more".into(),
+            }],
+        };
+        for (answer, expected) in [
+            (KeyCode::Char('n'), Effect::SetJournalAside { path: None }),
+            (KeyCode::Esc, Effect::SetJournalAside { path: None }),
+            (KeyCode::Char('d'), Effect::RemoveJournal { path: None }),
+        ] {
+            let (keys, _) = Keymaps::new(&[]);
+            let mut app = App::new(keys, Config::default(), 20, 6);
+            app.open(None, LoadedDraft::of_text("base"), Some(recovered()));
+            let effects = app.update(key(answer));
+            assert_eq!(effects, vec![expected], "{answer:?}");
+            assert_eq!(app.doc_mut().text(), "base");
+        }
+    }
+
     #[test]
     fn after_a_failed_journal_write_the_next_one_holds_the_whole_text() {
         let mut app = app("", 20, 6);

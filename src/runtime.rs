@@ -80,7 +80,8 @@ impl Runtime {
             Effect::Save { .. }
             | Effect::Load(_)
             | Effect::Journal { .. }
-            | Effect::RemoveJournal { .. } => self.run_file(effect),
+            | Effect::RemoveJournal { .. }
+            | Effect::SetJournalAside { .. } => self.run_file(effect),
             Effect::StartEngine { .. }
             | Effect::RestartEngineAfter { .. }
             | Effect::StopEngine { .. }
@@ -144,6 +145,19 @@ impl Runtime {
                 self.remove_journal(path);
                 Vec::new()
             }
+            Effect::SetJournalAside { path } => {
+                if matches!(&self.journal, Some((open_for, _)) if *open_for == path) {
+                    self.journal = None;
+                }
+                let file = journal::journal_path(&self.state_dir, path.as_deref());
+                match journal::set_aside(&file) {
+                    Ok(_) => Vec::new(),
+                    Err(e) => vec![Msg::JournalFailed(format!(
+                        "cannot set the unsaved edits aside ({e}); they stay in {}",
+                        file.display()
+                    ))],
+                }
+            }
             _ => Vec::new(),
         }
     }
@@ -168,6 +182,8 @@ impl Runtime {
             self.journal = None;
         }
         let journal_file = journal::journal_path(&self.state_dir, path.as_deref());
+        // One the writer set aside earlier is asked about again.
+        let _ = journal::restore_kept(&journal_file);
         let journal = journal::read(&journal_file).ok().flatten();
         Msg::Loaded {
             path,

@@ -60,6 +60,8 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
         None => runtime::empty_draft(),
     };
     let journal_file = journal::journal_path(&setup.state_dir, setup.path.as_deref());
+    // Edits the writer put off recovering are asked about again.
+    let _ = journal::restore_kept(&journal_file);
     let recovered = journal::read(&journal_file).map_err(|e| {
         format!(
             "cannot read the crash journal {}: {e}",

@@ -310,6 +310,28 @@ fn crlf_files_keep_their_line_endings() {
     wait_for_file(&file, "\u{feff}one\r\ntwo\r\nthree\r\n".as_bytes());
 }
 
+/// A file that mixes CRLF and LF: saved untouched it is byte-identical, and the lines the
+/// writer did not touch keep their own line breaks (a new one takes the file's usual CRLF).
+#[test]
+fn mixed_line_endings_round_trip_byte_for_byte() {
+    let home = Home::new();
+    let file = home.dir.path().join("mixed.txt");
+    let original = "one\r\ntwo\nthree\r\nfour\r\n";
+    std::fs::write(&file, original).unwrap();
+    let tmux = Tmux::start(&home, &[path_arg(&file)]);
+    tmux.wait_for("four");
+    // An edit and its undo: the text is the file's again, saved as the file was.
+    tmux.type_text("x");
+    tmux.keys(&["C-z", "C-s"]);
+    tmux.wait_for(" bytes)");
+    wait_for_file(&file, original.as_bytes());
+    tmux.keys(&["C-End"]);
+    tmux.type_text("five");
+    tmux.wait_for("five");
+    tmux.keys(&["C-s"]);
+    wait_for_file(&file, b"one\r\ntwo\nthree\r\nfour\r\nfive\r\n");
+}
+
 fn cpu_ticks(pid: i32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat

@@ -420,7 +420,7 @@ impl Editor {
         effects.push(Effect::Save {
             path,
             text,
-            format: self.format,
+            format: self.format.clone(),
             // A file that is not this draft's must not appear meanwhile either.
             expect: if is_this_file {
                 self.disk.clone()
@@ -504,9 +504,19 @@ impl Editor {
                 Vec::new()
             }
             (Confirm::Recover(recovered), Answer::Yes) => self.recover(recovered, cx),
-            (Confirm::Recover(_), Answer::No | Answer::Discard) => {
+            (Confirm::Recover(_), Answer::Discard) => {
                 cx.status.info("discarded the unsaved edits");
                 vec![Effect::RemoveJournal {
+                    path: self.path.clone(),
+                }]
+            }
+            // Not now: nothing is lost; they are asked about again next time.
+            (Confirm::Recover(_), Answer::No | Answer::Cancel) => {
+                cx.status.info(
+                    "the unsaved edits are kept aside; they are offered again the next time \
+                     this draft opens",
+                );
+                vec![Effect::SetJournalAside {
                     path: self.path.clone(),
                 }]
             }
@@ -522,7 +532,16 @@ impl Editor {
                 self.doc.replace(0, len, text);
                 true
             }
-            None => recovered.base.matches(&self.doc.text()),
+            // A save adds a final line break the text in the editor did not have: the file
+            // read back holds the journal's base and that line break, and every journaled edit
+            // lies before it.
+            None => {
+                let text = self.doc.text();
+                recovered.base.matches(&text)
+                    || text
+                        .strip_suffix('\n')
+                        .is_some_and(|base| recovered.base.matches(base))
+            }
         };
         if fits && (recovered.changes.is_empty() || self.doc.replay(&recovered.changes)) {
             let n = recovered.changes.len();

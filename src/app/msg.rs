@@ -127,6 +127,11 @@ pub enum Effect {
     RemoveJournal {
         path: Option<PathBuf>,
     },
+    /// The writer put off recovering the draft's journal: it goes aside, offered again the
+    /// next time the draft opens.
+    SetJournalAside {
+        path: Option<PathBuf>,
+    },
     /// Start (or replace) the worker and load the model; its events come back tagged with
     /// `generation`.
     StartEngine {

@@ -306,10 +306,12 @@ impl Confirm {
                 (C::choose_no, Answer::No, "keep it"),
                 (C::cancel, Answer::Cancel, "cancel"),
             ],
-            // Recovering is not put off: it is yes or no.
+            // Put off, they are kept aside and asked about again; only discard removes them.
             Confirm::Recover(_) => &[
                 (C::choose_yes, Answer::Yes, "recover"),
-                (C::choose_no, Answer::No, "discard them"),
+                (C::choose_no, Answer::No, "not now"),
+                (C::choose_discard, Answer::Discard, "discard them"),
+                (C::cancel, Answer::No, "not now"),
             ],
             Confirm::DeleteTemplate(_) => &[
                 (C::choose_yes, Answer::Yes, "delete"),

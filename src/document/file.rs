@@ -9,13 +9,26 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// How the file stored its text, to be written back the same way.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TextFormat {
+    /// Line breaks are CRLF (most of them, in a file that mixes both).
     pub crlf: bool,
+    /// A file that mixes CRLF and LF line breaks: which line had which, so that the lines the
+    /// writer did not touch are written back byte for byte.
+    pub mixed: Option<std::sync::Arc<MixedEndings>>,
     pub bom: bool,
     /// The file did not end with a line break: it is written back without one. Otherwise (and
     /// for a new file) a text is saved ending with one, as POSIX tools expect.
     pub no_final_newline: bool,
+}
+
+/// The line breaks of a file that mixes CRLF and LF, and the text (with LF breaks) they
+/// belong to.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MixedEndings {
+    text: String,
+    /// Line break `i` of `text` was CRLF.
+    crlf: Vec<bool>,
 }
 
 /// What the file on disk looked like when it was read or written: size, mtime and a checksum.
@@ -124,7 +137,7 @@ pub fn load(path: &Path) -> Result<LoadedFile, LoadError> {
 }
 
 /// Strips the BOM and turns CRLF into LF, remembering both. A file is CRLF when most of its
-/// line breaks are.
+/// line breaks are; one that mixes both remembers which line had which.
 pub fn decode(mut text: String) -> (String, TextFormat) {
     let bom = text.starts_with('\u{feff}');
     if bom {
@@ -133,21 +146,36 @@ pub fn decode(mut text: String) -> (String, TextFormat) {
     let crlf_count = text.matches("\r\n").count();
     let lf_count = text.matches('\n').count();
     let crlf = crlf_count > 0 && crlf_count * 2 >= lf_count;
-    if crlf {
-        text = text.replace("\r\n", "\n");
+    let mut mixed = None;
+    if crlf_count > 0 {
+        if crlf_count < lf_count {
+            let endings = text
+                .split_inclusive('\n')
+                .filter(|line| line.ends_with('\n'))
+                .map(|line| line.ends_with("\r\n"))
+                .collect();
+            text = text.replace("\r\n", "\n");
+            mixed = Some(std::sync::Arc::new(MixedEndings {
+                text: text.clone(),
+                crlf: endings,
+            }));
+        } else {
+            text = text.replace("\r\n", "\n");
+        }
     }
     let no_final_newline = !text.is_empty() && !text.ends_with('\n');
     (
         text,
         TextFormat {
             crlf,
+            mixed,
             bom,
             no_final_newline,
         },
     )
 }
 
-pub fn encode(text: &str, format: TextFormat) -> Vec<u8> {
+pub fn encode(text: &str, format: &TextFormat) -> Vec<u8> {
     let ended;
     let text = if !format.no_final_newline && !text.is_empty() && !text.ends_with('\n') {
         ended = format!("{text}\n");
@@ -159,12 +187,57 @@ pub fn encode(text: &str, format: TextFormat) -> Vec<u8> {
     if format.bom {
         out.extend_from_slice("\u{feff}".as_bytes());
     }
-    if format.crlf {
+    if let Some(mixed) = &format.mixed {
+        out.extend_from_slice(mixed.restore(text, format.crlf).as_bytes());
+    } else if format.crlf {
         out.extend_from_slice(text.replace('\n', "\r\n").as_bytes());
     } else {
         out.extend_from_slice(text.as_bytes());
     }
     out
+}
+
+impl MixedEndings {
+    /// `text` with each line break as the file had it: a line the writer left as it was
+    /// (matched by a line diff against the text as read) keeps its own, a new or changed one
+    /// takes the file's usual one (`crlf`).
+    fn restore(&self, text: &str, crlf: bool) -> String {
+        use similar::{Algorithm, DiffOp, TextDiff};
+        let diff = TextDiff::configure()
+            .algorithm(Algorithm::Myers)
+            // A huge rewrite is diffed more coarsely, never slowly: unmatched lines only take
+            // the usual line break.
+            .timeout(std::time::Duration::from_secs(1))
+            .diff_lines(self.text.as_str(), text);
+        let lines = text.split_inclusive('\n').count();
+        let mut old_line = vec![None; lines];
+        for op in diff.ops() {
+            if let DiffOp::Equal {
+                old_index,
+                new_index,
+                len,
+            } = *op
+            {
+                for k in 0..len {
+                    if let Some(slot) = old_line.get_mut(new_index + k) {
+                        *slot = Some(old_index + k);
+                    }
+                }
+            }
+        }
+        let mut out = String::with_capacity(text.len() + lines);
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            match line.strip_suffix('\n') {
+                Some(body) => {
+                    out.push_str(body);
+                    let own = old_line[i].and_then(|old| self.crlf.get(old).copied());
+                    out.push_str(if own.unwrap_or(crlf) { "\r\n" } else { "\n" });
+                }
+                None => out.push_str(line),
+            }
+        }
+        out
+    }
 }
 
 /// The fingerprint of the file now on disk, `None` if there is none.
@@ -201,7 +274,7 @@ pub fn save(path: &Path, text: &str, format: TextFormat) -> Result<Fingerprint, 
         ));
     }
     let temp = dir.join(format!(".{name}.quill-{}.tmp", std::process::id()));
-    let bytes = encode(text, format);
+    let bytes = encode(text, &format);
     let result = write_temp(&temp, &target, &bytes)
         .and_then(|()| fs::rename(&temp, &target))
         .and_then(|()| File::open(&dir)?.sync_all());
@@ -232,17 +305,39 @@ fn resolve_symlinks(path: &Path) -> PathBuf {
 }
 
 fn describe_save_error(path: &Path, e: &io::Error) -> String {
-    let what = match e.raw_os_error() {
-        Some(libc::ENOSPC) => "the disk is full".to_string(),
-        Some(libc::EDQUOT) => "the disk quota is exceeded".to_string(),
-        Some(libc::EROFS) => "the file system is read-only".to_string(),
-        Some(libc::EACCES) | Some(libc::EPERM) => "permission denied".to_string(),
-        _ => e.to_string(),
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| ".".to_string(), |p| p.display().to_string());
+    let (what, advice) = match e.raw_os_error() {
+        Some(libc::ENOSPC) => (
+            "the disk is full".to_string(),
+            "free some space or save elsewhere (save as)",
+        ),
+        Some(libc::EDQUOT) => (
+            "the disk quota is exceeded".to_string(),
+            "free some space or save elsewhere (save as)",
+        ),
+        Some(libc::EROFS) => (
+            "the file system is read-only".to_string(),
+            "save elsewhere (save as)",
+        ),
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            ("permission denied".to_string(), "save elsewhere (save as)")
+        }
+        Some(libc::EIO) => (
+            "the disk reported an input/output error".to_string(),
+            "save elsewhere (save as), and check the disk: it or its connection may be failing",
+        ),
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => (
+            format!("the folder {folder} is no longer there (moved or deleted)"),
+            "save elsewhere (save as), or put the folder back and save again",
+        ),
+        _ => (e.to_string(), "save elsewhere (save as)"),
     };
     // Short enough for a status bar: the reason first, then what to do.
     format!(
-        "not saved: {what}. {} is unchanged and your text is still here; free some space or \
-         save elsewhere (save as)",
+        "not saved: {what}. {} is unchanged and your text is still here; {advice}",
         path.display()
     )
 }
@@ -261,27 +356,52 @@ mod tests {
             format,
             TextFormat {
                 crlf: true,
+                mixed: None,
                 bom: true,
                 no_final_newline: false,
             }
         );
-        assert_eq!(encode(&text, format), bytes);
+        assert_eq!(encode(&text, &format), bytes);
+    }
+
+    #[test]
+    fn mixed_line_breaks_round_trip_byte_for_byte_and_edits_take_the_usual_one() {
+        let bytes = "one\r\ntwo\r\nthree\nfour\r\n五\r\nsix\n"
+            .as_bytes()
+            .to_vec();
+        let (text, format) = decode(String::from_utf8(bytes.clone()).unwrap());
+        assert_eq!(text, "one\ntwo\nthree\nfour\n五\nsix\n");
+        assert!(format.crlf && format.mixed.is_some());
+        assert_eq!(encode(&text, &format), bytes);
+        // A line added, one changed, one removed: the untouched keep theirs, the new and the
+        // changed take CRLF, the file's usual break.
+        let edited = "zero\none\ntwo\nthree\nFOUR\nsix\n";
+        assert_eq!(
+            String::from_utf8(encode(edited, &format)).unwrap(),
+            "zero\r\none\r\ntwo\r\nthree\nFOUR\r\nsix\n"
+        );
+        // Mostly LF with one CRLF: the same, the other way round.
+        let bytes = b"a\nb\r\nc\nd\n".to_vec();
+        let (text, format) = decode(String::from_utf8(bytes.clone()).unwrap());
+        assert!(!format.crlf && format.mixed.is_some());
+        assert_eq!(encode(&text, &format), bytes);
+        assert_eq!(encode(&format!("{text}e\n"), &format), b"a\nb\r\nc\nd\ne\n");
     }
 
     #[test]
     fn a_saved_text_ends_with_a_line_break_unless_its_file_had_none() {
         // A new file, or one that ended with a line break: the line break is there on disk.
-        assert_eq!(encode("last line", TextFormat::default()), b"last line\n");
+        assert_eq!(encode("last line", &TextFormat::default()), b"last line\n");
         let (text, format) = decode("a\r\nb\r\n".into());
         assert_eq!(
-            encode(&format!("{text}more"), format),
+            encode(&format!("{text}more"), &format),
             b"a\r\nb\r\nmore\r\n"
         );
         // A file without one is written back without one, byte for byte.
         let (text, format) = decode("no break at the end".into());
         assert!(format.no_final_newline);
-        assert_eq!(encode(&text, format), b"no break at the end");
-        assert_eq!(encode("", TextFormat::default()), b"");
+        assert_eq!(encode(&text, &format), b"no break at the end");
+        assert_eq!(encode("", &TextFormat::default()), b"");
     }
 
     #[test]

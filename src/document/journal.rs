@@ -82,6 +82,53 @@ pub fn journal_path(state_dir: &Path, draft: Option<&Path>) -> PathBuf {
     }
 }
 
+/// A journal the writer chose not to recover yet (`n` at the question) goes aside, under
+/// `NAME.journal.kept-N`, so the next edits cannot start a new journal over it.
+pub fn set_aside(path: &Path) -> io::Result<PathBuf> {
+    let next = kept(path).last().map_or(1, |(n, _)| n + 1);
+    let aside = kept_path(path, next);
+    fs::rename(path, &aside)?;
+    Ok(aside)
+}
+
+/// Brings the newest journal set aside back in place when there is none in place: it is
+/// offered again each time the draft opens, until recovered or discarded.
+pub fn restore_kept(path: &Path) -> io::Result<bool> {
+    if path.exists() {
+        return Ok(false);
+    }
+    match kept(path).pop() {
+        Some((_, newest)) => fs::rename(newest, path).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+fn kept_path(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".kept-{n}"));
+    path.with_file_name(name)
+}
+
+/// The journals set aside for `path`, oldest first.
+fn kept(path: &Path) -> Vec<(u32, PathBuf)> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}.kept-", name.to_string_lossy());
+    let mut found: Vec<(u32, PathBuf)> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let n = file.strip_prefix(&prefix)?.parse().ok()?;
+            Some((n, entry.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 impl Journal {
     /// Starts a fresh journal for `base` (and the whole current text, when given), replacing
     /// any old one.
@@ -202,6 +249,28 @@ pub fn read(path: &Path) -> io::Result<Option<Recovered>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_journal_set_aside_comes_back_until_recovered_or_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("draft.md-0000.journal");
+        fs::write(&path, "first").unwrap();
+        let aside = set_aside(&path).unwrap();
+        assert!(!path.exists());
+        // A new journal meanwhile does not touch the one set aside.
+        fs::write(&path, "second").unwrap();
+        assert!(!restore_kept(&path).unwrap(), "one is in place already");
+        set_aside(&path).unwrap();
+        // The newest comes back first, then the older one.
+        assert!(restore_kept(&path).unwrap());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "second");
+        fs::remove_file(&path).unwrap();
+        assert!(restore_kept(&path).unwrap());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "first");
+        assert!(!aside.exists());
+        fs::remove_file(&path).unwrap();
+        assert!(!restore_kept(&path).unwrap());
+    }
 
     fn change(start: usize, inserted: &str) -> Change {
         Change {
