@@ -12,10 +12,13 @@ run: deps model build
 test: deps model llama-build
 	QUILL_LLAMA_SERVER="$$(scripts/llama-server)" $(CARGO) test --release --all-targets
 
-# The fault rounds at length: 50 rounds of kill -9 at random moments (5 in make test).
-# QUILL_SOAK_SEED=N replays the moments of a failed run (each run prints its seed).
+# The fault rounds at length: 50 rounds of kill -9 at random moments (5 in make test), and
+# 20,000 generated cases of each property (256 in make test). QUILL_SOAK_SEED=N replays the
+# kill moments of a failed run (each run prints its seed); proptest keeps failing cases in
+# tests/properties.proptest-regressions and tries them first.
 soak: deps model llama-build
 	QUILL_SOAK_ROUNDS=$${QUILL_SOAK_ROUNDS:-50} $(CARGO) test --release --test faults_tmux -- --nocapture kill_9
+	QUILL_PROPERTY_CASES=$${QUILL_PROPERTY_CASES:-20000} $(CARGO) test --release --test properties
 
 bench: deps model build
 	./target/release/quill bench

@@ -76,8 +76,14 @@ impl EscapeFilter {
             (Escape, ']' | 'P' | 'X' | '^' | '_') => Str,
             // Intermediate bytes (ESC ( B chooses a character set): the final byte follows.
             (Escape, ' '..='/') => Escape,
-            // Any other character ends a two-character escape (ESC c resets the terminal).
-            (Escape, _) => Text,
+            // A final byte ends a two-character escape (ESC c resets the terminal).
+            (Escape, '0'..='~') => Text,
+            // Anything else cancels the escape and counts on its own: another ESC starts a
+            // new sequence, a letter of text stays text.
+            (Escape, c) => {
+                self.state = Text;
+                return self.step(c, out);
+            }
             (Csi, ' '..='?') => Csi,
             (Csi, '@'..='~') => Text,
             // Not a control sequence after all: the character is text again.
@@ -129,6 +135,9 @@ mod tests {
     fn a_stray_escape_costs_at_most_the_rest_of_its_line() {
         assert_eq!(strip_controls("one\u{1b}]unterminated\ntwo"), "one\ntwo");
         assert_eq!(strip_controls("x\u{1b}[12;é"), "xé");
+        // ESC cancels the escape it interrupts and starts its own.
+        assert_eq!(strip_controls("a\u{1b}\u{1b}]0;title\u{7}b"), "ab");
+        assert_eq!(strip_controls("a\u{1b}éb"), "aéb");
     }
 
     #[test]
