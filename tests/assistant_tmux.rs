@@ -275,3 +275,68 @@ fn text_after_a_sentence_end_is_spaced_and_ghost_text_appears_there() {
     );
     assert!(!rest.starts_with("  "), "a doubled space: {saved:?}");
 }
+
+/// The worker dies of SIGSEGV or SIGABRT (what a llama.cpp bug or a GGML_ASSERT does) while it
+/// loads the model and while it generates: the editor lives, says so, restarts the model, and
+/// the draft is untouched; Ctrl-Q leaves no worker behind.
+///
+/// A real fault faults again when Rust's stack-overflow handler returns; a SIGSEGV sent from
+/// outside does not, so it is sent twice (the handler resets itself to the default once).
+#[test]
+fn a_worker_that_segfaults_or_aborts_while_loading_or_generating_comes_back() {
+    let crash = |pid: i32, sig: i32| {
+        signal(pid, sig);
+        std::thread::sleep(Duration::from_millis(20));
+        // SAFETY: kill(2) on the worker this test's Quill started; it may be gone already.
+        unsafe { libc::kill(pid, sig) };
+    };
+    for (sig, name) in [(libc::SIGSEGV, "SIGSEGV"), (libc::SIGABRT, "SIGABRT")] {
+        let home = Home::new();
+        let file = home.dir.path().join("draft.md");
+        std::fs::write(&file, "A long story begins here.").unwrap();
+        let model = common::model();
+        // While loading: signalled the moment it exists, long before the model is in.
+        let tmux = common::Tmux::start_with_env(
+            &home,
+            &[],
+            &[file.to_str().unwrap(), "--model", model.to_str().unwrap()],
+            80,
+            20,
+        );
+        let quill = tmux.pane_pid();
+        let loading = wait_worker(quill, None, Duration::from_secs(10));
+        crash(loading, sig);
+        tmux.wait_for(&format!("model crashed ({name})"));
+        tmux.wait_for_within("model ready", MODEL_WAIT);
+        tmux.keys(&["C-q"]);
+        drop(tmux);
+        // While generating.
+        let tmux = start(&home, &file);
+        let quill = tmux.pane_pid();
+        tmux.keys(&["C-End", "C-e"]);
+        tmux.wait_for_within("generating", Duration::from_secs(10));
+        let generating = wait_worker(quill, None, Duration::ZERO);
+        crash(generating, sig);
+        tmux.wait_for(&format!("model crashed ({name})"));
+        tmux.type_text(" Still typing.");
+        tmux.wait_for("Still typing.");
+        tmux.wait_for_within("model ready", MODEL_WAIT);
+        let restarted = wait_worker(quill, Some(generating), Duration::from_secs(10));
+        tmux.keys(&["C-s"]);
+        wait_file(&file, |t| t == "A long story begins here. Still typing.");
+        // Quitting takes the worker with it.
+        tmux.keys(&["C-q"]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::path::Path::new(&format!("/proc/{restarted}/stat")).exists()
+            && !std::fs::read_to_string(format!("/proc/{restarted}/stat"))
+                .unwrap_or_default()
+                .contains(") Z")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: the worker {restarted} outlived Ctrl-Q"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

@@ -422,3 +422,47 @@ fn declined_recovery_keeps_the_edits_until_the_writer_discards_them() {
         "On disk.\nFirst words.\n"
     );
 }
+
+/// Ctrl-O on a binary file or a symlink loop is refused with the reason, and the draft open
+/// stays as it was.
+#[test]
+fn opening_a_binary_file_or_a_symlink_loop_keeps_the_draft() {
+    let home = Home::new();
+    let dir = home.dir.path();
+    let file = dir.join("draft.md");
+    std::fs::write(&file, "My draft.\n").unwrap();
+    std::fs::write(dir.join("image.png"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    std::os::unix::fs::symlink(dir.join("loop-b"), dir.join("loop-a")).unwrap();
+    std::os::unix::fs::symlink(dir.join("loop-a"), dir.join("loop-b")).unwrap();
+    let tmux = Tmux::start_sized(&home, &[path_arg(&file)], 140, 20);
+    tmux.wait_for("My draft.");
+    for (name, reason) in [
+        ("image.png", "binary file"),
+        ("loop-a", "Too many levels of symbolic links"),
+    ] {
+        tmux.keys(&["C-o"]);
+        tmux.wait_for("Open:");
+        for _ in 0..80 {
+            tmux.keys(&["BSpace"]);
+        }
+        tmux.type_text(path_arg(&dir.join(name)));
+        tmux.keys(&["Enter"]);
+        let screen = tmux.wait_for(reason);
+        assert!(
+            screen.contains("My draft.") && screen.contains("draft.md"),
+            "{screen}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(dir.join("image.png")).unwrap()[..4],
+        *b"\x89PNG"
+    );
+    tmux.keys(&["C-End"]);
+    tmux.type_text("Still mine.");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for(" bytes)");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "My draft.\nStill mine.\n"
+    );
+}
