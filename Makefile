@@ -2,7 +2,7 @@
 # model and build natively (-C target-cpu=native, set in .cargo/config.toml).
 CARGO ?= cargo
 
-.PHONY: run test soak bench bench-native bench-llama deps model build lint llama-build llama-server
+.PHONY: run test soak report bench bench-native bench-llama deps model build lint llama-build llama-server
 
 run: deps model build
 	./target/release/quill $(FILE)
@@ -19,6 +19,11 @@ test: deps model llama-build
 soak: deps model llama-build
 	QUILL_SOAK_ROUNDS=$${QUILL_SOAK_ROUNDS:-50} $(CARGO) test --release --test faults_tmux -- --nocapture kill_9
 	QUILL_PROPERTY_CASES=$${QUILL_PROPERTY_CASES:-20000} $(CARGO) test --release --test properties
+
+# BENCHMARKS.md and RELIABILITY.md, written from the suite's own output on this machine (the
+# bench family's tables; each injected fault and this run's verdict). SOAK=1 for soak sizes.
+report: deps model build
+	scripts/report
 
 bench: deps model build
 	./target/release/quill bench

@@ -218,6 +218,9 @@ pub struct Client {
     connection: Box<dyn Connection>,
     events: Receiver<Event>,
     exited: bool,
+    /// Warnings that came while a model loaded (a server that ignores some settings), for the
+    /// caller to show.
+    warnings: Vec<String>,
 }
 
 /// Why a model did not load.
@@ -342,6 +345,7 @@ impl Client {
             connection,
             events,
             exited: false,
+            warnings: Vec::new(),
         })
     }
 
@@ -378,7 +382,8 @@ impl Client {
         self.exited
     }
 
-    /// Loads a model and waits for the answer; other events that arrive meanwhile are dropped.
+    /// Loads a model and waits for the answer; warnings that arrive meanwhile are kept
+    /// (`take_warnings`), other events dropped.
     pub fn load(
         &mut self,
         params: LoadParams,
@@ -402,6 +407,7 @@ impl Client {
                     return Err(ModelLoadError::Rejected(reason));
                 }
                 Some(Event::WorkerExited { exit }) => return Err(ModelLoadError::Died(exit)),
+                Some(Event::Warned { message }) => self.warnings.push(message),
                 Some(_) => {}
                 None if self.exited => {
                     return Err(ModelLoadError::Crashed("the engine stopped".into()));
@@ -413,6 +419,11 @@ impl Client {
 
     pub fn kill(&mut self) {
         self.connection.kill();
+    }
+
+    /// The warnings that came while the model loaded, once.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 }
 

@@ -169,7 +169,12 @@ pub fn start_engine(
     }
     let mut engine = Client::start(&engines).map_err(|e| Failure::engine(format!("{e:#}")))?;
     match engine.load(params, LOAD_TIMEOUT) {
-        Ok(info) => Ok((engine, info)),
+        Ok(info) => {
+            for warning in engine.take_warnings() {
+                eprintln!("quill: warning: {warning}");
+            }
+            Ok((engine, info))
+        }
         Err(ModelLoadError::Rejected(reason)) if remote => Err(Failure::engine(reason)),
         Err(ModelLoadError::Rejected(reason)) => {
             Err(Failure::bad_input(format!("{reason}. {MODEL_HINT}")))

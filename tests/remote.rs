@@ -173,6 +173,12 @@ fn every_headless_action_streams_from_a_real_llama_server() {
     assert!(output.status.success(), "{}", stderr(&output));
     let copy = stdout(&output);
     assert!(!copy.trim().is_empty());
+    // llama.cpp's server takes every sampling setting: nothing to warn of.
+    assert!(
+        !stderr(&output).contains("does not take"),
+        "{}",
+        stderr(&output)
+    );
     // The default model's own file name identifies it to the server, so the remote engine
     // asked for it; nothing was logged with a key in it (none is configured).
     assert!(
