@@ -130,9 +130,9 @@ impl Engine for Engines {
     fn connect(&self, sink: EventSink) -> Result<Box<dyn Connection>> {
         Ok(Box::new(Chosen {
             local: self.local.clone(),
+            remote: self.remote.clone(),
             sink: Some(sink),
             inner: None,
-            log_file: self.remote.log_file.clone(),
         }))
     }
 
@@ -145,9 +145,9 @@ impl Engine for Engines {
 /// it, anything else starts the local worker.
 struct Chosen {
     local: WorkerCommand,
+    remote: remote::RemoteEngine,
     sink: Option<EventSink>,
     inner: Option<Box<dyn Connection>>,
-    log_file: PathBuf,
 }
 
 impl Connection for Chosen {
@@ -165,10 +165,7 @@ impl Connection for Chosen {
                 })
             );
             self.inner = Some(if remote {
-                remote::RemoteEngine {
-                    log_file: self.log_file.clone(),
-                }
-                .connect(sink)?
+                self.remote.connect(sink)?
             } else {
                 self.local.connect(sink)?
             });

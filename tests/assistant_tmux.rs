@@ -326,17 +326,10 @@ fn a_worker_that_segfaults_or_aborts_while_loading_or_generating_comes_back() {
         wait_file(&file, |t| t == "A long story begins here. Still typing.");
         // Quitting takes the worker with it.
         tmux.keys(&["C-q"]);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::path::Path::new(&format!("/proc/{restarted}/stat")).exists()
-            && !std::fs::read_to_string(format!("/proc/{restarted}/stat"))
-                .unwrap_or_default()
-                .contains(") Z")
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{name}: the worker {restarted} outlived Ctrl-Q"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        common::wait_exited(
+            restarted,
+            Duration::from_secs(10),
+            &format!("{name}: the worker outlived Ctrl-Q"),
+        );
     }
 }

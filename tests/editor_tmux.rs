@@ -6,11 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Home, ReadOnlyDir, TinyDisk, Tmux};
-
-fn path_arg(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use common::{Home, ReadOnlyDir, TinyDisk, Tmux, path_arg};
 
 /// Saves the draft under `path` with F12, replacing the name the prompt offers.
 fn save_as(tmux: &Tmux, path: &Path) {

@@ -268,14 +268,11 @@ fn the_worker_exits_when_its_client_goes_away() {
     generate(&mut engine, 1, ENGLISH, 1500, true);
     // Dropping the client closes the worker's stdin and kills it; no orphan remains.
     drop(engine);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !is_zombie(pid)
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid));
+    common::wait_exited(
+        pid as i32,
+        Duration::from_secs(10),
+        "the dropped client's worker",
+    );
 }
 
 #[test]
@@ -284,21 +281,11 @@ fn the_worker_dies_with_its_parent() {
     let (mut child, _stdout, worker) = long_continuation(&home, "2");
     child.kill().unwrap();
     child.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{worker}")).exists() && !is_zombie(worker) {
-        assert!(Instant::now() < deadline, "the worker outlived its parent");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
+    common::wait_exited(
+        worker as i32,
+        Duration::from_secs(10),
+        "the worker outlived its parent",
+    );
 }
 
 /// The worker is the quill process's child.

@@ -9,11 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Home, Tmux};
-
-fn path_arg(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use common::{Home, Tmux, journal_text, path_arg};
 
 /// A shared library that makes fsync and fdatasync fail with EIO while the file named by
 /// `QUILL_TEST_FSYNC_EIO` exists, built with the system C compiler into `dir`.
@@ -230,33 +226,6 @@ fn start_recovering(home: &Home, file: &Path, on_disk: &str, with_model: bool) -
     }
 }
 
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(')')
-            .next()
-            .is_some_and(|s| s.trim_start().starts_with('Z'))
-    })
-}
-
-/// The journal's text for `file` now (what a restart would offer), its edits applied to
-/// `original` as the editor applies them; `Err` when they do not fit it.
-fn journaled(home: &Home, file: &Path, original: &str) -> Option<Result<String, String>> {
-    let state = home.dir.path().join("state/quill");
-    let path = quill::document::journal::journal_path(&state, Some(file));
-    let recovered = quill::document::journal::read(&path).ok().flatten()?;
-    let mut rope = ropey::Rope::from_str(recovered.snapshot.as_deref().unwrap_or(original));
-    for change in &recovered.changes {
-        if change.start + change.removed.chars().count() > rope.len_chars() {
-            return Some(Err(format!(
-                "{change:?} does not fit {:?}",
-                rope.to_string()
-            )));
-        }
-        change.apply(&mut rope);
-    }
-    Some(Ok(rope.to_string()))
-}
-
 /// kill -9 at random moments while typing, while a suggestion streams and during saves: each
 /// restart offers the text up to the last journal flush, the file on disk is always the old
 /// version or the new one (never a mix, never partial, never empty), and no worker outlives
@@ -272,7 +241,7 @@ fn kill_9_at_random_moments_loses_nothing_journaled_and_never_tears_the_file() {
         let kind = round % 3;
         let streaming = kind == 0;
         // What a restart offers: the journal's edits on the file as it is.
-        let offered = journaled(&home, &file, &on_disk);
+        let offered = journal_text(&home, Some(&file), &on_disk);
         let (tmux, recovered) = start_recovering(&home, &file, &on_disk, streaming);
         // The text in the editor now: recovered, or the file's.
         let doc = if recovered {
@@ -334,16 +303,12 @@ fn kill_9_at_random_moments_loses_nothing_journaled_and_never_tears_the_file() {
         unsafe { libc::kill(pid, libc::SIGKILL) };
         drop(tmux);
         // The worker dies with the editor (its parent-death signal), mid-generation or not.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while workers
-            .iter()
-            .any(|w| Path::new(&format!("/proc/{w}")).exists() && !is_zombie(*w))
-        {
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: a worker outlived the editor: {workers:?}"
+        for &worker in &workers {
+            common::wait_exited(
+                worker,
+                Duration::from_secs(10),
+                &format!("round {round}: a worker outlived the editor"),
             );
-            std::thread::sleep(Duration::from_millis(50));
         }
         // The file is the old version or the new one (a save adds the final line break).
         let now = std::fs::read_to_string(&file).unwrap();
@@ -358,7 +323,7 @@ fn kill_9_at_random_moments_loses_nothing_journaled_and_never_tears_the_file() {
         );
         // The journal holds at least what was flushed before the kill, and at most what
         // was typed; only a save that completed removed it.
-        match journaled(&home, &file, &doc) {
+        match journal_text(&home, Some(&file), &doc) {
             Some(Ok(text)) => {
                 let rest = text.strip_prefix(&base).unwrap_or_else(|| {
                     panic!("round {round}: the journal lost flushed text: {text:?}")

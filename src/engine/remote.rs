@@ -46,6 +46,7 @@ const MAX_LINE: usize = 1 << 20;
 const QUOTE_CHARS: usize = 200;
 
 /// The remote kind of engine. Its log is the worker log: one place to look.
+#[derive(Debug, Clone)]
 pub struct RemoteEngine {
     pub log_file: PathBuf,
 }
@@ -932,12 +933,7 @@ fn run_job(
                 ));
             }
             Err(RecvTimeoutError::Timeout) => {
-                return fail(format!(
-                    "the server at {} sent nothing for {} s ([engine] timeout_s); the request \
-                     was dropped",
-                    server.base,
-                    server.timeout.as_secs()
-                ));
+                return fail(silent(server));
             }
             Err(RecvTimeoutError::Disconnected) => {
                 return fail("the request's reader stopped".into());
@@ -1004,12 +1000,7 @@ fn read_stream(
         let read = match read {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                return send(Incoming::Failed(format!(
-                    "the server at {} sent nothing for {} s ([engine] timeout_s); the request \
-                     was dropped",
-                    server.base,
-                    server.timeout.as_secs()
-                )));
+                return send(Incoming::Failed(silent(server)));
             }
             Err(e) => {
                 return send(Incoming::Failed(format!(
@@ -1105,6 +1096,15 @@ fn read_stream(
             });
         }
     }
+}
+
+/// A request dropped because the server said nothing for its timeout.
+fn silent(server: &Server) -> String {
+    format!(
+        "the server at {} sent nothing for {} s ([engine] timeout_s); the request was dropped",
+        server.base,
+        server.timeout.as_secs()
+    )
 }
 
 /// A server's words on one line, with nothing in them that could drive a terminal.

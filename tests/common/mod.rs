@@ -577,28 +577,67 @@ impl Drop for TinyDisk {
 /// what a kill -9 after this point must not lose. `original` is the text the journal's changes
 /// apply to when it holds no snapshot of its own (the file as it was opened).
 pub fn wait_journaled(home: &Home, draft: Option<&Path>, original: &str, text: &str) {
-    let state = home.dir.path().join("state/quill");
-    let path = quill::document::journal::journal_path(&state, draft);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let journaled = quill::document::journal::read(&path)
-            .ok()
-            .flatten()
-            .map(|recovered| {
-                let mut rope =
-                    ropey::Rope::from_str(recovered.snapshot.as_deref().unwrap_or(original));
-                for change in &recovered.changes {
-                    change.apply(&mut rope);
-                }
-                rope.to_string()
-            });
-        if journaled.as_deref().is_some_and(|t| t.contains(text)) {
+        let journaled = journal_text(home, draft, original);
+        if matches!(&journaled, Some(Ok(t)) if t.contains(text)) {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "the journal at {} never held {text:?}: {journaled:?}",
-            path.display()
+            "the journal of {draft:?} never held {text:?}: {journaled:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The text the crash journal of `draft` (None: the untitled one) in `home` holds now, its
+/// edits applied to `original` as the editor applies them (or to its own snapshot); `Err`
+/// when they do not fit that text, `None` when there is no journal.
+pub fn journal_text(
+    home: &Home,
+    draft: Option<&Path>,
+    original: &str,
+) -> Option<Result<String, String>> {
+    let state = home.dir.path().join("state/quill");
+    let path = quill::document::journal::journal_path(&state, draft);
+    let recovered = quill::document::journal::read(&path).ok().flatten()?;
+    let mut rope = ropey::Rope::from_str(recovered.snapshot.as_deref().unwrap_or(original));
+    for change in &recovered.changes {
+        if change.start + change.removed.chars().count() > rope.len_chars() {
+            return Some(Err(format!(
+                "{change:?} does not fit {:?}",
+                rope.to_string()
+            )));
+        }
+        change.apply(&mut rope);
+    }
+    Some(Ok(rope.to_string()))
+}
+
+/// A path as a command-line argument (the tests' paths are UTF-8).
+pub fn path_arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Process `pid` is gone, or dead and only waiting to be reaped (a zombie).
+pub fn has_exited(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|state| state.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// Waits up to `limit` for process `pid` to exit; fails with `what` if it does not.
+pub fn wait_exited(pid: i32, limit: Duration, what: &str) {
+    let deadline = Instant::now() + limit;
+    while !has_exited(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: process {pid} is still running"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
