@@ -1120,7 +1120,9 @@ mod tests {
             height: 8,
         });
         let (line, row) = app.view_top();
-        assert!(row < app.editor().view().rows(app.editor().doc(), line).len());
+        let (k, row) = view::split_row(row);
+        let segment = app.editor().view().segment(app.editor().doc(), line, k);
+        assert!(row < segment.rows.len());
         app.update(Msg::Click { column: 3, row: 0 });
         app.update(Msg::Scroll { down: true });
     }

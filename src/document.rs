@@ -52,26 +52,18 @@ impl Document {
         }
     }
 
-    /// Applies a change, adjusting the word count by the lines it touches (words never span
-    /// lines, so this is exact).
+    /// Applies a change, adjusting the word count by the words that start where the text
+    /// changed: the changed chars and the few after them whose start depends on what precedes
+    /// them. Exact, and bounded by the change, not by the line: a keystroke on a 100 MB line
+    /// must not rescan it.
     fn apply_change(&mut self, change: &Change) {
         let removed_end = change.start + change.removed.chars().count();
-        let before = self.words_in_lines(change.start, removed_end);
+        let reach = grapheme::word_state_reach(&self.rope, removed_end);
+        let before = grapheme::count_words_in(&self.rope, change.start, removed_end + reach);
         change.apply(&mut self.rope);
-        let after = self.words_in_lines(change.start, change.inserted_end());
+        let after =
+            grapheme::count_words_in(&self.rope, change.start, change.inserted_end() + reach);
         self.words = (self.words + after).saturating_sub(before);
-    }
-
-    fn words_in_lines(&self, start: usize, end: usize) -> usize {
-        let first = self.rope.char_to_line(start.min(self.rope.len_chars()));
-        let last = self.rope.char_to_line(end.min(self.rope.len_chars()));
-        let from = self.rope.line_to_char(first);
-        let to = if last + 1 < self.rope.len_lines() {
-            self.rope.line_to_char(last + 1)
-        } else {
-            self.rope.len_chars()
-        };
-        grapheme::count_words(&self.rope.slice(from..to).to_string())
     }
 
     pub fn rope(&self) -> &Rope {
@@ -354,6 +346,13 @@ impl Document {
         let head = self.selection.head;
         let line = self.rope.char_to_line(head);
         let start = self.rope.line_to_char(line);
+        // Counting graphemes scans the line up to the cursor, every frame: past this many chars
+        // (a minified file, a 100 MB line) the column counts chars, which is what it nearly
+        // always is anyway.
+        const EXACT_UP_TO: usize = 1 << 16;
+        if head - start > EXACT_UP_TO {
+            return (line, head - start);
+        }
         let text = self.rope.slice(start..head).to_string();
         let col = unicode_segmentation::UnicodeSegmentation::graphemes(text.as_str(), true).count();
         (line, col)

@@ -14,11 +14,11 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::app::App;
 use crate::app::overlay::settings::FIELDS;
 use crate::app::overlay::{
     Confirm, Field, Overlay, OverlayCx, Palette, Purpose, SettingsPane, Then,
 };
+use crate::app::{App, view};
 use crate::command::Command;
 use crate::document::layout;
 use crate::engine::protocol::FlashAttention;
@@ -221,13 +221,14 @@ impl Widget for DraftPane<'_> {
             };
             buf.set_style(row.intersection(area), self.theme.cursor_line);
         }
-        let (mut line, mut first_row) = view.top(doc);
+        let (mut line, top_row) = view.top(doc);
+        let (mut k, mut first_row) = view::split_row(top_row);
         let mut y = 0;
         while y < area.height as usize && line < doc.rope().len_lines() {
-            let text = crate::app::view::line_text(doc, line);
-            let rows = layout::wrap(&text, area.width as usize);
-            let is_last = |row: &layout::Row| row.end == rows.last().map_or(0, |r| r.end);
-            for row in rows.iter().skip(first_row) {
+            let segment = view::segment(doc, line, k, area.width as usize);
+            let kinds = markdown::spans(&segment.text, segment.index > 0);
+            let start = doc.rope().line_to_char(line) + segment.start;
+            for (i, row) in segment.rows.iter().enumerate().skip(first_row) {
                 if y >= area.height as usize {
                     break;
                 }
@@ -236,11 +237,25 @@ impl Widget for DraftPane<'_> {
                     height: 1,
                     ..area
                 };
-                self.draw_row(doc, line, &text, *row, is_last(row), target, buf);
+                let line_end = segment.last && i + 1 == segment.rows.len();
+                self.draw_row(
+                    doc,
+                    start,
+                    &segment.text,
+                    &kinds,
+                    *row,
+                    line_end,
+                    target,
+                    buf,
+                );
                 y += 1;
             }
             first_row = 0;
-            line += 1;
+            (line, k) = if segment.last {
+                (line + 1, 0)
+            } else {
+                (line, k + 1)
+            };
         }
         if let (Some(ghost), Some(at)) = (
             self.app.assistant().ghost().visible_at(doc.cursor()),
@@ -252,15 +267,17 @@ impl Widget for DraftPane<'_> {
 }
 
 impl DraftPane<'_> {
-    /// One visual row of logical line `line` (whose text is `text`) into `area`, a row high:
+    /// One visual row of `text` (a line, or a segment of a long one, starting at char
+    /// `line_start` of the draft, with Markdown styles `kinds`) into `area`, a row high:
     /// Markdown styles, the selection, control characters shown as placeholders, tabs as
     /// spaces.
     #[allow(clippy::too_many_arguments)]
     fn draw_row(
         &self,
         doc: &crate::document::Document,
-        line: usize,
+        line_start: usize,
         text: &str,
+        kinds: &[Span],
         row: layout::Row,
         is_last: bool,
         area: Rect,
@@ -268,8 +285,6 @@ impl DraftPane<'_> {
     ) {
         let theme = self.theme;
         let selection = doc.selection();
-        let line_start = doc.rope().line_to_char(line);
-        let kinds = markdown::spans(text);
         let mut x = 0;
         let mut offset = row.start;
         for g in layout::slice_chars(text, row.start, row.end).graphemes(true) {

@@ -431,3 +431,40 @@ fn opening_a_binary_file_or_a_symlink_loop_keeps_the_draft() {
         "My draft.\nStill mine.\n"
     );
 }
+
+/// A 100 MB file on one line (a minified file, a log without line breaks): it opens, shows
+/// its start and its end, takes typing at both ends and saves every byte. The editor lays a
+/// line that long out a segment at a time; wrapping it whole for every frame never finished.
+#[test]
+fn a_100_mb_single_line_opens_edits_and_saves() {
+    let home = Home::new();
+    let file = home.dir.path().join("one-line.md");
+    let unit = "The quick brown fox 写作 jumps over the lazy dog. ";
+    let mut text = String::from("BEGIN-MARK ");
+    while text.len() < 100_000_000 {
+        text.push_str(unit);
+    }
+    text.push_str("LAST-WORDS");
+    std::fs::write(&file, &text).unwrap();
+    let tmux = Tmux::start_sized(&home, &[path_arg(&file)], 100, 20);
+    tmux.wait_for_within("BEGIN-MARK", Duration::from_secs(30));
+    tmux.keys(&["C-End"]);
+    tmux.wait_for("LAST-WORDS");
+    tmux.type_text(" typed-at-the-end");
+    tmux.wait_for("typed-at-the-end");
+    tmux.keys(&["C-Home"]);
+    tmux.wait_for("BEGIN-MARK");
+    tmux.type_text("typed-first ");
+    tmux.wait_for("typed-first BEGIN-MARK");
+    // Down a page and back keeps to the line's rows.
+    tmux.keys(&["PageDown", "PageDown", "PageUp", "PageUp"]);
+    tmux.wait_for("typed-first BEGIN-MARK");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for_within(" bytes)", Duration::from_secs(30));
+    let saved = std::fs::read(&file).unwrap();
+    let expected = format!("typed-first {text} typed-at-the-end");
+    assert!(
+        saved == expected.as_bytes(),
+        "the saved file is not the text with both edits"
+    );
+}

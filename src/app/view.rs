@@ -11,8 +11,125 @@ const SCROLL_MARGIN: usize = 2;
 /// Rows a mouse wheel step scrolls.
 const WHEEL_ROWS: usize = 3;
 
-/// A position in visual rows: a logical line and a row within its wrapping.
+/// A position in visual rows: a logical line and a row within its wrapping. On a line laid out
+/// in segments the row is `segment * SEGMENT_STRIDE + row within the segment`, which keeps the
+/// order of positions and lets a row be found without wrapping the segments before it.
 pub type RowPos = (usize, usize);
+
+/// A line longer than this many chars is laid out in segments of about this many, each
+/// wrapped on its own, so a row always ends where a segment does. Laying out what the screen
+/// shows then costs a segment or two wherever the view is, even on a 100 MB line, instead of
+/// the whole line for every query. Lines up to this length, nearly all of them, are one
+/// segment and wrap exactly as before.
+pub const SEGMENT_CHARS: usize = 4096;
+
+/// The stride of segments in a `RowPos` row. Every row holds at least one char and a segment
+/// fewer than 1.5 x `SEGMENT_CHARS`, so its rows fit.
+pub const SEGMENT_STRIDE: usize = 2 * SEGMENT_CHARS;
+
+/// A segment's index and its row within it, from a `RowPos` row.
+pub fn split_row(row: usize) -> (usize, usize) {
+    (row / SEGMENT_STRIDE, row % SEGMENT_STRIDE)
+}
+
+fn pack_row(segment: usize, row: usize) -> usize {
+    segment * SEGMENT_STRIDE + row
+}
+
+/// One segment of a logical line, laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub index: usize,
+    /// Its first char, as an offset within the line.
+    pub start: usize,
+    pub text: String,
+    /// Its rows, as char offsets within `text`.
+    pub rows: Vec<Row>,
+    /// It is the line's last segment: its last row ends the line.
+    pub last: bool,
+}
+
+impl Segment {
+    fn is_line_end(&self, row: usize) -> bool {
+        self.last && row + 1 == self.rows.len()
+    }
+}
+
+/// The chars of a logical line, without its line break.
+fn line_len(doc: &Document, line: usize) -> usize {
+    let rope = doc.rope();
+    if line >= rope.len_lines() {
+        return 0;
+    }
+    let slice = rope.line(line);
+    let len = slice.len_chars();
+    if len > 0 && slice.char(len - 1) == '\n' {
+        len - 1
+    } else {
+        len
+    }
+}
+
+/// How many segments a line is laid out in.
+pub fn segment_count(doc: &Document, line: usize) -> usize {
+    line_len(doc, line).div_ceil(SEGMENT_CHARS).max(1)
+}
+
+/// Where segment `k` of a line starts (a char offset within the line): the grapheme boundary at
+/// or before `k * SEGMENT_CHARS`, unless a cluster is absurdly long (thousands of combining
+/// marks), which is then cut.
+fn segment_start(doc: &Document, line: usize, k: usize) -> usize {
+    if k == 0 {
+        return 0;
+    }
+    let line_start = doc.rope().line_to_char(line);
+    let at = k * SEGMENT_CHARS;
+    let boundary = crate::document::grapheme::prev_boundary(doc.rope(), line_start + at + 1);
+    let boundary = boundary.saturating_sub(line_start);
+    if boundary + SEGMENT_CHARS / 2 > at {
+        boundary
+    } else {
+        at
+    }
+}
+
+/// Segment `k` of `line`, wrapped to `width`.
+pub fn segment(doc: &Document, line: usize, k: usize, width: usize) -> Segment {
+    let count = segment_count(doc, line);
+    let k = k.min(count - 1);
+    let start = segment_start(doc, line, k);
+    let end = if k + 1 < count {
+        segment_start(doc, line, k + 1)
+    } else {
+        line_len(doc, line)
+    };
+    let text = if line < doc.rope().len_lines() {
+        let line_start = doc.rope().line_to_char(line);
+        doc.rope()
+            .slice(line_start + start..line_start + end)
+            .to_string()
+    } else {
+        String::new()
+    };
+    let rows = layout::wrap(&text, width);
+    Segment {
+        index: k,
+        start,
+        text,
+        rows,
+        last: k + 1 == count,
+    }
+}
+
+/// The segment of `line` holding char `offset` of it (the line's end is in its last one).
+fn segment_of(doc: &Document, line: usize, offset: usize) -> usize {
+    let k = (offset / SEGMENT_CHARS).min(segment_count(doc, line) - 1);
+    if k > 0 && offset < segment_start(doc, line, k) {
+        k - 1
+    } else {
+        k
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View {
@@ -38,19 +155,6 @@ impl Default for View {
             follow_pending: false,
         }
     }
-}
-
-/// A logical line's text without its line break.
-pub fn line_text(doc: &Document, line: usize) -> String {
-    let rope = doc.rope();
-    if line >= rope.len_lines() {
-        return String::new();
-    }
-    let mut text = rope.line(line).to_string();
-    if text.ends_with('\n') {
-        text.pop();
-    }
-    text
 }
 
 impl View {
@@ -82,8 +186,9 @@ impl View {
         self.follow_pending = false;
     }
 
-    pub fn rows(&self, doc: &Document, line: usize) -> Vec<Row> {
-        layout::wrap(&line_text(doc, line), self.width)
+    /// Segment `k` of `line`, wrapped to the pane.
+    pub fn segment(&self, doc: &Document, line: usize, k: usize) -> Segment {
+        segment(doc, line, k, self.width)
     }
 
     /// The first visible row as the screen shows it.
@@ -102,8 +207,10 @@ impl View {
         if self.top.0 >= lines {
             return (lines.saturating_sub(1), 0);
         }
-        let rows = self.rows(doc, self.top.0).len();
-        (self.top.0, self.top.1.min(rows.saturating_sub(1)))
+        let (k, row) = split_row(self.top.1);
+        let segment = self.segment(doc, self.top.0, k);
+        let row = row.min(segment.rows.len().saturating_sub(1));
+        (self.top.0, pack_row(segment.index, row))
     }
 
     /// The top row that shows the cursor with a margin above and below, moving as little as
@@ -138,24 +245,27 @@ impl View {
 
     /// The cursor's logical line and its row within it.
     fn cursor_row(&self, doc: &Document) -> RowPos {
+        let (line, row, _) = self.cursor_cell(doc);
+        (line, row)
+    }
+
+    /// The cursor's segment, and its offset within that segment's text.
+    fn cursor_segment(&self, doc: &Document) -> (usize, Segment, usize) {
         let rope = doc.rope();
         let head = doc.cursor();
         let line = rope.char_to_line(head);
         let offset = head - rope.line_to_char(line);
-        let rows = self.rows(doc, line);
-        (line, layout::row_of(&rows, offset))
+        let segment = self.segment(doc, line, segment_of(doc, line, offset));
+        let within = offset - segment.start;
+        (line, segment, within)
     }
 
     /// The cursor's logical line, its row within it and its display column in that row.
     fn cursor_cell(&self, doc: &Document) -> (usize, usize, usize) {
-        let rope = doc.rope();
-        let head = doc.cursor();
-        let line = rope.char_to_line(head);
-        let offset = head - rope.line_to_char(line);
-        let text = line_text(doc, line);
-        let rows = layout::wrap(&text, self.width);
-        let row = layout::row_of(&rows, offset);
-        (line, row, layout::col_of(&text, rows[row], offset))
+        let (line, segment, offset) = self.cursor_segment(doc);
+        let row = layout::row_of(&segment.rows, offset);
+        let col = layout::col_of(&segment.text, segment.rows[row], offset);
+        (line, pack_row(segment.index, row), col)
     }
 
     /// The cursor's cell within the draft pane (column, row), if it is on screen.
@@ -165,28 +275,44 @@ impl View {
         (y < self.height).then_some((col.min(self.width - 1), y))
     }
 
-    /// Visual rows from `from` down to `to`, if `to` is not above `from`. Each line between is
-    /// wrapped once, and only until the count is past the screen.
+    /// Visual rows from `from` down to `to`, if `to` is not above `from`. Each segment between
+    /// is wrapped once, and only until the count is past the screen.
     fn rows_between(&self, doc: &Document, from: RowPos, to: RowPos) -> Option<usize> {
         if to < from {
             return None;
         }
-        if from.0 == to.0 {
-            return Some(to.1 - from.1);
+        let ((from_k, from_row), (to_k, to_row)) = (split_row(from.1), split_row(to.1));
+        if (from.0, from_k) == (to.0, to_k) {
+            return Some(to_row - from_row);
         }
-        let mut count = self.rows(doc, from.0).len().saturating_sub(from.1);
-        for line in from.0 + 1..to.0 {
-            if count > self.height * 4 {
+        let mut count = self
+            .segment(doc, from.0, from_k)
+            .rows
+            .len()
+            .saturating_sub(from_row);
+        let (mut line, mut k) = (from.0, from_k);
+        loop {
+            (line, k) = if k + 1 < segment_count(doc, line) {
+                (line, k + 1)
+            } else {
+                (line + 1, 0)
+            };
+            if (line, k) == (to.0, to_k) {
+                return Some(count + to_row);
+            }
+            if count > self.height * 4 || line >= doc.rope().len_lines() {
                 return Some(count);
             }
-            count += self.rows(doc, line).len();
+            count += self.segment(doc, line, k).rows.len();
         }
-        Some(count + to.1)
     }
 
     fn next_row(&self, doc: &Document, (line, row): RowPos) -> Option<RowPos> {
-        if row + 1 < self.rows(doc, line).len() {
-            Some((line, row + 1))
+        let (k, r) = split_row(row);
+        if r + 1 < self.segment(doc, line, k).rows.len() {
+            Some((line, pack_row(k, r + 1)))
+        } else if k + 1 < segment_count(doc, line) {
+            Some((line, pack_row(k + 1, 0)))
         } else if line + 1 < doc.rope().len_lines() {
             Some((line + 1, 0))
         } else {
@@ -195,10 +321,20 @@ impl View {
     }
 
     fn prev_row(&self, doc: &Document, (line, row): RowPos) -> Option<RowPos> {
-        if row > 0 {
-            Some((line, row - 1))
+        let (k, r) = split_row(row);
+        let last_of = |line: usize, k: usize| {
+            let segment = self.segment(doc, line, k);
+            pack_row(segment.index, segment.rows.len() - 1)
+        };
+        if r > 0 {
+            Some((line, pack_row(k, r - 1)))
+        } else if k > 0 {
+            Some((line, last_of(line, k - 1)))
         } else if line > 0 {
-            Some((line - 1, self.rows(doc, line - 1).len() - 1))
+            Some((
+                line - 1,
+                last_of(line - 1, segment_count(doc, line - 1) - 1),
+            ))
         } else {
             None
         }
@@ -231,29 +367,35 @@ impl View {
 
     /// The char index at display column `col` of visual row `pos`.
     fn offset_in_row(&self, doc: &Document, pos: RowPos, col: usize) -> usize {
-        let text = line_text(doc, pos.0);
-        let rows = layout::wrap(&text, self.width);
-        let index = pos.1.min(rows.len() - 1);
-        let is_last = index + 1 == rows.len();
-        doc.rope().line_to_char(pos.0) + layout::offset_at_col(&text, rows[index], col, is_last)
+        let (k, r) = split_row(pos.1);
+        let segment = self.segment(doc, pos.0, k);
+        let index = r.min(segment.rows.len() - 1);
+        let offset = layout::offset_at_col(
+            &segment.text,
+            segment.rows[index],
+            col,
+            segment.is_line_end(index),
+        );
+        doc.rope().line_to_char(pos.0) + segment.start + offset
     }
 
     /// The start of the cursor's visual row.
     pub fn row_start(&self, doc: &Document) -> usize {
-        let (line, row) = self.cursor_row(doc);
-        let rows = self.rows(doc, line);
-        doc.rope().line_to_char(line) + rows[row].start
+        let (line, segment, offset) = self.cursor_segment(doc);
+        let row = layout::row_of(&segment.rows, offset);
+        doc.rope().line_to_char(line) + segment.start + segment.rows[row].start
     }
 
     /// The end of the cursor's visual row: on a wrapped row, just before the next row starts.
     pub fn row_end(&self, doc: &Document) -> usize {
-        let (line, row) = self.cursor_row(doc);
-        let rows = self.rows(doc, line);
-        if row + 1 == rows.len() {
-            return doc.rope().line_to_char(line) + rows[row].end;
-        }
-        let text = line_text(doc, line);
-        doc.rope().line_to_char(line) + layout::offset_at_col(&text, rows[row], usize::MAX, false)
+        let (line, segment, offset) = self.cursor_segment(doc);
+        let row = layout::row_of(&segment.rows, offset);
+        let end = if segment.is_line_end(row) {
+            segment.rows[row].end
+        } else {
+            layout::offset_at_col(&segment.text, segment.rows[row], usize::MAX, false)
+        };
+        doc.rope().line_to_char(line) + segment.start + end
     }
 
     /// A wheel step, from the view the screen shows.
@@ -300,5 +442,136 @@ impl View {
     pub(crate) fn set_top(&mut self, top: RowPos) {
         self.top = top;
         self.follow_pending = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(width: usize, height: usize) -> View {
+        View {
+            width,
+            height,
+            ..View::default()
+        }
+    }
+
+    /// Every visual row from the first down, as the char range of the draft it shows.
+    fn walk_down(view: &View, doc: &Document) -> Vec<(RowPos, usize, usize)> {
+        let mut pos = Some((0, 0));
+        let mut rows = Vec::new();
+        while let Some(p) = pos {
+            let (k, r) = split_row(p.1);
+            let segment = view.segment(doc, p.0, k);
+            let start = doc.rope().line_to_char(p.0) + segment.start;
+            rows.push((
+                p,
+                start + segment.rows[r].start,
+                start + segment.rows[r].end,
+            ));
+            pos = view.next_row(doc, p);
+        }
+        rows
+    }
+
+    #[test]
+    fn a_short_line_is_one_segment_wrapped_as_a_whole() {
+        let text = "the quick brown fox jumps over the lazy dog";
+        let doc = Document::from_text(text);
+        let v = view(10, 5);
+        assert_eq!(segment_count(&doc, 0), 1);
+        let segment = v.segment(&doc, 0, 0);
+        assert_eq!(segment.rows, layout::wrap(text, 10));
+        assert!(segment.last && segment.start == 0);
+    }
+
+    #[test]
+    fn a_long_line_is_laid_out_in_segments_that_cover_it_once_in_order() {
+        // Words, CJK and a combining mark right at a segment boundary.
+        let mut line = "word 写作 ".repeat(SEGMENT_CHARS / 8);
+        line.truncate(line.char_indices().nth(SEGMENT_CHARS - 1).unwrap().0);
+        line.push_str("e\u{301}");
+        line.push_str(&"longer words here ".repeat(SEGMENT_CHARS / 6));
+        let text = format!("before\n{line}\nafter");
+        let doc = Document::from_text(&text);
+        let v = view(37, 10);
+        assert_eq!(
+            segment_count(&doc, 1),
+            line.chars().count().div_ceil(SEGMENT_CHARS)
+        );
+        assert!(segment_count(&doc, 1) >= 3);
+        // The boundary moved back to keep "e" and its accent together.
+        assert_eq!(segment_start(&doc, 1, 1), SEGMENT_CHARS - 1);
+
+        let rows = walk_down(&v, &doc);
+        // Contiguous: each row starts where the one before ended (or after a line break).
+        let mut expected = 0;
+        for &(_, start, end) in &rows {
+            if start != expected {
+                assert_eq!(doc.rope().char(expected), '\n', "a gap before {start}");
+                assert_eq!(start, expected + 1);
+            }
+            assert!(
+                end > start || doc.rope().line(doc.rope().char_to_line(start)).len_chars() <= 1
+            );
+            expected = end;
+        }
+        assert_eq!(expected, doc.len_chars());
+        // Positions grow down the page, and walking up gives the same rows back.
+        let positions: Vec<RowPos> = rows.iter().map(|r| r.0).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]));
+        let mut up = vec![*positions.last().unwrap()];
+        while let Some(p) = v.prev_row(&doc, *up.last().unwrap()) {
+            up.push(p);
+        }
+        up.reverse();
+        assert_eq!(up, positions);
+        // Counting rows across segments agrees with walking them.
+        let tall = view(37, 10_000);
+        for (i, &from) in positions.iter().enumerate().step_by(97) {
+            for (j, &to) in positions.iter().enumerate().skip(i).step_by(89).take(3) {
+                assert_eq!(
+                    tall.rows_between(&doc, from, to),
+                    Some(j - i),
+                    "{from:?} {to:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_cursor_is_found_in_its_segment_everywhere_on_a_long_line() {
+        let line = "abc ".repeat(3 * SEGMENT_CHARS);
+        let doc_text = format!("{line}\nend");
+        let mut doc = Document::from_text(&doc_text);
+        let mut v = view(50, 8);
+        let rows = walk_down(&v, &doc);
+        for at in [
+            0,
+            1,
+            SEGMENT_CHARS - 1,
+            SEGMENT_CHARS,
+            SEGMENT_CHARS + 1,
+            5 * SEGMENT_CHARS,
+            line.len(),
+        ] {
+            doc.move_to(at, false);
+            let (pos, start, end) = *rows.iter().rfind(|(_, start, _)| *start <= at).unwrap();
+            assert_eq!(v.cursor_row(&doc), pos, "at {at}");
+            assert_eq!(v.row_start(&doc), start);
+            assert!(v.row_end(&doc) <= end);
+            v.cursor_moved(false);
+            v.settle(&doc);
+            let (_, y) = v.cursor_screen(&doc).expect("on screen");
+            assert!(y < v.height);
+        }
+        // Down from the last row of the long line is the next line; up comes back.
+        doc.move_to(line.len(), false);
+        let next = v.rows_away(&doc, 1);
+        assert_eq!(doc.rope().char_to_line(next), 1);
+        doc.move_to(next, false);
+        let back = v.rows_away(&doc, -1);
+        assert_eq!(doc.rope().char_to_line(back), 0);
     }
 }

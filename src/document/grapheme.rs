@@ -104,22 +104,61 @@ pub fn is_wide_script(c: char) -> bool {
 /// Words in `text`: runs of letters and digits (with inner apostrophes, as in "don't"), and
 /// each CJK character on its own. A plain scan: it runs on every open of a long draft.
 pub fn count_words(text: &str) -> usize {
-    let mut words = 0;
     let mut in_word = false;
-    for c in text.chars() {
-        if is_wide_script(c) {
-            words += 1;
-            in_word = false;
-        } else if c.is_alphanumeric() || c == '_' {
-            if !in_word {
-                words += 1;
-                in_word = true;
-            }
-        } else if !(in_word && (c == '\'' || c == '\u{2019}')) {
-            in_word = false;
+    text.chars()
+        .filter(|&c| starts_word(c, &mut in_word))
+        .count()
+}
+
+/// One step of the word count: whether `c` starts a word, given whether a word is open before
+/// it (updated to whether one is open after it).
+fn starts_word(c: char, in_word: &mut bool) -> bool {
+    if is_wide_script(c) {
+        *in_word = false;
+        true
+    } else if c.is_alphanumeric() || c == '_' {
+        !std::mem::replace(in_word, true)
+    } else {
+        if !is_apostrophe(c) {
+            *in_word = false;
+        }
+        false
+    }
+}
+
+fn is_apostrophe(c: char) -> bool {
+    c == '\'' || c == '\u{2019}'
+}
+
+/// Words that start within chars `from..to` of `rope`, counted as `count_words` counts them
+/// over the whole text: the state at `from` comes from the text before it. An apostrophe
+/// leaves the state as it was, so only the first other char back decides it.
+pub fn count_words_in(rope: &Rope, from: usize, to: usize) -> usize {
+    let mut before = rope.chars_at(from);
+    let mut in_word = false;
+    while let Some(c) = before.prev() {
+        if !is_apostrophe(c) {
+            in_word = !is_wide_script(c) && (c.is_alphanumeric() || c == '_');
+            break;
         }
     }
-    words
+    rope.chars_at(from)
+        .take(to.saturating_sub(from))
+        .filter(|&c| starts_word(c, &mut in_word))
+        .count()
+}
+
+/// How many chars from `at` on can start a word or not depending on the text before `at`:
+/// the first one, and those after each apostrophe that follows it directly.
+pub fn word_state_reach(rope: &Rope, at: usize) -> usize {
+    let mut reach = 0;
+    for c in rope.chars_at(at) {
+        reach += 1;
+        if !is_apostrophe(c) {
+            break;
+        }
+    }
+    reach
 }
 
 #[cfg(test)]

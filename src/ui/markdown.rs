@@ -11,10 +11,15 @@ pub enum Span {
     Marker,
 }
 
-/// The span kind of every char of `line`.
-pub fn spans(line: &str) -> Vec<Span> {
+/// The span kind of every char of `line`; of a later segment of a very long line when
+/// `continued`, which has no line start (a heading's hashes, a list marker) of its own.
+pub fn spans(line: &str, continued: bool) -> Vec<Span> {
     let chars: Vec<char> = line.chars().collect();
     let mut out = vec![Span::Text; chars.len()];
+    if continued {
+        inline(&chars, 0, &mut out);
+        return out;
+    }
     let indent = chars
         .iter()
         .take_while(|c| **c == ' ' || **c == '\t')
@@ -79,7 +84,7 @@ mod tests {
     use super::*;
 
     fn shape(line: &str) -> String {
-        spans(line)
+        spans(line, false)
             .iter()
             .map(|s| match s {
                 Span::Text => '.',
