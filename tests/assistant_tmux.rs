@@ -282,6 +282,88 @@ fn text_after_a_sentence_end_is_spaced_and_ghost_text_appears_there() {
 ///
 /// A real fault faults again when Rust's stack-overflow handler returns; a SIGSEGV sent from
 /// outside does not, so it is sent twice (the handler resets itself to the default once).
+/// The default model with one token's text made a copy of another's: the file is whole and
+/// its header reads, but llama.cpp's vocabulary check aborts the process (a GGML_ASSERT), as it
+/// does for a model damaged or made by a broken converter.
+fn model_that_aborts_llama_cpp(dir: &Path) -> std::path::PathBuf {
+    let mut bytes = std::fs::read(common::model()).unwrap();
+    // The tokens "!" and "\"" side by side in the vocabulary: u64 length, then the text.
+    let pattern = [
+        &[1, 0, 0, 0, 0, 0, 0, 0, b'!'][..],
+        &[1, 0, 0, 0, 0, 0, 0, 0, b'"'],
+    ]
+    .concat();
+    let found: Vec<usize> = bytes
+        .windows(pattern.len())
+        .enumerate()
+        .filter(|(_, w)| *w == &pattern[..])
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "the default model's vocabulary is laid out differently"
+    );
+    bytes[found[0] + pattern.len() - 1] = b'!';
+    let path = dir.join("aborts.gguf");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// llama.cpp aborting on a model: the editor lives and says why in llama.cpp's own words
+/// (the assertion, without the build path), stops retrying after one restart, and says what
+/// to do; the draft is untouched and saves; no worker is left. Headless says the same.
+#[test]
+fn a_model_that_makes_llama_cpp_abort_shows_its_reason_and_keeps_the_draft() {
+    let home = Home::new();
+    let file = home.dir.path().join("draft.md");
+    std::fs::write(&file, "Words before the crash.").unwrap();
+    let bad = model_that_aborts_llama_cpp(home.dir.path());
+    let tmux = Tmux::start_with_env(
+        &home,
+        &[],
+        &[file.to_str().unwrap(), "--model", bad.to_str().unwrap()],
+        200,
+        20,
+    );
+    let screen = tmux.wait_for_within("model stopped (SIGABRT)", MODEL_WAIT);
+    assert!(
+        screen.contains(
+            "the model crashed again after a restart (killed by SIGABRT: llama-vocab.cpp:"
+        ),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("GGML_ASSERT(id_to_token.size()"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("/llama.cpp/src/"),
+        "the build path is shown:\n{screen}"
+    );
+    tmux.keys(&["C-End"]);
+    tmux.type_text(" And after it.");
+    tmux.wait_for("And after it.");
+    tmux.keys(&["C-s"]);
+    wait_file(&file, |t| t == "Words before the crash. And after it.");
+    let quill = tmux.pane_pid();
+    assert!(
+        children(quill).is_empty(),
+        "a worker is left after the stop"
+    );
+    tmux.keys(&["C-q"]);
+    common::wait_exited(quill, Duration::from_secs(10), "Quill after Ctrl-Q");
+
+    let output = home.run(&["continue", "--model", bad.to_str().unwrap()], "Some text");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let err = common::stderr(&output);
+    assert!(
+        err.contains("llama-vocab.cpp:") && err.contains("GGML_ASSERT("),
+        "{err}"
+    );
+    assert!(err.contains("--model PATH"), "{err}");
+}
+
 #[test]
 fn a_worker_that_segfaults_or_aborts_while_loading_or_generating_comes_back() {
     let crash = |pid: i32, sig: i32| {

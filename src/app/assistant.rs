@@ -316,7 +316,16 @@ impl Assistant {
     /// CPU refuses, a model that aborts llama.cpp, a prompt that does).
     fn on_worker_exited(&mut self, exit: WorkerExit, cx: &mut Cx) -> Vec<Effect> {
         self.crashes += 1;
-        let advice = exit.advice().map(|a| format!("; {a}")).unwrap_or_default();
+        let mut advice = exit.advice().map(|a| format!("; {a}")).unwrap_or_default();
+        if advice.is_empty()
+            && exit.logged.is_some()
+            && matches!(self.state, ModelState::Loading(_))
+        {
+            // llama.cpp itself gave up on the file: a restart or a new prompt cannot help.
+            advice = "; llama.cpp could not read this model file (damaged, or made for a newer \
+                      llama.cpp): choose another with `settings` (Ctrl-P) or `quill model use`"
+                .into();
+        }
         if self.crashes < 2 {
             self.fail_streaming(format!("the model crashed ({exit}){advice}"));
             self.state = ModelState::Crashed {

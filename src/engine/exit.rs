@@ -87,9 +87,21 @@ impl std::fmt::Display for WorkerExit {
             (None, None) => f.write_str("ended")?,
         }
         if let Some(reason) = &self.logged {
-            write!(f, ": {reason}")?;
+            write!(f, ": {}", short_reason(reason))?;
         }
         Ok(())
+    }
+}
+
+/// llama.cpp's abort message without the path its source had on the build machine:
+/// "llama-vocab.cpp:2578: GGML_ASSERT(...) failed". The path says nothing to a writer, and in a
+/// status bar it pushes the assertion itself off the edge.
+fn short_reason(reason: &str) -> &str {
+    match reason.split_once(": ") {
+        Some((location, _)) if !location.contains(' ') => location
+            .rfind('/')
+            .map_or(reason, |slash| &reason[slash + 1..]),
+        _ => reason,
     }
 }
 
@@ -117,6 +129,26 @@ mod tests {
         assert_eq!(signal_name(libc::SIGABRT), "SIGABRT");
         assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
         assert_eq!(signal_name(64), "signal 64");
+    }
+
+    #[test]
+    fn an_abort_reason_loses_the_build_path_but_keeps_file_line_and_assertion() {
+        let mut exit = WorkerExit::killed_by(libc::SIGABRT);
+        exit.logged = Some(
+            "/root/.cargo/registry/src/x/llama.cpp/src/llama-vocab.cpp:2578: \
+             GGML_ASSERT(id_to_token.size() == token_to_id.size()) failed"
+                .into(),
+        );
+        assert_eq!(
+            exit.to_string(),
+            "killed by SIGABRT: llama-vocab.cpp:2578: \
+             GGML_ASSERT(id_to_token.size() == token_to_id.size()) failed"
+        );
+        exit.logged = Some("a message: with a colon, no path".into());
+        assert_eq!(
+            exit.to_string(),
+            "killed by SIGABRT: a message: with a colon, no path"
+        );
     }
 
     #[test]
