@@ -2,7 +2,7 @@
 # model and build natively (-C target-cpu=native, set in .cargo/config.toml).
 CARGO ?= cargo
 
-.PHONY: run test soak report bench bench-native bench-llama deps model build lint llama-build llama-server
+.PHONY: run test soak fuzz report bench bench-native bench-llama deps model build lint llama-build llama-server
 
 run: deps model build
 	./target/release/quill $(FILE)
@@ -12,13 +12,20 @@ run: deps model build
 test: deps model llama-build
 	QUILL_LLAMA_SERVER="$$(scripts/llama-server)" $(CARGO) test --release --all-targets
 
-# The fault rounds at length: 50 rounds of kill -9 at random moments (5 in make test), and
-# 20,000 generated cases of each property (256 in make test). QUILL_SOAK_SEED=N replays the
-# kill moments of a failed run (each run prints its seed); proptest keeps failing cases in
-# tests/properties.proptest-regressions and tries them first.
+# The fault rounds at length: 50 rounds of kill -9 at random moments (5 in make test),
+# 20,000 generated cases of each property (256 in make test), and every fuzz target for a
+# minute. QUILL_SOAK_SEED=N replays the kill moments of a failed run (each run prints its
+# seed); proptest keeps failing cases in tests/properties.proptest-regressions and tries them
+# first.
 soak: deps model llama-build
 	QUILL_SOAK_ROUNDS=$${QUILL_SOAK_ROUNDS:-50} $(CARGO) test --release --test faults_tmux -- --nocapture kill_9
 	QUILL_PROPERTY_CASES=$${QUILL_PROPERTY_CASES:-20000} $(CARGO) test --release --test properties
+	scripts/fuzz
+
+# cargo-fuzz on a stable compiler: each target in fuzz/ for FUZZ_SECONDS (60), from the seeds
+# in fuzz/seeds/ (which make test replays); FUZZ_TARGETS="file journal" for some of them.
+fuzz: deps
+	scripts/fuzz
 
 # BENCHMARKS.md and RELIABILITY.md, written from the suite's own output on this machine (the
 # bench family's tables; each injected fault and this run's verdict). SOAK=1 for soak sizes.

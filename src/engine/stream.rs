@@ -21,6 +21,9 @@ pub struct TextStream {
     /// Some text other than whitespace has come: stop strings count only from then on, so a
     /// model that opens with a blank line is not stopped by a "\n" stop before it begins.
     has_text: bool,
+    /// Where in `pending` stop strings are looked for: past the whitespace that came before
+    /// the text, while that is still held back (it may be the start of a stop string).
+    search_from: usize,
     /// Removes terminal escape sequences, even ones split across tokens.
     escapes: EscapeFilter,
 }
@@ -43,6 +46,7 @@ impl TextStream {
             stopped: false,
             partial: Vec::new(),
             has_text: false,
+            search_from: 0,
             escapes: EscapeFilter::default(),
         }
     }
@@ -108,19 +112,19 @@ impl TextStream {
         }
         // A model's escape sequences go here, whole, before anything can show them.
         self.escapes.push(&decoded, &mut self.pending);
-        let search_from = if self.has_text {
-            0
-        } else {
+        // The whitespace before the text never counts towards a stop string, in whichever
+        // pieces it came: the same tokens must stop at the same place however they are split.
+        if !self.has_text {
             match self.pending.find(|c: char| !c.is_whitespace()) {
                 Some(i) => {
                     self.has_text = true;
-                    i
+                    self.search_from = i;
                 }
-                None => self.pending.len(),
+                None => self.search_from = self.pending.len(),
             }
-        };
+        }
 
-        if let Some(at) = self.earliest_stop(search_from) {
+        if let Some(at) = self.earliest_stop(self.search_from) {
             self.pending.truncate(at);
             self.stopped = true;
             return Step {
@@ -131,19 +135,24 @@ impl TextStream {
         let hold = if last { 0 } else { self.partial_stop_len() };
         let emit_to = self.pending.len() - hold;
         let rest = self.pending.split_off(emit_to);
+        self.search_from = self.search_from.saturating_sub(emit_to);
         Step {
             text: std::mem::replace(&mut self.pending, rest),
             stopped: false,
         }
     }
 
+    /// Where the text ends for the stop string that is complete first, reading on from
+    /// `from` (of two ending at once, the longer). The first to complete, not the first to
+    /// start: a stream stops the moment one completes, so the same tokens stop at the same
+    /// place whether they come one by one or all at once.
     fn earliest_stop(&self, from: usize) -> Option<usize> {
         let haystack = &self.pending[from..];
         self.stop
             .iter()
-            .filter_map(|s| haystack.find(s.as_str()))
+            .filter_map(|s| haystack.find(s.as_str()).map(|at| (at + s.len(), at)))
             .min()
-            .map(|at| at + from)
+            .map(|(_, at)| at + from)
     }
 
     /// Length of the longest suffix of `pending` that is a proper prefix of some stop string.
@@ -234,6 +243,32 @@ mod tests {
         let (out, stopped) = collect(&mut stream, &[b"\n", b"\n  Hello", b" there\nmore"]);
         assert_eq!(out, "\n\n  Hello there");
         assert!(stopped);
+    }
+
+    /// The text and whether it stopped, from `pieces` one by one and from them all at once,
+    /// which must agree.
+    fn whole_and_split(stops: &[&str], pieces: &[&[u8]]) -> (String, bool) {
+        let stops: Vec<String> = stops.iter().map(|s| s.to_string()).collect();
+        let split = collect(&mut TextStream::new(&stops), pieces);
+        let whole = collect(&mut TextStream::new(&stops), &[&pieces.concat()]);
+        assert_eq!(split, whole, "{pieces:?}");
+        split
+    }
+
+    /// Found by the stream fuzz target: the leading tabs were held back as a possible start of
+    /// "\t\tF\t", and the next piece searched them for "\t" as if the text had begun there.
+    #[test]
+    fn whitespace_before_the_text_never_stops_it_however_the_pieces_fall() {
+        let out = whole_and_split(&["\t", "\t\tF\t"], &[b"\t\tF", b";"]);
+        assert_eq!(out, ("\t\tF;".to_string(), false));
+    }
+
+    /// Found by the stream fuzz target: "*\t" completes the stop "\t" before "*\t\t" could
+    /// complete, whether the tokens come one by one or together.
+    #[test]
+    fn the_stop_string_complete_first_ends_the_text() {
+        let out = whole_and_split(&["*\t\t", "\t"], &[b"*\t", b"\t"]);
+        assert_eq!(out, ("*".to_string(), true));
     }
 
     #[test]

@@ -25,11 +25,22 @@ pub fn cut_to_chars(text: &str, max: usize) -> String {
         return text.to_string();
     }
     let sentence_end = last_boundary_within(text.split_sentence_bound_indices(), max);
-    if text[..sentence_end].trim_end().chars().count() * 2 >= max {
-        return text[..sentence_end].trim_end().to_string();
+    let sentence = text[..sentence_end].trim_end();
+    // A sentence boundary is not always a word boundary ("e.ך": Hebrew and Arabic letters
+    // after a full stop start a sentence but continue the word); such a cut is mid-word.
+    if sentence.chars().count() * 2 >= max && is_word_boundary(text, sentence.len()) {
+        return sentence.to_string();
     }
     let end = last_boundary_within(text.split_word_bound_indices(), max);
     text[..end].trim_end().to_string()
+}
+
+fn is_word_boundary(text: &str, at: usize) -> bool {
+    at == 0
+        || at == text.len()
+        || text
+            .split_word_bound_indices()
+            .any(|(start, piece)| start + piece.len() == at)
 }
 
 /// The byte offset of the last boundary between `pieces` (sentences, words) that keeps at most
@@ -193,6 +204,15 @@ mod tests {
             cut_to_chars("写作更快更好。工具在这里", 8),
             "写作更快更好。"
         );
+    }
+
+    /// Found by the copy fuzz target.
+    #[test]
+    fn a_sentence_end_inside_a_word_is_not_a_place_to_cut() {
+        // "e." then a Hebrew letter: a new sentence by UAX #29, but the same word.
+        let text = "Shalom shalom are.שלום and more words here";
+        let cut = cut_to_chars(text, 20);
+        assert_eq!(cut, "Shalom shalom");
     }
 
     #[test]
