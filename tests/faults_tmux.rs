@@ -468,3 +468,77 @@ fn a_100_mb_single_line_opens_edits_and_saves() {
         "the saved file is not the text with both edits"
     );
 }
+
+/// Quill run as a user who may not read a file: `nobody` when the tests run as root (root
+/// reads anything), the tests' own user otherwise.
+fn as_reader_without_rights() -> Vec<&'static str> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        vec![
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A file its writer may write but not read (mode 0200): opening it, from the command line or
+/// with Ctrl-O, is refused with the reason and what to do, and it is never overwritten with
+/// the empty text Quill could not read. The draft open stays open and saves.
+#[test]
+fn a_file_without_read_permission_is_refused_and_never_overwritten() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let home = Home::new();
+    let dir = home.dir.path();
+    let wrapper = as_reader_without_rights();
+    let owner = (!wrapper.is_empty()).then_some(65534);
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let draft = dir.join("draft.md");
+    let locked = dir.join("locked.md");
+    std::fs::write(&draft, "My draft.\n").unwrap();
+    std::fs::write(&locked, "Words only their owner may read.\n").unwrap();
+    for file in [&draft, &locked] {
+        chown(file, owner, owner).unwrap();
+    }
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o200)).unwrap();
+
+    // From the command line: the reason, and nothing written.
+    let mut command = Command::new(wrapper.first().copied().unwrap_or(common::QUILL));
+    if !wrapper.is_empty() {
+        command.args(&wrapper[1..]).arg(common::QUILL);
+    }
+    command.arg(&locked).env("HOME", dir);
+    let output = home.output(command);
+    assert_ne!(output.status.code(), Some(0), "{output:?}");
+    let err = common::stderr(&output);
+    assert!(
+        err.contains("Permission denied") && err.contains("chmod u+r"),
+        "{err}"
+    );
+
+    // With Ctrl-O from another draft.
+    let tmux = Tmux::start_wrapped(&home, &wrapper, &[], &[path_arg(&draft)], 200, 20);
+    tmux.wait_for("My draft.");
+    tmux.keys(&["C-o"]);
+    tmux.wait_for("Open:");
+    for _ in 0..80 {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.type_text(path_arg(&locked));
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Permission denied");
+    assert!(
+        screen.contains("My draft.") && screen.contains("draft.md"),
+        "{screen}"
+    );
+    tmux.keys(&["C-s"]);
+    tmux.wait_for(" bytes)");
+    assert_eq!(std::fs::read_to_string(&draft).unwrap(), "My draft.\n");
+    assert_eq!(
+        std::fs::read_to_string(&locked).unwrap(),
+        "Words only their owner may read.\n"
+    );
+}

@@ -96,6 +96,12 @@ impl std::fmt::Display for LoadError {
                 "{} is not a regular file (a folder, a device or a pipe); Quill opens text files",
                 p.display()
             ),
+            LoadError::Io(p, e) if e.kind() == io::ErrorKind::PermissionDenied => write!(
+                f,
+                "cannot read {}: {e}; you may not read it (see `ls -l`): ask its owner, or \
+                 `chmod u+r` it if it is yours",
+                p.display()
+            ),
             LoadError::Io(p, e) => write!(f, "cannot read {}: {e}", p.display()),
         }
     }

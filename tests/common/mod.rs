@@ -259,8 +259,21 @@ impl Tmux {
         width: u16,
         height: u16,
     ) -> Tmux {
+        Tmux::start_wrapped(home, &[], env, args, width, height)
+    }
+
+    /// Like `start_with_env`, with Quill run by `wrapper` (another user, for one).
+    pub fn start_wrapped(
+        home: &Home,
+        wrapper: &[&str],
+        env: &[&str],
+        args: &[&str],
+        width: u16,
+        height: u16,
+    ) -> Tmux {
         let socket = format!("quill-test-{}-{}", std::process::id(), unique());
-        let mut command = vec![
+        let mut command: Vec<String> = wrapper.iter().map(|w| w.to_string()).collect();
+        command.extend([
             "env".to_string(),
             // Tests set what they depend on: a developer's NO_COLOR would change the screen.
             "-u".to_string(),
@@ -273,7 +286,7 @@ impl Tmux {
             // No default model here: tests that want one pass --model.
             format!("XDG_DATA_HOME={}", home.dir.path().join("data").display()),
             "TERM=xterm-256color".to_string(),
-        ];
+        ]);
         command.extend(env.iter().map(|e| e.to_string()));
         command.push(QUILL.to_string());
         command.extend(args.iter().map(|a| a.to_string()));
