@@ -24,7 +24,7 @@ soak: deps model llama-build
 
 # cargo-fuzz on a stable compiler: each target in fuzz/ for FUZZ_SECONDS (60), from the seeds
 # in fuzz/seeds/ (which make test replays); FUZZ_TARGETS="file journal" for some of them.
-fuzz: deps
+fuzz: deps model
 	scripts/fuzz
 
 # BENCHMARKS.md and RELIABILITY.md, written from the suite's own output on this machine (the

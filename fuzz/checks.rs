@@ -402,6 +402,17 @@ pub fn document(data: &[u8]) {
     })
 }
 
+/// The first 8 KB of a model file: its magic number, version and the metadata that begins it,
+/// no weights. What the `model_header` target starts from.
+pub fn model_head(model: &std::path::Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(model)
+        .and_then(|f| f.take(8192).read_to_end(&mut head))
+        .unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+    head
+}
+
 /// A model file of any shape: checked, listed or turned into a tokenizer, or refused with a
 /// reason; never a crash, never an allocation the size a corrupt length field asks for.
 pub fn model_header(data: &[u8]) {
