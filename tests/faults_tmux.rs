@@ -405,13 +405,7 @@ fn opening_a_binary_file_or_a_symlink_loop_keeps_the_draft() {
         ("image.png", "binary file"),
         ("loop-a", "Too many levels of symbolic links"),
     ] {
-        tmux.keys(&["C-o"]);
-        tmux.wait_for("Open:");
-        for _ in 0..80 {
-            tmux.keys(&["BSpace"]);
-        }
-        tmux.type_text(path_arg(&dir.join(name)));
-        tmux.keys(&["Enter"]);
+        tmux.open_with_ctrl_o(&dir.join(name));
         let screen = tmux.wait_for(reason);
         assert!(
             screen.contains("My draft.") && screen.contains("draft.md"),
@@ -522,13 +516,7 @@ fn a_file_without_read_permission_is_refused_and_never_overwritten() {
     // With Ctrl-O from another draft.
     let tmux = Tmux::start_wrapped(&home, &wrapper, &[], &[path_arg(&draft)], 200, 20);
     tmux.wait_for("My draft.");
-    tmux.keys(&["C-o"]);
-    tmux.wait_for("Open:");
-    for _ in 0..80 {
-        tmux.keys(&["BSpace"]);
-    }
-    tmux.type_text(path_arg(&locked));
-    tmux.keys(&["Enter"]);
+    tmux.open_with_ctrl_o(&locked);
     let screen = tmux.wait_for("Permission denied");
     assert!(
         screen.contains("My draft.") && screen.contains("draft.md"),

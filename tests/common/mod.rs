@@ -366,6 +366,17 @@ impl Tmux {
             .is_ok_and(|s| s.success())
     }
 
+    /// Ctrl-O, whatever the prompt offers cleared, then `path` and Enter.
+    pub fn open_with_ctrl_o(&self, path: &Path) {
+        self.keys(&["C-o"]);
+        self.wait_for("Open:");
+        for _ in 0..80 {
+            self.keys(&["BSpace"]);
+        }
+        self.type_text(path_arg(path));
+        self.keys(&["Enter"]);
+    }
+
     /// Waits until the screen shows `text`.
     pub fn wait_for(&self, text: &str) -> String {
         self.wait_for_within(text, Duration::from_secs(10))
