@@ -28,8 +28,8 @@ const DRAFT_TOKENS: u32 = 1500;
 /// The depths writers work at: nothing yet, a short piece, a long one. The context's end (less
 /// room for the prompt and the answer) is added to them.
 const DEPTHS: [u32; 3] = [0, 512, 1500];
-/// Variant counts timed side by side (the editor asks for 3), and the most time each may take
-/// against one.
+/// Variant counts timed side by side (the editor asks for 3), and the most time a request for
+/// each may take against a request for one.
 const VARIANTS: [(u32, f64); 3] = [(1, 1.0), (3, 1.6), (5, 2.2)];
 const VARIANT_TOKENS: u32 = 128;
 
@@ -56,15 +56,25 @@ pub struct BenchReport {
     pub worker_peak_rss_mib: f64,
 }
 
-/// `count` variants of `tokens` tokens each over one warm prompt, side by side.
+/// `count` variants of `tokens` tokens each after one prompt of `prompt_tokens`, side by side.
 #[derive(Debug, Serialize)]
 pub struct VariantsReport {
     pub count: u32,
     pub tokens: u32,
+    pub prompt_tokens: u32,
+    /// The whole request, as a writer waits for it: the prompt read (nothing of it cached),
+    /// then every variant to its end.
     pub ms: f64,
     pub over_one: f64,
-    /// What the editor and `quill template run` must keep to.
+    /// What the editor and `quill template run` must keep to, for the whole request.
     pub target: Option<f64>,
+    /// The generation alone, the prompt read before: what batching the sequences buys
+    /// without the shared prompt's help.
+    pub generation_ms: f64,
+    pub generation_over_one: f64,
+    /// The samples the medians above come from, round by round.
+    pub samples: Vec<f64>,
+    pub generation_samples: Vec<f64>,
 }
 
 /// Prompt processing and generation after `depth` tokens of context: through the worker and
@@ -132,7 +142,7 @@ pub fn run(settings: &Settings, threads: u32, rounds: usize, json: bool) -> Resu
         ttft_warm_ms: warm,
         warm_reused_tokens: quill.reused,
         warm_over_cold: warm / cold.max(1e-9),
-        variants: variants_reports(&quill.variants_ms),
+        variants: variants_reports(&quill.variants_ms, quill.variant_prompt_tokens),
         worker_peak_rss_mib: peak_rss,
     };
     print_report(&report, json, print_table);
@@ -216,27 +226,32 @@ fn depth_reports(
         .collect()
 }
 
-fn variants_reports(times: &[Vec<f64>]) -> Vec<VariantsReport> {
-    let ms: Vec<f64> = (0..VARIANTS.len())
-        .map(|i| {
-            median(
-                &times
-                    .iter()
-                    .filter_map(|r| r.get(i).copied())
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
-    let one = ms.first().copied().unwrap_or(0.0).max(1e-9);
+fn variants_reports(times: &[Vec<(f64, f64)>], prompt_tokens: u32) -> Vec<VariantsReport> {
+    let samples = |i: usize, pick: fn(&(f64, f64)) -> f64| -> Vec<f64> {
+        times.iter().filter_map(|r| r.get(i).map(pick)).collect()
+    };
+    let whole = |i| samples(i, |t| t.0);
+    let generation = |i| samples(i, |t| t.1);
+    let one = median(&whole(0)).max(1e-9);
+    let one_generation = median(&generation(0)).max(1e-9);
     VARIANTS
         .iter()
-        .zip(&ms)
-        .map(|(&(count, target), &ms)| VariantsReport {
-            count,
-            tokens: VARIANT_TOKENS,
-            ms,
-            over_one: ms / one,
-            target: (count > 1).then_some(target),
+        .enumerate()
+        .map(|(i, &(count, target))| {
+            let ms = median(&whole(i));
+            let generation_ms = median(&generation(i));
+            VariantsReport {
+                count,
+                tokens: VARIANT_TOKENS,
+                prompt_tokens,
+                ms,
+                over_one: ms / one,
+                target: (count > 1).then_some(target),
+                generation_ms,
+                generation_over_one: generation_ms / one_generation,
+                samples: whole(i),
+                generation_samples: generation(i),
+            }
         })
         .collect()
 }
@@ -280,8 +295,10 @@ struct Rounds {
     sweeps: Vec<Vec<DepthRate>>,
     cold_ms: Vec<f64>,
     warm_ms: Vec<f64>,
-    /// Per round, per count in `VARIANTS`: ms to the last variant's end.
-    variants_ms: Vec<Vec<f64>>,
+    /// Per round, per count in `VARIANTS`: ms to the last variant's end, the prompt read in
+    /// the request and read before it.
+    variants_ms: Vec<Vec<(f64, f64)>>,
+    variant_prompt_tokens: u32,
     reused: u32,
     draft_tokens: u32,
     job: u64,
@@ -351,16 +368,27 @@ impl Rounds {
         let prompt = &texts.depths.get(1).map_or(&texts.draft, |(_, at, _)| at);
         let mut times = Vec::with_capacity(VARIANTS.len());
         for (count, _) in VARIANTS {
-            times.push(self.variants(engine, prompt, count)?);
+            let whole = self.variants(engine, prompt, count, false)?;
+            let generation = self.variants(engine, prompt, count, true)?;
+            times.push((whole, generation));
         }
         self.variants_ms.push(times);
         Ok(())
     }
 
-    /// `count` sampled variants of `VARIANT_TOKENS` each after `text` (read before, so only
-    /// the generation is timed): ms from the request to the last one's end.
-    fn variants(&mut self, engine: &mut Client, text: &str, count: u32) -> anyhow::Result<f64> {
-        self.job(engine, text, 1, true)?;
+    /// `count` sampled variants of `VARIANT_TOKENS` each after `text`: ms from the request to
+    /// the last one's end. With `cached` the prompt is read before (only the generation is
+    /// timed); without, the request reads it from nothing, as after a new draft is opened.
+    fn variants(
+        &mut self,
+        engine: &mut Client,
+        text: &str,
+        count: u32,
+        cached: bool,
+    ) -> anyhow::Result<f64> {
+        if cached {
+            self.job(engine, text, 1, true)?;
+        }
         let first = 100 + self.job + 1;
         self.job += u64::from(count);
         let sampling = SamplingParams {
@@ -370,7 +398,7 @@ impl Rounds {
             ..SamplingParams::default()
         };
         let options = GenerateOptions {
-            reuse_prefix: true,
+            reuse_prefix: cached,
             ignore_eos: true,
             variants: count,
             ..GenerateOptions::default()
@@ -384,6 +412,9 @@ impl Rounds {
             &mut |_, _| Ok(true),
         )
         .map_err(|f| anyhow::anyhow!(f.message))?;
+        if let Some(run) = runs.first() {
+            self.variant_prompt_tokens = run.stats.prompt_tokens;
+        }
         let sent = runs.first().map(|r| r.sent);
         let last = runs.iter().map(|r| r.finished).max();
         Ok(match (sent, last) {
@@ -454,15 +485,32 @@ fn print_table(r: &BenchReport) {
     );
     for v in &r.variants {
         row(
-            &format!("{} variants x {} tokens, side by side", v.count, v.tokens),
+            &format!(
+                "{}-token prompt + {} x {} tokens",
+                v.prompt_tokens, v.count, v.tokens
+            ),
             format!("{:.0} ms", v.ms),
             "",
         );
         if let Some(target) = v.target {
             row(
-                &format!("{} variants / one", v.count),
+                &format!("  {} variants / one, whole request", v.count),
                 format!("{:.2}x", v.over_one),
                 &format!("<= {target}x"),
+            );
+        }
+    }
+    for v in &r.variants {
+        row(
+            &format!("{} x {} tokens, prompt cached", v.count, v.tokens),
+            format!("{:.0} ms", v.generation_ms),
+            "",
+        );
+        if v.count > 1 {
+            row(
+                &format!("  {} variants / one, generation", v.count),
+                format!("{:.2}x", v.generation_over_one),
+                "",
             );
         }
     }
