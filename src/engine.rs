@@ -10,6 +10,7 @@ pub mod count;
 pub mod cpuload;
 pub mod exit;
 pub mod fit;
+pub mod kv_layout;
 pub mod model_file;
 pub mod protocol;
 pub mod remote;

@@ -84,12 +84,20 @@ fn generate(engine: &mut Client, job: u64, text: &str, max_tokens: u32, ignore_e
 /// Waits for the end of `job`, returning its stats and how many token events came.
 fn finish(engine: &mut Client, job: u64) -> (quill::engine::protocol::GenerationStats, usize) {
     let mut tokens = 0;
+    let stats = finish_with(engine, job, &mut |_| tokens += 1);
+    (stats, tokens)
+}
+
+/// Waits for the end of `job`, handing each piece of its text to `piece`.
+fn finish_with(
+    engine: &mut Client,
+    job: u64,
+    piece: &mut dyn FnMut(&str),
+) -> quill::engine::protocol::GenerationStats {
     loop {
         match engine.recv_timeout(Duration::from_secs(60)) {
-            Some(Event::TokenGenerated { job: j, .. }) if j == job => tokens += 1,
-            Some(Event::GenerationFinished { job: j, stats }) if j == job => {
-                return (stats, tokens);
-            }
+            Some(Event::TokenGenerated { job: j, text }) if j == job => piece(&text),
+            Some(Event::GenerationFinished { job: j, stats }) if j == job => return stats,
             Some(Event::GenerationFailed { reason, .. }) => panic!("generation failed: {reason}"),
             Some(Event::WorkerExited { exit }) => panic!("worker exited: {exit}"),
             Some(_) => {}
@@ -665,4 +673,57 @@ fn a_machine_busy_with_other_programs_is_not_measured() {
     // It still answers.
     generate(&mut engine, 1, ENGLISH, 4, true);
     assert_eq!(finish(&mut engine, 1).0.generated_tokens, 4);
+}
+
+/// A worker generating without flash attention, long prompts read with it in a second context
+/// (`on`) or not: what its cache holds after such a read must be what reading without it gives.
+fn reading_engine(home: &Home, on: bool) -> Client {
+    let env = vec![(
+        quill::engine::worker::READ_WITH_FLASH_ENV.to_string(),
+        if on { "1" } else { "0" }.to_string(),
+    )];
+    worker(home, env, 2048, FlashAttention::Off).0
+}
+
+fn greedy_text(engine: &mut Client, job: u64, text: &str, max_tokens: u32) -> (String, u32) {
+    generate(engine, job, text, max_tokens, true);
+    let mut out = String::new();
+    let stats = finish_with(engine, job, &mut |piece| out.push_str(piece));
+    (out, stats.reused_tokens)
+}
+
+#[test]
+fn a_long_prompt_read_with_flash_attention_is_continued_from_its_moved_cache() {
+    // Counting leaves the model no doubt about the next tokens, so the small differences
+    // between the two attention kernels cannot change them; a cache moved wrong (values not
+    // transposed, cells out of place) would.
+    let count: String = (1..=160).map(|n| format!("{n}, ")).collect();
+    let (home, plain_home) = (Home::new(), Home::new());
+    let mut reading = reading_engine(&home, true);
+    let mut plain = reading_engine(&plain_home, false);
+    let settings = |engine: &mut Client| {
+        engine.send(&Request::Measure { again: false }).unwrap();
+        settings_chosen(engine)
+    };
+    assert!(settings(&mut reading).reads_with_flash);
+    assert!(!settings(&mut plain).reads_with_flash);
+
+    let (text, _) = greedy_text(&mut reading, 1, &count, 12);
+    let (want, _) = greedy_text(&mut plain, 1, &count, 12);
+    assert!(text.trim_start().starts_with("161, 162"), "{text:?}");
+    assert_eq!(text, want);
+    let log = std::fs::read_to_string(home.worker_log()).unwrap_or_default();
+    assert!(
+        log.contains("with flash attention in") && log.contains("moved in"),
+        "the long prompt was not read by the reader: {log}"
+    );
+
+    // The moved cache is the generating context's own from then on: one more number is a
+    // short read after a reused prefix.
+    let more = format!("{count}161, ");
+    let (text, reused) = greedy_text(&mut reading, 2, &more, 8);
+    let (want, _) = greedy_text(&mut plain, 2, &more, 8);
+    assert!(reused as usize > count.len() / 4, "reused {reused}");
+    assert!(text.trim_start().starts_with("162, 163"), "{text:?}");
+    assert_eq!(text, want);
 }

@@ -163,6 +163,10 @@ pub struct EngineSettings {
     pub n_ubatch: u32,
     /// The KV cache's element type ("f16").
     pub cache_type: String,
+    /// Long prompts are read with flash attention in a second context and their cache moved
+    /// to this one (the reading and the generating settings measured best differ here).
+    #[serde(default)]
+    pub reads_with_flash: bool,
 }
 
 impl EngineSettings {
@@ -178,8 +182,13 @@ impl EngineSettings {
         } else {
             format!(" ({})", self.chosen_by)
         };
+        let reads = if self.reads_with_flash {
+            " (long prompts read with it on)"
+        } else {
+            ""
+        };
         format!(
-            "flash attention {flash}{chosen}, {} threads, n_batch {}, n_ubatch {}, {} cache",
+            "flash attention {flash}{chosen}{reads}, {} threads, n_batch {}, n_ubatch {}, {} cache",
             self.threads, self.n_batch, self.n_ubatch, self.cache_type
         )
     }

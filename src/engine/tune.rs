@@ -130,6 +130,22 @@ impl Measurement {
         }
     }
 
+    /// Whether long prompts are to be read with flash attention in a context of their own
+    /// and their cache moved to the one that generates without it (see `kv_layout`): when off
+    /// was chosen and on read at least as fast at the deepest depth measured. The timings
+    /// decode 128 tokens at a time, which understates what flash attention gains on a whole
+    /// 512-token read at depth (on the 2-core Xeon they found the two level at 1,500 tokens,
+    /// where whole reads were 8 % faster with it, and 25 % at 3,456), so a near tie counts.
+    pub fn reads_with_flash(&self) -> bool {
+        let (Some(on), Some(off)) = (self.on.last(), self.off.last()) else {
+            return false;
+        };
+        self.choice == FlashAttention::Off
+            && on.depth == off.depth
+            && on.depth > 0
+            && on.pp_tokens_per_s >= off.pp_tokens_per_s * 0.98
+    }
+
     /// "prompt/generation t/s at 1500 tokens: on 190/35, off 150/63" (the deepest depth
     /// measured), or which setting alone could be used.
     pub fn summary(&self) -> String {

@@ -25,6 +25,7 @@ use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 
 use super::cpuload::{self, CpuLoad};
 use super::fit::{self, Shortenable};
+use super::kv_layout;
 use super::model_file;
 use super::protocol::{
     ChatMessage, Device, EngineSettings, Event, Fit, FlashAttention, GenerateOptions,
@@ -48,6 +49,16 @@ const MAX_PARALLEL: u32 = 8;
 /// Prompt tokens decoded between two progress reports: llama.cpp's own micro-batch (n_ubatch,
 /// 512 by default), so reporting splits no work it would have done in one piece.
 const PROGRESS_TOKENS: usize = 512;
+
+/// New prompt tokens below which a read stays in the generating context even when a reader
+/// with flash attention is kept: moving the cache over costs a copy of all of it (tens of ms at
+/// a few thousand tokens), which a short read does not win back.
+const READER_MIN_TOKENS: usize = 256;
+
+/// Environment variable that overrides the measurement on whether long prompts are read with
+/// flash attention in a second context: "1" yes, "0" no (when generating without it; for
+/// benchmarks and tests).
+pub const READ_WITH_FLASH_ENV: &str = "QUILL_READ_WITH_FLASH";
 
 /// Entry point of `quill worker`.
 pub fn run() -> Result<()> {
@@ -262,9 +273,9 @@ fn plan_flash(
     params: &LoadParams,
     cores: u32,
     n_ctx: u32,
-) -> (FlashAttention, String, Option<Tuning>) {
+) -> (FlashAttention, String, Option<Tuning>, bool) {
     if params.flash_attention != FlashAttention::Auto {
-        return (params.flash_attention, "config".into(), None);
+        return (params.flash_attention, "config".into(), None, false);
     }
     let Some(tuning) = Tuning::new(params, cores, n_ctx) else {
         // Nowhere to remember a measurement: measuring at every start would cost more than
@@ -273,6 +284,7 @@ fn plan_flash(
             FlashAttention::Off,
             "not measured: no state directory".into(),
             None,
+            false,
         );
     };
     match tuning.memory.recall(&tuning.key) {
@@ -280,8 +292,14 @@ fn plan_flash(
             measured.choice,
             format!("measured here before; {}", measured.summary()),
             None,
+            measured.reads_with_flash(),
         ),
-        None => (FlashAttention::Off, "to be measured".into(), Some(tuning)),
+        None => (
+            FlashAttention::Off,
+            "to be measured".into(),
+            Some(tuning),
+            false,
+        ),
     }
 }
 
@@ -471,6 +489,7 @@ fn measure(
     if measured.choice != session.flash_attention {
         session.set_flash(backend, params, measured.choice)?;
     }
+    session.set_reader(backend, params, measured.reads_with_flash());
     out.send(&Event::SettingsChosen(session.settings()))?;
     Ok(None)
 }
@@ -500,7 +519,7 @@ fn serve(
         None => cores,
     };
     let n_ctx = context_size(model, params.n_ctx);
-    let (flash, chosen_by, mut tuning) = plan_flash(params, cores as u32, n_ctx);
+    let (flash, chosen_by, mut tuning, read_with_flash) = plan_flash(params, cores as u32, n_ctx);
     let (ctx_params, n_ctx) = context_params(model, n_ctx, threads, flash);
     let ctx = match model.new_context(backend, ctx_params) {
         Ok(ctx) => ctx,
@@ -513,6 +532,7 @@ fn serve(
     };
     let chat_template = model.chat_template(None).ok();
     let mut session = Session::new(model, ctx, chat_template, threads, (flash, chosen_by));
+    session.set_reader(backend, params, read_with_flash);
     announce(&session, params, load_ms, out)?;
 
     let mut next: Option<Request> = None;
@@ -914,6 +934,27 @@ struct Session<'m> {
     /// The start of the writer's text where the last over-long draft was cut, so the next
     /// prompt cuts at the same place and its cached prefix stays valid.
     anchor: Option<String>,
+    /// Whether long prompts are read with flash attention in a context of their own (measured
+    /// to pay here: `tune::Measurement::reads_with_flash`), and that context once made.
+    read_with_flash: bool,
+    reader: Option<Reader<'m>>,
+}
+
+/// A context with flash attention that reads long prompts for a generating context without
+/// it; the cache it fills is moved over, its values transposed (`kv_layout`).
+struct Reader<'m> {
+    ctx: LlamaContext<'m>,
+    /// The tokens whose KV entries its sequence 0 holds, in order.
+    evaluated: Vec<LlamaToken>,
+}
+
+/// What reading a prompt in the reader came to.
+enum ReaderRead {
+    /// The generating context now holds this many of the prompt's tokens (the reader was not
+    /// used, or was and its cache moved over, or moving failed and the generating context
+    /// starts over).
+    Holds(usize),
+    Cancelled,
 }
 
 impl<'m> Session<'m> {
@@ -946,6 +987,46 @@ impl<'m> Session<'m> {
             batch: LlamaBatch::new(n_batch, 1),
             piece_shape,
             anchor: None,
+            read_with_flash: false,
+            reader: None,
+        }
+    }
+
+    /// Keeps a reader context (see `Reader`) when `measured` to pay here (or
+    /// `READ_WITH_FLASH_ENV` says so) and this context generates without flash attention, with
+    /// the session's thread count; drops it otherwise. A reader that cannot be made is done
+    /// without: prompts are then read where they are generated, as without one.
+    fn set_reader(&mut self, backend: &LlamaBackend, params: &LoadParams, measured: bool) {
+        let wanted = match std::env::var(READ_WITH_FLASH_ENV).as_deref() {
+            Ok("1") => true,
+            Ok("0") => false,
+            _ => measured,
+        } && self.flash_attention == FlashAttention::Off;
+        self.read_with_flash = wanted;
+        self.reader = None;
+        if !wanted {
+            return;
+        }
+        let (ctx_params, _) = context_params(
+            self.model,
+            params.n_ctx,
+            self.threads as i32,
+            FlashAttention::On,
+        );
+        match self
+            .model
+            .new_context(backend, ctx_params.with_n_seq_max(1))
+        {
+            Ok(ctx) => {
+                self.reader = Some(Reader {
+                    ctx,
+                    evaluated: Vec::new(),
+                })
+            }
+            Err(e) => {
+                self.read_with_flash = false;
+                eprintln!("quill worker: no context to read prompts with flash attention: {e}");
+            }
         }
     }
 
@@ -961,6 +1042,7 @@ impl<'m> Session<'m> {
             n_batch,
             n_ubatch,
             cache_type: "f16".into(),
+            reads_with_flash: self.reader.is_some(),
         }
     }
 
@@ -1010,6 +1092,11 @@ impl<'m> Session<'m> {
         }
         self.ctx = Some(ctx);
         self.threads = count;
+        if self.read_with_flash {
+            // Its cache goes: the generating context holds what was read, and the reader
+            // starts again at the next long prompt.
+            self.set_reader(backend, params, true);
+        }
         Ok(())
     }
 
@@ -1285,11 +1372,18 @@ impl<'m> Session<'m> {
         let wave = room.clamp(1, self.n_seq_max.max(1)) as u32;
         let mut start = 0;
         while start < job.variants {
-            let reused = self.reuse_prefix(&tokens, reuse)?;
+            let prompt_started = Instant::now();
+            let mut reused = self.reuse_prefix(&tokens, reuse)?;
+            let from = reused;
             if start == 0 {
                 stats.reused_tokens = reused as u32;
+                match self.read_in_reader(job, &tokens, reused, reuse, control, out)? {
+                    ReaderRead::Holds(held) => reused = held,
+                    ReaderRead::Cancelled => return Ok(()),
+                }
             }
-            if !self.read_prompt(job, &tokens, reused, control, out, &mut stats)? {
+            let read = (from, prompt_started);
+            if !self.read_prompt(job, &tokens, reused, read, control, out, &mut stats)? {
                 return Ok(());
             }
             let end = (start + wave).min(job.variants);
@@ -1305,17 +1399,19 @@ impl<'m> Session<'m> {
     }
 
     /// Decodes the prompt after the `reused` tokens the cache holds, reporting progress;
-    /// false when cancelled meanwhile.
+    /// false when cancelled meanwhile. The request's reading speed counts the tokens after
+    /// `from` since `prompt_started` (a reader may have read most of them).
+    #[allow(clippy::too_many_arguments)]
     fn read_prompt(
         &mut self,
         job: &Job,
         tokens: &[LlamaToken],
         reused: usize,
+        (from, prompt_started): (usize, Instant),
         control: &mut Control,
         out: &mut EventWriter,
         stats: &mut GenerationStats,
     ) -> Result<bool> {
-        let prompt_started = Instant::now();
         let total = tokens.len() as u32;
         let mut read = |done: usize| {
             let secs = prompt_started.elapsed().as_secs_f64().max(1e-9);
@@ -1331,9 +1427,137 @@ impl<'m> Session<'m> {
         }
         if stats.prompt_tokens_per_s == 0.0 {
             let prompt_secs = prompt_started.elapsed().as_secs_f64();
-            stats.prompt_tokens_per_s = (tokens.len() - reused) as f64 / prompt_secs.max(1e-9);
+            stats.prompt_tokens_per_s = (tokens.len() - from) as f64 / prompt_secs.max(1e-9);
         }
         Ok(true)
+    }
+
+    /// Reads a long prompt in the reader (flash attention on) and moves its cache to the
+    /// generating context, when one is kept and the read is long enough to pay for the move:
+    /// all of the prompt but its last token, which the generating context decodes itself for
+    /// the logits. Returns how many of the prompt's tokens the generating context then holds.
+    fn read_in_reader(
+        &mut self,
+        job: &Job,
+        tokens: &[LlamaToken],
+        reused: usize,
+        allowed: bool,
+        control: &mut Control,
+        out: &mut EventWriter,
+    ) -> Result<ReaderRead> {
+        let target = tokens.len().saturating_sub(1);
+        let new_here = target.saturating_sub(reused);
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(ReaderRead::Holds(reused));
+        };
+        let mut common = if allowed {
+            reader
+                .evaluated
+                .iter()
+                .zip(&tokens[..target])
+                .take_while(|(a, b)| a == b)
+                .count()
+        } else {
+            0
+        };
+        // Only where it reads about as much as the generating context would: that one is a
+        // token ahead after every read (it decoded the prompt's last token itself) and holds
+        // what it generated, so a little more is read here, within what flash attention gains.
+        if new_here < READER_MIN_TOKENS || target - common > new_here + new_here / 16 {
+            return Ok(ReaderRead::Holds(reused));
+        }
+        if common < reader.evaluated.len() {
+            let removed = reader
+                .ctx
+                .clear_kv_cache_seq(Some(0), Some(common as u32), None)
+                .unwrap_or(false);
+            if !removed {
+                reader.ctx.clear_kv_cache();
+                common = 0;
+            }
+            reader.evaluated.truncate(common);
+        }
+        let started = Instant::now();
+        let n_batch = (reader.ctx.n_batch() as usize).min(PROGRESS_TOKENS);
+        for chunk in tokens[common..target].chunks(n_batch) {
+            self.batch.clear();
+            let at = reader.evaluated.len();
+            for (i, &token) in chunk.iter().enumerate() {
+                self.batch
+                    .add(token, (at + i) as i32, &[0], i + 1 == chunk.len())?;
+            }
+            reader
+                .ctx
+                .decode(&mut self.batch)
+                .map_err(|e| anyhow!("decoding the prompt failed: {e}"))?;
+            reader.evaluated.extend_from_slice(chunk);
+            if control.is_cancelled() {
+                return Ok(ReaderRead::Cancelled);
+            }
+            let done = reader.evaluated.len();
+            out.send(&Event::PromptRead {
+                job: job.id,
+                read: done as u32,
+                total: tokens.len() as u32,
+                tokens_per_s: (done - common) as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            })?;
+        }
+        let moved = started.elapsed();
+        match self.move_reader_cache() {
+            Ok(()) => {
+                self.evaluated = tokens[..target].to_vec();
+                eprintln!(
+                    "quill worker: read {} tokens with flash attention in {:.0} ms, cache of {} \
+                     moved in {:.0} ms",
+                    target - common,
+                    moved.as_secs_f64() * 1000.0,
+                    target,
+                    (started.elapsed() - moved).as_secs_f64() * 1000.0
+                );
+                Ok(ReaderRead::Holds(target))
+            }
+            Err(e) => {
+                // Never a wrong cache: the generating context starts over and reads it all,
+                // and this worker reads where it generates from now on.
+                eprintln!(
+                    "quill worker: the cache read with flash attention could not be moved \
+                     ({e:#}); prompts are read without it from now on"
+                );
+                self.reader = None;
+                self.read_with_flash = false;
+                self.ctx_mut()?.clear_kv_cache();
+                self.evaluated.clear();
+                Ok(ReaderRead::Holds(0))
+            }
+        }
+    }
+
+    /// The reader's sequence 0, its values transposed, into the generating context's.
+    fn move_reader_cache(&mut self) -> Result<()> {
+        let reader = self.reader.as_ref().context("no reader")?;
+        let flags = LlamaStateSeqFlags::empty();
+        let size = reader.ctx.state_seq_get_size_ext(0, flags);
+        let mut state = vec![0u8; size];
+        // SAFETY: `state` holds the `size` bytes llama.cpp just said the sequence takes, and
+        // the context is not decoding meanwhile (this thread owns it).
+        let written = unsafe {
+            reader
+                .ctx
+                .state_seq_get_data_ext(state.as_mut_ptr(), 0, flags)
+        };
+        anyhow::ensure!(
+            written == size,
+            "llama.cpp wrote {written} of {size} bytes of the cache"
+        );
+        let state = kv_layout::untransposed_to_transposed(&state, self.model.n_layer())?;
+        let ctx = self.ctx_mut()?;
+        ctx.clear_kv_cache();
+        // SAFETY: `state` is llama.cpp's own serialisation, checked and converted field by
+        // field by `kv_layout`; llama.cpp checks the sizes again and refuses (returns 0, never
+        // aborts) a state that does not fit this context.
+        let loaded = unsafe { ctx.state_seq_set_data_ext(&state, 0, flags) };
+        anyhow::ensure!(loaded, "llama.cpp refused the converted cache");
+        Ok(())
     }
 
     /// Samples and streams the variants `variants` side by side after the decoded prompt, each
