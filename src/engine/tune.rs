@@ -132,18 +132,9 @@ impl Measurement {
 
     /// Whether long prompts are to be read with flash attention in a context of their own
     /// and their cache moved to the one that generates without it (see `kv_layout`): when off
-    /// was chosen and on read at least as fast at the deepest depth measured. The timings
-    /// decode 128 tokens at a time, which understates what flash attention gains on a whole
-    /// 512-token read at depth (on the 2-core Xeon they found the two level at 1,500 tokens,
-    /// where whole reads were 8 % faster with it, and 25 % at 3,456), so a near tie counts.
+    /// was chosen and on reads at least as fast at depth.
     pub fn reads_with_flash(&self) -> bool {
-        let (Some(on), Some(off)) = (self.on.last(), self.off.last()) else {
-            return false;
-        };
-        self.choice == FlashAttention::Off
-            && on.depth == off.depth
-            && on.depth > 0
-            && on.pp_tokens_per_s >= off.pp_tokens_per_s * 0.98
+        self.choice == FlashAttention::Off && reads_faster_with_flash(&self.on, &self.off)
     }
 
     /// "prompt/generation t/s at 1500 tokens: on 190/35, off 150/63" (the deepest depth
@@ -171,26 +162,50 @@ impl Measurement {
     }
 }
 
-/// The setting that does a writer's job sooner, summed over the depths measured. Off wins a
-/// tie within 3 %: it is what llama.cpp did before `auto`, and measurement noise is not a reason
-/// to move.
+/// The setting that does a writer's job sooner, summed over the depths measured. Generating
+/// with off can go with reading with on (a second context reads long prompts, see
+/// `Measurement::reads_with_flash`): off is chosen when that pair beats on alone by 3 %.
+/// Otherwise off wins a tie within 3 %: it is what llama.cpp did before `auto`, and
+/// measurement noise is not a reason to move.
 pub fn choose(on: &[DepthRate], off: &[DepthRate]) -> FlashAttention {
-    if job_seconds(on) < job_seconds(off) * 0.97 {
+    let on_alone = job_seconds(on, on);
+    if reads_faster_with_flash(on, off) && job_seconds(on, off) < on_alone * 0.97 {
+        return FlashAttention::Off;
+    }
+    if on_alone < job_seconds(off, off) * 0.97 {
         FlashAttention::On
     } else {
         FlashAttention::Off
     }
 }
 
-fn job_seconds(rates: &[DepthRate]) -> f64 {
-    if rates.is_empty() {
+/// Whether on reads at least as fast as off at the deepest depth both measured, beyond an
+/// empty context. The timings decode 128 tokens at a time, which understates what flash
+/// attention gains on a whole 512-token read at depth (on the 2-core Xeon they found the two
+/// level at 1,500 tokens, where whole reads were 8 % faster with it, and 25 % at 3,456), so a
+/// near tie counts.
+fn reads_faster_with_flash(on: &[DepthRate], off: &[DepthRate]) -> bool {
+    match (on.last(), off.last()) {
+        (Some(on), Some(off)) => {
+            on.depth == off.depth
+                && on.depth > 0
+                && on.pp_tokens_per_s >= off.pp_tokens_per_s * 0.98
+        }
+        _ => false,
+    }
+}
+
+/// A writer's job at each depth, summed: the prompt read at `read`'s rates, the answer
+/// written at `write`'s.
+fn job_seconds(read: &[DepthRate], write: &[DepthRate]) -> f64 {
+    if read.is_empty() || write.is_empty() {
         return f64::INFINITY;
     }
-    rates
-        .iter()
-        .map(|r| {
+    read.iter()
+        .zip(write)
+        .map(|(r, w)| {
             JOB_PROMPT_TOKENS / r.pp_tokens_per_s.max(1e-9)
-                + JOB_ANSWER_TOKENS / r.tg_tokens_per_s.max(1e-9)
+                + JOB_ANSWER_TOKENS / w.tg_tokens_per_s.max(1e-9)
         })
         .sum()
 }
@@ -353,6 +368,30 @@ mod tests {
         // Nothing measured for one side: the other.
         assert_eq!(choose(&[], &rates(150.0, 60.0)), FlashAttention::Off);
         assert_eq!(choose(&rates(150.0, 60.0), &[]), FlashAttention::On);
+    }
+
+    #[test]
+    fn reading_with_on_and_generating_with_off_is_chosen_when_the_pair_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = || key(dir.path());
+        // On reads much faster and generates a little slower: alone it beats off, and
+        // reading with it while generating with off beats both.
+        let (on, off) = (rates(200.0, 57.0), rates(150.0, 62.0));
+        assert!(job_seconds(&on, &on) < job_seconds(&off, &off) * 0.97);
+        assert_eq!(choose(&on, &off), FlashAttention::Off);
+        let measured = Measurement::new(key(), on.clone(), off.clone());
+        assert!(measured.reads_with_flash());
+        // Where on generates as fast, the pair gains nothing over on alone: no second context.
+        let on = rates(200.0, 62.0);
+        assert_eq!(choose(&on, &off), FlashAttention::On);
+        assert!(!Measurement::new(key(), on, off.clone()).reads_with_flash());
+        // Where on reads slower at depth, off alone.
+        let slow_reader = rates(120.0, 50.0);
+        assert_eq!(choose(&slow_reader, &off), FlashAttention::Off);
+        assert!(!Measurement::new(key(), slow_reader, off.clone()).reads_with_flash());
+        // Timed at an empty context only, there is no depth to judge reading by.
+        let on = rates(200.0, 57.0);
+        assert!(!Measurement::new(key(), on[..1].to_vec(), off[..1].to_vec()).reads_with_flash());
     }
 
     #[test]
