@@ -344,7 +344,9 @@ impl Rounds {
     fn round(&mut self, engine: &mut Client, texts: &SweepTexts) -> anyhow::Result<()> {
         let mut rates = Vec::with_capacity(texts.depths.len());
         for (depth, at, after) in &texts.depths {
-            self.job(engine, at, 1, true)?;
+            // From nothing: what an earlier test left in a cache (the worker's, or its
+            // reader's) must not make this read shorter than its 512 tokens.
+            self.job(engine, at, 1, false)?;
             let read = self.job(engine, after, 1, true)?;
             let run = self.job(engine, at, TG_TOKENS, true)?;
             let first = run.first_token.unwrap_or(run.sent);

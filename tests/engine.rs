@@ -726,4 +726,34 @@ fn a_long_prompt_read_with_flash_attention_is_continued_from_its_moved_cache() {
     assert!(reused as usize > count.len() / 4, "reused {reused}");
     assert!(text.trim_start().starts_with("162, 163"), "{text:?}");
     assert_eq!(text, want);
+
+    // A request that may reuse nothing drops what the reader holds too (even one too short
+    // for the reader): the long prompt is then read again, not taken from the reader's cache.
+    reading
+        .send(&Request::Generate {
+            job: 3,
+            prompt: completion("1, 2, 3, "),
+            sampling: SamplingParams {
+                temperature: 0.0,
+                max_tokens: 2,
+                ..SamplingParams::default()
+            },
+            options: GenerateOptions {
+                reuse_prefix: false,
+                ignore_eos: true,
+                variants: 1,
+                ..GenerateOptions::default()
+            },
+        })
+        .unwrap();
+    assert_eq!(finish_with(&mut reading, 3, &mut |_| {}).reused_tokens, 0);
+    let (text, _) = greedy_text(&mut reading, 4, &count, 4);
+    assert!(text.trim_start().starts_with("161"), "{text:?}");
+    let log = std::fs::read_to_string(home.worker_log()).unwrap_or_default();
+    let reads: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("with flash attention in"))
+        .collect();
+    assert_eq!(reads.len(), 2, "{log}");
+    assert_eq!(reads[0].split(" in ").next(), reads[1].split(" in ").next());
 }

@@ -179,17 +179,18 @@ pub fn choose(on: &[DepthRate], off: &[DepthRate]) -> FlashAttention {
     }
 }
 
-/// Whether on reads at least as fast as off at the deepest depth both measured, beyond an
-/// empty context. The timings decode 128 tokens at a time, which understates what flash
-/// attention gains on a whole 512-token read at depth (on the 2-core Xeon they found the two
-/// level at 1,500 tokens, where whole reads were 8 % faster with it, and 25 % at 3,456), so a
-/// near tie counts.
+/// Whether on reads about as fast as off at the deepest depth both measured, or faster, beyond
+/// an empty context. The timings decode 128 tokens at a time (so a request waits for no more
+/// than one such decode), which understates what flash attention gains on the reader's whole
+/// 512-token decodes at depth: on the 2-core Xeon four measurements at 1,500 tokens put on at
+/// 0.97-1.06 of off, while whole reads in the same runs were 8 % faster with it at 1,500 and
+/// 25 % at 3,456, and llama-bench's 15-43 %. So on within 5 % behind counts.
 fn reads_faster_with_flash(on: &[DepthRate], off: &[DepthRate]) -> bool {
     match (on.last(), off.last()) {
         (Some(on), Some(off)) => {
             on.depth == off.depth
                 && on.depth > 0
-                && on.pp_tokens_per_s >= off.pp_tokens_per_s * 0.98
+                && on.pp_tokens_per_s >= off.pp_tokens_per_s * 0.95
         }
         _ => false,
     }
@@ -389,6 +390,14 @@ mod tests {
         let slow_reader = rates(120.0, 50.0);
         assert_eq!(choose(&slow_reader, &off), FlashAttention::Off);
         assert!(!Measurement::new(key(), slow_reader, off.clone()).reads_with_flash());
+        // The 128-token timings understate on's reading at depth: 5 % behind still reads
+        // with it, more does not (the Xeon's 142 against 147 at 1,500 tokens was the first).
+        let level = |pp_on: f64| {
+            let on: Vec<DepthRate> = rates(pp_on, 53.0);
+            Measurement::new(key(), on, rates(147.0, 60.0)).reads_with_flash()
+        };
+        assert!(level(142.0));
+        assert!(!level(138.0));
         // Timed at an empty context only, there is no depth to judge reading by.
         let on = rates(200.0, 57.0);
         assert!(!Measurement::new(key(), on[..1].to_vec(), off[..1].to_vec()).reads_with_flash());

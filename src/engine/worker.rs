@@ -1450,6 +1450,11 @@ impl<'m> Session<'m> {
         let Some(reader) = self.reader.as_mut() else {
             return Ok(ReaderRead::Holds(reused));
         };
+        if !allowed && !reader.evaluated.is_empty() {
+            // A request that reuses nothing reads from nothing, here too.
+            reader.ctx.clear_kv_cache();
+            reader.evaluated.clear();
+        }
         let mut common = if allowed {
             reader
                 .evaluated
