@@ -1285,65 +1285,28 @@ impl<'m> Session<'m> {
 
     /// Makes the KV cache hold exactly `tokens[..n]` for the longest reusable `n`; returns `n`.
     fn reuse_prefix(&mut self, tokens: &[LlamaToken], allowed: bool) -> Result<usize> {
-        let mut common = if allowed {
-            self.evaluated
-                .iter()
-                .zip(tokens)
-                .take_while(|(a, b)| a == b)
-                .count()
+        let common = if allowed {
+            shared_prefix(&self.evaluated, tokens)
         } else {
             0
         };
         // The last prompt token must be decoded again to get its logits.
-        common = common.min(tokens.len().saturating_sub(1));
-        if common < self.evaluated.len() {
-            let ctx = self.ctx_mut()?;
-            let removed = ctx
-                .clear_kv_cache_seq(Some(0), Some(common as u32), None)
-                .unwrap_or(false);
-            if !removed {
-                // Some memory kinds (recurrent models) cannot drop a tail: start over.
-                ctx.clear_kv_cache();
-                common = 0;
-            }
-            self.evaluated.truncate(common);
-        }
-        Ok(common)
+        let keep = common.min(tokens.len().saturating_sub(1));
+        let ctx = self.ctx.as_mut().context("the model has no context")?;
+        Ok(keep_prefix(ctx, &mut self.evaluated, keep))
     }
 
-    /// Decodes `tokens` after the evaluated prefix in batches of at most `n_batch` (and of
-    /// `PROGRESS_TOKENS`, so a long prompt reports its progress through `read` between them),
-    /// asking for logits of the last one only. Stops early (returning false) when cancelled.
+    /// Decodes `tokens` after the evaluated prefix (see `decode_after`), asking for the logits
+    /// of the last one. Stops early (returning false) when cancelled.
     fn decode_prompt(
         &mut self,
         tokens: &[LlamaToken],
         control: &mut Control,
         read: &mut dyn FnMut(usize) -> Result<()>,
     ) -> Result<bool> {
-        let n_batch = (self.ctx()?.n_batch() as usize).min(PROGRESS_TOKENS);
-        let last = tokens.len().saturating_sub(1);
-        for (chunk_index, chunk) in tokens.chunks(n_batch).enumerate() {
-            self.batch.clear();
-            for (i, &token) in chunk.iter().enumerate() {
-                let pos = self.evaluated.len() + i;
-                let is_last = chunk_index * n_batch + i == last;
-                self.batch.add(token, pos as i32, &[0], is_last)?;
-            }
-            self.ctx
-                .as_mut()
-                .context("the model has no context")?
-                .decode(&mut self.batch)
-                .map_err(|e| anyhow!("decoding the prompt failed: {e}"))?;
-            self.evaluated.extend_from_slice(chunk);
-            let done = chunk_index * n_batch + chunk.len();
-            if done <= last {
-                if control.is_cancelled() {
-                    return Ok(false);
-                }
-                read(done)?;
-            }
-        }
-        Ok(true)
+        let ctx = self.ctx.as_mut().context("the model has no context")?;
+        let span = (&mut self.batch, &mut self.evaluated);
+        decode_after(ctx, span, tokens, false, control, read)
     }
 
     fn generate(
@@ -1455,13 +1418,8 @@ impl<'m> Session<'m> {
             reader.ctx.clear_kv_cache();
             reader.evaluated.clear();
         }
-        let mut common = if allowed {
-            reader
-                .evaluated
-                .iter()
-                .zip(&tokens[..target])
-                .take_while(|(a, b)| a == b)
-                .count()
+        let common = if allowed {
+            shared_prefix(&reader.evaluated, &tokens[..target])
         } else {
             0
         };
@@ -1471,41 +1429,27 @@ impl<'m> Session<'m> {
         if new_here < READER_MIN_TOKENS || target - common > new_here + new_here / 16 {
             return Ok(ReaderRead::Holds(reused));
         }
-        if common < reader.evaluated.len() {
-            let removed = reader
-                .ctx
-                .clear_kv_cache_seq(Some(0), Some(common as u32), None)
-                .unwrap_or(false);
-            if !removed {
-                reader.ctx.clear_kv_cache();
-                common = 0;
-            }
-            reader.evaluated.truncate(common);
-        }
+        let common = keep_prefix(&mut reader.ctx, &mut reader.evaluated, common);
         let started = Instant::now();
-        let n_batch = (reader.ctx.n_batch() as usize).min(PROGRESS_TOKENS);
-        for chunk in tokens[common..target].chunks(n_batch) {
-            self.batch.clear();
-            let at = reader.evaluated.len();
-            for (i, &token) in chunk.iter().enumerate() {
-                self.batch
-                    .add(token, (at + i) as i32, &[0], i + 1 == chunk.len())?;
-            }
-            reader
-                .ctx
-                .decode(&mut self.batch)
-                .map_err(|e| anyhow!("decoding the prompt failed: {e}"))?;
-            reader.evaluated.extend_from_slice(chunk);
-            if control.is_cancelled() {
-                return Ok(ReaderRead::Cancelled);
-            }
-            let done = reader.evaluated.len();
+        let mut read = |done: usize| {
             out.send(&Event::PromptRead {
                 job: job.id,
-                read: done as u32,
+                read: (common + done) as u32,
                 total: tokens.len() as u32,
-                tokens_per_s: (done - common) as f64 / started.elapsed().as_secs_f64().max(1e-9),
-            })?;
+                tokens_per_s: done as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            })
+        };
+        let span = (&mut self.batch, &mut reader.evaluated);
+        // More follows (the move, the last token): every chunk reports and may be cancelled.
+        if !decode_after(
+            &mut reader.ctx,
+            span,
+            &tokens[common..target],
+            true,
+            control,
+            &mut read,
+        )? {
+            return Ok(ReaderRead::Cancelled);
         }
         let moved = started.elapsed();
         match self.move_reader_cache() {
@@ -1745,6 +1689,67 @@ impl<'m> Session<'m> {
             threads: self.threads as u32,
         }
     }
+}
+
+/// How many tokens `a` and `b` start with alike.
+fn shared_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Drops what `ctx`'s sequence 0 holds past its first `keep` tokens (`evaluated` follows);
+/// returns how many it kept. Some memory kinds (recurrent models) cannot drop a tail: those
+/// start over.
+fn keep_prefix(ctx: &mut LlamaContext, evaluated: &mut Vec<LlamaToken>, keep: usize) -> usize {
+    if keep >= evaluated.len() {
+        return evaluated.len();
+    }
+    let removed = ctx
+        .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+        .unwrap_or(false);
+    let kept = if removed {
+        keep
+    } else {
+        ctx.clear_kv_cache();
+        0
+    };
+    evaluated.truncate(kept);
+    kept
+}
+
+/// Decodes `tokens` into `ctx`'s sequence 0 after the `evaluated` ones, in batches of at most
+/// `n_batch` and `PROGRESS_TOKENS` (so a long prompt reports its progress through `read`
+/// between them), asking for the logits of the last one only. Between batches, and after the
+/// last as well when `more_follows`, it reports how many are done and stops (returning false)
+/// when cancelled.
+fn decode_after(
+    ctx: &mut LlamaContext,
+    (batch, evaluated): (&mut LlamaBatch, &mut Vec<LlamaToken>),
+    tokens: &[LlamaToken],
+    more_follows: bool,
+    control: &mut Control,
+    read: &mut dyn FnMut(usize) -> Result<()>,
+) -> Result<bool> {
+    let n_batch = (ctx.n_batch() as usize).min(PROGRESS_TOKENS);
+    let last = tokens.len().saturating_sub(1);
+    for (chunk_index, chunk) in tokens.chunks(n_batch).enumerate() {
+        batch.clear();
+        for (i, &token) in chunk.iter().enumerate() {
+            let pos = evaluated.len() + i;
+            let is_last = chunk_index * n_batch + i == last;
+            batch.add(token, pos as i32, &[0], is_last)?;
+        }
+        ctx.decode(batch)
+            .map_err(|e| anyhow!("decoding the prompt failed: {e}"))?;
+        evaluated.extend_from_slice(chunk);
+        let done = chunk_index * n_batch + chunk.len();
+        if done <= last || more_follows {
+            if control.is_cancelled() {
+                return Ok(false);
+            }
+            read(done)?;
+        }
+    }
+    Ok(true)
 }
 
 /// Sends what a stopped branch still holds back and its end.
