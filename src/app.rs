@@ -732,6 +732,7 @@ pub(crate) mod test_support {
         GenerationStats {
             threads: 1,
             estimated: false,
+            with_flash: false,
             prompt_tokens: 10,
             reused_tokens: 0,
             dropped_tokens: 0,

@@ -90,6 +90,9 @@ pub struct DepthReport {
     pub tg_tokens_per_s: f64,
     pub tg_direct_tokens_per_s: f64,
     pub tg_ratio: f64,
+    /// Quill generated at this depth with flash attention on (the last round; a worker that
+    /// generates without it answers short prompts with it where that measured faster).
+    pub tg_with_flash: bool,
     /// Round by round, in the order measured (the figures above are their medians): what a
     /// comparison with another tool's repetitions needs.
     pub pp_samples: Vec<f64>,
@@ -136,7 +139,7 @@ pub fn run(settings: &Settings, threads: u32, rounds: usize, json: bool) -> Resu
         baseline: "llama.cpp's defaults (flash attention auto, n_batch 2048, n_ubatch 512, \
                    f16 cache), same context and threads"
             .into(),
-        depths: depth_reports(&sweep, &quill.sweeps, &direct),
+        depths: depth_reports(&sweep, (&quill.sweeps, &quill.with_flash), &direct),
         draft_tokens: quill.draft_tokens,
         ttft_cold_ms: cold,
         ttft_warm_ms: warm,
@@ -190,7 +193,7 @@ fn sweep_for(n_ctx: u32) -> Sweep {
 /// Each depth's rates, the median over rounds, beside the baseline's.
 fn depth_reports(
     sweep: &Sweep,
-    quill: &[Vec<DepthRate>],
+    (quill, with_flash): (&[Vec<DepthRate>], &[bool]),
     direct: &[Vec<DepthRate>],
 ) -> Vec<DepthReport> {
     let samples = |rounds: &[Vec<DepthRate>], i: usize, rate: fn(&DepthRate) -> f64| -> Vec<f64> {
@@ -217,6 +220,7 @@ fn depth_reports(
                 tg_tokens_per_s: tg,
                 tg_direct_tokens_per_s: tg_direct,
                 tg_ratio: tg / tg_direct.max(1e-9),
+                tg_with_flash: with_flash.get(i).copied().unwrap_or(false),
                 pp_samples,
                 pp_direct_samples,
                 tg_samples,
@@ -293,6 +297,8 @@ impl SweepTexts {
 #[derive(Default)]
 struct Rounds {
     sweeps: Vec<Vec<DepthRate>>,
+    /// Per depth, whether the last round generated there with flash attention on.
+    with_flash: Vec<bool>,
     cold_ms: Vec<f64>,
     warm_ms: Vec<f64>,
     /// Per round, per count in `VARIANTS`: ms to the last variant's end, the prompt read in
@@ -343,12 +349,14 @@ impl Rounds {
     /// warm after one more word.
     fn round(&mut self, engine: &mut Client, texts: &SweepTexts) -> anyhow::Result<()> {
         let mut rates = Vec::with_capacity(texts.depths.len());
+        self.with_flash.clear();
         for (depth, at, after) in &texts.depths {
             // From nothing: what an earlier test left in a cache (the worker's, or its
             // reader's) must not make this read shorter than its 512 tokens.
             self.job(engine, at, 1, false)?;
             let read = self.job(engine, after, 1, true)?;
             let run = self.job(engine, at, TG_TOKENS, true)?;
+            self.with_flash.push(run.stats.with_flash);
             let first = run.first_token.unwrap_or(run.sent);
             let secs = run.finished.duration_since(first).as_secs_f64();
             rates.push(DepthRate {
@@ -457,8 +465,9 @@ fn print_table(r: &BenchReport) {
             d.pp_direct_tokens_per_s,
             d.pp_ratio,
         );
+        let flash = if d.tg_with_flash { " fa" } else { "" };
         row(
-            format!("tg{} @ d{}", d.tg_tokens, d.depth),
+            format!("tg{} @ d{}{flash}", d.tg_tokens, d.depth),
             d.tg_tokens_per_s,
             d.tg_direct_tokens_per_s,
             d.tg_ratio,

@@ -659,6 +659,7 @@ mod tests {
         GenerationStats {
             threads: 1,
             estimated: false,
+            with_flash: false,
             prompt_tokens: 1,
             reused_tokens: 0,
             dropped_tokens: 0,

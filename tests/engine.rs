@@ -686,10 +686,20 @@ fn reading_engine(home: &Home, on: bool) -> Client {
 }
 
 fn greedy_text(engine: &mut Client, job: u64, text: &str, max_tokens: u32) -> (String, u32) {
+    let (out, stats) = greedy_run(engine, job, text, max_tokens);
+    (out, stats.reused_tokens)
+}
+
+fn greedy_run(
+    engine: &mut Client,
+    job: u64,
+    text: &str,
+    max_tokens: u32,
+) -> (String, quill::engine::protocol::GenerationStats) {
     generate(engine, job, text, max_tokens, true);
     let mut out = String::new();
     let stats = finish_with(engine, job, &mut |piece| out.push_str(piece));
-    (out, stats.reused_tokens)
+    (out, stats)
 }
 
 #[test]
@@ -756,4 +766,90 @@ fn a_long_prompt_read_with_flash_attention_is_continued_from_its_moved_cache() {
         .collect();
     assert_eq!(reads.len(), 2, "{log}");
     assert_eq!(reads[0].split(" in ").next(), reads[1].split(" in ").next());
+}
+
+/// A worker generating without flash attention that answers prompts whose context stays under
+/// `below` tokens in a second context with it on (`FLASH_GENERATES_BELOW_ENV`), reading long
+/// prompts where it generates.
+fn answering_engine(home: &Home, below: u32) -> Client {
+    let env = vec![
+        (
+            quill::engine::worker::FLASH_GENERATES_BELOW_ENV.to_string(),
+            below.to_string(),
+        ),
+        (
+            quill::engine::worker::READ_WITH_FLASH_ENV.to_string(),
+            "0".to_string(),
+        ),
+    ];
+    worker(home, env, 2048, FlashAttention::Off).0
+}
+
+#[test]
+fn short_prompts_are_answered_with_flash_attention_and_a_draft_that_grows_moves_over() {
+    const BELOW: u32 = 300;
+    let count = |to: u32| -> String { (1..=to).map(|n| format!("{n}, ")).collect() };
+    let (short, long) = (count(60), count(160));
+    let (home, plain_home) = (Home::new(), Home::new());
+    let mut answering = answering_engine(&home, BELOW);
+    let mut plain = answering_engine(&plain_home, 0);
+    let settings = |engine: &mut Client| {
+        engine.send(&Request::Measure { again: false }).unwrap();
+        settings_chosen(engine)
+    };
+    let chosen = settings(&mut answering);
+    assert_eq!(chosen.flash_generates_below, BELOW);
+    assert!(!chosen.reads_with_flash);
+    assert!(chosen.describe().contains("answers under 300 tokens"));
+    assert_eq!(settings(&mut plain).flash_generates_below, 0);
+
+    // A short prompt: answered with flash attention on, the same numbers as without it.
+    let (text, stats) = greedy_run(&mut answering, 1, &short, 12);
+    let (short_want, plain_stats) = greedy_run(&mut plain, 1, &short, 12);
+    assert!(stats.prompt_tokens + 6 < BELOW, "{stats:?}");
+    assert!(stats.with_flash && !plain_stats.with_flash);
+    assert!(text.trim_start().starts_with("61, 62"), "{text:?}");
+    assert_eq!(text, short_want);
+
+    // Three sampled variants there: the cache then holds the first one's cells among freed
+    // ones, which the move below must carry over in their order.
+    answering
+        .send(&Request::Generate {
+            job: 2,
+            prompt: completion(&short),
+            sampling: SamplingParams {
+                temperature: 0.8,
+                max_tokens: 8,
+                seed: 3,
+                ..SamplingParams::default()
+            },
+            options: GenerateOptions {
+                reuse_prefix: true,
+                ignore_eos: true,
+                variants: 3,
+                ..GenerateOptions::default()
+            },
+        })
+        .unwrap();
+    for job in 2..5 {
+        let stats = finish_with(&mut answering, job, &mut |_| {});
+        assert!(stats.with_flash, "{stats:?}");
+        assert_eq!(stats.generated_tokens, 8);
+    }
+
+    // The draft grows past the depth: generated without flash attention, what the second
+    // context holds of it moved over rather than read again, and continued as without it.
+    let (text, stats) = greedy_run(&mut answering, 5, &long, 12);
+    let (want, _) = greedy_run(&mut plain, 5, &long, 12);
+    assert!(stats.prompt_tokens > BELOW, "{stats:?}");
+    assert!(!stats.with_flash);
+    assert!(text.trim_start().starts_with("161, 162"), "{text:?}");
+    assert_eq!(text, want);
+    let log = std::fs::read_to_string(home.worker_log()).unwrap_or_default();
+    assert!(log.contains("moved in"), "the cache was not moved: {log}");
+
+    // Back under it: answered with flash attention again, from the prefix it holds.
+    let (text, stats) = greedy_run(&mut answering, 6, &short, 12);
+    assert!(stats.with_flash && stats.reused_tokens > 0, "{stats:?}");
+    assert_eq!(text, short_want);
 }

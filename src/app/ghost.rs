@@ -323,6 +323,7 @@ mod tests {
         GenerationStats {
             threads: 1,
             estimated: false,
+            with_flash: false,
             prompt_tokens: 5,
             reused_tokens: 4,
             dropped_tokens: 0,

@@ -83,7 +83,9 @@ pub fn untransposed_to_transposed(state: &[u8], n_layer: u32) -> Result<Vec<u8>>
         at: 0,
     };
     let mut out = Vec::with_capacity(state.len());
-    out.extend_from_slice(r.take(8)?); // magic, seq_id
+    let _magic = r.u32()?;
+    let seq_id = r.i32()?;
+    out.extend_from_slice(&state[..8]);
     let n_stream = r.u32()?;
     ensure!(
         n_stream == 1,
@@ -97,7 +99,7 @@ pub fn untransposed_to_transposed(state: &[u8], n_layer: u32) -> Result<Vec<u8>>
         return Ok(out);
     }
     let meta_start = r.at;
-    let mut last_pos = None;
+    let mut positions = Vec::with_capacity(cells);
     for _ in 0..cells {
         let pos = r.i32()?;
         let n_seq = r.u32()?;
@@ -105,15 +107,21 @@ pub fn untransposed_to_transposed(state: &[u8], n_layer: u32) -> Result<Vec<u8>>
             n_seq == 1,
             "a cell of {n_seq} sequences: not one sequence's state"
         );
-        r.i32()?;
-        // Positions only grow within one sequence; anything else means cells carry more than
-        // this parser knows (llama.cpp's per-cell extensions), so it stops here.
+        // Each cell names the sequence, and holds one position of it, in whatever order the
+        // cells were filled (variants decoded side by side leave the sequence's cells among
+        // freed ones). Anything else means cells carry more than this parser knows
+        // (llama.cpp's per-cell extensions), so it stops here.
         ensure!(
-            last_pos.is_none_or(|p| pos > p),
-            "cell positions out of order: not a layout this converter knows"
+            r.i32()? == seq_id && pos >= 0,
+            "a cell that is not one position of the sequence: not a layout this converter knows"
         );
-        last_pos = Some(pos);
+        positions.push(pos);
     }
+    positions.sort_unstable();
+    ensure!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "two cells at one position: not a layout this converter knows"
+    );
     out.extend_from_slice(&state[meta_start..r.at]);
     let v_trans = r.u32()?;
     ensure!(v_trans == 0, "the cache's values are transposed already");
@@ -259,6 +267,23 @@ mod tests {
         }
     }
 
+    /// Cell `cell`'s position, in a state from `state`.
+    fn set_pos(state: &mut [u8], cell: usize, pos: i32) {
+        let at = 16 + 12 * cell;
+        state[at..at + 4].copy_from_slice(&pos.to_le_bytes());
+    }
+
+    #[test]
+    fn cells_in_any_order_keep_their_positions() {
+        // A sequence whose cells were filled among freed ones: positions out of cell order.
+        let (mut flat, mut want) = (state(5, 2, 8, 8, false), state(5, 2, 8, 8, true));
+        for (cell, pos) in [3, 0, 4, 1, 2].into_iter().enumerate() {
+            set_pos(&mut flat, cell, pos);
+            set_pos(&mut want, cell, pos);
+        }
+        assert_eq!(untransposed_to_transposed(&flat, 2).unwrap(), want);
+    }
+
     #[test]
     fn an_empty_sequence_converts_to_itself() {
         let empty = state(0, 3, 8, 8, false);
@@ -287,6 +312,16 @@ mod tests {
         let mut shared = flat.clone();
         shared[20..24].copy_from_slice(&2u32.to_le_bytes());
         assert!(untransposed_to_transposed(&shared, 2).is_err());
+        // A cell of another sequence; two cells at one position; a negative position.
+        let mut other = flat.clone();
+        other[24..28].copy_from_slice(&1i32.to_le_bytes());
+        assert!(untransposed_to_transposed(&other, 2).is_err());
+        let mut twice = flat.clone();
+        set_pos(&mut twice, 2, 1);
+        assert!(untransposed_to_transposed(&twice, 2).is_err());
+        let mut negative = flat.clone();
+        set_pos(&mut negative, 0, -1);
+        assert!(untransposed_to_transposed(&negative, 2).is_err());
         let v_start = flat.len() - 2 * (4 + 8 + 4 * 16);
         let mut quantised = flat.clone();
         quantised[v_start..v_start + 4].copy_from_slice(&8i32.to_le_bytes());

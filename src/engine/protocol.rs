@@ -167,6 +167,10 @@ pub struct EngineSettings {
     /// to this one (the reading and the generating settings measured best differ here).
     #[serde(default)]
     pub reads_with_flash: bool,
+    /// Requests whose context stays under this many tokens are generated in that second
+    /// context, with flash attention on, which generates faster there (0: none).
+    #[serde(default)]
+    pub flash_generates_below: u32,
 }
 
 impl EngineSettings {
@@ -182,10 +186,18 @@ impl EngineSettings {
         } else {
             format!(" ({})", self.chosen_by)
         };
-        let reads = if self.reads_with_flash {
-            " (long prompts read with it on)"
-        } else {
-            ""
+        let reads = match (self.reads_with_flash, self.flash_generates_below) {
+            (false, 0) => String::new(),
+            (true, 0) => " (long prompts read with it on)".into(),
+            (reads, below) => {
+                let answers = if below == u32::MAX {
+                    "answers generated with it on".to_string()
+                } else {
+                    format!("answers under {below} tokens of context generated with it on")
+                };
+                let reads = if reads { "long prompts read and " } else { "" };
+                format!(" ({reads}{answers})")
+            }
         };
         format!(
             "flash attention {flash}{chosen}{reads}, {} threads, n_batch {}, n_ubatch {}, {} cache",
@@ -382,6 +394,10 @@ pub struct GenerationStats {
     /// model's tokenizer counts roughly.
     #[serde(default)]
     pub estimated: bool,
+    /// Generated in a context with flash attention on (a worker that generates without it
+    /// keeps one for short prompts where it measured faster, see `tune`).
+    #[serde(default)]
+    pub with_flash: bool,
 }
 
 impl Request {

@@ -317,6 +317,7 @@ impl Remote {
                     stop_reason: StopReason::EndOfText,
                     threads: 0,
                     estimated: !server.counter.is_exact(),
+                    with_flash: false,
                 },
             };
             let (server, sink, reader_tx) =

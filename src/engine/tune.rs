@@ -137,6 +137,16 @@ impl Measurement {
         self.choice == FlashAttention::Off && reads_faster_with_flash(&self.on, &self.off)
     }
 
+    /// The depth of context below which a context with flash attention on generates faster
+    /// than the chosen one without it, so short prompts are generated there (0: never).
+    pub fn flash_generates_below(&self) -> u32 {
+        if self.choice == FlashAttention::Off {
+            flash_generates_faster_below(&self.on, &self.off)
+        } else {
+            0
+        }
+    }
+
     /// "prompt/generation t/s at 1500 tokens: on 190/35, off 150/63" (the deepest depth
     /// measured), or which setting alone could be used.
     pub fn summary(&self) -> String {
@@ -163,13 +173,19 @@ impl Measurement {
 }
 
 /// The setting that does a writer's job sooner, summed over the depths measured. Generating
-/// with off can go with reading with on (a second context reads long prompts, see
-/// `Measurement::reads_with_flash`): off is chosen when that pair beats on alone by 3 %.
+/// with off can go with a second context with on, which reads long prompts (see
+/// `Measurement::reads_with_flash`) and generates after short ones (see
+/// `Measurement::flash_generates_below`): off is chosen when that pair beats on alone by 3 %.
 /// Otherwise off wins a tie within 3 %: it is what llama.cpp did before `auto`, and
 /// measurement noise is not a reason to move.
 pub fn choose(on: &[DepthRate], off: &[DepthRate]) -> FlashAttention {
     let on_alone = job_seconds(on, on);
-    if reads_faster_with_flash(on, off) && job_seconds(on, off) < on_alone * 0.97 {
+    let reader = if reads_faster_with_flash(on, off) {
+        on
+    } else {
+        off
+    };
+    if job_seconds_with_both(on, reader, off) < on_alone * 0.97 {
         return FlashAttention::Off;
     }
     if on_alone < job_seconds(off, off) * 0.97 {
@@ -194,6 +210,64 @@ fn reads_faster_with_flash(on: &[DepthRate], off: &[DepthRate]) -> bool {
         }
         _ => false,
     }
+}
+
+/// How much faster on must generate than off on an empty context for a second context to be
+/// kept for short prompts: less is within the noise of the measurement, and the context costs
+/// its cache's memory.
+const FLASH_GENERATION_GAIN: f64 = 1.05;
+
+/// The depth below which on generates faster than off: where on's advantage, interpolated
+/// linearly between the depths measured, falls to nothing (0 when on is not clearly faster on
+/// an empty context, `u32::MAX` when it stays faster at every depth measured). On one 2-core
+/// Xeon on generated 10-30 % faster on an empty context and 5-15 % slower at 1,500 tokens.
+pub fn flash_generates_faster_below(on: &[DepthRate], off: &[DepthRate]) -> u32 {
+    let gain: Vec<(u32, f64)> = on
+        .iter()
+        .zip(off)
+        .filter(|(a, b)| a.depth == b.depth)
+        .map(|(a, b)| {
+            (
+                a.depth,
+                a.tg_tokens_per_s / b.tg_tokens_per_s.max(1e-9) - 1.0,
+            )
+        })
+        .collect();
+    match gain.first() {
+        Some(&(0, g)) if g >= FLASH_GENERATION_GAIN - 1.0 => {}
+        _ => return 0,
+    }
+    for pair in gain.windows(2) {
+        let ((d0, g0), (d1, g1)) = (pair[0], pair[1]);
+        if g1 <= 0.0 {
+            let at = f64::from(d0) + f64::from(d1 - d0) * g0 / (g0 - g1);
+            return at.round() as u32;
+        }
+    }
+    u32::MAX
+}
+
+/// A writer's job at each depth, summed, with two contexts: the answer written with on where
+/// it generates faster (and its prompt read there too), else the prompt read at `read`'s
+/// rates and the answer written at off's.
+fn job_seconds_with_both(on: &[DepthRate], read: &[DepthRate], off: &[DepthRate]) -> f64 {
+    if on.is_empty() || off.is_empty() {
+        return f64::INFINITY;
+    }
+    let below = flash_generates_faster_below(on, off);
+    on.iter()
+        .zip(read)
+        .zip(off)
+        .map(|((on, read), off)| {
+            let (read, write) = if on.depth < below {
+                (on, on)
+            } else {
+                (read, off)
+            };
+            JOB_PROMPT_TOKENS / read.pp_tokens_per_s.max(1e-9)
+                + JOB_ANSWER_TOKENS / write.tg_tokens_per_s.max(1e-9)
+        })
+        .sum()
 }
 
 /// A writer's job at each depth, summed: the prompt read at `read`'s rates, the answer
@@ -331,6 +405,18 @@ mod tests {
         ]
     }
 
+    /// Prompt and generation rates at each of `DEPTHS`.
+    fn at_depths(r: [(f64, f64); 3]) -> Vec<DepthRate> {
+        r.iter()
+            .zip(DEPTHS)
+            .map(|(&(pp, tg), depth)| DepthRate {
+                depth,
+                pp_tokens_per_s: pp,
+                tg_tokens_per_s: tg,
+            })
+            .collect()
+    }
+
     #[test]
     fn the_setting_that_does_a_writers_job_sooner_wins() {
         // The Xeon of issue 12: on reads faster, off generates much faster at depth.
@@ -351,18 +437,8 @@ mod tests {
         // Measured on the development Xeon (llama-bench, t/s, prompt/generation at 0, 512 and
         // 1,500 tokens): on 263/110, 216/66, 135/49; off 200/94, 210/83, 124/58. On wins the
         // empty context, off every depth a draft has; weighed over the three, off is chosen.
-        let xeon = |r: [(f64, f64); 3]| {
-            r.iter()
-                .zip(DEPTHS)
-                .map(|(&(pp, tg), depth)| DepthRate {
-                    depth,
-                    pp_tokens_per_s: pp,
-                    tg_tokens_per_s: tg,
-                })
-                .collect::<Vec<_>>()
-        };
-        let on = xeon([(263.0, 110.0), (216.0, 66.0), (135.0, 49.0)]);
-        let off = xeon([(200.0, 94.0), (210.0, 83.0), (124.0, 58.0)]);
+        let on = at_depths([(263.0, 110.0), (216.0, 66.0), (135.0, 49.0)]);
+        let off = at_depths([(200.0, 94.0), (210.0, 83.0), (124.0, 58.0)]);
         assert_eq!(choose(&on, &off), FlashAttention::Off);
         // Timed at an empty context alone, the same machine would have chosen on.
         assert_eq!(choose(&on[..1], &off[..1]), FlashAttention::On);
@@ -401,6 +477,44 @@ mod tests {
         // Timed at an empty context only, there is no depth to judge reading by.
         let on = rates(200.0, 57.0);
         assert!(!Measurement::new(key(), on[..1].to_vec(), off[..1].to_vec()).reads_with_flash());
+    }
+
+    #[test]
+    fn short_prompts_are_generated_with_on_below_where_it_stops_generating_faster() {
+        let at = at_depths;
+        // Measured by the worker on the development Xeon: on 30 % faster on an empty context,
+        // 6 % slower at 512. The gain falls to nothing at 512 * 0.30 / 0.36 tokens.
+        let on = at([(265.0, 96.0), (219.0, 67.0), (183.0, 51.0)]);
+        let off = at([(245.0, 74.0), (193.0, 71.0), (174.0, 56.0)]);
+        let below = flash_generates_faster_below(&on, &off);
+        assert!((430..=434).contains(&below), "{below}");
+        // Another run there: still 9 % faster at 512, 4 % slower at 1,500.
+        let on = at([(190.0, 99.0), (214.0, 70.0), (167.0, 52.0)]);
+        let off = at([(209.0, 85.0), (196.0, 64.0), (157.0, 54.0)]);
+        let below = flash_generates_faster_below(&on, &off);
+        assert!((1200..=1230).contains(&below), "{below}");
+        // Faster everywhere measured: everywhere.
+        let faster = at([(200.0, 99.0), (190.0, 80.0), (150.0, 60.0)]);
+        assert_eq!(flash_generates_faster_below(&faster, &off), u32::MAX);
+        // Not clearly faster on an empty context (within 5 %): never.
+        let level = at([(200.0, 88.0), (190.0, 80.0), (150.0, 60.0)]);
+        assert_eq!(flash_generates_faster_below(&level, &off), 0);
+        assert_eq!(flash_generates_faster_below(&[], &off), 0);
+
+        // Only a worker that generates with off keeps a second context for it.
+        let dir = tempfile::tempdir().unwrap();
+        let on = at([(265.0, 96.0), (219.0, 67.0), (183.0, 51.0)]);
+        let off = at([(245.0, 74.0), (193.0, 71.0), (174.0, 56.0)]);
+        let measured = Measurement::new(key(dir.path()), on.clone(), off.clone());
+        assert_eq!(measured.choice, FlashAttention::Off);
+        assert!((430..=434).contains(&measured.flash_generates_below()));
+        let mut on_chosen = measured.clone();
+        on_chosen.choice = FlashAttention::On;
+        assert_eq!(on_chosen.flash_generates_below(), 0);
+        // That pair is what wins here: on alone would lose at depth, off alone on an empty
+        // context.
+        assert!(job_seconds_with_both(&on, &on, &off) < job_seconds(&on, &on));
+        assert!(job_seconds_with_both(&on, &on, &off) < job_seconds(&off, &off));
     }
 
     #[test]

@@ -60,6 +60,11 @@ const READER_MIN_TOKENS: usize = 256;
 /// benchmarks and tests).
 pub const READ_WITH_FLASH_ENV: &str = "QUILL_READ_WITH_FLASH";
 
+/// Environment variable that overrides the measured depth under which answers are generated
+/// in a second context with flash attention on (when generating without it elsewhere): a
+/// number of tokens, 0 for never (for benchmarks and tests).
+pub const FLASH_GENERATES_BELOW_ENV: &str = "QUILL_FLASH_GENERATES_BELOW";
+
 /// Entry point of `quill worker`.
 pub fn run() -> Result<()> {
     harden_process();
@@ -273,9 +278,10 @@ fn plan_flash(
     params: &LoadParams,
     cores: u32,
     n_ctx: u32,
-) -> (FlashAttention, String, Option<Tuning>, bool) {
+) -> (FlashAttention, String, Option<Tuning>, SecondContext) {
+    let none = SecondContext::default();
     if params.flash_attention != FlashAttention::Auto {
-        return (params.flash_attention, "config".into(), None, false);
+        return (params.flash_attention, "config".into(), None, none);
     }
     let Some(tuning) = Tuning::new(params, cores, n_ctx) else {
         // Nowhere to remember a measurement: measuring at every start would cost more than
@@ -284,7 +290,7 @@ fn plan_flash(
             FlashAttention::Off,
             "not measured: no state directory".into(),
             None,
-            false,
+            none,
         );
     };
     match tuning.memory.recall(&tuning.key) {
@@ -292,14 +298,54 @@ fn plan_flash(
             measured.choice,
             format!("measured here before; {}", measured.summary()),
             None,
-            measured.reads_with_flash(),
+            SecondContext::measured(&measured),
         ),
         None => (
             FlashAttention::Off,
             "to be measured".into(),
             Some(tuning),
-            false,
+            none,
         ),
+    }
+}
+
+/// What a second context with flash attention on is for, beside one generating without it.
+#[derive(Debug, Clone, Copy, Default)]
+struct SecondContext {
+    /// Reading long prompts (`tune::Measurement::reads_with_flash`).
+    reads: bool,
+    /// Generating answers whose context stays under this many tokens
+    /// (`tune::Measurement::flash_generates_below`); 0: none.
+    generates_below: u32,
+}
+
+impl SecondContext {
+    fn measured(measured: &tune::Measurement) -> Self {
+        SecondContext {
+            reads: measured.reads_with_flash(),
+            generates_below: measured.flash_generates_below(),
+        }
+    }
+
+    /// With the environment's overrides (`READ_WITH_FLASH_ENV`, `FLASH_GENERATES_BELOW_ENV`).
+    fn overridden(self) -> Self {
+        let reads = match std::env::var(READ_WITH_FLASH_ENV).as_deref() {
+            Ok("1") => true,
+            Ok("0") => false,
+            _ => self.reads,
+        };
+        let generates_below = std::env::var(FLASH_GENERATES_BELOW_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(self.generates_below);
+        SecondContext {
+            reads,
+            generates_below,
+        }
+    }
+
+    fn wanted(self) -> bool {
+        self.reads || self.generates_below > 0
     }
 }
 
@@ -489,7 +535,7 @@ fn measure(
     if measured.choice != session.flash_attention {
         session.set_flash(backend, params, measured.choice)?;
     }
-    session.set_reader(backend, params, measured.reads_with_flash());
+    session.set_reader(backend, params, SecondContext::measured(&measured));
     out.send(&Event::SettingsChosen(session.settings()))?;
     Ok(None)
 }
@@ -519,7 +565,7 @@ fn serve(
         None => cores,
     };
     let n_ctx = context_size(model, params.n_ctx);
-    let (flash, chosen_by, mut tuning, read_with_flash) = plan_flash(params, cores as u32, n_ctx);
+    let (flash, chosen_by, mut tuning, second) = plan_flash(params, cores as u32, n_ctx);
     let (ctx_params, n_ctx) = context_params(model, n_ctx, threads, flash);
     let ctx = match model.new_context(backend, ctx_params) {
         Ok(ctx) => ctx,
@@ -532,7 +578,7 @@ fn serve(
     };
     let chat_template = model.chat_template(None).ok();
     let mut session = Session::new(model, ctx, chat_template, threads, (flash, chosen_by));
-    session.set_reader(backend, params, read_with_flash);
+    session.set_reader(backend, params, second);
     announce(&session, params, load_ms, out)?;
 
     let mut next: Option<Request> = None;
@@ -937,11 +983,18 @@ struct Session<'m> {
     /// Whether long prompts are read with flash attention in a context of their own (measured
     /// to pay here: `tune::Measurement::reads_with_flash`), and that context once made.
     read_with_flash: bool,
+    /// Answers whose context stays under this many tokens are generated in that context
+    /// (`tune::Measurement::flash_generates_below`); 0: none.
+    flash_generates_below: u32,
     reader: Option<Reader<'m>>,
+    /// While a request is generated in the reader, the two contexts trade places (see
+    /// `swap_contexts`): `ctx` is then the one with flash attention.
+    swapped: bool,
 }
 
-/// A context with flash attention that reads long prompts for a generating context without
-/// it; the cache it fills is moved over, its values transposed (`kv_layout`).
+/// A context with flash attention beside a generating context without it. It reads long
+/// prompts, whose cache is then moved over, its values transposed (`kv_layout`), and it
+/// generates the answers to short ones, where it measured faster.
 struct Reader<'m> {
     ctx: LlamaContext<'m>,
     /// The tokens whose KV entries its sequence 0 holds, in order.
@@ -988,23 +1041,26 @@ impl<'m> Session<'m> {
             piece_shape,
             anchor: None,
             read_with_flash: false,
+            flash_generates_below: 0,
             reader: None,
+            swapped: false,
         }
     }
 
-    /// Keeps a reader context (see `Reader`) when `measured` to pay here (or
-    /// `READ_WITH_FLASH_ENV` says so) and this context generates without flash attention, with
-    /// the session's thread count; drops it otherwise. A reader that cannot be made is done
-    /// without: prompts are then read where they are generated, as without one.
-    fn set_reader(&mut self, backend: &LlamaBackend, params: &LoadParams, measured: bool) {
-        let wanted = match std::env::var(READ_WITH_FLASH_ENV).as_deref() {
-            Ok("1") => true,
-            Ok("0") => false,
-            _ => measured,
-        } && self.flash_attention == FlashAttention::Off;
-        self.read_with_flash = wanted;
+    /// Keeps a reader context (see `Reader`) for what `measured` says pays here (the
+    /// environment may override it, see `SecondContext::overridden`) when this context
+    /// generates without flash attention, with the session's thread count and as many
+    /// sequences; drops it otherwise. A reader that cannot be made is done without: prompts
+    /// are then read and answered where they always are without one.
+    fn set_reader(&mut self, backend: &LlamaBackend, params: &LoadParams, measured: SecondContext) {
+        let mut second = measured.overridden();
+        if self.flash_attention != FlashAttention::Off {
+            second = SecondContext::default();
+        }
+        self.read_with_flash = second.reads;
+        self.flash_generates_below = second.generates_below;
         self.reader = None;
-        if !wanted {
+        if !second.wanted() {
             return;
         }
         let (ctx_params, _) = context_params(
@@ -1013,10 +1069,7 @@ impl<'m> Session<'m> {
             self.threads as i32,
             FlashAttention::On,
         );
-        match self
-            .model
-            .new_context(backend, ctx_params.with_n_seq_max(1))
-        {
+        match self.model.new_context(backend, ctx_params) {
             Ok(ctx) => {
                 self.reader = Some(Reader {
                     ctx,
@@ -1025,8 +1078,17 @@ impl<'m> Session<'m> {
             }
             Err(e) => {
                 self.read_with_flash = false;
-                eprintln!("quill worker: no context to read prompts with flash attention: {e}");
+                self.flash_generates_below = 0;
+                eprintln!("quill worker: no second context with flash attention: {e}");
             }
+        }
+    }
+
+    /// The second context's settings as they are (to make it again).
+    fn second_context(&self) -> SecondContext {
+        SecondContext {
+            reads: self.read_with_flash,
+            generates_below: self.flash_generates_below,
         }
     }
 
@@ -1042,7 +1104,12 @@ impl<'m> Session<'m> {
             n_batch,
             n_ubatch,
             cache_type: "f16".into(),
-            reads_with_flash: self.reader.is_some(),
+            reads_with_flash: self.reader.is_some() && self.read_with_flash,
+            flash_generates_below: if self.reader.is_some() {
+                self.flash_generates_below
+            } else {
+                0
+            },
         }
     }
 
@@ -1092,10 +1159,9 @@ impl<'m> Session<'m> {
         }
         self.ctx = Some(ctx);
         self.threads = count;
-        if self.read_with_flash {
-            // Its cache goes: the generating context holds what was read, and the reader
-            // starts again at the next long prompt.
-            self.set_reader(backend, params, true);
+        if self.reader.is_some() {
+            // Its cache goes: it starts again at the next request it serves.
+            self.set_reader(backend, params, self.second_context());
         }
         Ok(())
     }
@@ -1323,12 +1389,73 @@ impl<'m> Session<'m> {
         let mut anchor = self.anchor.clone();
         let (tokens, dropped) = self.prompt_tokens(prompt, reserve, &mut anchor, out)?;
         self.anchor = anchor;
-        let mut reuse = options.reuse_prefix;
-        let mut stats = GenerationStats {
+        if !options.reuse_prefix {
+            // A request that reuses nothing reads from nothing, in either context.
+            self.reuse_prefix(&[], false)?;
+            if let Some(reader) = self.reader.as_mut() {
+                keep_prefix(&mut reader.ctx, &mut reader.evaluated, 0);
+            }
+        }
+        let with_flash = self.generates_with_flash(&tokens, reserve);
+        if with_flash {
+            self.swap_contexts();
+        }
+        let stats = GenerationStats {
             prompt_tokens: tokens.len() as u32,
             dropped_tokens: dropped as u32,
+            with_flash: with_flash || self.flash_attention == FlashAttention::On,
             ..self.unstarted_stats()
         };
+        let result = self.generate_waves(job, &tokens, stats, sampling, options, control, out);
+        if with_flash {
+            self.swap_contexts();
+        }
+        result
+    }
+
+    /// Whether this request is answered in the reader, with flash attention on: where that was
+    /// measured to generate faster (the prompt and half the answer stay under
+    /// `flash_generates_below` tokens), unless the reader would have much more of the prompt
+    /// to read than this context (a writer whose draft shrank back under the depth waits no
+    /// longer for it); a little more reading there is won back by the faster answer.
+    fn generates_with_flash(&self, tokens: &[LlamaToken], answer: usize) -> bool {
+        let Some(reader) = &self.reader else {
+            return false;
+        };
+        let depth = tokens.len() + answer / 2;
+        if depth >= self.flash_generates_below as usize {
+            return false;
+        }
+        let here = shared_prefix(&self.evaluated, tokens);
+        let there = shared_prefix(&reader.evaluated, tokens);
+        there + answer / 4 >= here
+    }
+
+    /// The two contexts trade places (and what each holds): `ctx` generates, so the reader
+    /// becomes it for a request answered with flash attention, and back after it.
+    fn swap_contexts(&mut self) {
+        if let (Some(ctx), Some(reader)) = (self.ctx.as_mut(), self.reader.as_mut()) {
+            std::mem::swap(ctx, &mut reader.ctx);
+            std::mem::swap(&mut self.evaluated, &mut reader.evaluated);
+            self.swapped = !self.swapped;
+        }
+    }
+
+    /// The prompt read (in the reader first where that pays) and the variants generated, wave
+    /// after wave.
+    #[allow(clippy::too_many_arguments)]
+    fn generate_waves(
+        &mut self,
+        job: &Job,
+        tokens: &[LlamaToken],
+        mut stats: GenerationStats,
+        sampling: &SamplingParams,
+        options: &GenerateOptions,
+        control: &mut Control,
+        out: &mut EventWriter,
+    ) -> Result<()> {
+        let n_ctx = self.ctx()?.n_ctx() as usize;
+        let mut reuse = options.reuse_prefix;
         // Variants side by side, as many as the cache holds with room for each one's answer;
         // more go in further waves over the same prompt, read once.
         let room = n_ctx.saturating_sub(tokens.len()) / (sampling.max_tokens as usize).max(1);
@@ -1336,17 +1463,17 @@ impl<'m> Session<'m> {
         let mut start = 0;
         while start < job.variants {
             let prompt_started = Instant::now();
-            let mut reused = self.reuse_prefix(&tokens, reuse)?;
+            let mut reused = self.reuse_prefix(tokens, reuse)?;
             let from = reused;
             if start == 0 {
                 stats.reused_tokens = reused as u32;
-                match self.read_in_reader(job, &tokens, reused, reuse, control, out)? {
+                match self.read_in_reader(job, tokens, reused, reuse, control, out)? {
                     ReaderRead::Holds(held) => reused = held,
                     ReaderRead::Cancelled => return Ok(()),
                 }
             }
             let read = (from, prompt_started);
-            if !self.read_prompt(job, &tokens, reused, read, control, out, &mut stats)? {
+            if !self.read_prompt(job, tokens, reused, read, control, out, &mut stats)? {
                 return Ok(());
             }
             let end = (start + wave).min(job.variants);
@@ -1410,23 +1537,27 @@ impl<'m> Session<'m> {
     ) -> Result<ReaderRead> {
         let target = tokens.len().saturating_sub(1);
         let new_here = target.saturating_sub(reused);
-        let Some(reader) = self.reader.as_mut() else {
+        let reads_faster = self.read_with_flash;
+        let Some(reader) = self.reader.as_mut().filter(|_| !self.swapped) else {
             return Ok(ReaderRead::Holds(reused));
         };
-        if !allowed && !reader.evaluated.is_empty() {
-            // A request that reuses nothing reads from nothing, here too.
-            reader.ctx.clear_kv_cache();
-            reader.evaluated.clear();
-        }
         let common = if allowed {
             shared_prefix(&reader.evaluated, &tokens[..target])
         } else {
             0
         };
-        // Only where it reads about as much as the generating context would: that one is a
-        // token ahead after every read (it decoded the prompt's last token itself) and holds
-        // what it generated, so a little more is read here, within what flash attention gains.
-        if new_here < READER_MIN_TOKENS || target - common > new_here + new_here / 16 {
+        // Where it reads faster: only where it reads about as much as the generating context
+        // would (that one is a token ahead after every read, as it decoded the prompt's last
+        // token itself, and holds what it generated), so a little more is read here, within
+        // what flash attention gains. Where it reads no faster (it is kept to answer short
+        // prompts), only where it holds much of what the generating context lacks: a draft
+        // that grew past `flash_generates_below` is not read again from its start.
+        let worth = if reads_faster {
+            target - common <= new_here + new_here / 16
+        } else {
+            (target - common) * 4 <= new_here * 3
+        };
+        if new_here < READER_MIN_TOKENS || !worth {
             return Ok(ReaderRead::Holds(reused));
         }
         let common = keep_prefix(&mut reader.ctx, &mut reader.evaluated, common);
@@ -1687,6 +1818,7 @@ impl<'m> Session<'m> {
             stop_reason: StopReason::Cancelled,
             estimated: false,
             threads: self.threads as u32,
+            with_flash: false,
         }
     }
 }
