@@ -737,6 +737,22 @@ fn a_long_prompt_read_with_flash_attention_is_continued_from_its_moved_cache() {
     assert!(text.trim_start().starts_with("162, 163"), "{text:?}");
     assert_eq!(text, want);
 
+    // A long addition after that: read in the reader too, and only its cells moved, after the
+    // prefix the generating context holds.
+    let longer: String = (1..=260).map(|n| format!("{n}, ")).collect();
+    let (text, reused) = greedy_text(&mut reading, 10, &longer, 8);
+    let (want, _) = greedy_text(&mut plain, 10, &longer, 8);
+    assert!(text.trim_start().starts_with("261, 262"), "{text:?}");
+    assert_eq!(text, want);
+    let log = std::fs::read_to_string(home.worker_log()).unwrap_or_default();
+    let last = log.lines().rfind(|l| l.contains("moved in")).unwrap_or("");
+    let moved: Vec<usize> = last.split(' ').filter_map(|w| w.parse().ok()).collect();
+    // "read N tokens ... in T ms, cache of M of TOTAL moved in T ms"
+    assert!(
+        moved.len() >= 5 && moved[2] + reused as usize == moved[3],
+        "{last} (reused {reused})"
+    );
+
     // A request that may reuse nothing drops what the reader holds too (even one too short
     // for the reader): the long prompt is then read again, not taken from the reader's cache.
     reading
@@ -764,8 +780,8 @@ fn a_long_prompt_read_with_flash_attention_is_continued_from_its_moved_cache() {
         .lines()
         .filter(|l| l.contains("with flash attention in"))
         .collect();
-    assert_eq!(reads.len(), 2, "{log}");
-    assert_eq!(reads[0].split(" in ").next(), reads[1].split(" in ").next());
+    assert_eq!(reads.len(), 3, "{log}");
+    assert_eq!(reads[0].split(" in ").next(), reads[2].split(" in ").next());
 }
 
 /// A worker generating without flash attention that answers prompts whose context stays under

@@ -1583,14 +1583,15 @@ impl<'m> Session<'m> {
             return Ok(ReaderRead::Cancelled);
         }
         let moved = started.elapsed();
-        match self.move_reader_cache() {
+        match self.move_reader_cache(reused, target) {
             Ok(()) => {
                 self.evaluated = tokens[..target].to_vec();
                 eprintln!(
                     "quill worker: read {} tokens with flash attention in {:.0} ms, cache of {} \
-                     moved in {:.0} ms",
+                     of {} moved in {:.0} ms",
                     target - common,
                     moved.as_secs_f64() * 1000.0,
+                    target - reused,
                     target,
                     (started.elapsed() - moved).as_secs_f64() * 1000.0
                 );
@@ -1598,13 +1599,14 @@ impl<'m> Session<'m> {
             }
             Err(e) => {
                 // Never a wrong cache: the generating context starts over and reads it all,
-                // and this worker reads where it generates from now on.
+                // and this worker reads and generates in that one context from now on.
                 eprintln!(
                     "quill worker: the cache read with flash attention could not be moved \
-                     ({e:#}); prompts are read without it from now on"
+                     ({e:#}); prompts are read and answered without it from now on"
                 );
                 self.reader = None;
                 self.read_with_flash = false;
+                self.flash_generates_below = 0;
                 self.ctx_mut()?.clear_kv_cache();
                 self.evaluated.clear();
                 Ok(ReaderRead::Holds(0))
@@ -1612,32 +1614,40 @@ impl<'m> Session<'m> {
         }
     }
 
-    /// The reader's sequence 0, its values transposed, into the generating context's.
-    fn move_reader_cache(&mut self) -> Result<()> {
-        let reader = self.reader.as_ref().context("no reader")?;
-        let flags = LlamaStateSeqFlags::empty();
-        let size = reader.ctx.state_seq_get_size_ext(0, flags);
-        let mut state = vec![0u8; size];
-        // SAFETY: `state` holds the `size` bytes llama.cpp just said the sequence takes, and
-        // the context is not decoding meanwhile (this thread owns it).
-        let written = unsafe {
-            reader
-                .ctx
-                .state_seq_get_data_ext(state.as_mut_ptr(), 0, flags)
-        };
-        anyhow::ensure!(
-            written == size,
-            "llama.cpp wrote {written} of {size} bytes of the cache"
-        );
-        let state = kv_layout::untransposed_to_transposed(&state, self.model.n_layer())?;
+    /// Positions `from..to` of the reader's sequence 0, their values transposed, after the
+    /// `from` the generating context's sequence 0 holds (the same tokens: both are prefixes of
+    /// one prompt). Only what the generating context lacks is copied, so a paragraph read at
+    /// the end of a long draft moves a paragraph's cache, not the draft's.
+    fn move_reader_cache(&mut self, from: usize, to: usize) -> Result<()> {
+        // llama.cpp serialises whole sequences: the span goes through a sequence of its own in
+        // each context, free between requests (variants use it only while they run).
+        const CARRIER: i32 = 1;
+        anyhow::ensure!(self.n_seq_max > 1, "one sequence only: nothing to carry in");
+        let (from, to) = (u32::try_from(from)?, u32::try_from(to)?);
+        let reader = self.reader.as_mut().context("no reader")?;
+        // One cache holds every sequence: this marks the cells as the carrier's too, copying
+        // nothing.
+        reader
+            .ctx
+            .copy_kv_cache_seq(0, CARRIER, Some(from), Some(to))
+            .map_err(|e| anyhow!("marking the cells to move: {e}"))?;
+        let state = sequence_state(&reader.ctx, CARRIER);
+        let _ = reader
+            .ctx
+            .clear_kv_cache_seq(Some(CARRIER as u32), None, None);
+        let state = kv_layout::untransposed_to_transposed(&state?, self.model.n_layer())?;
         let ctx = self.ctx_mut()?;
-        ctx.clear_kv_cache();
+        let _ = ctx.clear_kv_cache_seq(Some(0), Some(from), None);
+        let _ = ctx.clear_kv_cache_seq(Some(CARRIER as u32), None, None);
         // SAFETY: `state` is llama.cpp's own serialisation, checked and converted field by
         // field by `kv_layout`; llama.cpp checks the sizes again and refuses (returns 0, never
         // aborts) a state that does not fit this context.
-        let loaded = unsafe { ctx.state_seq_set_data_ext(&state, 0, flags) };
+        let flags = LlamaStateSeqFlags::empty();
+        let loaded = unsafe { ctx.state_seq_set_data_ext(&state, CARRIER, flags) };
         anyhow::ensure!(loaded, "llama.cpp refused the converted cache");
-        Ok(())
+        let joined = ctx.copy_kv_cache_seq(CARRIER, 0, None, None);
+        let _ = ctx.clear_kv_cache_seq(Some(CARRIER as u32), None, None);
+        joined.map_err(|e| anyhow!("joining the moved cells to the sequence: {e}"))
     }
 
     /// Samples and streams the variants `variants` side by side after the decoded prompt, each
@@ -1821,6 +1831,21 @@ impl<'m> Session<'m> {
             with_flash: false,
         }
     }
+}
+
+/// Sequence `seq` of `ctx` as llama.cpp serialises it.
+fn sequence_state(ctx: &LlamaContext, seq: i32) -> Result<Vec<u8>> {
+    let flags = LlamaStateSeqFlags::empty();
+    let size = ctx.state_seq_get_size_ext(seq, flags);
+    let mut state = vec![0u8; size];
+    // SAFETY: `state` holds the `size` bytes llama.cpp just said the sequence takes, and the
+    // context is not decoding meanwhile (this thread owns it).
+    let written = unsafe { ctx.state_seq_get_data_ext(state.as_mut_ptr(), seq, flags) };
+    anyhow::ensure!(
+        written == size,
+        "llama.cpp wrote {written} of {size} bytes of the cache"
+    );
+    Ok(state)
 }
 
 /// How many tokens `a` and `b` start with alike.
