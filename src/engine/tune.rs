@@ -220,7 +220,7 @@ const FLASH_GENERATION_GAIN: f64 = 1.05;
 /// The depth below which on generates faster than off: where on's advantage, interpolated
 /// linearly between the depths measured, falls to nothing (0 when on is not clearly faster on
 /// an empty context, `u32::MAX` when it stays faster at every depth measured). On one 2-core
-/// Xeon on generated 10-30 % faster on an empty context and 5-15 % slower at 1,500 tokens.
+/// Xeon on generated 4-34 % faster on an empty context and 2-12 % slower at 1,500 tokens.
 pub fn flash_generates_faster_below(on: &[DepthRate], off: &[DepthRate]) -> u32 {
     let gain: Vec<(u32, f64)> = on
         .iter()
