@@ -62,19 +62,31 @@ fn completion(text: &str) -> Prompt {
 }
 
 fn generate(engine: &mut Client, job: u64, text: &str, max_tokens: u32, ignore_eos: bool) {
+    let sampling = SamplingParams {
+        temperature: 0.0,
+        max_tokens,
+        ..SamplingParams::default()
+    };
+    send_completion(engine, job, text, sampling, (true, ignore_eos, 1));
+}
+
+/// Asks for `variants` completions of `text`, reusing the cached prefix or not.
+fn send_completion(
+    engine: &mut Client,
+    job: u64,
+    text: &str,
+    sampling: SamplingParams,
+    (reuse_prefix, ignore_eos, variants): (bool, bool, u32),
+) {
     engine
         .send(&Request::Generate {
             job,
             prompt: completion(text),
-            sampling: SamplingParams {
-                temperature: 0.0,
-                max_tokens,
-                ..SamplingParams::default()
-            },
+            sampling,
             options: GenerateOptions {
-                reuse_prefix: true,
+                reuse_prefix,
                 ignore_eos,
-                variants: 1,
+                variants,
                 ..GenerateOptions::default()
             },
         })
@@ -554,19 +566,7 @@ fn generate_variants(
     sampling: SamplingParams,
     mut cancel_after_first: Option<u64>,
 ) -> Vec<(String, quill::engine::protocol::GenerationStats)> {
-    engine
-        .send(&Request::Generate {
-            job,
-            prompt: completion(ENGLISH),
-            sampling,
-            options: GenerateOptions {
-                reuse_prefix: true,
-                ignore_eos: true,
-                variants,
-                ..GenerateOptions::default()
-            },
-        })
-        .unwrap();
+    send_completion(engine, job, ENGLISH, sampling, (true, true, variants));
     let mut texts = vec![String::new(); variants as usize];
     let mut ended = vec![None; variants as usize];
     while ended.iter().any(Option::is_none) {
@@ -755,23 +755,12 @@ fn a_long_prompt_read_with_flash_attention_is_continued_from_its_moved_cache() {
 
     // A request that may reuse nothing drops what the reader holds too (even one too short
     // for the reader): the long prompt is then read again, not taken from the reader's cache.
-    reading
-        .send(&Request::Generate {
-            job: 3,
-            prompt: completion("1, 2, 3, "),
-            sampling: SamplingParams {
-                temperature: 0.0,
-                max_tokens: 2,
-                ..SamplingParams::default()
-            },
-            options: GenerateOptions {
-                reuse_prefix: false,
-                ignore_eos: true,
-                variants: 1,
-                ..GenerateOptions::default()
-            },
-        })
-        .unwrap();
+    let greedy = SamplingParams {
+        temperature: 0.0,
+        max_tokens: 2,
+        ..SamplingParams::default()
+    };
+    send_completion(&mut reading, 3, "1, 2, 3, ", greedy, (false, true, 1));
     assert_eq!(finish_with(&mut reading, 3, &mut |_| {}).reused_tokens, 0);
     let (text, _) = greedy_text(&mut reading, 4, &count, 4);
     assert!(text.trim_start().starts_with("161"), "{text:?}");
@@ -829,24 +818,13 @@ fn short_prompts_are_answered_with_flash_attention_and_a_draft_that_grows_moves_
 
     // Three sampled variants there: the cache then holds the first one's cells among freed
     // ones, which the move below must carry over in their order.
-    answering
-        .send(&Request::Generate {
-            job: 2,
-            prompt: completion(&short),
-            sampling: SamplingParams {
-                temperature: 0.8,
-                max_tokens: 8,
-                seed: 3,
-                ..SamplingParams::default()
-            },
-            options: GenerateOptions {
-                reuse_prefix: true,
-                ignore_eos: true,
-                variants: 3,
-                ..GenerateOptions::default()
-            },
-        })
-        .unwrap();
+    let sampled = SamplingParams {
+        temperature: 0.8,
+        max_tokens: 8,
+        seed: 3,
+        ..SamplingParams::default()
+    };
+    send_completion(&mut answering, 2, &short, sampled, (true, true, 3));
     for job in 2..5 {
         let stats = finish_with(&mut answering, job, &mut |_| {});
         assert!(stats.with_flash, "{stats:?}");

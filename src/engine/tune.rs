@@ -481,30 +481,29 @@ mod tests {
 
     #[test]
     fn short_prompts_are_generated_with_on_below_where_it_stops_generating_faster() {
-        let at = at_depths;
         // Measured by the worker on the development Xeon: on 30 % faster on an empty context,
         // 6 % slower at 512. The gain falls to nothing at 512 * 0.30 / 0.36 tokens.
-        let on = at([(265.0, 96.0), (219.0, 67.0), (183.0, 51.0)]);
-        let off = at([(245.0, 74.0), (193.0, 71.0), (174.0, 56.0)]);
+        let on = at_depths([(265.0, 96.0), (219.0, 67.0), (183.0, 51.0)]);
+        let off = at_depths([(245.0, 74.0), (193.0, 71.0), (174.0, 56.0)]);
         let below = flash_generates_faster_below(&on, &off);
         assert!((430..=434).contains(&below), "{below}");
         // Another run there: still 9 % faster at 512, 4 % slower at 1,500.
-        let on = at([(190.0, 99.0), (214.0, 70.0), (167.0, 52.0)]);
-        let off = at([(209.0, 85.0), (196.0, 64.0), (157.0, 54.0)]);
+        let on = at_depths([(190.0, 99.0), (214.0, 70.0), (167.0, 52.0)]);
+        let off = at_depths([(209.0, 85.0), (196.0, 64.0), (157.0, 54.0)]);
         let below = flash_generates_faster_below(&on, &off);
         assert!((1200..=1230).contains(&below), "{below}");
         // Faster everywhere measured: everywhere.
-        let faster = at([(200.0, 99.0), (190.0, 80.0), (150.0, 60.0)]);
+        let faster = at_depths([(200.0, 99.0), (190.0, 80.0), (150.0, 60.0)]);
         assert_eq!(flash_generates_faster_below(&faster, &off), u32::MAX);
         // Not clearly faster on an empty context (within 5 %): never.
-        let level = at([(200.0, 88.0), (190.0, 80.0), (150.0, 60.0)]);
+        let level = at_depths([(200.0, 88.0), (190.0, 80.0), (150.0, 60.0)]);
         assert_eq!(flash_generates_faster_below(&level, &off), 0);
         assert_eq!(flash_generates_faster_below(&[], &off), 0);
 
         // Only a worker that generates with off keeps a second context for it.
         let dir = tempfile::tempdir().unwrap();
-        let on = at([(265.0, 96.0), (219.0, 67.0), (183.0, 51.0)]);
-        let off = at([(245.0, 74.0), (193.0, 71.0), (174.0, 56.0)]);
+        let on = at_depths([(265.0, 96.0), (219.0, 67.0), (183.0, 51.0)]);
+        let off = at_depths([(245.0, 74.0), (193.0, 71.0), (174.0, 56.0)]);
         let measured = Measurement::new(key(dir.path()), on.clone(), off.clone());
         assert_eq!(measured.choice, FlashAttention::Off);
         assert!((430..=434).contains(&measured.flash_generates_below()));

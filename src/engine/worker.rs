@@ -980,12 +980,9 @@ struct Session<'m> {
     /// The start of the writer's text where the last over-long draft was cut, so the next
     /// prompt cuts at the same place and its cached prefix stays valid.
     anchor: Option<String>,
-    /// Whether long prompts are read with flash attention in a context of their own (measured
-    /// to pay here: `tune::Measurement::reads_with_flash`), and that context once made.
-    read_with_flash: bool,
-    /// Answers whose context stays under this many tokens are generated in that context
-    /// (`tune::Measurement::flash_generates_below`); 0: none.
-    flash_generates_below: u32,
+    /// What a context of its own with flash attention is kept for (nothing unless `reader`
+    /// is there), and that context once made.
+    second: SecondContext,
     reader: Option<Reader<'m>>,
     /// While a request is generated in the reader, the two contexts trade places (see
     /// `swap_contexts`): `ctx` is then the one with flash attention.
@@ -1040,8 +1037,7 @@ impl<'m> Session<'m> {
             batch: LlamaBatch::new(n_batch, 1),
             piece_shape,
             anchor: None,
-            read_with_flash: false,
-            flash_generates_below: 0,
+            second: SecondContext::default(),
             reader: None,
             swapped: false,
         }
@@ -1057,8 +1053,7 @@ impl<'m> Session<'m> {
         if self.flash_attention != FlashAttention::Off {
             second = SecondContext::default();
         }
-        self.read_with_flash = second.reads;
-        self.flash_generates_below = second.generates_below;
+        self.second = second;
         self.reader = None;
         if !second.wanted() {
             return;
@@ -1077,18 +1072,9 @@ impl<'m> Session<'m> {
                 })
             }
             Err(e) => {
-                self.read_with_flash = false;
-                self.flash_generates_below = 0;
+                self.second = SecondContext::default();
                 eprintln!("quill worker: no second context with flash attention: {e}");
             }
-        }
-    }
-
-    /// The second context's settings as they are (to make it again).
-    fn second_context(&self) -> SecondContext {
-        SecondContext {
-            reads: self.read_with_flash,
-            generates_below: self.flash_generates_below,
         }
     }
 
@@ -1104,12 +1090,8 @@ impl<'m> Session<'m> {
             n_batch,
             n_ubatch,
             cache_type: "f16".into(),
-            reads_with_flash: self.reader.is_some() && self.read_with_flash,
-            flash_generates_below: if self.reader.is_some() {
-                self.flash_generates_below
-            } else {
-                0
-            },
+            reads_with_flash: self.second.reads,
+            flash_generates_below: self.second.generates_below,
         }
     }
 
@@ -1161,7 +1143,7 @@ impl<'m> Session<'m> {
         self.threads = count;
         if self.reader.is_some() {
             // Its cache goes: it starts again at the next request it serves.
-            self.set_reader(backend, params, self.second_context());
+            self.set_reader(backend, params, self.second);
         }
         Ok(())
     }
@@ -1391,7 +1373,8 @@ impl<'m> Session<'m> {
         self.anchor = anchor;
         if !options.reuse_prefix {
             // A request that reuses nothing reads from nothing, in either context.
-            self.reuse_prefix(&[], false)?;
+            let ctx = self.ctx.as_mut().context("the model has no context")?;
+            keep_prefix(ctx, &mut self.evaluated, 0);
             if let Some(reader) = self.reader.as_mut() {
                 keep_prefix(&mut reader.ctx, &mut reader.evaluated, 0);
             }
@@ -1415,7 +1398,7 @@ impl<'m> Session<'m> {
 
     /// Whether this request is answered in the reader, with flash attention on: where that was
     /// measured to generate faster (the prompt and half the answer stay under
-    /// `flash_generates_below` tokens), unless the reader would have much more of the prompt
+    /// `second.generates_below` tokens), unless the reader would have much more of the prompt
     /// to read than this context (a writer whose draft shrank back under the depth waits no
     /// longer for it); a little more reading there is won back by the faster answer.
     fn generates_with_flash(&self, tokens: &[LlamaToken], answer: usize) -> bool {
@@ -1423,7 +1406,7 @@ impl<'m> Session<'m> {
             return false;
         };
         let depth = tokens.len() + answer / 2;
-        if depth >= self.flash_generates_below as usize {
+        if depth >= self.second.generates_below as usize {
             return false;
         }
         let here = shared_prefix(&self.evaluated, tokens);
@@ -1467,7 +1450,7 @@ impl<'m> Session<'m> {
             let from = reused;
             if start == 0 {
                 stats.reused_tokens = reused as u32;
-                match self.read_in_reader(job, tokens, reused, reuse, control, out)? {
+                match self.read_in_reader(job, tokens, reused, control, out)? {
                     ReaderRead::Holds(held) => reused = held,
                     ReaderRead::Cancelled => return Ok(()),
                 }
@@ -1531,27 +1514,23 @@ impl<'m> Session<'m> {
         job: &Job,
         tokens: &[LlamaToken],
         reused: usize,
-        allowed: bool,
         control: &mut Control,
         out: &mut EventWriter,
     ) -> Result<ReaderRead> {
         let target = tokens.len().saturating_sub(1);
         let new_here = target.saturating_sub(reused);
-        let reads_faster = self.read_with_flash;
+        let reads_faster = self.second.reads;
         let Some(reader) = self.reader.as_mut().filter(|_| !self.swapped) else {
             return Ok(ReaderRead::Holds(reused));
         };
-        let common = if allowed {
-            shared_prefix(&reader.evaluated, &tokens[..target])
-        } else {
-            0
-        };
+        // A request that reuses nothing found it emptied (`generate`).
+        let common = shared_prefix(&reader.evaluated, &tokens[..target]);
         // Where it reads faster: only where it reads about as much as the generating context
         // would (that one is a token ahead after every read, as it decoded the prompt's last
         // token itself, and holds what it generated), so a little more is read here, within
         // what flash attention gains. Where it reads no faster (it is kept to answer short
         // prompts), only where it holds much of what the generating context lacks: a draft
-        // that grew past `flash_generates_below` is not read again from its start.
+        // that grew past `second.generates_below` is not read again from its start.
         let worth = if reads_faster {
             target - common <= new_here + new_here / 16
         } else {
@@ -1605,8 +1584,7 @@ impl<'m> Session<'m> {
                      ({e:#}); prompts are read and answered without it from now on"
                 );
                 self.reader = None;
-                self.read_with_flash = false;
-                self.flash_generates_below = 0;
+                self.second = SecondContext::default();
                 self.ctx_mut()?.clear_kv_cache();
                 self.evaluated.clear();
                 Ok(ReaderRead::Holds(0))
