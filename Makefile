@@ -2,7 +2,7 @@
 # model and build natively (-C target-cpu=native, set in .cargo/config.toml).
 CARGO ?= cargo
 
-.PHONY: run test soak fuzz report bench bench-native bench-llama deps model build lint llama-build llama-server
+.PHONY: run test soak fuzz report bench bench-quality bench-native bench-llama deps model build lint llama-build llama-server
 
 run: deps model build
 	./target/release/quill $(FILE)
@@ -37,6 +37,12 @@ bench: deps model build
 	./target/release/quill bench --editor
 	./target/release/quill bench --assistant
 	./target/release/quill bench --busy
+
+# How often each built-in action gives a usable answer, over fixed English and Chinese
+# passages (defaults/bench-quality.toml), written to docs/QUALITY.md. SEEDS (3) per passage;
+# MODEL=path.gguf measures another model into its own section of the same file.
+bench-quality: deps model build
+	./target/release/quill $${MODEL:+--model "$$MODEL"} bench --quality --seeds $${SEEDS:-3} --out docs/QUALITY.md
 
 # Quill against llama.cpp's own llama-bench (built from the llama.cpp that llama-cpp-python's
 # source distribution vendors, cached in target/llama-bench/), depth by depth. MODEL, THREADS,

@@ -6,6 +6,7 @@
 pub mod assistant;
 pub mod busy;
 pub mod editor;
+pub mod quality;
 
 use std::time::Instant;
 

@@ -117,6 +117,25 @@ pub enum CliCommand {
         /// Generation beside busy loops: `threads = 0` (the free cores) against one per core.
         #[arg(long, conflicts_with_all = ["editor", "assistant"])]
         busy: bool,
+        /// Answer quality: the share of usable answers of each built-in action over fixed
+        /// English and Chinese passages.
+        #[arg(long, conflicts_with_all = ["editor", "assistant", "busy"])]
+        quality: bool,
+        /// Quality: seeds per passage for the actions that sample.
+        #[arg(long, default_value_t = 3, requires = "quality")]
+        seeds: u32,
+        /// Quality: only these actions (prompt names, or ghost), comma-separated.
+        #[arg(long, value_delimiter = ',', requires = "quality")]
+        only: Vec<String>,
+        /// Quality: at most this many passages of each language.
+        #[arg(long, requires = "quality")]
+        limit: Option<usize>,
+        /// Quality: also write the report into this Markdown file (its model's section).
+        #[arg(long, requires = "quality")]
+        out: Option<PathBuf>,
+        /// Quality: print every answer and its verdict on stderr.
+        #[arg(long, requires = "quality")]
+        answers: bool,
     },
     /// Check the build, the paths, the config and the model, and say what to fix.
     Doctor,

@@ -270,12 +270,7 @@ fn plan_for(
 /// finished; `--raw` streams the model's text as it comes. Several variants get
 /// `--- variant k ---` lines.
 fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Failure> {
-    let target = Target::Insert {
-        at: 0,
-        context: String::new(),
-        after: String::new(),
-    };
-    let mut suggestion = Suggestion::from_plan(plan, target);
+    let mut suggestion = Suggestion::from_plan(plan, headless_target());
     let many = suggestion.wanted > 1;
     // A variant streamed could still be refused (a duplicate): several are printed whole.
     let streams = !many || suggestion.finishing.raw;
@@ -283,9 +278,6 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
     let mut runs = Vec::new();
     let mut job = 0;
     while suggestion.wants_more() {
-        let first = job + 1;
-        let (prompt, sampling, count) = suggestion.start(first);
-        job += u64::from(count);
         if let Some(parts) = suggestion.parts.as_ref().filter(|p| p.in_progress()) {
             eprintln!(
                 "quill: the text is too long to read at once: summarising part {} of {}",
@@ -294,59 +286,36 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
             );
         }
         // Variants side by side come at once, interleaved: each is printed when it ends.
-        let streams = streams && count == 1;
-        if many && streams {
-            write_out(&mut out, &format!("--- variant {} ---\n", runs.len() + 1))?;
-        }
-        let mut shown = 0;
-        let options = GenerateOptions {
-            variants: count,
-            ..GenerateOptions::default()
-        };
-        let ended = stream_jobs(
-            engine,
-            first,
-            &prompt,
-            &sampling,
-            options,
-            &mut |k, piece| {
-                let id = first + k as JobId;
-                suggestion.push_text(id, piece);
-                if streams && let Some(text) = suggestion.variants.last().map(|v| &v.text) {
-                    let settled = suggestion.finishing.settled(text);
-                    if settled > shown {
-                        write_out(&mut out, &text.trim_start()[shown..settled])?;
-                        shown = settled;
-                    }
+        let mut streams_now = None;
+        let mut printed = String::new();
+        let mut headed = false;
+        let ends = answer_round(engine, &mut suggestion, &mut job, &mut |s, count| {
+            let streams = *streams_now.get_or_insert(streams && count == 1);
+            if many && streams && !std::mem::replace(&mut headed, true) {
+                write_out(&mut out, &format!("--- variant {} ---\n", runs.len() + 1))?;
+            }
+            if streams && let Some(text) = s.variants.last().map(|v| &v.text) {
+                let settled = s.finishing.settled(text);
+                let shown = printed.len();
+                if settled > shown {
+                    let piece = &text.trim_start()[shown..settled];
+                    write_out(&mut out, piece)?;
+                    printed.push_str(piece);
                 }
-                Ok(!suggestion.should_stop(id))
-            },
-        )?;
-        for (k, run) in ended.into_iter().enumerate() {
-            let id = first + k as JobId;
-            let index = suggestion
-                .jobs
-                .iter()
-                .find(|s| s.job == id)
-                .map(|s| s.index);
-            let streamed = index
-                .and_then(|i| suggestion.variants.get(i))
-                .filter(|_| streams)
-                .map(|v| v.text.trim_start()[..shown].to_string())
-                .unwrap_or_default();
-            if suggestion.finish(id, VariantState::Done(run.stats.clone())) != Finished::Kept {
-                if streams && shown > 0 {
+            }
+            Ok(())
+        })?;
+        for end in ends {
+            let Some(variant) = end.kept.and_then(|i| suggestion.variants.get(i)) else {
+                if !printed.is_empty() {
                     write_out(&mut out, "\n")?;
                 }
                 continue;
-            }
-            let Some(variant) = index.and_then(|i| suggestion.variants.get(i)) else {
-                continue;
             };
-            if many && !streams {
+            if many && !streams_now.unwrap_or(false) {
                 write_out(&mut out, &format!("--- variant {} ---\n", runs.len() + 1))?;
             }
-            match variant.text.trim_start().strip_prefix(streamed.as_str()) {
+            match variant.text.trim_start().strip_prefix(printed.as_str()) {
                 Some(rest) => write_out(&mut out, &format!("{rest}\n"))?,
                 // Finishing never takes back what it let through; should it, the whole text
                 // follows on a line of its own rather than a garbled join.
@@ -355,7 +324,7 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
             for note in &variant.notes {
                 eprintln!("quill: variant {}: {note}", runs.len() + 1);
             }
-            runs.push(run.stats);
+            runs.push(end.run.stats);
         }
     }
     if suggestion.dropped > 0 {
@@ -368,9 +337,7 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
         );
     }
     if runs.is_empty() {
-        return Err(Failure::engine(
-            "the model gave no usable text; try again, another --seed, or --raw to see it",
-        ));
+        return Err(Failure::engine(no_usable_answer(&suggestion)));
     }
     if stats {
         let mut summary = StatsSummary::from_runs(&runs);
@@ -382,6 +349,81 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
         eprintln!("{}", serde_json::to_string(&summary).unwrap_or_default());
     }
     Ok(())
+}
+
+/// What a headless answer is for: nothing in a draft to check against.
+pub fn headless_target() -> Target {
+    Target::Insert {
+        at: 0,
+        context: String::new(),
+        after: String::new(),
+    }
+}
+
+/// Said plainly when every try was refused: what came, and what to do.
+pub fn no_usable_answer(suggestion: &Suggestion) -> String {
+    let why = suggestion.refusal_summary();
+    let why = if why.is_empty() {
+        String::new()
+    } else {
+        format!(" (every answer was refused: {why})")
+    };
+    format!(
+        "the model gave no usable answer{why}; try again, select less text, pick another \
+         model (quill model list), or use --raw to see what it wrote"
+    )
+}
+
+/// One job of a round as it ended: its run, and the variant it filled when kept.
+pub struct RoundEnd {
+    pub run: JobRun,
+    pub kept: Option<usize>,
+}
+
+/// Asks for `suggestion`'s next request (a part of a long text, or one or more variants side
+/// by side) under the jobs after `*job`, streams the text into it, and finishes each answer.
+/// `on_piece` is called after each piece with the suggestion and the round's variant count.
+pub fn answer_round(
+    engine: &mut Client,
+    suggestion: &mut Suggestion,
+    job: &mut JobId,
+    on_piece: &mut dyn FnMut(&Suggestion, u32) -> Result<(), Failure>,
+) -> Result<Vec<RoundEnd>, Failure> {
+    let first = *job + 1;
+    let (prompt, sampling, count) = suggestion.start(first);
+    *job += u64::from(count);
+    let options = GenerateOptions {
+        variants: count,
+        ..GenerateOptions::default()
+    };
+    let ended = stream_jobs(
+        engine,
+        first,
+        &prompt,
+        &sampling,
+        options,
+        &mut |k, piece| {
+            let id = first + k as JobId;
+            suggestion.push_text(id, piece);
+            on_piece(suggestion, count)?;
+            Ok(!suggestion.should_stop(id))
+        },
+    )?;
+    let mut ends = Vec::with_capacity(ended.len());
+    for (k, run) in ended.into_iter().enumerate() {
+        let id = first + k as JobId;
+        let index = suggestion
+            .jobs
+            .iter()
+            .find(|s| s.job == id)
+            .map(|s| s.index);
+        let kept = suggestion.finish(id, VariantState::Done(run.stats.clone())) == Finished::Kept;
+        ends.push(RoundEnd {
+            run,
+            kept: index.filter(|_| kept),
+        });
+    }
+    Ok(ends)
 }
 
 fn write_out(out: &mut impl Write, text: &str) -> Result<(), Failure> {

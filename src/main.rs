@@ -74,6 +74,28 @@ fn run(cli: Cli) -> Result<(), Failure> {
             busy: true, json, ..
         }) => quill::bench::busy::run(&settings, json),
         Some(CliCommand::Bench {
+            quality: true,
+            json,
+            threads,
+            seeds,
+            only,
+            limit,
+            out,
+            answers,
+            ..
+        }) => quill::bench::quality::run(
+            &settings,
+            &quill::bench::quality::Options {
+                seeds,
+                only,
+                limit,
+                out,
+                json,
+                threads,
+                answers,
+            },
+        ),
+        Some(CliCommand::Bench {
             json,
             threads,
             rounds,

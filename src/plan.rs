@@ -109,7 +109,7 @@ pub fn plan(
         variants: variants.max(1),
         output: template.output,
         parts,
-        finishing: finishing(template, input, layers.raw),
+        finishing: finishing(template, input, values, layers.raw)?,
     })
 }
 
@@ -133,7 +133,12 @@ fn part_budget(
 /// How `template`'s answers to `input` are finished: its own shape, else copy for copy and
 /// prose for the rest; a one-line passage's rewrite is one line; a summary must be shorter
 /// than its text; a correction may give the passage back, and warns when it strays.
-fn finishing(template: &PromptTemplate, input: &PromptInput, raw: bool) -> Finishing {
+fn finishing(
+    template: &PromptTemplate,
+    input: &PromptInput,
+    values: &BTreeMap<String, String>,
+    raw: bool,
+) -> Result<Finishing> {
     let is_copy = template.action == Action::Generate || template.max_chars.is_some();
     let one_line = !input.selection.trim().contains('\n');
     let shape = template.shape.unwrap_or(match template.action {
@@ -142,10 +147,11 @@ fn finishing(template: &PromptTemplate, input: &PromptInput, raw: bool) -> Finis
         _ => Shape::Prose,
     });
     let reads_passage = matches!(template.action, Action::Rewrite | Action::Summarise);
-    Finishing {
+    let prefill = template.answer_start(input, &template.field_values(values)?)?;
+    Ok(Finishing {
         shape,
         max_chars: template.max_chars,
-        prefill: template.prefill.clone().unwrap_or_default(),
+        prefill,
         source: if reads_passage {
             input.selection.clone()
         } else {
@@ -154,7 +160,7 @@ fn finishing(template: &PromptTemplate, input: &PromptInput, raw: bool) -> Finis
         shorter: template.action == Action::Summarise,
         max_drift: template.max_drift,
         raw,
-    }
+    })
 }
 
 #[cfg(test)]

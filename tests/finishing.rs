@@ -187,3 +187,55 @@ fn a_text_longer_than_the_context_is_summarised_whole_in_parts() {
     assert!(err.contains("all of the text was read"), "{err}");
     assert!(!stdout(&output).trim().is_empty());
 }
+
+/// The passage of the report that opened issue 25: a grammar fix printed only "Here's a
+/// revised version with improved grammar and style:".
+const FLAWED: &str = "Their is many reason why a writer should keeps a journal, and most of them \
+    is about practise. When you writes every day, the words comes easier.";
+
+#[test]
+fn a_grammar_fix_gives_the_passage_corrected_never_a_lead_in() {
+    let home = Home::new();
+    let errors = ["Their is", "should keeps", "you writes", "words comes"];
+    for seed in ["1", "2", "3"] {
+        let output = home.run(&["run", "rewrite-grammar", "--seed", seed], FLAWED);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = stdout(&output);
+        let text = text.trim();
+        assert!(
+            !quill::prompt::finish::is_lead_in_only(text, FLAWED) && text.len() > 40,
+            "seed {seed}: {text:?}"
+        );
+        // The answer begins as the passage does and fixes some of its errors.
+        assert!(
+            text.starts_with("Their") || text.starts_with("There"),
+            "{text}"
+        );
+        let fixed = errors.iter().filter(|e| !text.contains(*e)).count();
+        assert!(fixed >= 2, "seed {seed}: only {fixed} errors fixed: {text}");
+    }
+}
+
+#[test]
+fn summaries_are_shorter_than_half_and_bullets_start_as_a_list() {
+    let home = Home::new();
+    for seed in ["1", "2"] {
+        let output = home.run(&["summarise", "--seed", seed], ENGLISH);
+        let text = stdout(&output);
+        let err = stderr(&output);
+        // Either a summary at most half as long, or a plain "no usable answer": never a
+        // lead-in alone.
+        if output.status.success() {
+            assert!(
+                text.trim().chars().count() * 2 <= ENGLISH.trim().chars().count(),
+                "{text}"
+            );
+            assert!(
+                !quill::prompt::finish::is_lead_in_only(text.trim(), ENGLISH),
+                "{text}"
+            );
+        } else {
+            assert!(err.contains("no usable answer"), "{err}");
+        }
+    }
+}

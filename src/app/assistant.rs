@@ -847,9 +847,10 @@ mod tests {
         );
         app.on_engine(
             1,
+            // The answer begun with the passage's first word ("This"): the model goes on.
             Event::TokenGenerated {
                 job,
-                text: "This is ".into(),
+                text: " is ".into(),
             },
         );
         app.on_engine(

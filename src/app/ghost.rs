@@ -140,20 +140,10 @@ impl Ghost {
             before: rope.slice(cursor.saturating_sub(8)..cursor).to_string(),
             lead: String::new(),
         };
-        // Greedy and short: the most likely few words, the same each time. No stop at a line
-        // break: after a sentence's end or on a new paragraph's line the model's first token is
-        // often one, and the ghost would end before it began; `cut_at_sentence` stops it at a
-        // line break that follows words.
-        let sampling = SamplingParams {
-            temperature: 0.0,
-            repeat_penalty: 1.0,
-            max_tokens: GHOST_TOKENS,
-            ..SamplingParams::default()
-        };
         Some(Effect::Generate {
             job,
             prompt,
-            sampling,
+            sampling: sampling(),
             variants: 1,
             deadline_ms: ask.budget_ms,
         })
@@ -282,8 +272,21 @@ impl Ghost {
     }
 }
 
+/// How a ghost is sampled. Greedy and short: the most likely few words, the same each time.
+/// No stop at a line break: after a sentence's end or on a new paragraph's line the model's
+/// first token is often one, and the ghost would end before it began; `cut_at_sentence` stops
+/// it at a line break that follows words.
+pub fn sampling() -> SamplingParams {
+    SamplingParams {
+        temperature: 0.0,
+        repeat_penalty: 1.0,
+        max_tokens: GHOST_TOKENS,
+        ..SamplingParams::default()
+    }
+}
+
 /// Keeps a ghost to its first sentence (or line); returns whether it was cut.
-fn cut_at_sentence(text: &mut String) -> bool {
+pub fn cut_at_sentence(text: &mut String) -> bool {
     let mut seen_word = false;
     for (i, c) in text.char_indices() {
         if c == '\n' && seen_word {

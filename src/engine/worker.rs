@@ -1211,10 +1211,20 @@ impl<'m> Session<'m> {
     fn segments(&self, prompt: &Prompt) -> (Vec<Segment>, bool) {
         match prompt {
             Prompt::Completion { parts } => (parts.iter().map(text_segment).collect(), false),
-            Prompt::Chat { messages } => match self.render_with_template(messages) {
-                Some(segments) => (segments, false),
-                None => (render_chatml(messages), self.chat_template.is_some()),
-            },
+            Prompt::Chat { messages } => {
+                // A last assistant message is the answer begun: the turn is opened as usual
+                // and the model goes on from its text.
+                let (messages, start) = match messages.split_last() {
+                    Some((last, rest)) if last.role == "assistant" => (rest, &last.parts[..]),
+                    _ => (&messages[..], &[][..]),
+                };
+                let (mut segments, fell_back) = match self.render_with_template(messages) {
+                    Some(segments) => (segments, false),
+                    None => (render_chatml(messages), self.chat_template.is_some()),
+                };
+                segments.extend(start.iter().map(text_segment));
+                (segments, fell_back)
+            }
         }
     }
 

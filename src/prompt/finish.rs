@@ -66,6 +66,10 @@ pub enum Refused {
     SameAs(usize),
     /// A summary no shorter than its text.
     NotShorter,
+    /// A summary in prose more than half as long as its text.
+    NotHalf,
+    /// Only the line a model puts before an answer ("Here's the revised version:").
+    LeadInOnly,
 }
 
 impl std::fmt::Display for Refused {
@@ -75,6 +79,8 @@ impl std::fmt::Display for Refused {
             Refused::SameAsSource => write!(f, "a copy of the passage"),
             Refused::SameAs(i) => write!(f, "the same as variant {}", i + 1),
             Refused::NotShorter => write!(f, "no shorter than the passage"),
+            Refused::NotHalf => write!(f, "over half as long as the passage"),
+            Refused::LeadInOnly => write!(f, "a lead-in with no answer after it"),
         }
     }
 }
@@ -198,6 +204,11 @@ impl Finishing {
         if key.is_empty() {
             return Err(Refused::Empty);
         }
+        // A continuation may end on a colon: the writer's next line is a list.
+        let answers_something = !self.source.is_empty() || self.shape == Shape::Copy;
+        if answers_something && is_lead_in_only(text, &self.source) {
+            return Err(Refused::LeadInOnly);
+        }
         if let Some(i) = kept.iter().position(|k| same_key(k) == key) {
             return Err(Refused::SameAs(i));
         }
@@ -205,11 +216,16 @@ impl Finishing {
         if !source.is_empty() && key == source && self.max_drift.is_none() {
             return Err(Refused::SameAsSource);
         }
-        if self.shorter
-            && !source.is_empty()
-            && text.trim().chars().count() >= self.source.trim().chars().count()
-        {
+        let (length, of) = (
+            text.trim().chars().count(),
+            self.source.trim().chars().count(),
+        );
+        if self.shorter && !source.is_empty() && length >= of {
             return Err(Refused::NotShorter);
+        }
+        // A summary in prose gives the gist: more than half the passage is a copy of it.
+        if self.shorter && self.shape == Shape::Prose && !source.is_empty() && length * 2 > of {
+            return Err(Refused::NotHalf);
         }
         Ok(())
     }
@@ -372,6 +388,42 @@ fn strip_preamble(text: &str) -> Option<String> {
     None
 }
 
+/// Whether `text` is nothing but a lead-in: one line that announces an answer and ends
+/// ("Here's a revised version with improved grammar:", "The text could be made more
+/// concise as follows:") or opens like one and says what it is ("Sure! Here is the summary.").
+/// A passage that itself ends with a colon may be given back ending with one.
+pub fn is_lead_in_only(text: &str, source: &str) -> bool {
+    let text = text.trim();
+    if text.is_empty() || text.contains('\n') {
+        return false;
+    }
+    let announces = text.ends_with([':', '：']) && !source.trim_end().ends_with([':', '：']);
+    let lower = text.to_lowercase();
+    let opens_like_one = LEAD_INS.iter().any(|w| lower.starts_with(w))
+        && text.split_whitespace().count() <= 15
+        && ANSWER_NAMES.iter().any(|w| lower.contains(w))
+        && !same_key(source).starts_with(&same_key(&text.chars().take(12).collect::<String>()));
+    announces || opens_like_one
+}
+
+/// What a lead-in calls the answer it announces.
+const ANSWER_NAMES: &[&str] = &[
+    "version",
+    "rewrit",
+    "revised",
+    "corrected",
+    "summary",
+    "text",
+    "passage",
+    "paragraph",
+    "points",
+    "改写",
+    "总结",
+    "摘要",
+    "文本",
+    "版本",
+];
+
 /// The answer without the passage repeated at its start; None when it does not start with
 /// it, or is nothing but it.
 fn strip_source_echo(text: &str, source: &str) -> Option<String> {
@@ -393,14 +445,19 @@ fn item_body(line: &str) -> Option<&str> {
     let t = line.trim_start();
     for marker in ["- ", "* ", "• ", "· ", "+ ", "– "] {
         if let Some(rest) = t.strip_prefix(marker) {
-            return Some(rest.trim());
+            // "- 1. point": a list begun with "- " that the model numbered all the same.
+            return Some(item_body(rest).unwrap_or(rest).trim());
         }
     }
     // "1. " or "1) "
     let digits = t.chars().take_while(char::is_ascii_digit).count();
     if digits > 0 && digits <= 3 {
         let rest = &t[digits..];
-        if let Some(rest) = rest.strip_prefix(". ").or_else(|| rest.strip_prefix(") ")) {
+        let rest = rest
+            .strip_prefix(". ")
+            .or_else(|| rest.strip_prefix(") "))
+            .or_else(|| rest.strip_prefix('、'));
+        if let Some(rest) = rest {
             return Some(rest.trim());
         }
     }
@@ -541,6 +598,12 @@ mod tests {
         );
         assert_eq!(f.text, "- Local model.\n- Streams text.");
         assert!(f.notes.iter().any(|n| n.contains("unfinished")));
+        // A list begun with "- " and numbered all the same, in either language.
+        let f = list.finish(
+            "- 1. 本地模型。\n- 2、流式输出。\n- 2023 was a year.",
+            StopReason::EndOfText,
+        );
+        assert_eq!(f.text, "- 本地模型。\n- 流式输出。\n- 2023 was a year.");
     }
 
     #[test]
@@ -594,6 +657,30 @@ mod tests {
             Err(Refused::NotShorter)
         );
         assert_eq!(summary.check("Three copies.", &[]), Ok(()));
+        assert_eq!(
+            summary.check("Alt-T on a paragraph gave three copies.", &[]),
+            Err(Refused::NotHalf)
+        );
+        // A lead-in alone is no answer, in any language.
+        for lead_in in [
+            "Here's a revised version with improved grammar and style:",
+            "The text is in English but could be reorganized into a more concise version:",
+            "Sure! Here is the summary.",
+            "以下是改写后的文本：",
+        ] {
+            assert_eq!(
+                summary.check(lead_in, &[]),
+                Err(Refused::LeadInOnly),
+                "{lead_in}"
+            );
+        }
+        assert_eq!(summary.check("Here is the plan: we ship.", &[]), Ok(()));
+        let after_colon = Finishing {
+            source: "We need three things:".into(),
+            ..prose()
+        };
+        assert_eq!(after_colon.check("We need three items:", &[]), Ok(()));
+        assert_eq!(prose().check("The recipe needs three things:", &[]), Ok(()));
     }
 
     #[test]

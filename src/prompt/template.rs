@@ -33,7 +33,26 @@ fn environment() -> Environment<'static> {
     // Templates come from files anyone may share: a hostile one must fail, not hang or grow.
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(RECURSION_LIMIT);
+    env.add_filter("first_words", first_words);
     env
+}
+
+/// `{{ selection | first_words(2) }}`: the text up to the end of its `n`th word, as written
+/// (a Chinese character counts as a word, as Unicode's word breaks count it). A prefill that
+/// begins the answer with the passage's own first words keeps a small model from opening
+/// with "Here is the corrected text:".
+pub fn first_words(text: &str, n: usize) -> String {
+    use unicode_segmentation::UnicodeSegmentation;
+    let mut seen = 0;
+    for (at, word) in text.split_word_bound_indices() {
+        if word.chars().any(char::is_alphanumeric) {
+            seen += 1;
+            if seen == n {
+                return text[..at + word.len()].trim_start().to_string();
+            }
+        }
+    }
+    text.trim().to_string()
 }
 
 fn render(
@@ -157,7 +176,7 @@ pub fn render_parts(
     Ok(vec![Part::fixed(plain)])
 }
 
-/// Renders a template to a plain string (system prompts).
+/// Renders a template to a plain string (system prompts, a prefill).
 pub fn render_plain(source: &str, fields: &BTreeMap<String, String>) -> Result<String> {
     render(&environment(), source, fields)
 }

@@ -136,6 +136,18 @@ impl Widget for SuggestionsPane<'_> {
                 }
             }
         }
+        if s.variants.is_empty() && s.dropped > 0 && !s.is_streaming() && parts.is_none() {
+            // Every try refused: said in the pane itself, never an empty box.
+            lines = vec![Line::styled(
+                format!(
+                    "No usable answer: the model's {} answers were all refused ({}). Try \
+                     again, select less text, or pick another model.",
+                    s.dropped,
+                    s.refusal_summary()
+                ),
+                theme.status_error,
+            )];
+        }
         if let Some(VariantState::Failed(reason)) = s.current().map(|v| &v.state) {
             if text.is_empty() {
                 lines.clear();
