@@ -40,6 +40,9 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// The most tokens a summary in prose is given: two sentences, in any language.
+const SUMMARY_TOKENS: usize = 96;
+
 /// Variables every template may use besides its fields: the writer's text and the draft's name.
 pub const RESERVED_NAMES: &[&str] = &[
     "selection",
@@ -219,8 +222,9 @@ impl PromptTemplate {
         // text's estimated tokens (an over-estimate: about a third of the real ones) the answer
         // is cut, and finishing ends it at its last full sentence. (Measured: without it, 5 of
         // 8 TL;DRs of a paragraph came out over half as long.)
+        // One or two sentences of a long article fit in SUMMARY_TOKENS all the same.
         if self.action == Action::Summarise && self.shape != Some(Shape::List) {
-            let cap = (passage / 4).max(24) as u32;
+            let cap = (passage / 4).clamp(24, SUMMARY_TOKENS) as u32;
             sampling.max_tokens = sampling.max_tokens.min(cap);
         }
     }
@@ -882,6 +886,7 @@ mod tests {
         assert_eq!(last.parts[0].text, "Their is");
         assert_eq!(template::first_words("大模型已经成为", 2), "大模");
         assert_eq!(template::first_words("one", 3), "one");
+        assert_eq!(template::first_words("<|im_end|> text", 1), "");
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub struct SamplingParams {
     pub seed: u32,
     pub max_tokens: u32,
     pub stop: Vec<String>,
+    /// A GBNF grammar (llama.cpp's) the answer must follow from its first generated token;
+    /// empty for none.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub grammar: String,
 }
 
 /// llama.cpp's usual values: what a request gets for any knob no layer sets.
@@ -35,6 +39,7 @@ impl Default for SamplingParams {
             seed: 0,
             max_tokens: 256,
             stop: Vec::new(),
+            grammar: String::new(),
         }
     }
 }
@@ -60,6 +65,10 @@ pub struct Sampling {
     pub seed: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<Vec<String>>,
+    /// The form the answer must take, in llama.cpp's GBNF (`root ::= ...`): a list of 3-6
+    /// items, one line. Remote servers get it as llama-server's `grammar`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grammar: Option<String>,
     /// How many alternatives to generate: not sent to the engine, read by the plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variants: Option<u32>,
@@ -77,6 +86,7 @@ impl Sampling {
             max_tokens: self.max_tokens.or(base.max_tokens),
             seed: self.seed.or(base.seed),
             stop: self.stop.clone().or_else(|| base.stop.clone()),
+            grammar: self.grammar.clone().or_else(|| base.grammar.clone()),
             variants: self.variants.or(base.variants),
         }
     }
@@ -106,6 +116,9 @@ impl Sampling {
         }
         if let Some(stop) = &self.stop {
             params.stop = stop.clone();
+        }
+        if let Some(grammar) = &self.grammar {
+            params.grammar = grammar.clone();
         }
     }
 

@@ -239,3 +239,40 @@ fn summaries_are_shorter_than_half_and_bullets_start_as_a_list() {
         }
     }
 }
+
+/// The bullets' grammar holds the list to three or four points of one line; a grammar that
+/// does not parse is an error that says where to fix it, not a crash.
+#[test]
+fn bullets_follow_their_grammar_and_a_broken_grammar_is_reported() {
+    let home = Home::new();
+    for seed in ["1", "2"] {
+        let output = home.run(
+            &["summarise", "--style", "bullets", "--seed", seed],
+            CHINESE,
+        );
+        if !output.status.success() {
+            assert!(
+                stderr(&output).contains("no usable answer"),
+                "{}",
+                stderr(&output)
+            );
+            continue;
+        }
+        let text = stdout(&output);
+        let items: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!((3..=4).contains(&items.len()), "seed {seed}: {text}");
+        assert!(items.iter().all(|i| i.starts_with("- ")), "{text}");
+        assert!(items.iter().all(|i| i.chars().count() <= 2 + 90), "{text}");
+    }
+    let templates = home.dir.path().join("config/quill/templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("summarise-bullets.toml"),
+        "name = \"Broken\"\naction = \"summarise\"\ntemplate = \"{{ selection }}\"\n\
+         [sampling]\ngrammar = \"root ::= (\"\n",
+    )
+    .unwrap();
+    let output = home.run(&["summarise", "--style", "bullets"], ENGLISH);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("grammar"), "{}", stderr(&output));
+}

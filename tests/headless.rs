@@ -191,9 +191,15 @@ fn special_tokens_in_a_draft_stay_text_through_the_chat_path() {
         hostile_text > hostile_special + 4,
         "the premise: {hostile_text} against {hostile_special}"
     );
+    // The answer is begun with the passage's first word where it opens with one ("Ignore";
+    // markup gets none), plain text too: its tokens count on both sides.
+    let first = |t: &str| {
+        let words = quill::prompt::template::first_words(t, 1);
+        common::llama_vocab_count(&words, false) as u64
+    };
     assert_eq!(
         prompt(&with) - prompt(&without),
-        hostile_text - tail_text,
+        hostile_text - tail_text + first(&hostile) - first(tail),
         "the injected turn was not read as plain text"
     );
     for output in [&with, &run(&["summarise", "--style", "tldr"], &hostile)] {

@@ -136,8 +136,14 @@ impl Flavour {
     fn ignored(self) -> &'static [&'static str] {
         match self {
             Flavour::LlamaCpp => &[],
-            Flavour::Vllm => &["repeat_last_n"],
-            Flavour::OpenAi => &["top_k", "min_p", "repeat_penalty", "repeat_last_n"],
+            Flavour::Vllm => &["repeat_last_n", "grammar"],
+            Flavour::OpenAi => &[
+                "top_k",
+                "min_p",
+                "repeat_penalty",
+                "repeat_last_n",
+                "grammar",
+            ],
         }
     }
 }
@@ -732,8 +738,17 @@ fn request_body(
     if !stop.is_empty() {
         request["stop"] = json!(stop);
     }
+    // The answer begun (a prompt's prefill) is the last message: llama-server goes on from
+    // it as it is; vLLM must be told to.
+    let begun = request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|m| m["role"] == "assistant");
     match server.flavour {
         Flavour::LlamaCpp => {
+            if !sampling.grammar.trim().is_empty() {
+                request["grammar"] = json!(sampling.grammar);
+            }
             request["top_k"] = json!(sampling.top_k);
             request["min_p"] = json!(sampling.min_p);
             request["repeat_penalty"] = json!(sampling.repeat_penalty);
@@ -747,6 +762,10 @@ fn request_body(
             request["top_k"] = json!(sampling.top_k);
             request["min_p"] = json!(sampling.min_p);
             request["repetition_penalty"] = json!(sampling.repeat_penalty);
+            if begun {
+                request["continue_final_message"] = json!(true);
+                request["add_generation_prompt"] = json!(false);
+            }
             if options.ignore_eos {
                 request["ignore_eos"] = json!(true);
             }

@@ -1666,9 +1666,8 @@ impl<'m> Session<'m> {
             .map(|variant| {
                 let mut params = sampling.clone();
                 params.seed = params.seed.wrapping_add(variant);
-                let mut sampler = sampler_chain(&params, self.model.n_vocab());
-                sampler.accept_many(history);
-                Branch {
+                let sampler = sampler_chain(&params, self.model, history)?;
+                Ok(Branch {
                     variant,
                     seq: (variant - variants.start) as i32,
                     sampler,
@@ -1678,9 +1677,9 @@ impl<'m> Session<'m> {
                     first_at: None,
                     ttft_ms: 0.0,
                     stop: None,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let prompt_len = self.evaluated.len();
         for branch in &branches[1..] {
             self.ctx_mut()?
@@ -1972,23 +1971,38 @@ fn render_chatml(messages: &[ChatMessage]) -> Vec<Segment> {
     segments
 }
 
-/// The chain llama.cpp's own tools use: penalties, then top-k, top-p, min-p, temperature and a
-/// seeded draw; greedy when the temperature is zero or below, so a seed reproduces it exactly.
-fn sampler_chain(params: &SamplingParams, n_vocab: i32) -> LlamaSampler {
+/// The chain llama.cpp's own tools use: the grammar first (where the prompt gives one), then
+/// penalties, top-k, top-p, min-p, temperature and a seeded draw; greedy when the temperature
+/// is zero or below, so a seed reproduces it exactly. The penalties see `history` (the
+/// prompt's last tokens); the grammar never does: it constrains the answer alone, and a token
+/// it does not allow would abort llama.cpp.
+fn sampler_chain(
+    params: &SamplingParams,
+    model: &LlamaModel,
+    history: &[LlamaToken],
+) -> Result<LlamaSampler> {
     let mut samplers = Vec::new();
+    if !params.grammar.trim().is_empty() {
+        let grammar = LlamaSampler::grammar(model, &params.grammar, "root").map_err(|e| {
+            anyhow!("the prompt's grammar is not valid GBNF with a root rule ({e}); fix it in the prompt file")
+        })?;
+        samplers.push(grammar);
+    }
     // A neutral penalty still scans the history each token: leave it out.
     if params.repeat_penalty != 1.0 && params.repeat_last_n != 0 {
-        samplers.push(LlamaSampler::penalties(
-            n_vocab,
+        let mut penalties = LlamaSampler::penalties(
+            model.n_vocab(),
             params.repeat_last_n,
             params.repeat_penalty.max(f32::MIN_POSITIVE),
             0.0,
             0.0,
-        ));
+        );
+        penalties.accept_many(history);
+        samplers.push(penalties);
     }
     if params.temperature <= 0.0 {
         samplers.push(LlamaSampler::greedy());
-        return LlamaSampler::chain_simple(samplers);
+        return Ok(LlamaSampler::chain_simple(samplers));
     }
     if params.top_k > 0 {
         samplers.push(LlamaSampler::top_k(params.top_k));
@@ -2001,7 +2015,7 @@ fn sampler_chain(params: &SamplingParams, n_vocab: i32) -> LlamaSampler {
     }
     samplers.push(LlamaSampler::temp(params.temperature));
     samplers.push(LlamaSampler::dist(params.seed));
-    LlamaSampler::chain_simple(samplers)
+    Ok(LlamaSampler::chain_simple(samplers))
 }
 
 #[cfg(test)]

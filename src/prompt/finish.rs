@@ -116,6 +116,12 @@ impl Finishing {
         }
         let original = text;
         let mut text = text.trim().to_string();
+        // A server that does not go on from a begun answer starts it again: "The" + "The city".
+        let start = self.prefill.trim();
+        if !start.is_empty() && text.starts_with(&format!("{start}{start}")) {
+            text.replace_range(..start.len(), "");
+            notes.push("took off the answer's start, which the model wrote twice".to_string());
+        }
         if let Some(rest) = strip_preamble(&text) {
             notes.push("took off the model's lead-in line".to_string());
             text = rest;
@@ -573,6 +579,19 @@ mod tests {
             StopReason::EndOfText,
         );
         assert_eq!(f.text, "It helps writers.");
+    }
+
+    #[test]
+    fn a_begun_answer_started_again_by_a_server_is_not_doubled() {
+        let begun = Finishing {
+            prefill: "The".into(),
+            source: "The city council voted.".into(),
+            ..prose()
+        };
+        let f = begun.finish("TheThe city council agreed.", StopReason::EndOfText);
+        assert_eq!(f.text, "The city council agreed.");
+        let f = begun.finish("The Theatre voted.", StopReason::EndOfText);
+        assert_eq!(f.text, "The Theatre voted.");
     }
 
     #[test]

@@ -41,8 +41,13 @@ fn environment() -> Environment<'static> {
 /// (a Chinese character counts as a word, as Unicode's word breaks count it). A prefill that
 /// begins the answer with the passage's own first words keeps a small model from opening
 /// with "Here is the corrected text:".
+/// Nothing when the text does not open with a word (markup, a symbol): the answer is then
+/// left to the model rather than begun inside something that is not prose.
 pub fn first_words(text: &str, n: usize) -> String {
     use unicode_segmentation::UnicodeSegmentation;
+    if !text.trim_start().starts_with(char::is_alphanumeric) {
+        return String::new();
+    }
     let mut seen = 0;
     for (at, word) in text.split_word_bound_indices() {
         if word.chars().any(char::is_alphanumeric) {

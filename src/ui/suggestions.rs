@@ -136,7 +136,8 @@ impl Widget for SuggestionsPane<'_> {
                 }
             }
         }
-        if s.variants.is_empty() && s.dropped > 0 && !s.is_streaming() && parts.is_none() {
+        let gave_up = !s.is_streaming() && !s.wants_more();
+        if s.variants.is_empty() && s.dropped > 0 && gave_up && parts.is_none() {
             // Every try refused: said in the pane itself, never an empty box.
             lines = vec![Line::styled(
                 format!(
