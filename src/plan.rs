@@ -75,6 +75,7 @@ pub fn plan(
     template.shape_copy(&mut sampling);
     template.shape_output(input, &mut sampling);
     layers.overrides.apply(&mut sampling);
+    template.cap_summary(input, &mut sampling);
     let language = language.as_deref();
     let (prompt, parts) = match part_budget(template, input, layers.n_ctx, &sampling) {
         // Too long to read at once: each part, then the parts' summaries.

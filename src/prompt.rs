@@ -213,17 +213,22 @@ impl PromptTemplate {
         // A rewrite is held to its passage's length (recorded: "formal" turned 14 tokens into
         // 76 of invented content): half as long again at most, on the safe estimate. A prompt
         // that names its shape (expand, ask) may make more.
-        let passage = crate::document::parts::estimate_tokens(selection);
         if self.action == Action::Rewrite && self.shape.is_none() {
+            let passage = crate::document::parts::estimate_tokens(selection);
             let cap = (passage * 3 / 2 + 16).max(32) as u32;
             sampling.max_tokens = sampling.max_tokens.min(cap);
         }
-        // A summary in prose is at most half as long as its text: past a quarter of the
-        // text's estimated tokens (an over-estimate: about a third of the real ones) the answer
-        // is cut, and finishing ends it at its last full sentence. (Measured: without it, 5 of
-        // 8 TL;DRs of a paragraph came out over half as long.)
-        // One or two sentences of a long article fit in SUMMARY_TOKENS all the same.
+    }
+
+    /// A summary in prose is at most half as long as its text: past a quarter of the
+    /// text's estimated tokens (an over-estimate: about a third of the real ones) the answer
+    /// is cut, and finishing ends it at its last full sentence. (Measured: without it, 5 of
+    /// 8 TL;DRs of a paragraph came out over half as long.) Applied over every layer, the
+    /// writer's --max-tokens too: a limit is a most, and a summary over half is refused.
+    pub fn cap_summary(&self, input: &PromptInput, sampling: &mut SamplingParams) {
         if self.action == Action::Summarise && self.shape != Some(Shape::List) {
+            let passage = crate::document::parts::estimate_tokens(input.selection.trim());
+            // One or two sentences of a long article fit in SUMMARY_TOKENS all the same.
             let cap = (passage / 4).clamp(24, SUMMARY_TOKENS) as u32;
             sampling.max_tokens = sampling.max_tokens.min(cap);
         }
