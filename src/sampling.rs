@@ -24,6 +24,15 @@ pub struct SamplingParams {
     /// empty for none.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub grammar: String,
+    /// The answer is one line: no token that holds a line break may be sampled. Set from the
+    /// input's shape (a one-line passage), not a layer: a stop at the break instead ended
+    /// answers after their first line ("Hi Sarah," of a one-line email).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub one_line: bool,
+    /// DRY ("don't repeat yourself"): how hard a token that would make a repeat of the
+    /// prompt or the answer longer than `dry_allowed_length` tokens is pushed down; 0 is off.
+    pub dry_multiplier: f32,
+    pub dry_allowed_length: i32,
 }
 
 /// llama.cpp's usual values: what a request gets for any knob no layer sets.
@@ -40,6 +49,9 @@ impl Default for SamplingParams {
             max_tokens: 256,
             stop: Vec::new(),
             grammar: String::new(),
+            one_line: false,
+            dry_multiplier: 0.0,
+            dry_allowed_length: 2,
         }
     }
 }
@@ -69,6 +81,13 @@ pub struct Sampling {
     /// items, one line. Remote servers get it as llama-server's `grammar`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grammar: Option<String>,
+    /// DRY: a summary is kept from copying its passage's sentences (0 is off; llama.cpp's
+    /// tools suggest 0.8). Remote llama.cpp servers take it as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_multiplier: Option<f32>,
+    /// DRY: the longest repeat, in tokens, that goes unpunished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_allowed_length: Option<i32>,
     /// How many alternatives to generate: not sent to the engine, read by the plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variants: Option<u32>,
@@ -87,6 +106,8 @@ impl Sampling {
             seed: self.seed.or(base.seed),
             stop: self.stop.clone().or_else(|| base.stop.clone()),
             grammar: self.grammar.clone().or_else(|| base.grammar.clone()),
+            dry_multiplier: self.dry_multiplier.or(base.dry_multiplier),
+            dry_allowed_length: self.dry_allowed_length.or(base.dry_allowed_length),
             variants: self.variants.or(base.variants),
         }
     }
@@ -119,6 +140,12 @@ impl Sampling {
         }
         if let Some(grammar) = &self.grammar {
             params.grammar = grammar.clone();
+        }
+        if let Some(v) = self.dry_multiplier {
+            params.dry_multiplier = v;
+        }
+        if let Some(v) = self.dry_allowed_length {
+            params.dry_allowed_length = v;
         }
     }
 

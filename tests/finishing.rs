@@ -276,3 +276,42 @@ fn bullets_follow_their_grammar_and_a_broken_grammar_is_reported() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("grammar"), "{}", stderr(&output));
 }
+
+/// Recorded with the default model: an email on one line came back "Hi Sarah," alone (the
+/// model broke the line after the greeting and a stop at the break ended the answer), and
+/// later as a new email of its own.
+#[test]
+fn a_one_line_email_is_fixed_whole_and_not_rewritten() {
+    let home = Home::new();
+    let email = "Hi Sarah, thank you for sending draft of the quarterly report so quickly. I \
+        have read through it and the figures looks correct to me. Could you add a short section \
+        on the delays we had with the new supplier? Let me know if you need any help before \
+        Friday. Best regards, David";
+    let output = home.run(&["run", "rewrite-grammar"], email);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let text = text.trim();
+    assert!(!text.contains('\n'), "one line in, one line out: {text:?}");
+    // The writer's sentences are all there, whatever the model rewrote.
+    for kept in ["quarterly report", "new supplier", "before Friday", "David"] {
+        assert!(text.contains(kept), "{kept:?} lost: {text:?}");
+    }
+}
+
+/// Recorded: after "... this winter. " the default model wrote dates ("2018-05-22 20:30:00"),
+/// or a line break and the end, where a writer's ghost text or continuation should be words.
+#[test]
+fn a_continuation_after_a_sentence_and_a_space_is_words() {
+    let home = Home::new();
+    let passage = "Researchers at the coastal marine station have recorded the highest number \
+        of sea turtle nests in a decade. The station plans to publish its full data in a local \
+        report this winter. ";
+    let output = home.run(
+        &["continue", "--temperature", "0", "--max-tokens", "16"],
+        passage,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    assert!(letters >= 10, "words, not numbers or nothing: {text:?}");
+}

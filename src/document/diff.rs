@@ -137,6 +137,57 @@ fn split_common_ends(deleted: &str, inserted: &str) -> ((String, String), String
     )
 }
 
+/// `new` taken as edits to `old`, keeping only the small ones: a changed stretch of at most
+/// `max_words` words each way, with at least two unchanged words on each side (or the text's
+/// start or end), is taken; a larger one, or one whose neighbours are not anchored, keeps
+/// `old`'s words. The context rule keeps out the little "changes" a diff finds between
+/// stray common words of two texts that are not one another's edit. Returns the merged text,
+/// the stretches taken and those left as they were.
+pub fn keep_small_edits(old: &str, new: &str, max_words: usize) -> (String, usize, usize) {
+    let pieces = diff(old, new);
+    // The unchanged run next to a change (spaces may be pieces of their own) holds two
+    // words, or reaches the text's edge.
+    let anchored = |run: &mut dyn Iterator<Item = &Piece>| {
+        let mut words = 0;
+        for piece in run {
+            match piece {
+                Piece::Same(t) => words += count_words(t),
+                _ => return words >= 2,
+            }
+        }
+        true
+    };
+    let (mut text, mut taken, mut left) = (String::new(), 0, 0);
+    let mut i = 0;
+    while i < pieces.len() {
+        if let Piece::Same(t) = &pieces[i] {
+            text.push_str(t);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let (mut deleted, mut inserted) = (String::new(), String::new());
+        while let Some(piece) = pieces.get(i) {
+            match piece {
+                Piece::Deleted(t) => deleted.push_str(t),
+                Piece::Inserted(t) => inserted.push_str(t),
+                Piece::Same(_) => break,
+            }
+            i += 1;
+        }
+        let small = count_words(&deleted) <= max_words && count_words(&inserted) <= max_words;
+        if small && anchored(&mut pieces[..start].iter().rev()) && anchored(&mut pieces[i..].iter())
+        {
+            text.push_str(&inserted);
+            taken += 1;
+        } else {
+            text.push_str(&deleted);
+            left += 1;
+        }
+    }
+    (text, taken, left)
+}
+
 /// The diff as plain text, readable without colour: `[-old-]{+new+}`.
 pub fn marked(pieces: &[Piece]) -> String {
     pieces
@@ -176,6 +227,38 @@ pub fn drift(pieces: &[Piece]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_edits_are_kept_and_rewritten_stretches_left_as_they_were() {
+        let old = "Hi Sarah, the figures looks correct to me. Let me know if you need any help.";
+        // One fix, one sentence rewritten, and a ramble added at the end.
+        let new = "Hi Sarah, the figures look correct to me. I am here to assist you with any \
+                   questions you may have today. I'm sorry for any inconvenience.";
+        let (text, taken, left) = keep_small_edits(old, new, 3);
+        assert_eq!(
+            text,
+            "Hi Sarah, the figures look correct to me. Let me know if you need any help."
+        );
+        // The diff matches stray "you" and "any" inside the rewrite: three stretches left.
+        assert_eq!((taken, left), (1, 3));
+    }
+
+    #[test]
+    fn small_edits_in_chinese_are_single_characters() {
+        let old = "舱内的绿萝竞然开出了一朵小花。我以经读完了两本小说。";
+        let new = "舱内的绿萝竟然开出了一朵小花。我已经读完了两本小说。";
+        assert_eq!(keep_small_edits(old, new, 3), (new.to_string(), 2, 0));
+    }
+
+    #[test]
+    fn a_change_between_stray_common_words_is_not_an_edit() {
+        // Nothing anchors "big dog" -> "red car": a single shared word either side.
+        let old = "One big dog the sat there.";
+        let new = "Two red car the ran away.";
+        let (text, taken, _) = keep_small_edits(old, new, 3);
+        assert_eq!(text, old);
+        assert_eq!(taken, 0);
+    }
 
     #[test]
     fn a_changed_stretch_is_one_run_deleted_then_one_inserted() {

@@ -218,6 +218,14 @@ pub enum Prompt {
 }
 
 impl Prompt {
+    /// Whether the prompt begins the answer: a chat whose last turn is the assistant's.
+    pub fn begun(&self) -> bool {
+        match self {
+            Prompt::Chat { messages } => messages.last().is_some_and(|m| m.role == "assistant"),
+            Prompt::Completion { .. } => false,
+        }
+    }
+
     /// This prompt with `from` replaced by `to` in every part's text.
     pub fn replaced(&self, from: &str, to: &str) -> Prompt {
         let parts = |parts: &[Part]| -> Vec<Part> {

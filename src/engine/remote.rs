@@ -44,6 +44,10 @@ const MESSAGE_OVERHEAD: usize = 8;
 const MAX_LINE: usize = 1 << 20;
 /// How much of an error body a message quotes.
 const QUOTE_CHARS: usize = 200;
+/// The tokens DRY looks back over on a server: more than any prompt Quill sends one.
+const DRY_WINDOW: u32 = 32_768;
+/// llama.cpp's GBNF for an answer on one line, for `SamplingParams::one_line`.
+const ONE_LINE_GRAMMAR: &str = "root ::= [^\\r\\n]+";
 
 /// The remote kind of engine. Its log is the worker log: one place to look.
 #[derive(Debug, Clone)]
@@ -136,13 +140,14 @@ impl Flavour {
     fn ignored(self) -> &'static [&'static str] {
         match self {
             Flavour::LlamaCpp => &[],
-            Flavour::Vllm => &["repeat_last_n", "grammar"],
+            Flavour::Vllm => &["repeat_last_n", "grammar", "dry_multiplier"],
             Flavour::OpenAi => &[
                 "top_k",
                 "min_p",
                 "repeat_penalty",
                 "repeat_last_n",
                 "grammar",
+                "dry_multiplier",
             ],
         }
     }
@@ -748,12 +753,23 @@ fn request_body(
         Flavour::LlamaCpp => {
             if !sampling.grammar.trim().is_empty() {
                 request["grammar"] = json!(sampling.grammar);
+            } else if sampling.one_line {
+                // The server has no bias by piece: a grammar keeps its answer to one line.
+                request["grammar"] = json!(ONE_LINE_GRAMMAR);
             }
             request["top_k"] = json!(sampling.top_k);
             request["min_p"] = json!(sampling.min_p);
             request["repeat_penalty"] = json!(sampling.repeat_penalty);
             request["repeat_last_n"] = json!(sampling.repeat_last_n);
             request["cache_prompt"] = json!(true);
+            if sampling.dry_multiplier > 0.0 {
+                request["dry_multiplier"] = json!(sampling.dry_multiplier);
+                request["dry_allowed_length"] = json!(sampling.dry_allowed_length);
+                // The whole prompt, as the local engine counts it: some llama-server
+                // versions refuse -1 (their "whole context"), and the window is a buffer
+                // allocated whole, so a count no prompt here reaches rather than the largest.
+                request["dry_penalty_last_n"] = json!(DRY_WINDOW);
+            }
             if options.ignore_eos {
                 request["ignore_eos"] = json!(true);
             }
@@ -1220,6 +1236,19 @@ mod tests {
         let vllm = request_body(&server(Flavour::Vllm, 4096), &body, &sampling, &options);
         assert!(vllm.get("repeat_penalty").is_none());
         assert!(vllm.get("repetition_penalty").is_some());
+        // DRY and a one-line answer: llama-server takes both, the latter as a grammar.
+        let shaped = SamplingParams {
+            dry_multiplier: 0.8,
+            dry_allowed_length: 8,
+            one_line: true,
+            ..SamplingParams::default()
+        };
+        let llama = request_body(&server(Flavour::LlamaCpp, 4096), &body, &shaped, &options);
+        assert_eq!(llama["dry_allowed_length"], 8);
+        assert_eq!(llama["dry_penalty_last_n"], DRY_WINDOW);
+        assert_eq!(llama["grammar"], ONE_LINE_GRAMMAR);
+        let vllm = request_body(&server(Flavour::Vllm, 4096), &body, &shaped, &options);
+        assert!(vllm.get("dry_multiplier").is_none() && vllm.get("grammar").is_none());
     }
 
     #[test]

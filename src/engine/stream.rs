@@ -53,6 +53,11 @@ impl TextStream {
 
     /// How many continuation bytes (10xxxxxx) the next piece must start with to complete the
     /// character in progress; 0 when none is in progress.
+    /// Whether some text other than whitespace has come.
+    pub fn has_text(&self) -> bool {
+        self.has_text
+    }
+
     pub fn continuation_needed(&self) -> usize {
         match self.partial.first() {
             Some(&lead) => sequence_len(lead).saturating_sub(self.partial.len()),

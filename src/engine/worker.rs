@@ -21,6 +21,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 
 use super::cpuload::{self, CpuLoad};
@@ -618,6 +619,7 @@ fn serve(
                     id: job,
                     variants: options.variants.max(1),
                     received: Instant::now(),
+                    begun: prompt.begun(),
                 };
                 if let Some(load) = load {
                     follow_load(&mut session, backend, params, cores, load)?;
@@ -880,6 +882,8 @@ struct Job {
     id: JobId,
     variants: u32,
     received: Instant,
+    /// The prompt begins the answer (a prefill): it has content before the first token.
+    begun: bool,
 }
 
 /// Watches the request channel between decode steps.
@@ -977,6 +981,8 @@ struct Session<'m> {
     batch: LlamaBatch<'static>,
     /// Per token: leading continuation bytes and length of its piece (both capped at 255).
     piece_shape: Vec<(u8, u8)>,
+    /// The tokens whose piece holds a line break: kept out of a one-line answer.
+    line_breaks: Vec<LlamaToken>,
     /// The start of the writer's text where the last over-long draft was cut, so the next
     /// prompt cuts at the same place and its cached prefix stays valid.
     anchor: Option<String>,
@@ -1017,10 +1023,14 @@ impl<'m> Session<'m> {
     ) -> Self {
         let n_batch = ctx.n_batch() as usize;
         let vocab = model.vocab();
+        let mut line_breaks = Vec::new();
         let piece_shape = vocab
             .tokens()
             .map(|token| {
                 let piece = vocab.token_to_piece(token, false, None);
+                if piece.iter().any(|&b| b == b'\n' || b == b'\r') && !vocab.is_eog(token) {
+                    line_breaks.push(token);
+                }
                 let lead = piece.iter().take_while(|&&b| is_continuation(b)).count();
                 (lead.min(255) as u8, piece.len().min(255) as u8)
             })
@@ -1036,6 +1046,7 @@ impl<'m> Session<'m> {
             evaluated: Vec::new(),
             batch: LlamaBatch::new(n_batch, 1),
             piece_shape,
+            line_breaks,
             anchor: None,
             second: SecondContext::default(),
             reader: None,
@@ -1185,12 +1196,22 @@ impl<'m> Session<'m> {
     /// Samples again among the tokens that keep the UTF-8 stream whole. Small models sometimes
     /// start a CJK character and abandon it half-way; this keeps their output clean.
     fn resample_fitting(&self, sampler: &mut LlamaSampler, idx: i32, needed: usize) -> LlamaToken {
+        self.resample_where(sampler, idx, |token| self.fits(token, needed))
+    }
+
+    /// The token sampled again from the logits at `idx`, among those `allowed` only.
+    fn resample_where(
+        &self,
+        sampler: &mut LlamaSampler,
+        idx: i32,
+        allowed: impl Fn(LlamaToken) -> bool,
+    ) -> LlamaToken {
         let Some(ctx) = &self.ctx else {
             return self.model.vocab().eos();
         };
         let mut candidates = ctx.token_data_array_ith(idx);
         for data in &mut candidates.data {
-            if !self.fits(data.id(), needed) {
+            if !allowed(data.id()) {
                 data.set_logit(f32::NEG_INFINITY);
             }
         }
@@ -1655,18 +1676,13 @@ impl<'m> Session<'m> {
     ) -> Result<()> {
         let n_ctx = self.ctx()?.n_ctx() as usize;
         let first_idx = self.batch.n_tokens() - 1;
-        // The repeat penalty counts the prompt's last tokens, as llama.cpp's own tools and
-        // llama-server count them: the same model and seed write the same text either way.
-        let history = match usize::try_from(sampling.repeat_last_n) {
-            Ok(n) => &self.evaluated[self.evaluated.len().saturating_sub(n)..],
-            Err(_) => &self.evaluated[..], // -1: the whole context
-        };
         let mut branches: Vec<Branch> = variants
             .clone()
             .map(|variant| {
                 let mut params = sampling.clone();
                 params.seed = params.seed.wrapping_add(variant);
-                let sampler = sampler_chain(&params, self.model, history)?;
+                let sampler =
+                    sampler_chain(&params, self.model, &self.evaluated, &self.line_breaks)?;
                 Ok(Branch {
                     variant,
                     seq: (variant - variants.start) as i32,
@@ -1747,6 +1763,18 @@ impl<'m> Session<'m> {
                 if branch.first_at.is_none() {
                     branch.first_at = Some(Instant::now());
                     branch.ttft_ms = job.received.elapsed().as_secs_f64() * 1000.0;
+                }
+                // An answer that would end before it says anything is no answer (measured: 2
+                // of 24 English ghosts were a line break and the end): the end waits for text.
+                // Not where a grammar decides when the answer may end.
+                if vocab.is_eog(token)
+                    && !options.ignore_eos
+                    && !job.begun
+                    && !branch.text.has_text()
+                    && sampling.grammar.trim().is_empty()
+                {
+                    token =
+                        self.resample_where(&mut branch.sampler, branch.idx, |t| !vocab.is_eog(t));
                 }
                 if vocab.is_eog(token) && !options.ignore_eos {
                     branch.stop = Some(StopReason::EndOfText);
@@ -1972,21 +2000,54 @@ fn render_chatml(messages: &[ChatMessage]) -> Vec<Segment> {
 }
 
 /// The chain llama.cpp's own tools use: the grammar first (where the prompt gives one), then
-/// penalties, top-k, top-p, min-p, temperature and a seeded draw; greedy when the temperature
-/// is zero or below, so a seed reproduces it exactly. The penalties see `history` (the
-/// prompt's last tokens); the grammar never does: it constrains the answer alone, and a token
-/// it does not allow would abort llama.cpp.
+/// DRY and the penalties, top-k, top-p, min-p, temperature and a seeded draw; greedy when the
+/// temperature is zero or below, so a seed reproduces it exactly. DRY sees the whole prompt
+/// (`evaluated`: a summary must not copy the passage's sentences), the repeat penalty its
+/// last `repeat_last_n` tokens, as llama.cpp's own tools and llama-server count them (the
+/// same model and seed write the same text either way); the grammar never sees it: it
+/// constrains the answer alone, and a token it does not allow would abort llama.cpp. A
+/// one-line answer has `line_breaks` biased out before anything else: a bias costs a pass
+/// over the candidates, a grammar a parse of each (measured: one-line GBNF halved the default
+/// model's tokens per second).
 fn sampler_chain(
     params: &SamplingParams,
     model: &LlamaModel,
-    history: &[LlamaToken],
+    evaluated: &[LlamaToken],
+    line_breaks: &[LlamaToken],
 ) -> Result<LlamaSampler> {
+    let history = match usize::try_from(params.repeat_last_n) {
+        Ok(n) => &evaluated[evaluated.len().saturating_sub(n)..],
+        Err(_) => evaluated, // -1: the whole context
+    };
     let mut samplers = Vec::new();
+    if params.one_line && !line_breaks.is_empty() {
+        let biases: Vec<LlamaLogitBias> = line_breaks
+            .iter()
+            .map(|&token| LlamaLogitBias::new(token, f32::NEG_INFINITY))
+            .collect();
+        samplers.push(LlamaSampler::logit_bias(model.n_vocab(), &biases));
+    }
     if !params.grammar.trim().is_empty() {
         let grammar = LlamaSampler::grammar(model, &params.grammar, "root").map_err(|e| {
             anyhow!("the prompt's grammar is not valid GBNF with a root rule ({e}); fix it in the prompt file")
         })?;
         samplers.push(grammar);
+    }
+    if params.dry_multiplier > 0.0 {
+        // llama.cpp's default base and sequence breakers; the window is the whole context
+        // (llama.cpp reads a negative one as none at all).
+        let window =
+            i32::try_from(evaluated.len() + params.max_tokens as usize).unwrap_or(i32::MAX);
+        let mut dry = LlamaSampler::dry(
+            model,
+            params.dry_multiplier,
+            1.75,
+            params.dry_allowed_length.max(1),
+            window,
+            ["\n", ":", "\"", "*"],
+        );
+        dry.accept_many(evaluated);
+        samplers.push(dry);
     }
     // A neutral penalty still scans the history each token: leave it out.
     if params.repeat_penalty != 1.0 && params.repeat_last_n != 0 {

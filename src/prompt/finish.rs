@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::copy;
+use super::{copy, repeats};
+use crate::document::diff;
 use crate::document::grapheme::is_wide_script;
 use crate::engine::protocol::StopReason;
 
@@ -131,6 +132,14 @@ impl Finishing {
             text = rest;
         }
         let cut_off = matches!(stop, StopReason::MaxTokens | StopReason::ContextFull);
+        let looped = matches!(self.shape, Shape::Prose | Shape::Line)
+            && repeats::repeat_start(&text).is_some_and(|at| {
+                text.truncate(at);
+                true
+            });
+        if looped {
+            notes.push("cut off where the model began repeating itself".to_string());
+        }
         match self.shape {
             Shape::Line => {
                 if let Some((first, _)) = text.split_once('\n') {
@@ -149,7 +158,10 @@ impl Finishing {
                 text = list.text;
             }
             Shape::Prose | Shape::Copy => {
-                if cut_off && let Some(end) = last_sentence_end(&text) {
+                // What is left of a loop ends at its last full sentence, as a cut one does.
+                if (cut_off || looped)
+                    && let Some(end) = last_sentence_end(&text)
+                {
                     let end = end.min(text.len());
                     if !text[end..].trim().is_empty() {
                         notes.push(format!(
@@ -163,6 +175,9 @@ impl Finishing {
                 }
             }
         }
+        if let Some(max) = self.max_drift {
+            text = self.keep_corrections(text, max, &mut notes);
+        }
         // A continuation's leading space says its first word is a new one ("It was" + " a",
         // not "It wasa"): kept for the spacing at the insertion point to read.
         let lead = if self.source.is_empty() && self.shape == Shape::Prose {
@@ -175,6 +190,24 @@ impl Finishing {
             cut: false,
             notes,
         }
+    }
+
+    /// A correction that changed more than `max_drift` of the passage rewrote it (a small
+    /// model's fix of an email came back a new email): only its small edits, the fixes, are
+    /// taken into the passage, and the rewritten stretches keep the writer's words.
+    fn keep_corrections(&self, text: String, max: f64, notes: &mut Vec<String>) -> String {
+        let source = self.source.trim();
+        if source.is_empty() || diff::drift(&diff::diff(source, &text)) <= max {
+            return text;
+        }
+        let (merged, taken, left) = diff::keep_small_edits(source, &text, FIX_WORDS);
+        notes.push(format!(
+            "changed more than a correction: took {taken} small edit{} and kept the passage's \
+             words in {left} rewritten stretch{}",
+            if taken == 1 { "" } else { "s" },
+            if left == 1 { "" } else { "es" },
+        ));
+        merged
     }
 
     /// How much of `text`, an answer still streaming, finishing will keep as it is whatever
@@ -198,6 +231,8 @@ impl Finishing {
             return 0;
         }
         // Not the line break after it: the answer may end there, and finishing drops it.
+        // Nor a loop's start, which finishing cuts off.
+        let text = repeats::repeat_start(text).map_or(text, |at| &text[..at]);
         last_sentence_end(text).map_or(0, |end| text[..end].trim_end().len())
     }
 
@@ -245,6 +280,10 @@ pub fn same_key(text: &str) -> String {
         .flat_map(char::to_lowercase)
         .collect()
 }
+
+/// The most words a correction's one edit replaces or adds ("looks" -> "look", "sending
+/// draft" -> "sending the draft", "an historic" -> "a historic").
+const FIX_WORDS: usize = 3;
 
 /// Marks that end a sentence.
 const SENTENCE_ENDS: &[char] = &['.', '!', '?', '。', '！', '？', '…', '‼', '⁇', '⁈', '⁉'];
@@ -579,6 +618,53 @@ mod tests {
             StopReason::EndOfText,
         );
         assert_eq!(f.text, "It helps writers.");
+    }
+
+    #[test]
+    fn a_loop_is_cut_off_at_the_last_sentence_before_it() {
+        let f = prose().finish(
+            "We look forward to seeing you, and I hope to see you soon. Thank you for your \
+             support. Thank you for your support. Than",
+            StopReason::MaxTokens,
+        );
+        assert_eq!(
+            f.text,
+            "We look forward to seeing you, and I hope to see you soon. Thank you for your support."
+        );
+        assert!(f.notes.iter().any(|n| n.contains("repeating itself")));
+        // A continuation streams: what is shown as final never includes the loop.
+        let text = "It rained all day. The river rose. The river rose. The";
+        assert_eq!(
+            prose().settled(text),
+            "It rained all day. The river rose.".len()
+        );
+    }
+
+    #[test]
+    fn a_correction_that_rewrote_the_passage_keeps_only_its_small_edits() {
+        let fix = Finishing {
+            source: "The figures looks correct to me. Let me know if you need any help.".into(),
+            max_drift: Some(0.3),
+            ..prose()
+        };
+        let f = fix.finish(
+            "The figures look correct to me. I am happy to assist you with any questions today.",
+            StopReason::EndOfText,
+        );
+        assert_eq!(
+            f.text,
+            "The figures look correct to me. Let me know if you need any help."
+        );
+        assert!(f.notes.iter().any(|n| n.contains("took 1 small edit")));
+        // A fix within the drift allowed is the model's own.
+        let f = fix.finish(
+            "The figures look correct to me. Let me know if you need help.",
+            StopReason::EndOfText,
+        );
+        assert_eq!(
+            f.text,
+            "The figures look correct to me. Let me know if you need help."
+        );
     }
 
     #[test]

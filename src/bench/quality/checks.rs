@@ -58,6 +58,10 @@ pub fn verdict(expect: &Expect, source: &str, answer: &str, chinese: bool) -> Op
     if is_lead_in_only(answer, source) {
         return Some("a lead-in alone".into());
     }
+    // Dates and numbers alone ("2018-05-22 20:30:00") are no writing in any language.
+    if !answer.chars().any(char::is_alphabetic) {
+        return Some("no words".into());
+    }
     if !in_language(answer, chinese) {
         return Some("not in the passage's language".into());
     }
@@ -302,6 +306,14 @@ mod tests {
             verdict(&expect, flawed, other, false)
                 .unwrap()
                 .starts_with("changed more")
+        );
+    }
+
+    #[test]
+    fn numbers_alone_are_no_words() {
+        assert_eq!(
+            verdict(&Expect::Ghost, "", "2018-06-28 20:12:22.", false).as_deref(),
+            Some("no words")
         );
     }
 
