@@ -321,12 +321,7 @@ impl Rounds {
         reuse_prefix: bool,
     ) -> anyhow::Result<JobRun> {
         self.job += 1;
-        let greedy = SamplingParams {
-            temperature: 0.0,
-            repeat_penalty: 1.0,
-            max_tokens,
-            ..SamplingParams::default()
-        };
+        let greedy = SamplingParams::greedy(max_tokens);
         let options = GenerateOptions {
             reuse_prefix,
             ignore_eos: true,

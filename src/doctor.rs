@@ -663,11 +663,7 @@ fn generate(out: &mut Vec<Finding>, engine: &mut Client) {
     let prompt = Prompt::Completion {
         parts: vec![Part::fixed("The first draft of anything is")],
     };
-    let sampling = SamplingParams {
-        temperature: 0.0,
-        max_tokens: TOKENS,
-        ..SamplingParams::default()
-    };
+    let sampling = SamplingParams::greedy(TOKENS);
     let options = GenerateOptions {
         reuse_prefix: false,
         ignore_eos: true,

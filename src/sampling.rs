@@ -56,6 +56,20 @@ impl Default for SamplingParams {
     }
 }
 
+impl SamplingParams {
+    /// Deterministic decoding with nothing that reshapes the model's choice (no penalty): the
+    /// one preset for ghost text, the doctor's decode check and the benchmarks, so they
+    /// measure and show the same thing.
+    pub fn greedy(max_tokens: u32) -> Self {
+        SamplingParams {
+            temperature: 0.0,
+            repeat_penalty: 1.0,
+            max_tokens,
+            ..SamplingParams::default()
+        }
+    }
+}
+
 /// One layer of sampling settings: only what it sets counts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -277,12 +277,7 @@ impl Ghost {
 /// first token is often one, and the ghost would end before it began; `cut_at_sentence` stops
 /// it at a line break that follows words.
 pub fn sampling() -> SamplingParams {
-    SamplingParams {
-        temperature: 0.0,
-        repeat_penalty: 1.0,
-        max_tokens: GHOST_TOKENS,
-        ..SamplingParams::default()
-    }
+    SamplingParams::greedy(GHOST_TOKENS)
 }
 
 /// Keeps a ghost to its first sentence (or line); returns whether it was cut.

@@ -79,12 +79,7 @@ fn generate(engine: &mut Client, job: u64) -> Result<(f64, u32), Failure> {
             fit: Fit::KeepEnd,
         }],
     };
-    let sampling = SamplingParams {
-        temperature: 0.0,
-        repeat_penalty: 1.0,
-        max_tokens: TOKENS,
-        ..SamplingParams::default()
-    };
+    let sampling = SamplingParams::greedy(TOKENS);
     let options = GenerateOptions {
         reuse_prefix: true,
         ignore_eos: true,
