@@ -160,6 +160,8 @@ fn finishing(
         },
         shorter: template.action == Action::Summarise,
         max_drift: template.max_drift,
+        min_kept: template.min_kept,
+        min_grounded: template.min_grounded,
         raw,
     })
 }

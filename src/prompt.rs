@@ -4,6 +4,7 @@
 pub mod copy;
 pub mod finish;
 pub mod language;
+pub mod overlap;
 pub mod repeats;
 pub mod store;
 pub mod template;
@@ -35,6 +36,18 @@ pub struct TemplateField {
     pub required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub choices: Option<Vec<String>>,
+}
+
+/// A share between 0.0 and 1.0: one outside it would refuse every answer, or none.
+fn share<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let value = f64::deserialize(d)?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(Some(value))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{value} is not a share: write one from 0.0 to 1.0"
+        )))
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -162,6 +175,22 @@ pub struct PromptTemplate {
     /// (0.0 to 1.0); the passage back unchanged is a fair answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_drift: Option<f64>,
+    /// A rewrite: the least share of the passage's content words an answer keeps (0.0 to
+    /// 1.0); one that keeps fewer has lost the passage's meaning and is asked for again.
+    #[serde(
+        default,
+        deserialize_with = "share",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub min_kept: Option<f64>,
+    /// A summary: the least share of its own content words that come from the passage; one
+    /// with fewer is mostly the model's own claims and is asked for again.
+    #[serde(
+        default,
+        deserialize_with = "share",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub min_grounded: Option<f64>,
     /// What a rewrite reads when nothing is selected: the paragraph under the cursor (the
     /// default) or the whole draft.
     #[serde(default, skip_serializing_if = "is_default")]
@@ -300,6 +329,8 @@ impl PromptTemplate {
             variants: None,
             shape: None,
             max_drift: None,
+            min_kept: None,
+            min_grounded: None,
             unselected: Unselected::default(),
             fields,
             sampling: Sampling::default(),
@@ -1015,6 +1046,23 @@ language = "Chinese"
         assert_eq!(template::first_words("大模型已经成为", 2), "大模");
         assert_eq!(template::first_words("one", 3), "one");
         assert_eq!(template::first_words("<|im_end|> text", 1), "");
+    }
+
+    #[test]
+    fn a_share_outside_zero_to_one_is_refused_with_what_to_write() {
+        let text = "name = \"x\"\naction = \"rewrite\"\ntemplate = \"{{ selection }}\"\n";
+        let ok = PromptTemplate::parse("x", &format!("{text}min_kept = 0.4\n")).unwrap();
+        assert_eq!(ok.min_kept, Some(0.4));
+        let err = PromptTemplate::parse("x", &format!("{text}min_grounded = 50\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("from 0.0 to 1.0"), "{err:#}");
+        let library = PromptLibrary::built_in().unwrap();
+        for id in ["rewrite-formal", "rewrite-friendly", "summarise-tldr"] {
+            let t = library.get(id).unwrap();
+            assert!(
+                t.min_kept.or(t.min_grounded).is_some(),
+                "{id} guards its meaning"
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::engine::protocol::{GenerationStats, JobId, Prompt, SamplingParams, St
 use crate::plan::Plan;
 use crate::prompt::Output;
 use crate::prompt::copy;
-use crate::prompt::finish::{Finishing, Shape};
+use crate::prompt::finish::{Finishing, Refused, Shape};
 use crate::sanitize::strip_controls;
 
 /// Where an accepted suggestion goes.
@@ -84,6 +84,14 @@ pub struct Suggestion {
     started: u32,
     /// Tries left to make up for dropped variants.
     tries_left: usize,
+    /// What the next variant asked again is sampled at, set by why the last was refused.
+    retry_temperature: Option<f32>,
+}
+
+/// The tries for `wanted` variants: each may be refused once, and one more besides, so a
+/// single variant gets two more chances (one cooler, one cooler still, when it wandered).
+fn tries_for(wanted: usize) -> usize {
+    wanted.max(1) * 2 + 1
 }
 
 /// A variant being streamed under a job of its own.
@@ -102,6 +110,9 @@ pub const SIDE_BY_SIDE: usize = 8;
 /// The least temperature a variant asked for again is sampled at: below it, a new seed
 /// changes nothing.
 const RETRY_TEMPERATURE: f32 = 0.7;
+
+/// Below this, a cooler try would give the same answer as the refused one.
+const LEAST_COOLER: f32 = 0.1;
 
 /// A summary of a text too long for the context, made part by part (see `plan::Plan::parts`):
 /// each part is summarised in turn, then the summaries are summarised by the variants.
@@ -254,7 +265,8 @@ impl Suggestion {
             parts: None,
             list: false,
             started: 0,
-            tries_left: wanted.max(1) * 2,
+            tries_left: tries_for(wanted),
+            retry_temperature: None,
         }
     }
 
@@ -272,7 +284,8 @@ impl Suggestion {
             self.current = self.current.min(self.variants.len().saturating_sub(1));
         }
         self.wanted = self.variants.len() + more;
-        self.tries_left = more * 2;
+        self.tries_left = tries_for(more);
+        self.retry_temperature = None;
     }
 
     /// Whether the variant `job` streams has run far enough past `max_chars` to be stopped
@@ -391,13 +404,20 @@ impl Suggestion {
         self.tries_left = self.tries_left.saturating_sub(count);
         let mut sampling = self.sampling.clone();
         sampling.seed = sampling.seed.wrapping_add(self.started);
-        if self.dropped > 0 && sampling.temperature < RETRY_TEMPERATURE {
-            // At (near) zero every try gives the same answer whatever the seed.
-            sampling.temperature = RETRY_TEMPERATURE;
+        if let Some(t) = self
+            .retry_temperature
+            .filter(|t| *t != sampling.temperature)
+        {
+            sampling.temperature = t;
+            let why = if t < self.sampling.temperature {
+                "an answer before it lost the passage's meaning"
+            } else {
+                "an answer before it was refused"
+            };
             for variant in self.variants.iter_mut().rev().take(count) {
-                variant.notes.push(format!(
-                    "asked again at temperature {RETRY_TEMPERATURE}: the first answer was refused"
-                ));
+                variant
+                    .notes
+                    .push(format!("asked again at temperature {t:.2}: {why}"));
             }
         }
         self.started += count as u32;
@@ -506,6 +526,7 @@ impl Suggestion {
                 }
             }
             self.dropped += 1;
+            self.retry_temperature = Some(self.next_temperature(&refused));
             self.refusals.push(refused.to_string());
             self.current = self.current.min(self.variants.len().saturating_sub(1));
             return Finished::Dropped;
@@ -516,6 +537,19 @@ impl Suggestion {
         variant.notes = notes;
         variant.state = state;
         Finished::Kept
+    }
+
+    /// What to sample the try after `refused` at. An answer that wandered from its passage
+    /// is asked again cooler (a cooler sample stays nearer the passage); one refused for
+    /// anything else, warm enough that a new seed gives a new answer, since at (near) zero
+    /// every try gives the same answer whatever the seed.
+    fn next_temperature(&self, refused: &Refused) -> f32 {
+        let now = self.retry_temperature.unwrap_or(self.sampling.temperature);
+        if refused.wandered() && now >= 2.0 * LEAST_COOLER {
+            now / 2.0
+        } else {
+            now.max(RETRY_TEMPERATURE)
+        }
     }
 
     /// Whether another part or variant should be asked for.
@@ -788,7 +822,7 @@ mod tests {
             s.start_variant(tries);
             s.finish(tries, VariantState::Done(stats()));
         }
-        assert_eq!(tries, 4);
+        assert_eq!(tries, 5, "two each, and one more");
         s.want_more(1);
         assert!(s.wants_more());
     }
@@ -818,6 +852,33 @@ mod tests {
         let notes = &s.variants[0].notes;
         assert!(notes.iter().any(|n| n.contains("temperature")), "{notes:?}");
         assert_eq!(s.refusal_summary(), "no shorter than the passage");
+    }
+
+    #[test]
+    fn a_rewrite_that_lost_the_passage_is_asked_again_cooler_each_time() {
+        let mut s = suggestion(1);
+        s.sampling.temperature = 0.5;
+        s.finishing.source = "The council will extend the riverside bike path in March.".into();
+        s.finishing.min_kept = Some(0.4);
+        let off_topic = "Cycling is a healthy hobby that many people enjoy.";
+        let mut temperatures = Vec::new();
+        for job in 1..=3 {
+            temperatures.push(s.start_variant(job).temperature);
+            s.push_text(job, off_topic);
+            s.finish(job, VariantState::Done(stats()));
+        }
+        assert_eq!(temperatures, [0.5, 0.25, 0.125]);
+        assert!(!s.wants_more(), "three tries for one variant");
+        assert!(
+            s.refusal_summary()
+                .starts_with("the passage's meaning lost (kept 0 % of its content words) ×3"),
+            "{}",
+            s.refusal_summary()
+        );
+        s.want_more(1);
+        assert_eq!(s.start_variant(4).temperature, 0.5, "a new ask starts over");
+        s.push_text(4, "In March the council extends the riverside bike path.");
+        assert_eq!(s.finish(4, VariantState::Done(stats())), Finished::Kept);
     }
 
     #[test]

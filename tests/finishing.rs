@@ -315,3 +315,60 @@ fn a_continuation_after_a_sentence_and_a_space_is_words() {
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();
     assert!(letters >= 10, "words, not numbers or nothing: {text:?}");
 }
+
+/// Recorded with the default model: persuasive and friendly rewrites that kept under 40 % of
+/// the passage's content words (a new paragraph on another subject) were shown as answers.
+#[test]
+fn a_rewrite_that_lost_the_passage_is_refused_and_asked_again() {
+    let home = Home::new();
+    let templates = home.dir.path().join("config/quill/templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    // The built-in prompt with a floor no rewrite can meet: every try is refused.
+    let built_in = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/prompts/rewrite-persuasive.toml"
+    ))
+    .unwrap();
+    let strict = built_in.replace("min_kept = 0.4", "min_kept = 1.0");
+    assert_ne!(strict, built_in, "the built-in prompt sets min_kept");
+    std::fs::write(templates.join("rewrite-persuasive.toml"), strict).unwrap();
+    let args = ["rewrite", "--style", "persuasive", "--seed", "4"];
+    let output = home.run(&args, ENGLISH);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert!(err.contains("the passage's meaning lost"), "{err}");
+    // With the built-in floor an answer shown keeps the passage's subject; when none of the
+    // tries does, the writer is told so, not shown one.
+    std::fs::remove_file(templates.join("rewrite-persuasive.toml")).unwrap();
+    let words = |t: &str| -> std::collections::BTreeSet<String> {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() >= 6)
+            .map(|w| w.to_lowercase().chars().take(5).collect())
+            .collect()
+    };
+    let mut shown = 0;
+    for seed in ["1", "2", "3"] {
+        let output = home.run(
+            &["rewrite", "--style", "persuasive", "--seed", seed],
+            ENGLISH,
+        );
+        if !output.status.success() {
+            assert!(
+                stderr(&output).contains("no usable answer"),
+                "{}",
+                stderr(&output)
+            );
+            continue;
+        }
+        shown += 1;
+        let (passage, answer) = (words(ENGLISH), words(&stdout(&output)));
+        let kept = passage.intersection(&answer).count();
+        assert!(
+            kept * 4 >= passage.len(),
+            "seed {seed}: kept {kept} of {} long words: {}",
+            passage.len(),
+            stdout(&output)
+        );
+    }
+    assert!(shown > 0, "no seed gave a faithful rewrite");
+}

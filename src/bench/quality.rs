@@ -106,6 +106,8 @@ pub struct ActionReport {
     pub reasons: BTreeMap<String, usize>,
     pub generated_tokens: u64,
     pub generation_s: f64,
+    /// Answers generated in all, those refused and asked again included.
+    pub tries: usize,
     pub goal: Option<f64>,
     /// One unusable answer, for the reader of the report to see what failing looks like.
     pub example: Option<(String, String)>,
@@ -377,6 +379,7 @@ fn answer(
         }
     }
     answer.text = suggestion.variants.first().map(|v| v.text.clone());
+    answer.tries = suggestion.variants.len() + suggestion.dropped;
     answer.refusals = suggestion.refusal_summary();
     Ok(answer)
 }
@@ -409,6 +412,7 @@ fn ghost_answer(
         refusals: String::new(),
         tokens: u64::from(run.stats.generated_tokens),
         seconds: generation_seconds(&run.stats),
+        tries: 1,
     })
 }
 
@@ -426,6 +430,7 @@ struct Answer {
     refusals: String,
     tokens: u64,
     seconds: f64,
+    tries: usize,
 }
 
 fn tally(report: &mut ActionReport, case: &Case, answer: Answer, show: bool) -> Option<String> {
@@ -440,6 +445,7 @@ fn tally(report: &mut ActionReport, case: &Case, answer: Answer, show: bool) -> 
     report.cases += 1;
     report.generated_tokens += answer.tokens;
     report.generation_s += answer.seconds;
+    report.tries += answer.tries;
     let by_language = if case.chinese {
         &mut report.chinese
     } else {
@@ -473,8 +479,10 @@ pub fn render(report: &QualityReport) -> String {
         "{} seeds for the actions that sample, one run for greedy ones; {:.1} minutes.\n",
         report.seeds, report.minutes
     );
-    md.push_str("| action | usable | goal | English | Chinese | tokens/s | why not usable |\n");
-    md.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
+    md.push_str(
+        "| action | usable | goal | English | Chinese | tokens/s | tries | s/answer | why not usable |\n",
+    );
+    md.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for a in &report.actions {
         let goal = a.goal.map_or("-".into(), |g| format!("{:.0} %", g * 100.0));
         let met = match a.goal {
@@ -490,7 +498,7 @@ pub fn render(report: &QualityReport) -> String {
             .join("; ");
         let _ = writeln!(
             md,
-            "| {} | {:.0} % ({}/{}){met} | {goal} | {}/{} | {}/{} | {:.0} | {} |",
+            "| {} | {:.0} % ({}/{}){met} | {goal} | {}/{} | {}/{} | {:.0} | {:.2} | {:.1} | {} |",
             a.action,
             a.share() * 100.0,
             a.usable,
@@ -500,6 +508,8 @@ pub fn render(report: &QualityReport) -> String {
             a.chinese.0,
             a.chinese.1,
             a.generated_tokens as f64 / a.generation_s.max(1e-9),
+            a.tries as f64 / a.cases.max(1) as f64,
+            a.generation_s / a.cases.max(1) as f64,
             if reasons.is_empty() { "-" } else { &reasons },
         );
     }

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::{copy, repeats};
+use super::{copy, overlap, repeats};
 use crate::document::diff;
 use crate::document::grapheme::is_wide_script;
 use crate::engine::protocol::StopReason;
@@ -44,6 +44,10 @@ pub struct Finishing {
     /// A correction (fix grammar): the share of the passage's words it may change before the
     /// writer is warned; the passage back unchanged is a fair answer ("no changes").
     pub max_drift: Option<f64>,
+    /// A rewrite: the least share of the passage's content words an answer keeps.
+    pub min_kept: Option<f64>,
+    /// A summary: the least share of its content words that come from the passage.
+    pub min_grounded: Option<f64>,
     /// The writer asked for the model's text as it came: nothing is cut or dropped.
     pub raw: bool,
 }
@@ -71,6 +75,19 @@ pub enum Refused {
     NotHalf,
     /// Only the line a model puts before an answer ("Here's the revised version:").
     LeadInOnly,
+    /// A rewrite that kept this share (in per cent) of the passage's content words, under
+    /// `min_kept`: it is about something else, or dropped most of it.
+    LostMeaning(u32),
+    /// A summary with this share (in per cent) of its content words from the passage, under
+    /// `min_grounded`: mostly the model's own claims.
+    NotFromPassage(u32),
+}
+
+impl Refused {
+    /// The answer wandered from its passage: asked again cooler, not warmer.
+    pub fn wandered(&self) -> bool {
+        matches!(self, Refused::LostMeaning(_) | Refused::NotFromPassage(_))
+    }
 }
 
 impl std::fmt::Display for Refused {
@@ -82,6 +99,14 @@ impl std::fmt::Display for Refused {
             Refused::NotShorter => write!(f, "no shorter than the passage"),
             Refused::NotHalf => write!(f, "over half as long as the passage"),
             Refused::LeadInOnly => write!(f, "a lead-in with no answer after it"),
+            Refused::LostMeaning(kept) => write!(
+                f,
+                "the passage's meaning lost (kept {kept} % of its content words)"
+            ),
+            Refused::NotFromPassage(share) => write!(
+                f,
+                "mostly not from the passage ({share} % of its content words are)"
+            ),
         }
     }
 }
@@ -267,6 +292,30 @@ impl Finishing {
         // A summary in prose gives the gist: more than half the passage is a copy of it.
         if self.shorter && self.shape == Shape::Prose && !source.is_empty() && length * 2 > of {
             return Err(Refused::NotHalf);
+        }
+        self.check_meaning(text)
+    }
+}
+
+impl Finishing {
+    /// Whether an answer still says what its passage says: a rewrite keeps the passage's
+    /// content words, a summary's come from it.
+    fn check_meaning(&self, text: &str) -> Result<(), Refused> {
+        if self.source.trim().is_empty() {
+            return Ok(());
+        }
+        let percent = |share: f64| (share * 100.0).round() as u32;
+        if let Some(min) = self.min_kept {
+            let kept = overlap::kept_share(&self.source, text);
+            if kept < min {
+                return Err(Refused::LostMeaning(percent(kept)));
+            }
+        }
+        if let Some(min) = self.min_grounded {
+            let grounded = overlap::grounded_share(text, &self.source);
+            if grounded < min {
+                return Err(Refused::NotFromPassage(percent(grounded)));
+            }
         }
         Ok(())
     }
@@ -786,6 +835,38 @@ mod tests {
         };
         assert_eq!(after_colon.check("We need three items:", &[]), Ok(()));
         assert_eq!(prose().check("The recipe needs three things:", &[]), Ok(()));
+    }
+
+    #[test]
+    fn an_answer_that_wandered_from_its_passage_is_refused() {
+        let source = "The city council voted on Tuesday to extend the riverside bike path by \
+            four kilometres. Work will begin in March.";
+        let rewrite = Finishing {
+            source: source.into(),
+            min_kept: Some(0.4),
+            ..prose()
+        };
+        let faithful = "On Tuesday the council approved extending the riverside bike path by \
+            four kilometres; construction begins in March.";
+        assert_eq!(rewrite.check(faithful, &[]), Ok(()));
+        let other = "Cycling keeps you healthy and saves money on the bus.";
+        assert_eq!(rewrite.check(other, &[]), Err(Refused::LostMeaning(0)));
+        let summary = Finishing {
+            source: source.into(),
+            shorter: true,
+            min_grounded: Some(0.5),
+            ..prose()
+        };
+        assert_eq!(
+            summary.check("The council extends the bike path.", &[]),
+            Ok(())
+        );
+        let invented = "Mayor Jones resigned over parking fees.";
+        assert_eq!(
+            summary.check(invented, &[]),
+            Err(Refused::NotFromPassage(0))
+        );
+        assert!(Refused::NotFromPassage(0).wandered() && !Refused::NotHalf.wandered());
     }
 
     #[test]

@@ -4,12 +4,11 @@
 //! sentence, bullets that are not a short list. Each check gives the reason a writer would
 //! give, so the report can say why answers were not usable.
 
-use std::collections::BTreeSet;
-
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::document::diff;
 use crate::prompt::finish::is_lead_in_only;
+pub use crate::prompt::overlap::{grounded_share, is_han, kept_share};
 
 /// What an answer is checked against.
 #[derive(Debug, Clone)]
@@ -172,66 +171,6 @@ pub fn in_language(text: &str, chinese: bool) -> bool {
         Some(info) if info.is_reliable() && text.len() >= 40 => info.lang() == whatlang::Lang::Eng,
         _ => true,
     }
-}
-
-fn is_han(c: char) -> bool {
-    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
-}
-
-/// Words the meaning of an English text does not rest on.
-const STOP_WORDS: &[&str] = &[
-    "about", "above", "after", "again", "also", "been", "before", "being", "both", "could", "does",
-    "doing", "down", "each", "even", "every", "from", "have", "having", "here", "into", "just",
-    "like", "made", "make", "many", "more", "most", "much", "must", "only", "other", "over",
-    "same", "should", "some", "such", "than", "that", "their", "them", "then", "there", "these",
-    "they", "this", "those", "through", "very", "what", "when", "where", "which", "while", "will",
-    "with", "would", "your", "yours", "were", "will", "because", "under", "until", "well", "still",
-    "ever", "among", "upon", "within", "without",
-];
-
-/// Characters that carry grammar rather than content in Chinese: a pair with one is skipped.
-const FUNCTION_HAN: &str = "的了是在和也就都而及与或这那个们我你他她它有不之为以于把被让";
-
-/// The content words of `text`: English words of four letters or more outside a stop list,
-/// cut to their first five letters so "walked" and "walking" match; for Chinese, pairs of
-/// adjacent Han characters without a function character.
-pub fn content_words(text: &str) -> BTreeSet<String> {
-    let mut words = BTreeSet::new();
-    let han: Vec<char> = text.chars().collect();
-    for pair in han.windows(2) {
-        if pair
-            .iter()
-            .all(|c| is_han(*c) && !FUNCTION_HAN.contains(*c))
-        {
-            words.insert(pair.iter().collect());
-        }
-    }
-    for word in text.unicode_words() {
-        if word.chars().any(is_han) {
-            continue;
-        }
-        let lower = word.to_lowercase();
-        let is_number = lower.chars().all(|c| c.is_ascii_digit()) && lower.len() >= 2;
-        if is_number || (lower.chars().count() >= 4 && !STOP_WORDS.contains(&lower.as_str())) {
-            words.insert(lower.chars().take(5).collect());
-        }
-    }
-    words
-}
-
-/// The share of `source`'s content words that `answer` has too (1.0 when it has none).
-pub fn kept_share(source: &str, answer: &str) -> f64 {
-    let from = content_words(source);
-    if from.is_empty() {
-        return 1.0;
-    }
-    let to = content_words(answer);
-    from.intersection(&to).count() as f64 / from.len() as f64
-}
-
-/// The share of `answer`'s content words that come from `source` (1.0 when it has none).
-pub fn grounded_share(answer: &str, source: &str) -> f64 {
-    kept_share(answer, source)
 }
 
 /// Whether `answer` holds a whole sentence of `source` (one of five words or ten
