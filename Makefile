@@ -27,7 +27,7 @@ soak: deps model llama-build
 fuzz: deps model
 	scripts/fuzz
 
-# BENCHMARKS.md and RELIABILITY.md, written from the suite's own output on this machine (the
+# docs/BENCHMARKS.md and docs/RELIABILITY.md, written from the suite's own output on this machine (the
 # bench family's tables; each injected fault and this run's verdict). SOAK=1 for soak sizes.
 report: deps model build
 	scripts/report
