@@ -162,6 +162,7 @@ fn finishing(
         max_drift: template.max_drift,
         min_kept: template.min_kept,
         min_grounded: template.min_grounded,
+        also_from: String::new(),
         raw,
     })
 }

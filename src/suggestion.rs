@@ -86,6 +86,9 @@ pub struct Suggestion {
     tries_left: usize,
     /// What the next variant asked again is sampled at, set by why the last was refused.
     retry_temperature: Option<f32>,
+    /// Of the answers refused for wandering from their passage, the one that wandered least
+    /// (its share of content words in per cent): offered when no try does better.
+    best_wandered: Option<(u32, Variant)>,
 }
 
 /// The tries for `wanted` variants: each may be refused once, and one more besides, so a
@@ -267,6 +270,7 @@ impl Suggestion {
             started: 0,
             tries_left: tries_for(wanted),
             retry_temperature: None,
+            best_wandered: None,
         }
     }
 
@@ -286,6 +290,7 @@ impl Suggestion {
         self.wanted = self.variants.len() + more;
         self.tries_left = tries_for(more);
         self.retry_temperature = None;
+        self.best_wandered = None;
     }
 
     /// Whether the variant `job` streams has run far enough past `max_chars` to be stopped
@@ -360,6 +365,8 @@ impl Suggestion {
                 if !parts.in_progress() {
                     let joined = parts.summaries.join("\n\n");
                     self.prompt = self.prompt.replaced(crate::plan::PARTS_GO_HERE, &joined);
+                    // The answer summarises these: its words may come from them.
+                    self.finishing.also_from = joined;
                 }
                 Some(Finished::Part)
             }
@@ -518,7 +525,29 @@ impl Suggestion {
                 )
             });
         }
-        if let Err(refused) = self.finishing.check(&finished.text, &kept) {
+        let verdict = match self.finishing.check(&finished.text, &kept) {
+            // A rewrite the writer's token limit cut short covers a part of the passage: the
+            // share of the whole it keeps says nothing of its meaning.
+            Err(Refused::LostMeaning(_)) if stop == StopReason::MaxTokens => Ok(()),
+            verdict => verdict,
+        };
+        if let Err(refused) = verdict {
+            if let Some(share) = refused.share() {
+                let best = self.best_wandered.as_ref().is_none_or(|(b, _)| share > *b);
+                if best {
+                    let mut notes = notes.clone();
+                    notes.push(format!("{refused}: none of the tries did better; check it"));
+                    self.best_wandered = Some((
+                        share,
+                        Variant {
+                            text: finished.text.clone(),
+                            state: state.clone(),
+                            cut: finished.cut,
+                            notes,
+                        },
+                    ));
+                }
+            }
             self.variants.remove(index);
             for stream in &mut self.jobs {
                 if stream.index > index {
@@ -529,13 +558,38 @@ impl Suggestion {
             self.retry_temperature = Some(self.next_temperature(&refused));
             self.refusals.push(refused.to_string());
             self.current = self.current.min(self.variants.len().saturating_sub(1));
-            return Finished::Dropped;
+            return self.fall_back(index);
         }
         let variant = &mut self.variants[index];
         variant.text = finished.text;
         variant.cut = finished.cut;
         variant.notes = notes;
         variant.state = state;
+        Finished::Kept
+    }
+
+    /// After a refusal: when the tries are spent and nothing was kept, the answer that
+    /// wandered least from its passage is offered, marked, rather than nothing (a rewrite of
+    /// a short passage may change most of its words and still say what it said).
+    fn fall_back(&mut self, index: usize) -> Finished {
+        let kept_any = self
+            .variants
+            .iter()
+            .any(|v| matches!(v.state, VariantState::Done(_)));
+        if self.tries_left > 0 || !self.jobs.is_empty() || kept_any {
+            return Finished::Dropped;
+        }
+        let Some((_, variant)) = self.best_wandered.take() else {
+            return Finished::Dropped;
+        };
+        let at = index.min(self.variants.len());
+        self.variants.insert(at, variant);
+        for stream in &mut self.jobs {
+            if stream.index >= at {
+                stream.index += 1;
+            }
+        }
+        self.current = at;
         Finished::Kept
     }
 
@@ -869,16 +923,29 @@ mod tests {
         }
         assert_eq!(temperatures, [0.5, 0.25, 0.125]);
         assert!(!s.wants_more(), "three tries for one variant");
+        assert_eq!(
+            s.refusal_summary(),
+            "the passage's meaning lost (kept 0 % of its content words) ×3"
+        );
+        // None did better: the least bad is offered, marked, rather than nothing.
+        assert_eq!(s.variants.len(), 1);
+        assert_eq!(s.variants[0].text, off_topic);
         assert!(
-            s.refusal_summary()
-                .starts_with("the passage's meaning lost (kept 0 % of its content words) ×3"),
-            "{}",
-            s.refusal_summary()
+            s.variants[0].notes.iter().any(|n| n.contains("check it")),
+            "{:?}",
+            s.variants[0].notes
         );
         s.want_more(1);
         assert_eq!(s.start_variant(4).temperature, 0.5, "a new ask starts over");
         s.push_text(4, "In March the council extends the riverside bike path.");
         assert_eq!(s.finish(4, VariantState::Done(stats())), Finished::Kept);
+        // A rewrite the token limit cut short is not judged on the share it keeps.
+        s.want_more(1);
+        s.start_variant(5);
+        s.push_text(5, "The council will.");
+        let mut cut = stats();
+        cut.stop_reason = StopReason::MaxTokens;
+        assert_eq!(s.finish(5, VariantState::Done(cut)), Finished::Kept);
     }
 
     #[test]
@@ -935,8 +1002,9 @@ mod tests {
             output: Output::Suggestions,
             parts: vec![part("one"), part("two")],
             finishing: Finishing {
-                source: "one two".repeat(20),
+                source: "The harbour closed early. The ferries stopped running. ".repeat(10),
                 shorter: true,
+                min_grounded: Some(0.5),
                 ..Finishing::default()
             },
         };
@@ -953,7 +1021,7 @@ mod tests {
         assert_eq!(first, part("one"));
         assert!(!s.wants_more(), "one at a time");
         assert!(s.is_streaming());
-        s.push_text(1, "First part. And a cut");
+        s.push_text(1, "Harbour shuts down. And a cut");
         let mut read = stats();
         read.prompt_tokens = 100;
         read.stop_reason = StopReason::MaxTokens;
@@ -963,15 +1031,16 @@ mod tests {
         );
         let (second, _, _) = s.start(2);
         assert_eq!(second, part("two"));
-        s.push_text(2, "Second part.");
+        s.push_text(2, "Ferries halted.");
         assert_eq!(
             s.finish(2, VariantState::Done(read.clone())),
             Finished::Part
         );
         assert!(s.variants.is_empty(), "parts are not variants");
         let (last, _, _) = s.start(3);
-        assert_eq!(last, part("Sum up: First part.\n\nSecond part."));
-        s.push_text(3, "Both parts.");
+        assert_eq!(last, part("Sum up: Harbour shuts down.\n\nFerries halted."));
+        // Its words come from the parts' summaries more than from the text itself.
+        s.push_text(3, "Harbour shuts; ferries halted; travellers stranded.");
         assert_eq!(s.finish(3, VariantState::Done(stats())), Finished::Kept);
         let notes = &s.variants[0].notes;
         assert!(

@@ -335,10 +335,15 @@ fn a_rewrite_that_lost_the_passage_is_refused_and_asked_again() {
     let args = ["rewrite", "--style", "persuasive", "--seed", "4"];
     let output = home.run(&args, ENGLISH);
     let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(3), "{err}");
-    assert!(err.contains("the passage's meaning lost"), "{err}");
-    // With the built-in floor an answer shown keeps the passage's subject; when none of the
-    // tries does, the writer is told so, not shown one.
+    // Three tries refused: the least bad is given, and stderr says what is wrong with it.
+    assert!(output.status.success(), "{err}");
+    assert!(err.contains("3 dropped"), "{err}");
+    assert!(
+        err.contains("the passage's meaning lost") && err.contains("check it"),
+        "{err}"
+    );
+    assert!(!stdout(&output).trim().is_empty());
+    // With the built-in floor an answer shown unmarked keeps the passage's subject.
     std::fs::remove_file(templates.join("rewrite-persuasive.toml")).unwrap();
     let words = |t: &str| -> std::collections::BTreeSet<String> {
         t.split(|c: char| !c.is_alphanumeric())
@@ -352,12 +357,8 @@ fn a_rewrite_that_lost_the_passage_is_refused_and_asked_again() {
             &["rewrite", "--style", "persuasive", "--seed", seed],
             ENGLISH,
         );
-        if !output.status.success() {
-            assert!(
-                stderr(&output).contains("no usable answer"),
-                "{}",
-                stderr(&output)
-            );
+        assert!(output.status.success(), "{}", stderr(&output));
+        if stderr(&output).contains("check it") {
             continue;
         }
         shown += 1;

@@ -223,6 +223,9 @@ fn stats_report_every_figure_and_variants_reuse_the_prompt() {
             "16",
             "--seed",
             "7",
+            // The model's text as it came: a variant refused by the finishing stage would be
+            // asked again alone, and read the prompt again.
+            "--raw",
         ],
         ENGLISH,
     );

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
+use super::overlap::same_key;
 use super::{copy, overlap, repeats};
 use crate::document::diff;
 use crate::document::grapheme::is_wide_script;
@@ -48,6 +49,9 @@ pub struct Finishing {
     pub min_kept: Option<f64>,
     /// A summary: the least share of its content words that come from the passage.
     pub min_grounded: Option<f64>,
+    /// More text a summary may take its words from: the summaries of its parts, when a text
+    /// too long for the context was summarised part by part and the answer summarises those.
+    pub also_from: String,
     /// The writer asked for the model's text as it came: nothing is cut or dropped.
     pub raw: bool,
 }
@@ -86,7 +90,15 @@ pub enum Refused {
 impl Refused {
     /// The answer wandered from its passage: asked again cooler, not warmer.
     pub fn wandered(&self) -> bool {
-        matches!(self, Refused::LostMeaning(_) | Refused::NotFromPassage(_))
+        self.share().is_some()
+    }
+
+    /// How much of its passage an answer that wandered kept, in per cent.
+    pub fn share(&self) -> Option<u32> {
+        match self {
+            Refused::LostMeaning(share) | Refused::NotFromPassage(share) => Some(*share),
+            _ => None,
+        }
     }
 }
 
@@ -312,22 +324,14 @@ impl Finishing {
             }
         }
         if let Some(min) = self.min_grounded {
-            let grounded = overlap::grounded_share(text, &self.source);
+            let from = format!("{}\n\n{}", self.source, self.also_from);
+            let grounded = overlap::grounded_share(text, &from);
             if grounded < min {
                 return Err(Refused::NotFromPassage(percent(grounded)));
             }
         }
         Ok(())
     }
-}
-
-/// What two answers are compared by: letters and digits only, lower case, so answers that
-/// differ in spacing, case or punctuation count as the same.
-pub fn same_key(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
 }
 
 /// The most words a correction's one edit replaces or adds ("looks" -> "look", "sending

@@ -21,6 +21,15 @@ const STOP_WORDS: &[&str] = &[
 /// Characters that carry grammar rather than content in Chinese: a pair with one is skipped.
 const FUNCTION_HAN: &str = "的了是在和也就都而及与或这那个们我你他她它有不之为以于把被让";
 
+/// What two answers are compared by: letters and digits only, lower case, so answers that
+/// differ in spacing, case or punctuation count as the same.
+pub fn same_key(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 pub fn is_han(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }

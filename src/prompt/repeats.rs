@@ -2,7 +2,7 @@
 //! support. Thank you for your support.", "谢谢！谢谢！") when nothing penalises a repeat, as in
 //! a rewrite, which must be free to copy the passage's words: the repeat is cut off instead.
 
-use super::finish::same_key;
+use super::overlap::same_key;
 
 /// Marks that end a sentence or a clause: a loop repeats one or the other.
 const BOUNDARIES: &[char] = &[
