@@ -13,11 +13,11 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::engine::Client;
+use crate::engine::llama::sweep::{Baseline, DepthRate, Sweep};
 use crate::engine::protocol::{
     EngineSettings, Event, Fit, GenerateOptions, Part, Prompt, Request, SamplingParams,
     describe_placement,
 };
-use crate::engine::sweep::{Baseline, DepthRate, Sweep};
 use crate::headless::{
     Failure, JobRun, RunOptions, Settings, load_params, start_engine, stream_job, stream_jobs,
 };

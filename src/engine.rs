@@ -10,14 +10,12 @@ pub mod count;
 pub mod cpuload;
 pub mod exit;
 pub mod fit;
-pub mod kv_layout;
+pub mod llama;
 pub mod model_file;
 pub mod protocol;
 pub mod remote;
 pub mod stream;
-pub mod sweep;
 pub mod tune;
-pub mod worker;
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
@@ -272,7 +270,10 @@ impl Worker {
         let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
         let mut child = Command::new(&command.program)
             .arg("worker")
-            .env(worker::PARENT_PID_ENV, std::process::id().to_string())
+            .env(
+                llama::worker::PARENT_PID_ENV,
+                std::process::id().to_string(),
+            )
             // ggml would otherwise try to attach a debugger to print a backtrace on abort.
             .env("GGML_NO_BACKTRACE", "1")
             .envs(command.env.iter().map(|(k, v)| (k, v)))

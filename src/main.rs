@@ -23,7 +23,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     if let Some(CliCommand::Worker) = cli.command {
-        return quill::engine::worker::run().map_err(|e| Failure::engine(format!("worker: {e:#}")));
+        return quill::engine::llama::worker::run()
+            .map_err(|e| Failure::engine(format!("worker: {e:#}")));
     }
     let mut settings = settings(cli.config.clone(), cli.model.clone())?;
     cli.apply_engine_flags(&mut settings.config.engine);

@@ -8,11 +8,10 @@ pub mod tokenizer;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use llama_cpp_2::gguf::GgufContext;
-use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 use serde::Serialize;
 
 use crate::config::{SettingValue, write_setting};
+use crate::engine::llama::gguf;
 use crate::engine::model_file;
 use crate::headless::{Failure, Settings};
 
@@ -51,43 +50,17 @@ pub fn inspect(path: &Path) -> ModelFacts {
         facts.problem = Some(e.to_string());
         return facts;
     }
-    // ggml reports a malformed header on stderr as well as failing: the reason is ours to give.
-    send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
-    let Some(gguf) = GgufContext::from_file(path) else {
+    let Some(header) = gguf::read_header(path) else {
         facts.problem = Some(
             "its GGUF header is damaged or of an unknown version (the file may be cut short)"
                 .into(),
         );
         return facts;
     };
-    let string = |key: &str| {
-        let at = gguf.find_key(key);
-        (at >= 0 && gguf.kv_type(at) == llama_cpp_sys_2::GGUF_TYPE_STRING)
-            .then(|| gguf.val_str(at).map(str::to_string))
-            .flatten()
-    };
-    let number = |key: &str| {
-        let at = gguf.find_key(key);
-        if at < 0 {
-            return None;
-        }
-        // Read only as the type the file declares: llama.cpp aborts on a mismatch.
-        match gguf.kv_type(at) {
-            llama_cpp_sys_2::GGUF_TYPE_UINT32 => Some(u64::from(gguf.val_u32(at))),
-            llama_cpp_sys_2::GGUF_TYPE_INT32 => u64::try_from(gguf.val_i32(at)).ok(),
-            llama_cpp_sys_2::GGUF_TYPE_UINT64 => Some(gguf.val_u64(at)),
-            _ => None,
-        }
-    };
-    facts.architecture = string("general.architecture");
-    facts.quantisation = number("general.file_type")
-        .and_then(|t| u32::try_from(t).ok())
-        .map(model_file::file_type_name);
-    facts.context_length = facts
-        .architecture
-        .as_deref()
-        .and_then(|arch| number(&format!("{arch}.context_length")));
-    facts.chat_template = gguf.find_key("tokenizer.chat_template") >= 0;
+    facts.architecture = header.architecture;
+    facts.quantisation = header.file_type.map(model_file::file_type_name);
+    facts.context_length = header.context_length;
+    facts.chat_template = header.chat_template;
     facts
 }
 

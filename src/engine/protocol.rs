@@ -163,14 +163,6 @@ pub struct EngineSettings {
     pub n_ubatch: u32,
     /// The KV cache's element type ("f16").
     pub cache_type: String,
-    /// Long prompts are read with flash attention in a second context and their cache moved
-    /// to this one (the reading and the generating settings measured best differ here).
-    #[serde(default)]
-    pub reads_with_flash: bool,
-    /// Requests whose context stays under this many tokens are generated in that second
-    /// context, with flash attention on, which generates faster there (0: none).
-    #[serde(default)]
-    pub flash_generates_below: u32,
 }
 
 impl EngineSettings {
@@ -186,21 +178,8 @@ impl EngineSettings {
         } else {
             format!(" ({})", self.chosen_by)
         };
-        let reads = match (self.reads_with_flash, self.flash_generates_below) {
-            (false, 0) => String::new(),
-            (true, 0) => " (long prompts read with it on)".into(),
-            (reads, below) => {
-                let answers = if below == u32::MAX {
-                    "answers generated with it on".to_string()
-                } else {
-                    format!("answers under {below} tokens of context generated with it on")
-                };
-                let reads = if reads { "long prompts read and " } else { "" };
-                format!(" ({reads}{answers})")
-            }
-        };
         format!(
-            "flash attention {flash}{chosen}{reads}, {} threads, n_batch {}, n_ubatch {}, {} cache",
+            "flash attention {flash}{chosen}, {} threads, n_batch {}, n_ubatch {}, {} cache",
             self.threads, self.n_batch, self.n_ubatch, self.cache_type
         )
     }

@@ -10,8 +10,8 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
+use super::llama::sweep::{DepthRate, Sweep};
 use super::protocol::FlashAttention;
-use super::sweep::{DepthRate, Sweep};
 
 /// Environment variable naming the file the worker remembers its measurements in.
 pub const TUNING_FILE_ENV: &str = "QUILL_TUNING_FILE";
@@ -67,7 +67,8 @@ pub fn sweep(n_ctx: u32) -> Sweep {
 }
 
 /// What a measurement holds for: this model file, this CPU, this build, this many threads,
-/// these depths.
+/// these depths, the model's layers placed on these devices (a CPU measurement is no guide to
+/// a GPU's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Key {
     pub model: PathBuf,
@@ -80,12 +81,16 @@ pub struct Key {
     /// measured again at the depths of today).
     #[serde(default)]
     pub depths: Vec<u32>,
+    /// Where the layers went ("CUDA0 31, CPU 1"); a file written before it was part of the
+    /// key has none, and is measured again.
+    #[serde(default)]
+    pub placement: String,
 }
 
 impl Key {
-    /// The key for `model` decoded with `threads` at `depths` by this executable on this CPU;
-    /// None when the model file cannot be read.
-    pub fn new(model: &Path, threads: u32, depths: &[u32]) -> Option<Key> {
+    /// The key for `model` decoded with `threads` at `depths` by this executable on this CPU,
+    /// its layers placed as `placement` says; None when the model file cannot be read.
+    pub fn new(model: &Path, threads: u32, depths: &[u32], placement: &str) -> Option<Key> {
         let meta = std::fs::metadata(model).ok()?;
         Some(Key {
             model: std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf()),
@@ -95,6 +100,7 @@ impl Key {
             build: build_id(),
             threads,
             depths: depths.to_vec(),
+            placement: placement.to_string(),
         })
     }
 }
@@ -130,23 +136,6 @@ impl Measurement {
         }
     }
 
-    /// Whether long prompts are to be read with flash attention in a context of their own
-    /// and their cache moved to the one that generates without it (see `kv_layout`): when off
-    /// was chosen and on reads at least as fast at depth.
-    pub fn reads_with_flash(&self) -> bool {
-        self.choice == FlashAttention::Off && reads_faster_with_flash(&self.on, &self.off)
-    }
-
-    /// The depth of context below which a context with flash attention on generates faster
-    /// than the chosen one without it, so short prompts are generated there (0: never).
-    pub fn flash_generates_below(&self) -> u32 {
-        if self.choice == FlashAttention::Off {
-            flash_generates_faster_below(&self.on, &self.off)
-        } else {
-            0
-        }
-    }
-
     /// "prompt/generation t/s at 1500 tokens: on 190/35, off 150/63" (the deepest depth
     /// measured), or which setting alone could be used.
     pub fn summary(&self) -> String {
@@ -172,102 +161,18 @@ impl Measurement {
     }
 }
 
-/// The setting that does a writer's job sooner, summed over the depths measured. Generating
-/// with off can go with a second context with on, which reads long prompts (see
-/// `Measurement::reads_with_flash`) and generates after short ones (see
-/// `Measurement::flash_generates_below`): off is chosen when that pair beats on alone by 3 %.
-/// Otherwise off wins a tie within 3 %: it is what llama.cpp did before `auto`, and
-/// measurement noise is not a reason to move.
+/// The setting that does a writer's job sooner, summed over the depths measured; off on a
+/// tie within 3 %: it is what llama.cpp did before `auto`, and measurement noise is not a
+/// reason to move. One setting for reading and writing alike: a second context with the other
+/// setting, reading long prompts or writing short answers, was measured side by side against
+/// this and won 7-8 % on a 1,335-token prompt's first token, inside the 10-15 % the runs
+/// spread, for 180 MiB of memory (docs/ENGINE.md).
 pub fn choose(on: &[DepthRate], off: &[DepthRate]) -> FlashAttention {
-    let on_alone = job_seconds(on, on);
-    let reader = if reads_faster_with_flash(on, off) {
-        on
-    } else {
-        off
-    };
-    if job_seconds_with_both(on, reader, off) < on_alone * 0.97 {
-        return FlashAttention::Off;
-    }
-    if on_alone < job_seconds(off, off) * 0.97 {
+    if job_seconds(on, on) < job_seconds(off, off) * 0.97 {
         FlashAttention::On
     } else {
         FlashAttention::Off
     }
-}
-
-/// Whether on reads about as fast as off at the deepest depth both measured, or faster, beyond
-/// an empty context. The timings decode 128 tokens at a time (so a request waits for no more
-/// than one such decode), which understates what flash attention gains on the reader's whole
-/// 512-token decodes at depth: on the 2-core Xeon four measurements at 1,500 tokens put on at
-/// 0.97-1.06 of off, while whole reads in the same runs were 8 % faster with it at 1,500 and
-/// 25 % at 3,456, and llama-bench's 15-43 %. So on within 5 % behind counts.
-fn reads_faster_with_flash(on: &[DepthRate], off: &[DepthRate]) -> bool {
-    match (on.last(), off.last()) {
-        (Some(on), Some(off)) => {
-            on.depth == off.depth
-                && on.depth > 0
-                && on.pp_tokens_per_s >= off.pp_tokens_per_s * 0.95
-        }
-        _ => false,
-    }
-}
-
-/// How much faster on must generate than off on an empty context for a second context to be
-/// kept for short prompts: less is within the noise of the measurement, and the context costs
-/// its cache's memory.
-const FLASH_GENERATION_GAIN: f64 = 1.05;
-
-/// The depth below which on generates faster than off: where on's advantage, interpolated
-/// linearly between the depths measured, falls to nothing (0 when on is not clearly faster on
-/// an empty context, `u32::MAX` when it stays faster at every depth measured). On one 2-core
-/// Xeon on generated 4-34 % faster on an empty context and 2-12 % slower at 1,500 tokens.
-pub fn flash_generates_faster_below(on: &[DepthRate], off: &[DepthRate]) -> u32 {
-    let gain: Vec<(u32, f64)> = on
-        .iter()
-        .zip(off)
-        .filter(|(a, b)| a.depth == b.depth)
-        .map(|(a, b)| {
-            (
-                a.depth,
-                a.tg_tokens_per_s / b.tg_tokens_per_s.max(1e-9) - 1.0,
-            )
-        })
-        .collect();
-    match gain.first() {
-        Some(&(0, g)) if g >= FLASH_GENERATION_GAIN - 1.0 => {}
-        _ => return 0,
-    }
-    for pair in gain.windows(2) {
-        let ((d0, g0), (d1, g1)) = (pair[0], pair[1]);
-        if g1 <= 0.0 {
-            let at = f64::from(d0) + f64::from(d1 - d0) * g0 / (g0 - g1);
-            return at.round() as u32;
-        }
-    }
-    u32::MAX
-}
-
-/// A writer's job at each depth, summed, with two contexts: the answer written with on where
-/// it generates faster (and its prompt read there too), else the prompt read at `read`'s
-/// rates and the answer written at off's.
-fn job_seconds_with_both(on: &[DepthRate], read: &[DepthRate], off: &[DepthRate]) -> f64 {
-    if on.is_empty() || off.is_empty() {
-        return f64::INFINITY;
-    }
-    let below = flash_generates_faster_below(on, off);
-    on.iter()
-        .zip(read)
-        .zip(off)
-        .map(|((on, read), off)| {
-            let (read, write) = if on.depth < below {
-                (on, on)
-            } else {
-                (read, off)
-            };
-            JOB_PROMPT_TOKENS / read.pp_tokens_per_s.max(1e-9)
-                + JOB_ANSWER_TOKENS / write.tg_tokens_per_s.max(1e-9)
-        })
-        .sum()
 }
 
 /// A writer's job at each depth, summed: the prompt read at `read`'s rates, the answer
@@ -364,14 +269,33 @@ fn cpu_id() -> String {
     )
 }
 
-/// This executable: its version, size and time. A rebuild (other flags, another llama.cpp)
-/// changes them.
+/// This executable, by the SHA-256 of its bytes: a rebuild with other flags or another
+/// llama.cpp is another build, and a copy of the same build (or a touch) is not. Read once per
+/// worker, and only when a measurement is looked up (about 0.1 s for 25 MB).
 fn build_id() -> String {
-    let exe = std::env::current_exe()
-        .ok()
-        .and_then(|p| std::fs::metadata(p).ok());
-    let (bytes, modified) = exe.map_or((0, 0), |m| (m.len(), modified_secs(&m)));
-    format!("{} {bytes} {modified}", env!("CARGO_PKG_VERSION"))
+    use sha2::{Digest, Sha256};
+    let digest = std::env::current_exe()
+        .and_then(std::fs::File::open)
+        .and_then(|mut file| {
+            use std::io::Read;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                match file.read(&mut buf)? {
+                    0 => break,
+                    n => hasher.update(&buf[..n]),
+                }
+            }
+            Ok(hasher.finalize())
+        });
+    match digest {
+        Ok(digest) => {
+            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            format!("{} sha256:{hex}", env!("CARGO_PKG_VERSION"))
+        }
+        // Unreadable: a key that never matches, so nothing is reused on a guess.
+        Err(e) => format!("{} unreadable: {e}", env!("CARGO_PKG_VERSION")),
+    }
 }
 
 /// A stable 64-bit hash (std's is seeded per process).
@@ -448,75 +372,6 @@ mod tests {
     }
 
     #[test]
-    fn reading_with_on_and_generating_with_off_is_chosen_when_the_pair_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = || key(dir.path());
-        // On reads much faster and generates a little slower: alone it beats off, and
-        // reading with it while generating with off beats both.
-        let (on, off) = (rates(200.0, 57.0), rates(150.0, 62.0));
-        assert!(job_seconds(&on, &on) < job_seconds(&off, &off) * 0.97);
-        assert_eq!(choose(&on, &off), FlashAttention::Off);
-        let measured = Measurement::new(key(), on.clone(), off.clone());
-        assert!(measured.reads_with_flash());
-        // Where on generates as fast, the pair gains nothing over on alone: no second context.
-        let on = rates(200.0, 62.0);
-        assert_eq!(choose(&on, &off), FlashAttention::On);
-        assert!(!Measurement::new(key(), on, off.clone()).reads_with_flash());
-        // Where on reads slower at depth, off alone.
-        let slow_reader = rates(120.0, 50.0);
-        assert_eq!(choose(&slow_reader, &off), FlashAttention::Off);
-        assert!(!Measurement::new(key(), slow_reader, off.clone()).reads_with_flash());
-        // The 128-token timings understate on's reading at depth: 5 % behind still reads
-        // with it, more does not (the Xeon's 142 against 147 at 1,500 tokens was the first).
-        let level = |pp_on: f64| {
-            let on: Vec<DepthRate> = rates(pp_on, 53.0);
-            Measurement::new(key(), on, rates(147.0, 60.0)).reads_with_flash()
-        };
-        assert!(level(142.0));
-        assert!(!level(138.0));
-        // Timed at an empty context only, there is no depth to judge reading by.
-        let on = rates(200.0, 57.0);
-        assert!(!Measurement::new(key(), on[..1].to_vec(), off[..1].to_vec()).reads_with_flash());
-    }
-
-    #[test]
-    fn short_prompts_are_generated_with_on_below_where_it_stops_generating_faster() {
-        // Measured by the worker on the development Xeon: on 30 % faster on an empty context,
-        // 6 % slower at 512. The gain falls to nothing at 512 * 0.30 / 0.36 tokens.
-        let on = at_depths([(265.0, 96.0), (219.0, 67.0), (183.0, 51.0)]);
-        let off = at_depths([(245.0, 74.0), (193.0, 71.0), (174.0, 56.0)]);
-        let below = flash_generates_faster_below(&on, &off);
-        assert!((430..=434).contains(&below), "{below}");
-        // Another run there: still 9 % faster at 512, 4 % slower at 1,500.
-        let on = at_depths([(190.0, 99.0), (214.0, 70.0), (167.0, 52.0)]);
-        let off = at_depths([(209.0, 85.0), (196.0, 64.0), (157.0, 54.0)]);
-        let below = flash_generates_faster_below(&on, &off);
-        assert!((1200..=1230).contains(&below), "{below}");
-        // Faster everywhere measured: everywhere.
-        let faster = at_depths([(200.0, 99.0), (190.0, 80.0), (150.0, 60.0)]);
-        assert_eq!(flash_generates_faster_below(&faster, &off), u32::MAX);
-        // Not clearly faster on an empty context (within 5 %): never.
-        let level = at_depths([(200.0, 88.0), (190.0, 80.0), (150.0, 60.0)]);
-        assert_eq!(flash_generates_faster_below(&level, &off), 0);
-        assert_eq!(flash_generates_faster_below(&[], &off), 0);
-
-        // Only a worker that generates with off keeps a second context for it.
-        let dir = tempfile::tempdir().unwrap();
-        let on = at_depths([(265.0, 96.0), (219.0, 67.0), (183.0, 51.0)]);
-        let off = at_depths([(245.0, 74.0), (193.0, 71.0), (174.0, 56.0)]);
-        let measured = Measurement::new(key(dir.path()), on.clone(), off.clone());
-        assert_eq!(measured.choice, FlashAttention::Off);
-        assert!((430..=434).contains(&measured.flash_generates_below()));
-        let mut on_chosen = measured.clone();
-        on_chosen.choice = FlashAttention::On;
-        assert_eq!(on_chosen.flash_generates_below(), 0);
-        // That pair is what wins here: on alone would lose at depth, off alone on an empty
-        // context.
-        assert!(job_seconds_with_both(&on, &on, &off) < job_seconds(&on, &on));
-        assert!(job_seconds_with_both(&on, &on, &off) < job_seconds(&off, &off));
-    }
-
-    #[test]
     fn the_depths_timed_are_those_the_writers_context_reaches() {
         assert_eq!(sweep(4096).depths, DEPTHS);
         assert_eq!(sweep(4096).tokens_needed(), 1500 + 512);
@@ -524,6 +379,14 @@ mod tests {
         assert_eq!(sweep(2048).depths, [0, 512]);
         assert_eq!(sweep(512).depths, [0]);
         assert_eq!(sweep(64).depths, [0]);
+    }
+
+    #[test]
+    fn the_build_is_known_by_its_content() {
+        let id = build_id();
+        assert!(id.contains("sha256:"), "{id}");
+        assert_eq!(id, build_id(), "the same bytes, the same build");
+        assert_eq!(id.split("sha256:").nth(1).unwrap().len(), 32);
     }
 
     #[test]
@@ -545,7 +408,7 @@ mod tests {
     fn key(dir: &Path) -> Key {
         let model = dir.join("m.gguf");
         std::fs::write(&model, b"GGUF").unwrap();
-        Key::new(&model, 2, &DEPTHS).unwrap()
+        Key::new(&model, 2, &DEPTHS, "CPU 31").unwrap()
     }
 
     #[test]
@@ -575,6 +438,15 @@ mod tests {
             // Other depths, or none (a file from before depths were part of the key).
             Key {
                 depths: vec![0, 512],
+                ..key.clone()
+            },
+            // The layers on a GPU: a CPU measurement says nothing of it.
+            Key {
+                placement: "CUDA0 31".into(),
+                ..key.clone()
+            },
+            Key {
+                placement: String::new(),
                 ..key.clone()
             },
             Key {

@@ -6,65 +6,42 @@
 
 use std::ffi::{CStr, c_char};
 use std::io::{BufRead, Write};
-use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::session::LlamaStateSeqFlags;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 
-use super::cpuload::{self, CpuLoad};
-use super::fit::{self, Shortenable};
-use super::kv_layout;
-use super::model_file;
-use super::protocol::{
+use super::load::{MAX_PARALLEL, context_params, context_size, load_model, thread_count};
+use super::sweep::{self, DepthRate, Sweep};
+use crate::engine::cpuload::{self, CpuLoad};
+use crate::engine::fit::{self, Shortenable};
+use crate::engine::model_file;
+use crate::engine::protocol::{
     ChatMessage, Device, EngineSettings, Event, Fit, FlashAttention, GenerateOptions,
     GenerationStats, JobId, LoadParams, ModelInfo, Part, Placement, Prompt, Request,
     SamplingParams, StopReason,
 };
-use super::stream::{TextStream, is_continuation, piece_fits};
-use super::sweep::{self, DepthRate, Sweep};
-use super::tune;
+use crate::engine::stream::{TextStream, is_continuation, piece_fits};
+use crate::engine::tune;
 use llama_cpp_2::LlamaBackendDeviceType;
 
 /// Environment variable through which the client names its pid, so a worker whose parent died
 /// before `PR_SET_PDEATHSIG` took effect notices and exits.
 pub const PARENT_PID_ENV: &str = "QUILL_WORKER_PARENT";
 
-/// Sequences one context decodes side by side: variants of one prompt (see `stream_wave`).
-/// The cache is unified, so they share the prompt's cells and take room only for their own
-/// tokens.
-const MAX_PARALLEL: u32 = 8;
-
 /// Prompt tokens decoded between two progress reports: llama.cpp's own micro-batch (n_ubatch,
 /// 512 by default), so reporting splits no work it would have done in one piece.
 const PROGRESS_TOKENS: usize = 512;
-
-/// New prompt tokens below which a read stays in the generating context even when a reader
-/// with flash attention is kept: moving the cache over costs a copy of all of it (tens of ms at
-/// a few thousand tokens), which a short read does not win back.
-const READER_MIN_TOKENS: usize = 256;
-
-/// Environment variable that overrides the measurement on whether long prompts are read with
-/// flash attention in a second context: "1" yes, "0" no (when generating without it; for
-/// benchmarks and tests).
-pub const READ_WITH_FLASH_ENV: &str = "QUILL_READ_WITH_FLASH";
-
-/// Environment variable that overrides the measured depth under which answers are generated
-/// in a second context with flash attention on (when generating without it elsewhere): a
-/// number of tokens, 0 for never (for benchmarks and tests).
-pub const FLASH_GENERATES_BELOW_ENV: &str = "QUILL_FLASH_GENERATES_BELOW";
 
 /// Entry point of `quill worker`.
 pub fn run() -> Result<()> {
@@ -198,80 +175,6 @@ impl EventWriter {
     }
 }
 
-/// Loads the model. In the worker, `report_progress` sends `ModelLoading` events on stdout (the
-/// protocol); in-process callers (the bench's baseline) must not write there.
-pub(super) fn load_model(
-    backend: &LlamaBackend,
-    params: &LoadParams,
-    report_progress: bool,
-) -> Result<(LlamaModel, u64), String> {
-    model_file::check(&params.model).map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let mut model_params = LlamaModelParams::default().with_n_gpu_layers(params.n_gpu_layers);
-    if report_progress {
-        let mut last_step = -1;
-        model_params = model_params.with_progress_callback(move |progress| {
-            // Every 5 %: enough for a progress bar, few enough not to flood the pipe.
-            let step = (progress * 20.0) as i32;
-            if step != last_step {
-                last_step = step;
-                let event = Event::ModelLoading { progress };
-                if let Ok(line) = event.to_line() {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-                }
-            }
-            true
-        });
-    }
-    let model = LlamaModel::load_from_file(backend, &params.model, &model_params).map_err(|e| {
-        format!(
-            "llama.cpp could not load {} ({e}): the file is corrupt, truncated or not a model \
-             this version supports",
-            params.model.display()
-        )
-    })?;
-    Ok((model, started.elapsed().as_millis() as u64))
-}
-
-pub(super) fn thread_count(requested: u32) -> i32 {
-    if requested > 0 {
-        return requested as i32;
-    }
-    std::thread::available_parallelism().map_or(4, |n| n.get() as i32)
-}
-
-/// The context for a model: the requested size within what the model was trained for, batches
-/// of up to 2,048 tokens, the same thread count for prompt and generation, and flash attention
-/// as chosen (see `tune`).
-fn context_params(
-    model: &LlamaModel,
-    n_ctx: u32,
-    threads: i32,
-    flash: FlashAttention,
-) -> (LlamaContextParams, u32) {
-    let n_ctx = context_size(model, n_ctx);
-    let flash = match flash {
-        FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
-        FlashAttention::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
-        FlashAttention::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
-    };
-    let ctx_params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(n_ctx))
-        .with_n_batch(n_ctx.min(2048))
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads)
-        .with_n_seq_max(MAX_PARALLEL)
-        .with_kv_unified(true)
-        .with_flash_attention_policy(flash);
-    (ctx_params, n_ctx)
-}
-
-/// The context a model gets for `n_ctx` asked: within what it was trained for.
-fn context_size(model: &LlamaModel, n_ctx: u32) -> u32 {
-    n_ctx.clamp(64, model.n_ctx_train().max(64))
-}
-
 /// Flash attention for a model about to be served in a context of `n_ctx`: the config's, else
 /// what was measured on this machine before, else off until it is measured (`tuning` holds what
 /// to measure).
@@ -279,19 +182,18 @@ fn plan_flash(
     params: &LoadParams,
     cores: u32,
     n_ctx: u32,
-) -> (FlashAttention, String, Option<Tuning>, SecondContext) {
-    let none = SecondContext::default();
+    layers: u32,
+) -> (FlashAttention, String, Option<Tuning>) {
     if params.flash_attention != FlashAttention::Auto {
-        return (params.flash_attention, "config".into(), None, none);
+        return (params.flash_attention, "config".into(), None);
     }
-    let Some(tuning) = Tuning::new(params, cores, n_ctx) else {
+    let Some(tuning) = Tuning::new(params, cores, n_ctx, layers) else {
         // Nowhere to remember a measurement: measuring at every start would cost more than
         // it saves. Off is what llama.cpp did before `auto`.
         return (
             FlashAttention::Off,
             "not measured: no state directory".into(),
             None,
-            none,
         );
     };
     match tuning.memory.recall(&tuning.key) {
@@ -299,54 +201,8 @@ fn plan_flash(
             measured.choice,
             format!("measured here before; {}", measured.summary()),
             None,
-            SecondContext::measured(&measured),
         ),
-        None => (
-            FlashAttention::Off,
-            "to be measured".into(),
-            Some(tuning),
-            none,
-        ),
-    }
-}
-
-/// What a second context with flash attention on is for, beside one generating without it.
-#[derive(Debug, Clone, Copy, Default)]
-struct SecondContext {
-    /// Reading long prompts (`tune::Measurement::reads_with_flash`).
-    reads: bool,
-    /// Generating answers whose context stays under this many tokens
-    /// (`tune::Measurement::flash_generates_below`); 0: none.
-    generates_below: u32,
-}
-
-impl SecondContext {
-    fn measured(measured: &tune::Measurement) -> Self {
-        SecondContext {
-            reads: measured.reads_with_flash(),
-            generates_below: measured.flash_generates_below(),
-        }
-    }
-
-    /// With the environment's overrides (`READ_WITH_FLASH_ENV`, `FLASH_GENERATES_BELOW_ENV`).
-    fn overridden(self) -> Self {
-        let reads = match std::env::var(READ_WITH_FLASH_ENV).as_deref() {
-            Ok("1") => true,
-            Ok("0") => false,
-            _ => self.reads,
-        };
-        let generates_below = std::env::var(FLASH_GENERATES_BELOW_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(self.generates_below);
-        SecondContext {
-            reads,
-            generates_below,
-        }
-    }
-
-    fn wanted(self) -> bool {
-        self.reads || self.generates_below > 0
+        None => (FlashAttention::Off, "to be measured".into(), Some(tuning)),
     }
 }
 
@@ -365,11 +221,16 @@ impl Tuning {
     /// Nothing measured yet for `params`' model on `cores` threads in a context of `n_ctx`;
     /// None when there is nowhere to remember it (no state directory named) or the model file
     /// cannot be read.
-    fn new(params: &LoadParams, cores: u32, n_ctx: u32) -> Option<Tuning> {
+    fn new(params: &LoadParams, cores: u32, n_ctx: u32, layers: u32) -> Option<Tuning> {
         let file = std::env::var_os(tune::TUNING_FILE_ENV)?;
         let sweep = tune::sweep(n_ctx);
+        let placed = placement(layers, params.n_gpu_layers)
+            .iter()
+            .map(|p| format!("{} {}", p.device, p.layers))
+            .collect::<Vec<_>>()
+            .join(", ");
         Some(Tuning {
-            key: tune::Key::new(&params.model, cores, &sweep.depths)?,
+            key: tune::Key::new(&params.model, cores, &sweep.depths, &placed)?,
             sweep,
             memory: tune::Memory::new(file.into()),
             done: Vec::new(),
@@ -536,14 +397,13 @@ fn measure(
     if measured.choice != session.flash_attention {
         session.set_flash(backend, params, measured.choice)?;
     }
-    session.set_reader(backend, params, SecondContext::measured(&measured));
     out.send(&Event::SettingsChosen(session.settings()))?;
     Ok(None)
 }
 
 /// The bench draft, repeated to `needed` tokens: the text the measurement reads.
 fn sweep_tokens(model: &LlamaModel, needed: usize) -> Vec<LlamaToken> {
-    const TEXT: &str = include_str!("../../defaults/bench-draft.md");
+    const TEXT: &str = include_str!("../../../defaults/bench-draft.md");
     let piece = model.vocab().tokenize(TEXT.as_bytes(), false, false);
     piece.iter().copied().cycle().take(needed.max(1)).collect()
 }
@@ -566,7 +426,8 @@ fn serve(
         None => cores,
     };
     let n_ctx = context_size(model, params.n_ctx);
-    let (flash, chosen_by, mut tuning, second) = plan_flash(params, cores as u32, n_ctx);
+    let layers = model.n_layer() + 1;
+    let (flash, chosen_by, mut tuning) = plan_flash(params, cores as u32, n_ctx, layers);
     let (ctx_params, n_ctx) = context_params(model, n_ctx, threads, flash);
     let ctx = match model.new_context(backend, ctx_params) {
         Ok(ctx) => ctx,
@@ -579,7 +440,6 @@ fn serve(
     };
     let chat_template = model.chat_template(None).ok();
     let mut session = Session::new(model, ctx, chat_template, threads, (flash, chosen_by));
-    session.set_reader(backend, params, second);
     announce(&session, params, load_ms, out)?;
 
     let mut next: Option<Request> = None;
@@ -600,7 +460,7 @@ fn serve(
             Request::Cancel { .. } => {}
             Request::Measure { again } => {
                 if again && tuning.is_none() {
-                    tuning = Tuning::new(params, cores as u32, n_ctx);
+                    tuning = Tuning::new(params, cores as u32, n_ctx, layers);
                 }
                 if tuning.is_some() {
                     next = measure(&mut session, backend, params, &mut tuning, requests, out)?;
@@ -986,31 +846,6 @@ struct Session<'m> {
     /// The start of the writer's text where the last over-long draft was cut, so the next
     /// prompt cuts at the same place and its cached prefix stays valid.
     anchor: Option<String>,
-    /// What a context of its own with flash attention is kept for (nothing unless `reader`
-    /// is there), and that context once made.
-    second: SecondContext,
-    reader: Option<Reader<'m>>,
-    /// While a request is generated in the reader, the two contexts trade places (see
-    /// `swap_contexts`): `ctx` is then the one with flash attention.
-    swapped: bool,
-}
-
-/// A context with flash attention beside a generating context without it. It reads long
-/// prompts, whose cache is then moved over, its values transposed (`kv_layout`), and it
-/// generates the answers to short ones, where it measured faster.
-struct Reader<'m> {
-    ctx: LlamaContext<'m>,
-    /// The tokens whose KV entries its sequence 0 holds, in order.
-    evaluated: Vec<LlamaToken>,
-}
-
-/// What reading a prompt in the reader came to.
-enum ReaderRead {
-    /// The generating context now holds this many of the prompt's tokens (the reader was not
-    /// used, or was and its cache moved over, or moving failed and the generating context
-    /// starts over).
-    Holds(usize),
-    Cancelled,
 }
 
 impl<'m> Session<'m> {
@@ -1048,44 +883,6 @@ impl<'m> Session<'m> {
             piece_shape,
             line_breaks,
             anchor: None,
-            second: SecondContext::default(),
-            reader: None,
-            swapped: false,
-        }
-    }
-
-    /// Keeps a reader context (see `Reader`) for what `measured` says pays here (the
-    /// environment may override it, see `SecondContext::overridden`) when this context
-    /// generates without flash attention, with the session's thread count and as many
-    /// sequences; drops it otherwise. A reader that cannot be made is done without: prompts
-    /// are then read and answered where they always are without one.
-    fn set_reader(&mut self, backend: &LlamaBackend, params: &LoadParams, measured: SecondContext) {
-        let mut second = measured.overridden();
-        if self.flash_attention != FlashAttention::Off {
-            second = SecondContext::default();
-        }
-        self.second = second;
-        self.reader = None;
-        if !second.wanted() {
-            return;
-        }
-        let (ctx_params, _) = context_params(
-            self.model,
-            params.n_ctx,
-            self.threads as i32,
-            FlashAttention::On,
-        );
-        match self.model.new_context(backend, ctx_params) {
-            Ok(ctx) => {
-                self.reader = Some(Reader {
-                    ctx,
-                    evaluated: Vec::new(),
-                })
-            }
-            Err(e) => {
-                self.second = SecondContext::default();
-                eprintln!("quill worker: no second context with flash attention: {e}");
-            }
         }
     }
 
@@ -1101,8 +898,6 @@ impl<'m> Session<'m> {
             n_batch,
             n_ubatch,
             cache_type: "f16".into(),
-            reads_with_flash: self.second.reads,
-            flash_generates_below: self.second.generates_below,
         }
     }
 
@@ -1152,10 +947,6 @@ impl<'m> Session<'m> {
         }
         self.ctx = Some(ctx);
         self.threads = count;
-        if self.reader.is_some() {
-            // Its cache goes: it starts again at the next request it serves.
-            self.set_reader(backend, params, self.second);
-        }
         Ok(())
     }
 
@@ -1403,60 +1194,20 @@ impl<'m> Session<'m> {
         let (tokens, dropped) = self.prompt_tokens(prompt, reserve, &mut anchor, out)?;
         self.anchor = anchor;
         if !options.reuse_prefix {
-            // A request that reuses nothing reads from nothing, in either context.
+            // A request that reuses nothing reads from nothing.
             let ctx = self.ctx.as_mut().context("the model has no context")?;
             keep_prefix(ctx, &mut self.evaluated, 0);
-            if let Some(reader) = self.reader.as_mut() {
-                keep_prefix(&mut reader.ctx, &mut reader.evaluated, 0);
-            }
-        }
-        let with_flash = self.generates_with_flash(&tokens, reserve);
-        if with_flash {
-            self.swap_contexts();
         }
         let stats = GenerationStats {
             prompt_tokens: tokens.len() as u32,
             dropped_tokens: dropped as u32,
-            with_flash: with_flash || self.flash_attention == FlashAttention::On,
+            with_flash: self.flash_attention == FlashAttention::On,
             ..self.unstarted_stats()
         };
-        let result = self.generate_waves(job, &tokens, stats, sampling, options, control, out);
-        if with_flash {
-            self.swap_contexts();
-        }
-        result
+        self.generate_waves(job, &tokens, stats, sampling, options, control, out)
     }
 
-    /// Whether this request is answered in the reader, with flash attention on: where that was
-    /// measured to generate faster (the prompt and half the answer stay under
-    /// `second.generates_below` tokens), unless the reader would have much more of the prompt
-    /// to read than this context (a writer whose draft shrank back under the depth waits no
-    /// longer for it); a little more reading there is won back by the faster answer.
-    fn generates_with_flash(&self, tokens: &[LlamaToken], answer: usize) -> bool {
-        let Some(reader) = &self.reader else {
-            return false;
-        };
-        let depth = tokens.len() + answer / 2;
-        if depth >= self.second.generates_below as usize {
-            return false;
-        }
-        let here = shared_prefix(&self.evaluated, tokens);
-        let there = shared_prefix(&reader.evaluated, tokens);
-        there + answer / 4 >= here
-    }
-
-    /// The two contexts trade places (and what each holds): `ctx` generates, so the reader
-    /// becomes it for a request answered with flash attention, and back after it.
-    fn swap_contexts(&mut self) {
-        if let (Some(ctx), Some(reader)) = (self.ctx.as_mut(), self.reader.as_mut()) {
-            std::mem::swap(ctx, &mut reader.ctx);
-            std::mem::swap(&mut self.evaluated, &mut reader.evaluated);
-            self.swapped = !self.swapped;
-        }
-    }
-
-    /// The prompt read (in the reader first where that pays) and the variants generated, wave
-    /// after wave.
+    /// The prompt read and the variants generated, wave after wave.
     #[allow(clippy::too_many_arguments)]
     fn generate_waves(
         &mut self,
@@ -1477,17 +1228,19 @@ impl<'m> Session<'m> {
         let mut start = 0;
         while start < job.variants {
             let prompt_started = Instant::now();
-            let mut reused = self.reuse_prefix(tokens, reuse)?;
-            let from = reused;
+            let reused = self.reuse_prefix(tokens, reuse)?;
             if start == 0 {
                 stats.reused_tokens = reused as u32;
-                match self.read_in_reader(job, tokens, reused, control, out)? {
-                    ReaderRead::Holds(held) => reused = held,
-                    ReaderRead::Cancelled => return Ok(()),
-                }
             }
-            let read = (from, prompt_started);
-            if !self.read_prompt(job, tokens, reused, read, control, out, &mut stats)? {
+            if !self.read_prompt(
+                job,
+                tokens,
+                reused,
+                prompt_started,
+                control,
+                out,
+                &mut stats,
+            )? {
                 return Ok(());
             }
             let end = (start + wave).min(job.variants);
@@ -1503,15 +1256,14 @@ impl<'m> Session<'m> {
     }
 
     /// Decodes the prompt after the `reused` tokens the cache holds, reporting progress;
-    /// false when cancelled meanwhile. The request's reading speed counts the tokens after
-    /// `from` since `prompt_started` (a reader may have read most of them).
+    /// false when cancelled meanwhile.
     #[allow(clippy::too_many_arguments)]
     fn read_prompt(
         &mut self,
         job: &Job,
         tokens: &[LlamaToken],
         reused: usize,
-        (from, prompt_started): (usize, Instant),
+        prompt_started: Instant,
         control: &mut Control,
         out: &mut EventWriter,
         stats: &mut GenerationStats,
@@ -1531,132 +1283,9 @@ impl<'m> Session<'m> {
         }
         if stats.prompt_tokens_per_s == 0.0 {
             let prompt_secs = prompt_started.elapsed().as_secs_f64();
-            stats.prompt_tokens_per_s = (tokens.len() - from) as f64 / prompt_secs.max(1e-9);
+            stats.prompt_tokens_per_s = (tokens.len() - reused) as f64 / prompt_secs.max(1e-9);
         }
         Ok(true)
-    }
-
-    /// Reads a long prompt in the reader (flash attention on) and moves its cache to the
-    /// generating context, when one is kept and the read is long enough to pay for the move:
-    /// all of the prompt but its last token, which the generating context decodes itself for
-    /// the logits. Returns how many of the prompt's tokens the generating context then holds.
-    fn read_in_reader(
-        &mut self,
-        job: &Job,
-        tokens: &[LlamaToken],
-        reused: usize,
-        control: &mut Control,
-        out: &mut EventWriter,
-    ) -> Result<ReaderRead> {
-        let target = tokens.len().saturating_sub(1);
-        let new_here = target.saturating_sub(reused);
-        let reads_faster = self.second.reads;
-        let Some(reader) = self.reader.as_mut().filter(|_| !self.swapped) else {
-            return Ok(ReaderRead::Holds(reused));
-        };
-        // A request that reuses nothing found it emptied (`generate`).
-        let common = shared_prefix(&reader.evaluated, &tokens[..target]);
-        // Where it reads faster: only where it reads about as much as the generating context
-        // would (that one is a token ahead after every read, as it decoded the prompt's last
-        // token itself, and holds what it generated), so a little more is read here, within
-        // what flash attention gains. Where it reads no faster (it is kept to answer short
-        // prompts), only where it holds much of what the generating context lacks: a draft
-        // that grew past `second.generates_below` is not read again from its start.
-        let worth = if reads_faster {
-            target - common <= new_here + new_here / 16
-        } else {
-            (target - common) * 4 <= new_here * 3
-        };
-        if new_here < READER_MIN_TOKENS || !worth {
-            return Ok(ReaderRead::Holds(reused));
-        }
-        let common = keep_prefix(&mut reader.ctx, &mut reader.evaluated, common);
-        let started = Instant::now();
-        let mut read = |done: usize| {
-            out.send(&Event::PromptRead {
-                job: job.id,
-                read: (common + done) as u32,
-                total: tokens.len() as u32,
-                tokens_per_s: done as f64 / started.elapsed().as_secs_f64().max(1e-9),
-            })
-        };
-        let span = (&mut self.batch, &mut reader.evaluated);
-        // More follows (the move, the last token): every chunk reports and may be cancelled.
-        if !decode_after(
-            &mut reader.ctx,
-            span,
-            &tokens[common..target],
-            true,
-            control,
-            &mut read,
-        )? {
-            return Ok(ReaderRead::Cancelled);
-        }
-        let moved = started.elapsed();
-        match self.move_reader_cache(reused, target) {
-            Ok(()) => {
-                self.evaluated = tokens[..target].to_vec();
-                eprintln!(
-                    "quill worker: read {} tokens with flash attention in {:.0} ms, cache of {} \
-                     of {} moved in {:.0} ms",
-                    target - common,
-                    moved.as_secs_f64() * 1000.0,
-                    target - reused,
-                    target,
-                    (started.elapsed() - moved).as_secs_f64() * 1000.0
-                );
-                Ok(ReaderRead::Holds(target))
-            }
-            Err(e) => {
-                // Never a wrong cache: the generating context starts over and reads it all,
-                // and this worker reads and generates in that one context from now on.
-                eprintln!(
-                    "quill worker: the cache read with flash attention could not be moved \
-                     ({e:#}); prompts are read and answered without it from now on"
-                );
-                self.reader = None;
-                self.second = SecondContext::default();
-                self.ctx_mut()?.clear_kv_cache();
-                self.evaluated.clear();
-                Ok(ReaderRead::Holds(0))
-            }
-        }
-    }
-
-    /// Positions `from..to` of the reader's sequence 0, their values transposed, after the
-    /// `from` the generating context's sequence 0 holds (the same tokens: both are prefixes of
-    /// one prompt). Only what the generating context lacks is copied, so a paragraph read at
-    /// the end of a long draft moves a paragraph's cache, not the draft's.
-    fn move_reader_cache(&mut self, from: usize, to: usize) -> Result<()> {
-        // llama.cpp serialises whole sequences: the span goes through a sequence of its own in
-        // each context, free between requests (variants use it only while they run).
-        const CARRIER: i32 = 1;
-        anyhow::ensure!(self.n_seq_max > 1, "one sequence only: nothing to carry in");
-        let (from, to) = (u32::try_from(from)?, u32::try_from(to)?);
-        let reader = self.reader.as_mut().context("no reader")?;
-        // One cache holds every sequence: this marks the cells as the carrier's too, copying
-        // nothing.
-        reader
-            .ctx
-            .copy_kv_cache_seq(0, CARRIER, Some(from), Some(to))
-            .map_err(|e| anyhow!("marking the cells to move: {e}"))?;
-        let state = sequence_state(&reader.ctx, CARRIER);
-        let _ = reader
-            .ctx
-            .clear_kv_cache_seq(Some(CARRIER as u32), None, None);
-        let state = kv_layout::untransposed_to_transposed(&state?, self.model.n_layer())?;
-        let ctx = self.ctx_mut()?;
-        let _ = ctx.clear_kv_cache_seq(Some(0), Some(from), None);
-        let _ = ctx.clear_kv_cache_seq(Some(CARRIER as u32), None, None);
-        // SAFETY: `state` is llama.cpp's own serialisation, checked and converted field by
-        // field by `kv_layout`; llama.cpp checks the sizes again and refuses (returns 0, never
-        // aborts) a state that does not fit this context.
-        let flags = LlamaStateSeqFlags::empty();
-        let loaded = unsafe { ctx.state_seq_set_data_ext(&state, CARRIER, flags) };
-        anyhow::ensure!(loaded, "llama.cpp refused the converted cache");
-        let joined = ctx.copy_kv_cache_seq(CARRIER, 0, None, None);
-        let _ = ctx.clear_kv_cache_seq(Some(CARRIER as u32), None, None);
-        joined.map_err(|e| anyhow!("joining the moved cells to the sequence: {e}"))
     }
 
     /// Samples and streams the variants `variants` side by side after the decoded prompt, each
@@ -1846,21 +1475,6 @@ impl<'m> Session<'m> {
             with_flash: false,
         }
     }
-}
-
-/// Sequence `seq` of `ctx` as llama.cpp serialises it.
-fn sequence_state(ctx: &LlamaContext, seq: i32) -> Result<Vec<u8>> {
-    let flags = LlamaStateSeqFlags::empty();
-    let size = ctx.state_seq_get_size_ext(seq, flags);
-    let mut state = vec![0u8; size];
-    // SAFETY: `state` holds the `size` bytes llama.cpp just said the sequence takes, and the
-    // context is not decoding meanwhile (this thread owns it).
-    let written = unsafe { ctx.state_seq_get_data_ext(state.as_mut_ptr(), seq, flags) };
-    anyhow::ensure!(
-        written == size,
-        "llama.cpp wrote {written} of {size} bytes of the cache"
-    );
-    Ok(state)
 }
 
 /// How many tokens `a` and `b` start with alike.

@@ -17,8 +17,8 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 use serde::{Deserialize, Serialize};
 
-use super::protocol::LoadParams;
-use super::worker::{load_model, thread_count};
+use super::load::{load_model, thread_count};
+use crate::engine::protocol::LoadParams;
 
 /// What to time: prompts of `pp_tokens` and generations of `tg_tokens` after each depth.
 #[derive(Debug, Clone, PartialEq)]
