@@ -9,7 +9,7 @@ run: deps model build
 
 # tests/remote.rs runs the remote engine against a real llama-server: scripts/llama-server builds
 # it once a machine (cached outside the clone) and says where it is.
-test: deps model llama-build
+test: deps model llama-build lint
 	QUILL_LLAMA_SERVER="$$(scripts/llama-server)" $(CARGO) test --release --all-targets
 
 # The fault rounds at length: 50 rounds of kill -9 at random moments (5 in make test),

@@ -470,6 +470,11 @@ fn print_table(r: &BenchReport) {
         );
     }
     println!();
+    print_figures(r);
+}
+
+/// The second table: first tokens, variants and memory, each against its target.
+fn print_figures(r: &BenchReport) {
     println!("| test                                   |        value | target   |");
     println!("|----------------------------------------|--------------|----------|");
     let row = |name: &str, value: String, target: &str| {

@@ -626,17 +626,19 @@ pub fn stream_jobs(
             options,
         })
         .map_err(|e| Failure::engine(format!("{e:#}")))?;
-    let mut texts = vec![String::new(); count];
-    let mut first_tokens = vec![None; count];
-    let mut cancelled = vec![false; count];
-    let mut ended: Vec<Option<(GenerationStats, Instant)>> = vec![None; count];
-    let mut reading_shown = false;
+    let mut runs = Runs {
+        texts: vec![String::new(); count],
+        first_tokens: vec![None; count],
+        cancelled: vec![false; count],
+        ended: vec![None; count],
+        reading_shown: false,
+    };
     let index_of = |id: JobId| {
         id.checked_sub(job)
             .map(|k| k as usize)
             .filter(|&k| k < count)
     };
-    while ended.iter().any(Option::is_none) {
+    while runs.ended.iter().any(Option::is_none) {
         let Some(event) = engine.recv_timeout(WATCHDOG) else {
             engine.kill();
             return Err(Failure::engine(format!(
@@ -649,21 +651,57 @@ pub fn stream_jobs(
             continue; // a stale event of an earlier job
         }
         let variant = variant.flatten().unwrap_or(0);
+        if let Some(cancel) = runs.on_event(event, variant, on_text)? {
+            engine
+                .send(&Request::Cancel {
+                    job: job + cancel as JobId,
+                })
+                .map_err(|e| Failure::engine(format!("{e:#}")))?;
+        }
+    }
+    Ok(runs
+        .texts
+        .into_iter()
+        .zip(runs.first_tokens)
+        .zip(runs.ended.into_iter().flatten())
+        .map(|((text, first_token), (stats, finished))| JobRun {
+            text,
+            stats,
+            sent,
+            first_token,
+            finished,
+        })
+        .collect())
+}
+
+/// The variants of one request as their events come.
+struct Runs {
+    texts: Vec<String>,
+    first_tokens: Vec<Option<Instant>>,
+    cancelled: Vec<bool>,
+    ended: Vec<Option<(GenerationStats, Instant)>>,
+    /// The prompt's reading progress is on stderr's last line, to be cleared.
+    reading_shown: bool,
+}
+
+impl Runs {
+    /// Takes one event of `variant`; the variant to cancel when `on_text` wants no more of it.
+    fn on_event(
+        &mut self,
+        event: Event,
+        variant: usize,
+        on_text: &mut dyn FnMut(usize, &str) -> Result<bool, Failure>,
+    ) -> Result<Option<usize>, Failure> {
         match event {
             Event::TokenGenerated { text: piece, .. } => {
-                if std::mem::take(&mut reading_shown) {
-                    eprint!("\r\x1b[K");
+                self.clear_reading();
+                self.first_tokens[variant].get_or_insert_with(Instant::now);
+                let cancel = !on_text(variant, &piece)? && !self.cancelled[variant];
+                self.texts[variant].push_str(&piece);
+                if cancel {
+                    self.cancelled[variant] = true;
+                    return Ok(Some(variant));
                 }
-                first_tokens[variant].get_or_insert_with(Instant::now);
-                if !on_text(variant, &piece)? && !cancelled[variant] {
-                    cancelled[variant] = true;
-                    engine
-                        .send(&Request::Cancel {
-                            job: job + variant as JobId,
-                        })
-                        .map_err(|e| Failure::engine(format!("{e:#}")))?;
-                }
-                texts[variant].push_str(&piece);
             }
             Event::PromptRead {
                 read,
@@ -676,14 +714,12 @@ pub fn stream_jobs(
                     eprint!(
                         "\rquill: reading the prompt: {read} of {total} tokens, {tokens_per_s:.0} t/s "
                     );
-                    reading_shown = true;
+                    self.reading_shown = true;
                 }
             }
             Event::GenerationFinished { stats, .. } => {
-                if std::mem::take(&mut reading_shown) {
-                    eprint!("\r\x1b[K");
-                }
-                ended[variant] = Some((stats, Instant::now()));
+                self.clear_reading();
+                self.ended[variant] = Some((stats, Instant::now()));
             }
             Event::GenerationFailed { reason, .. } => {
                 return Err(Failure::engine(format!("generation failed: {reason}")));
@@ -701,19 +737,14 @@ pub fn stream_jobs(
             | Event::SettingsChosen(_)
             | Event::SystemDescribed { .. } => {}
         }
+        Ok(None)
     }
-    Ok(texts
-        .into_iter()
-        .zip(first_tokens)
-        .zip(ended.into_iter().flatten())
-        .map(|((text, first_token), (stats, finished))| JobRun {
-            text,
-            stats,
-            sent,
-            first_token,
-            finished,
-        })
-        .collect())
+
+    fn clear_reading(&mut self) {
+        if std::mem::take(&mut self.reading_shown) {
+            eprint!("\r\x1b[K");
+        }
+    }
 }
 
 /// The `--stats` line: totals over all variants, rates from their sums.

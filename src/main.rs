@@ -55,53 +55,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 action_with("ask", &values, &io, &settings)
             }
         }
-        Some(CliCommand::Bench {
-            editor: true, json, ..
-        }) => quill::bench::editor::run(json).map_err(Failure::engine),
-        Some(CliCommand::Bench {
-            assistant: true,
-            json,
-            ..
-        }) => {
-            let worker = quill::engine::WorkerCommand::current_exe(
-                settings.paths.worker_log(),
-                &settings.paths.tuning_file(),
-            )
-            .map_err(|e| Failure::engine(format!("{e:#}")))?;
-            quill::bench::assistant::run(&settings.config, settings.model.clone(), worker, json)
-                .map_err(Failure::engine)
-        }
-        Some(CliCommand::Bench {
-            busy: true, json, ..
-        }) => quill::bench::busy::run(&settings, json),
-        Some(CliCommand::Bench {
-            quality: true,
-            json,
-            threads,
-            seeds,
-            only,
-            limit,
-            out,
-            answers,
-            ..
-        }) => quill::bench::quality::run(
-            &settings,
-            &quill::bench::quality::Options {
-                seeds,
-                only,
-                limit,
-                out,
-                json,
-                threads,
-                answers,
-            },
-        ),
-        Some(CliCommand::Bench {
-            json,
-            threads,
-            rounds,
-            ..
-        }) => quill::bench::run(&settings, threads, rounds, json),
+        Some(command @ CliCommand::Bench { .. }) => bench(command, &settings),
         Some(CliCommand::Template { action }) => template(action, &settings),
         Some(CliCommand::Model { action }) => model(action, &settings),
         Some(CliCommand::Doctor) => quill::doctor::run(&settings, cli.model.as_deref()),
@@ -114,6 +68,60 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Some(CliCommand::Worker) => Ok(()),
         None => editor(cli.file, &settings),
+    }
+}
+
+/// `quill bench` and its kinds.
+fn bench(command: CliCommand, settings: &Settings) -> Result<(), Failure> {
+    match command {
+        CliCommand::Bench {
+            editor: true, json, ..
+        } => quill::bench::editor::run(json).map_err(Failure::engine),
+        CliCommand::Bench {
+            assistant: true,
+            json,
+            ..
+        } => {
+            let worker = quill::engine::WorkerCommand::current_exe(
+                settings.paths.worker_log(),
+                &settings.paths.tuning_file(),
+            )
+            .map_err(|e| Failure::engine(format!("{e:#}")))?;
+            quill::bench::assistant::run(&settings.config, settings.model.clone(), worker, json)
+                .map_err(Failure::engine)
+        }
+        CliCommand::Bench {
+            busy: true, json, ..
+        } => quill::bench::busy::run(settings, json),
+        CliCommand::Bench {
+            quality: true,
+            json,
+            threads,
+            seeds,
+            only,
+            limit,
+            out,
+            answers,
+            ..
+        } => quill::bench::quality::run(
+            settings,
+            &quill::bench::quality::Options {
+                seeds,
+                only,
+                limit,
+                out,
+                json,
+                threads,
+                answers,
+            },
+        ),
+        CliCommand::Bench {
+            json,
+            threads,
+            rounds,
+            ..
+        } => quill::bench::run(settings, threads, rounds, json),
+        _ => Ok(()),
     }
 }
 

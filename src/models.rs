@@ -98,29 +98,8 @@ fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// `quill model list`: a table, or JSON.
-pub fn print_list(settings: &Settings, json: bool) -> Result<(), Failure> {
-    let rows = list(settings);
-    if json {
-        #[derive(Serialize)]
-        struct Row<'a> {
-            #[serde(flatten)]
-            facts: &'a ModelFacts,
-            in_use: bool,
-        }
-        let rows: Vec<Row> = rows
-            .iter()
-            .map(|(facts, in_use)| Row {
-                facts,
-                in_use: *in_use,
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        );
-        return Ok(());
-    }
+/// The models as a table: a row each, columns as wide as their widest cell.
+fn print_table(rows: &[(ModelFacts, bool)]) {
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|(f, in_use)| {
@@ -173,6 +152,32 @@ pub fn print_list(settings: &Settings, json: bool) -> Result<(), Failure> {
     for row in &cells {
         println!("{}", line(row));
     }
+}
+
+/// `quill model list`: a table, or JSON.
+pub fn print_list(settings: &Settings, json: bool) -> Result<(), Failure> {
+    let rows = list(settings);
+    if json {
+        #[derive(Serialize)]
+        struct Row<'a> {
+            #[serde(flatten)]
+            facts: &'a ModelFacts,
+            in_use: bool,
+        }
+        let rows: Vec<Row> = rows
+            .iter()
+            .map(|(facts, in_use)| Row {
+                facts,
+                in_use: *in_use,
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    print_table(&rows);
     println!(
         "\n* in use (set by {}). Models folder: {}",
         model_source(settings),

@@ -524,49 +524,61 @@ impl PromptTemplate {
                 }
                 Prompt::Completion { parts }
             }
-            PromptMode::Chat => {
-                let mut messages = Vec::new();
-                let mut system = match &self.system {
-                    Some(system) => render_plain(system, &fields)
-                        .with_context(|| format!("system prompt of {}", self.id))?,
-                    None => String::new(),
-                };
-                if let Some(language) = language {
-                    // Said in words, last: "in the language of the text" is not enough for a
-                    // small model, which answers Chinese in English.
-                    if !system.is_empty() {
-                        system.push(' ');
-                    }
-                    system.push_str(&format!("You always write your answer in {language}."));
-                }
-                if !system.is_empty() {
-                    messages.push(ChatMessage {
-                        role: "system".into(),
-                        parts: vec![Part::fixed(system)],
-                    });
-                }
-                for example in self.examples.iter().filter(|e| e.shown_for(language)) {
-                    for (role, text) in [("user", &example.input), ("assistant", &example.output)] {
-                        messages.push(ChatMessage {
-                            role: role.into(),
-                            parts: vec![Part::fixed(text.trim().to_string())],
-                        });
-                    }
-                }
-                messages.push(ChatMessage {
-                    role: "user".into(),
-                    parts,
-                });
-                // The assistant's turn begun: the engine opens the turn and goes on from it.
-                if !start.is_empty() {
-                    messages.push(ChatMessage {
-                        role: "assistant".into(),
-                        parts: vec![Part::fixed(start)],
-                    });
-                }
-                Prompt::Chat { messages }
-            }
+            PromptMode::Chat => Prompt::Chat {
+                messages: self.chat_messages(parts, start, &fields, language)?,
+            },
         })
+    }
+
+    /// A chat prompt's turns: the system's (with the answer's language said in words), the
+    /// worked examples, the writer's, and the answer begun.
+    fn chat_messages(
+        &self,
+        parts: Vec<Part>,
+        start: String,
+        fields: &BTreeMap<String, String>,
+        language: Option<&str>,
+    ) -> Result<Vec<ChatMessage>> {
+        let mut messages = Vec::new();
+        let mut system = match &self.system {
+            Some(system) => render_plain(system, fields)
+                .with_context(|| format!("system prompt of {}", self.id))?,
+            None => String::new(),
+        };
+        if let Some(language) = language {
+            // Said in words, last: "in the language of the text" is not enough for a small
+            // model, which answers Chinese in English.
+            if !system.is_empty() {
+                system.push(' ');
+            }
+            system.push_str(&format!("You always write your answer in {language}."));
+        }
+        if !system.is_empty() {
+            messages.push(ChatMessage {
+                role: "system".into(),
+                parts: vec![Part::fixed(system)],
+            });
+        }
+        for example in self.examples.iter().filter(|e| e.shown_for(language)) {
+            for (role, text) in [("user", &example.input), ("assistant", &example.output)] {
+                messages.push(ChatMessage {
+                    role: role.into(),
+                    parts: vec![Part::fixed(text.trim().to_string())],
+                });
+            }
+        }
+        messages.push(ChatMessage {
+            role: "user".into(),
+            parts,
+        });
+        // The assistant's turn begun: the engine opens the turn and goes on from it.
+        if !start.is_empty() {
+            messages.push(ChatMessage {
+                role: "assistant".into(),
+                parts: vec![Part::fixed(start)],
+            });
+        }
+        Ok(messages)
     }
 
     /// What the answer starts with: the `prefill`, rendered with the fields and the writer's

@@ -496,7 +496,47 @@ impl Suggestion {
             .collect();
         let mut notes = variant.notes.clone();
         notes.extend(finished.notes);
-        if let VariantState::Done(stats) = &state
+        self.add_reading_notes(&state, &mut notes);
+        let verdict = match self.finishing.check(&finished.text, &kept) {
+            // A rewrite the writer's token limit cut short covers a part of the passage: the
+            // share of the whole it keeps says nothing of its meaning.
+            Err(Refused::LostMeaning(_)) if stop == StopReason::MaxTokens => Ok(()),
+            verdict => verdict,
+        };
+        if let Err(refused) = verdict {
+            if let Some(share) = refused.share() {
+                let variant = Variant {
+                    text: finished.text.clone(),
+                    state: state.clone(),
+                    cut: finished.cut,
+                    notes: notes.clone(),
+                };
+                self.consider_fallback(share, &refused, variant);
+            }
+            self.variants.remove(index);
+            for stream in &mut self.jobs {
+                if stream.index > index {
+                    stream.index -= 1;
+                }
+            }
+            self.dropped += 1;
+            self.retry_temperature = Some(self.next_temperature(&refused));
+            self.refusals.push(refused.to_string());
+            self.current = self.current.min(self.variants.len().saturating_sub(1));
+            return self.fall_back(index);
+        }
+        let variant = &mut self.variants[index];
+        variant.text = finished.text;
+        variant.cut = finished.cut;
+        variant.notes = notes;
+        variant.state = state;
+        Finished::Kept
+    }
+
+    /// What the writer is told of how much of the text was read: a prompt cut to fit the
+    /// context, or a long text summarised part by part.
+    fn add_reading_notes(&self, state: &VariantState, notes: &mut Vec<String>) {
+        if let VariantState::Done(stats) = state
             && stats.dropped_tokens > 0
             && !self.finishing.source.is_empty()
         {
@@ -525,47 +565,22 @@ impl Suggestion {
                 )
             });
         }
-        let verdict = match self.finishing.check(&finished.text, &kept) {
-            // A rewrite the writer's token limit cut short covers a part of the passage: the
-            // share of the whole it keeps says nothing of its meaning.
-            Err(Refused::LostMeaning(_)) if stop == StopReason::MaxTokens => Ok(()),
-            verdict => verdict,
-        };
-        if let Err(refused) = verdict {
-            if let Some(share) = refused.share() {
-                let best = self.best_wandered.as_ref().is_none_or(|(b, _)| share > *b);
-                if best {
-                    let mut notes = notes.clone();
-                    notes.push(format!("{refused}: none of the tries did better; check it"));
-                    self.best_wandered = Some((
-                        share,
-                        Variant {
-                            text: finished.text.clone(),
-                            state: state.clone(),
-                            cut: finished.cut,
-                            notes,
-                        },
-                    ));
-                }
-            }
-            self.variants.remove(index);
-            for stream in &mut self.jobs {
-                if stream.index > index {
-                    stream.index -= 1;
-                }
-            }
-            self.dropped += 1;
-            self.retry_temperature = Some(self.next_temperature(&refused));
-            self.refusals.push(refused.to_string());
-            self.current = self.current.min(self.variants.len().saturating_sub(1));
-            return self.fall_back(index);
+    }
+
+    /// Keeps a refused `variant` that kept `share` per cent of its passage, if no refused one
+    /// kept more, to offer when no try does better (see `fall_back`).
+    fn consider_fallback(&mut self, share: u32, refused: &Refused, mut variant: Variant) {
+        if self
+            .best_wandered
+            .as_ref()
+            .is_some_and(|(b, _)| share <= *b)
+        {
+            return;
         }
-        let variant = &mut self.variants[index];
-        variant.text = finished.text;
-        variant.cut = finished.cut;
-        variant.notes = notes;
-        variant.state = state;
-        Finished::Kept
+        variant
+            .notes
+            .push(format!("{refused}: none of the tries did better; check it"));
+        self.best_wandered = Some((share, variant));
     }
 
     /// After a refusal: when the tries are spent and nothing was kept, the answer that

@@ -231,6 +231,7 @@ fn start_recovering(home: &Home, file: &Path, on_disk: &str, with_model: bool) -
 /// version or the new one (never a mix, never partial, never empty), and no worker outlives
 /// the editor.
 #[test]
+#[allow(clippy::too_many_lines)] // test code: one scenario, told in order
 fn kill_9_at_random_moments_loses_nothing_journaled_and_never_tears_the_file() {
     let home = Home::new();
     let file = home.dir.path().join("soak.md");

@@ -351,6 +351,8 @@ fn fake_server(fault: Fault, models_too: bool) -> String {
     url
 }
 
+// Test code, outside the 80-line rule: the scripted server reads best as one script.
+#[allow(clippy::too_many_lines)]
 fn answer(mut stream: TcpStream, fault: Fault, models_too: bool) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();

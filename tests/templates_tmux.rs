@@ -23,6 +23,7 @@ fn open_form(tmux: &Tmux, name: &str, title: &str) -> String {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // test code: one scenario, told in order
 fn fill_the_tagline_form_accept_a_variant_and_save_a_preset() {
     let home = Home::new();
     let file = home.dir.path().join("launch.md");

@@ -336,6 +336,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines)] // a test: one user story, told in order
     fn a_filled_form_streams_copy_within_its_limit_and_is_remembered() {
         let mut app = ready_app("Draft: ");
         app.doc_mut().move_to(7, false);

@@ -1,9 +1,14 @@
 //! llama.cpp, through `llama_cpp_2`: the only code that touches it. The worker process
-//! (`worker`), loading a model and making its contexts (`load`), the in-process baseline and
+//! (`worker`, with its `channel`s, `session`, `generate`, `tuning` and `describe`), loading a model and making its contexts (`load`), the in-process baseline and
 //! depth sweeps of the benchmark (`sweep`), and reading GGUF headers (`gguf`). Everything else
 //! speaks to it through `engine::protocol`.
 
+mod channel;
+mod describe;
+mod generate;
 pub mod gguf;
 mod load;
+mod session;
 pub mod sweep;
+mod tuning;
 pub mod worker;

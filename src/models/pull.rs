@@ -152,44 +152,14 @@ fn fetch(url: &str, partial: &Path) -> Result<(), Failure> {
                 truncate(partial)?;
                 continue;
             }
-            401 | 403 => {
-                return Err(Failure::engine(format!(
-                    "{url} refused the download (HTTP {status}): the file may be private or \
-                     gated; check the URL, or download it in a browser and `quill model add` it"
-                )));
-            }
-            404 => {
-                return Err(Failure::engine(format!(
-                    "{url} was not found (HTTP 404): check the owner, repository and file name"
-                )));
-            }
-            _ => {
-                return Err(Failure::engine(format!(
-                    "{url} answered HTTP {status}{}",
-                    resume_hint(have)
-                )));
-            }
+            _ => return Err(status_failure(url, status, have)),
         };
         if start == 0 && have > 0 {
             // The server sent the whole file: what was kept is of no use.
             truncate(partial)?;
         }
         if let Some(total) = total {
-            let needed = total.saturating_sub(start) + SPARE_BYTES;
-            let dir = partial.parent().unwrap_or(Path::new("."));
-            if let Some(free) = free_bytes(dir)
-                && free < needed
-            {
-                return Err(Failure::bad_input(format!(
-                    "{} has {} free and this model needs {} more (and {} to spare): free some \
-                     space and pull again{}",
-                    dir.display(),
-                    human_bytes(free),
-                    human_bytes(total.saturating_sub(start)),
-                    human_bytes(SPARE_BYTES),
-                    resume_hint(start)
-                )));
-            }
+            check_room(partial, start, total)?;
         }
         let mut body = response.body_mut().as_reader();
         return receive(&mut body, partial, start, total, url);
@@ -197,6 +167,37 @@ fn fetch(url: &str, partial: &Path) -> Result<(), Failure> {
     Err(Failure::engine(format!(
         "{url} would not serve the file from its start; pull again later"
     )))
+}
+
+/// Whether the disk holding `partial` has room for the rest of a file of `total` bytes, of
+/// which `start` are there.
+fn check_room(partial: &Path, start: u64, total: u64) -> Result<(), Failure> {
+    let needed = total.saturating_sub(start) + SPARE_BYTES;
+    let dir = partial.parent().unwrap_or(Path::new("."));
+    match free_bytes(dir) {
+        Some(free) if free < needed => Err(Failure::bad_input(format!(
+            "{} has {} free and this model needs {} more (and {} to spare): free some space \
+             and pull again{}",
+            dir.display(),
+            human_bytes(free),
+            human_bytes(total.saturating_sub(start)),
+            human_bytes(SPARE_BYTES),
+            resume_hint(start)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Why an answer with HTTP `status` gives no file.
+fn status_failure(url: &str, status: u16, have: u64) -> Failure {
+    Failure::engine(match status {
+        401 | 403 => format!(
+            "{url} refused the download (HTTP {status}): the file may be private or gated; \
+             check the URL, or download it in a browser and `quill model add` it"
+        ),
+        404 => format!("{url} was not found (HTTP 404): check the owner, repository and file name"),
+        _ => format!("{url} answered HTTP {status}{}", resume_hint(have)),
+    })
 }
 
 /// "bytes 100-199/1000" -> (100, Some(1000)); "bytes 100-199/*" -> (100, None).
@@ -275,32 +276,14 @@ fn receive(
                 )));
             }
         };
-        if !checked_magic {
-            // An error page or a login form instead of a model: stop at its first bytes.
-            if received + (n as u64) >= 4 {
-                let mut head = Vec::with_capacity(4);
-                if received > 0 {
-                    let mut kept = [0u8; 4];
-                    File::open(partial)
-                        .and_then(|mut f| f.read(&mut kept))
-                        .map(|k| head.extend_from_slice(&kept[..k]))
-                        .map_err(|e| {
-                            Failure::bad_input(format!("cannot read {}: {e}", partial.display()))
-                        })?;
-                }
-                head.extend_from_slice(&buffer[..n]);
-                if !head.starts_with(b"GGUF") {
-                    drop(file);
-                    let _ = std::fs::remove_file(partial);
-                    bar.abandon();
-                    return Err(Failure::bad_input(format!(
-                        "{url} does not serve a GGUF model (it starts with {:?}, maybe a web \
-                         page): check the URL; nothing was kept",
-                        String::from_utf8_lossy(&head[..head.len().min(16)])
-                    )));
-                }
-                checked_magic = true;
+        if !checked_magic && received + (n as u64) >= 4 {
+            if let Err(failure) = check_magic(partial, received, &buffer[..n], url) {
+                drop(file);
+                let _ = std::fs::remove_file(partial);
+                bar.abandon();
+                return Err(failure);
             }
+            checked_magic = true;
         }
         if let Err(e) = file.write_all(&buffer[..n]) {
             let _ = file.sync_all();
@@ -329,6 +312,28 @@ fn receive(
         )));
     }
     Ok(())
+}
+
+/// An error page or a login form instead of a model: stopped at its first bytes. `received`
+/// bytes are in `partial` already, `more` came after them.
+fn check_magic(partial: &Path, received: u64, more: &[u8], url: &str) -> Result<(), Failure> {
+    let mut head = Vec::with_capacity(4);
+    if received > 0 {
+        let mut kept = [0u8; 4];
+        File::open(partial)
+            .and_then(|mut f| f.read(&mut kept))
+            .map(|k| head.extend_from_slice(&kept[..k]))
+            .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", partial.display())))?;
+    }
+    head.extend_from_slice(more);
+    if head.starts_with(b"GGUF") {
+        return Ok(());
+    }
+    Err(Failure::bad_input(format!(
+        "{url} does not serve a GGUF model (it starts with {:?}, maybe a web page): check the \
+         URL; nothing was kept",
+        String::from_utf8_lossy(&head[..head.len().min(16)])
+    )))
 }
 
 /// Checks the whole file and renames it into place; a file that fails is removed.

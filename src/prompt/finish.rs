@@ -135,22 +135,7 @@ impl Finishing {
             };
         }
         if self.shape == Shape::Copy {
-            let finished = copy::finish(text, &self.prefill, self.max_chars);
-            let cut = self
-                .max_chars
-                .is_some_and(|max| copy::unquote(text).chars().count() > max)
-                && !finished.is_empty();
-            if cut {
-                notes.push(format!(
-                    "cut to fit {} characters",
-                    self.max_chars.unwrap_or(0)
-                ));
-            }
-            return Finished {
-                text: finished,
-                cut,
-                notes,
-            };
+            return self.finish_copy(text);
         }
         let original = text;
         let mut text = text.trim().to_string();
@@ -177,41 +162,7 @@ impl Finishing {
         if looped {
             notes.push("cut off where the model began repeating itself".to_string());
         }
-        match self.shape {
-            Shape::Line => {
-                if let Some((first, _)) = text.split_once('\n') {
-                    text = first.trim().to_string();
-                    notes.push("kept the first line".to_string());
-                }
-            }
-            Shape::List => {
-                let (list, made) = as_list(&text, cut_off);
-                if made {
-                    notes.push("made the answer a list".to_string());
-                }
-                if list.dropped_last {
-                    notes.push("dropped an unfinished last point".to_string());
-                }
-                text = list.text;
-            }
-            Shape::Prose | Shape::Copy => {
-                // What is left of a loop ends at its last full sentence, as a cut one does.
-                if (cut_off || looped)
-                    && let Some(end) = last_sentence_end(&text)
-                {
-                    let end = end.min(text.len());
-                    if !text[end..].trim().is_empty() {
-                        notes.push(format!(
-                            "ended at the last full sentence (dropped \"{}\")",
-                            text[end..].trim()
-                        ));
-                        text.truncate(end);
-                    }
-                } else if cut_off && !ends_sentence(&text) {
-                    notes.push("the token limit stopped it mid-sentence".to_string());
-                }
-            }
-        }
+        self.shape_text(&mut text, cut_off, looped, &mut notes);
         if let Some(max) = self.max_drift {
             text = self.keep_corrections(text, max, &mut notes);
         }
@@ -226,6 +177,67 @@ impl Finishing {
             text: format!("{lead}{}", text.trim_end()),
             cut: false,
             notes,
+        }
+    }
+
+    /// Copy: unquoted, unlabelled, cut at a word within `max_chars`.
+    fn finish_copy(&self, text: &str) -> Finished {
+        let mut notes = Vec::new();
+        let finished = copy::finish(text, &self.prefill, self.max_chars);
+        let cut = self
+            .max_chars
+            .is_some_and(|max| copy::unquote(text).chars().count() > max)
+            && !finished.is_empty();
+        if cut {
+            notes.push(format!(
+                "cut to fit {} characters",
+                self.max_chars.unwrap_or(0)
+            ));
+        }
+        Finished {
+            text: finished,
+            cut,
+            notes,
+        }
+    }
+
+    /// Holds `text` to its shape: one line, a list, or prose that ends at a full sentence when
+    /// it was cut off or looped.
+    fn shape_text(&self, text: &mut String, cut_off: bool, looped: bool, notes: &mut Vec<String>) {
+        match self.shape {
+            Shape::Line => {
+                if let Some((first, _)) = text.split_once('\n') {
+                    *text = first.trim().to_string();
+                    notes.push("kept the first line".to_string());
+                }
+            }
+            Shape::List => {
+                let (list, made) = as_list(text, cut_off);
+                if made {
+                    notes.push("made the answer a list".to_string());
+                }
+                if list.dropped_last {
+                    notes.push("dropped an unfinished last point".to_string());
+                }
+                *text = list.text;
+            }
+            Shape::Prose | Shape::Copy => {
+                // What is left of a loop ends at its last full sentence, as a cut one does.
+                if (cut_off || looped)
+                    && let Some(end) = last_sentence_end(text)
+                {
+                    let end = end.min(text.len());
+                    if !text[end..].trim().is_empty() {
+                        notes.push(format!(
+                            "ended at the last full sentence (dropped \"{}\")",
+                            text[end..].trim()
+                        ));
+                        text.truncate(end);
+                    }
+                } else if cut_off && !ends_sentence(text) {
+                    notes.push("the token limit stopped it mid-sentence".to_string());
+                }
+            }
         }
     }
 

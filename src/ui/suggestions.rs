@@ -26,8 +26,47 @@ impl Widget for SuggestionsPane<'_> {
         let theme = self.theme;
         // A long text summarised part by part: which part, and its summary as it streams.
         let parts = s.parts.as_ref().filter(|p| p.in_progress());
+        let mode = if self.focused {
+            Mode::Suggestions
+        } else {
+            Mode::Edit
+        };
+        let border = if self.focused {
+            theme.border_focused
+        } else {
+            theme.border
+        };
+        let text = match parts {
+            Some(p) => p.text.as_str(),
+            None => s.current().map_or("", |v| v.text.as_str()),
+        };
+        let pieces = match &s.target {
+            Target::Replace { original, .. } => Some(diff::diff(original.trim(), text.trim())),
+            Target::Insert { .. } => None,
+        };
+        let title = self.title(border, text, pieces.as_deref());
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(border)
+            .title(Line::from(title))
+            .title_bottom(Span::styled(footer(self.keymap, mode), theme.muted));
+        let lines = self.body(text, pieces.as_deref());
+        let lines = super::wrap::wrap_lines(lines, usize::from(area.width.saturating_sub(2)));
+        Paragraph::new(lines)
+            .block(block)
+            .style(theme.text)
+            .scroll((s.scroll.min(u16::MAX as usize) as u16, 0))
+            .render(area, buf);
+    }
+}
+
+impl SuggestionsPane<'_> {
+    /// What the variant on show is doing: streaming, reading its prompt, done, failed.
+    fn state(&self) -> String {
+        let s = self.suggestion;
+        let parts = s.parts.as_ref().filter(|p| p.in_progress());
         let reading = s.reading.map(|r| format!(" · {r}")).unwrap_or_default();
-        let state = match s.current().map(|v| &v.state) {
+        match s.current().map(|v| &v.state) {
             _ if parts.is_some() => {
                 let p = parts.map_or((0, 0), |p| (p.current(), p.total));
                 format!("summarising part {} of {}{reading}…", p.0, p.1)
@@ -40,18 +79,19 @@ impl Widget for SuggestionsPane<'_> {
             // The reason is in the pane's body, where it has the room to be read whole.
             Some(VariantState::Failed(_)) => "failed".to_string(),
             None => "waiting for the model…".to_string(),
-        };
+        }
+    }
+
+    /// The pane's title: the characters against a limit, the variant, its state, a rewrite's
+    /// drift, and what was dropped.
+    fn title(
+        &self,
+        border: ratatui::style::Style,
+        text: &str,
+        pieces: Option<&[Piece]>,
+    ) -> Vec<Span<'static>> {
+        let (s, theme) = (self.suggestion, self.theme);
         let count = s.variants.len().max(1);
-        let mode = if self.focused {
-            Mode::Suggestions
-        } else {
-            Mode::Edit
-        };
-        let border = if self.focused {
-            theme.border_focused
-        } else {
-            theme.border
-        };
         let mut title = vec![Span::styled(" ", border)];
         if let Some(max) = s.finishing.max_chars {
             // Live, as it streams, and first: a narrow pane cuts the title's end, never this.
@@ -73,16 +113,8 @@ impl Widget for SuggestionsPane<'_> {
             ),
             border,
         ));
-        title.push(Span::styled(format!("{state} "), border));
-        let text = match parts {
-            Some(p) => p.text.as_str(),
-            None => s.current().map_or("", |v| v.text.as_str()),
-        };
-        let pieces = match &s.target {
-            Target::Replace { original, .. } => Some(diff::diff(original.trim(), text.trim())),
-            Target::Insert { .. } => None,
-        };
-        if let Some(pieces) = pieces.as_ref().filter(|_| !text.trim().is_empty()) {
+        title.push(Span::styled(format!("{} ", self.state()), border));
+        if let Some(pieces) = pieces.filter(|_| !text.trim().is_empty()) {
             // How far the rewrite strays from its passage, and a warning past what the prompt
             // allows (a grammar fix should change few words).
             let drift = diff::drift(pieces);
@@ -106,12 +138,14 @@ impl Widget for SuggestionsPane<'_> {
                 theme.muted,
             ));
         }
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(border)
-            .title(Line::from(title))
-            .title_bottom(Span::styled(footer(self.keymap, mode), theme.muted));
-        let mut lines = match &pieces {
+        title
+    }
+
+    /// The pane's body: the answer (a rewrite as a diff), its notes, or why there is none.
+    fn body(&self, text: &str, pieces: Option<&[Piece]>) -> Vec<Line<'static>> {
+        let (s, theme) = (self.suggestion, self.theme);
+        let parts = s.parts.as_ref().filter(|p| p.in_progress());
+        let mut lines = match pieces {
             _ if s.list && parts.is_none() && s.variants.len() > 1 => list_lines(s, theme),
             Some(pieces) => diff_lines(pieces, theme),
             None => text
@@ -160,12 +194,7 @@ impl Widget for SuggestionsPane<'_> {
                 theme.status_error,
             ));
         }
-        let lines = super::wrap::wrap_lines(lines, usize::from(area.width.saturating_sub(2)));
-        Paragraph::new(lines)
-            .block(block)
-            .style(theme.text)
-            .scroll((s.scroll.min(u16::MAX as usize) as u16, 0))
-            .render(area, buf);
+        lines
     }
 }
 
