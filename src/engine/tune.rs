@@ -271,8 +271,14 @@ fn cpu_id() -> String {
 
 /// This executable, by the SHA-256 of its bytes: a rebuild with other flags or another
 /// llama.cpp is another build, and a copy of the same build (or a touch) is not. Read once per
-/// worker, and only when a measurement is looked up (about 0.1 s for 25 MB).
+/// worker process, and only when a measurement is looked up: hashing a 23 MB binary takes
+/// about a tenth of a second, which a model reload need not pay again.
 fn build_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(hash_executable).clone()
+}
+
+fn hash_executable() -> String {
     use sha2::{Digest, Sha256};
     let digest = std::env::current_exe()
         .and_then(std::fs::File::open)
