@@ -4,6 +4,10 @@
 //! The two effects that need the terminal (the clipboard through OSC 52, a template opened in
 //! `$EDITOR`) are the front end's; `run` leaves them alone.
 
+mod dispatch;
+
+pub use dispatch::{handle, run_effects};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;

@@ -101,12 +101,8 @@ pub fn run(setup: EditorSetup) -> Result<(), String> {
     if let Some(first) = warnings.chain(&template_warnings).next() {
         app.update(Msg::Warning(first.clone()));
     }
-    let mut startup = VecDeque::from(app.start_assistant(setup.assistant));
-    while let Some(effect) = startup.pop_front() {
-        for msg in runtime.run(effect) {
-            startup.extend(app.update(msg));
-        }
-    }
+    let effects = app.start_assistant(setup.assistant);
+    runtime::run_effects(&mut app, effects, |effect| runtime.run(effect));
     spawn_signal_watch(tx.clone());
     spawn_input(tx);
     let result = event_loop(&mut terminal, &mut app, &rx, &mut runtime, &themes);
@@ -393,28 +389,24 @@ fn event_loop(
             }
         }
         while let Some(msg) = queue.pop_front() {
-            // An effect's result (a save, a load) is handled before the keys queued after the
-            // key that asked for it: they must apply to the state the result describes.
-            let mut results = Vec::new();
-            for effect in app.update(msg) {
-                match effect {
-                    // The editor needs the terminal, which only the loop holds.
-                    Effect::EditTemplate { name, seed } => {
-                        results.extend(edit_template(terminal, runtime, &name, seed.as_deref()));
-                        // Keys typed while the editor was starting were meant for it, not the
-                        // draft; everything else (engine events) still counts.
-                        results.extend(
-                            rx.try_iter()
-                                .filter(|m| !matches!(m, Msg::Key(_) | Msg::Paste(_))),
-                        );
-                    }
-                    Effect::Clipboard(text) => copy_to_clipboard(&text),
-                    effect => results.extend(runtime.run(effect)),
+            runtime::handle(app, msg, |effect| match effect {
+                // The editor needs the terminal, which only the loop holds.
+                Effect::EditTemplate { name, seed } => {
+                    let mut results = edit_template(terminal, runtime, &name, seed.as_deref());
+                    // Keys typed while the editor was starting were meant for it, not the
+                    // draft; everything else (engine events) still counts.
+                    results.extend(
+                        rx.try_iter()
+                            .filter(|m| !matches!(m, Msg::Key(_) | Msg::Paste(_))),
+                    );
+                    results
                 }
-            }
-            for result in results.into_iter().rev() {
-                queue.push_front(result);
-            }
+                Effect::Clipboard(text) => {
+                    copy_to_clipboard(&text);
+                    Vec::new()
+                }
+                effect => runtime.run(effect),
+            });
         }
         if app.should_quit() {
             // Whatever was typed is in the journal or saved; flush the rest and go.

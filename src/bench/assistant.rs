@@ -82,17 +82,13 @@ impl Harness {
 
     /// Runs effects as the editor's event loop does, each result handled before the next.
     pub fn run(&mut self, effects: Vec<Effect>) {
-        let mut queue = std::collections::VecDeque::from(effects);
-        while let Some(effect) = queue.pop_front() {
-            for msg in self.runtime.run(effect) {
-                queue.extend(self.app.update(msg));
-            }
-        }
+        let runtime = &mut self.runtime;
+        crate::runtime::run_effects(&mut self.app, effects, |effect| runtime.run(effect));
     }
 
     pub fn update(&mut self, msg: Msg) {
-        let effects = self.app.update(msg);
-        self.run(effects);
+        let runtime = &mut self.runtime;
+        crate::runtime::handle(&mut self.app, msg, |effect| runtime.run(effect));
     }
 
     pub fn key(&mut self, key: Key) {
