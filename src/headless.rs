@@ -734,6 +734,7 @@ impl Runs {
             Event::ModelLoading { .. }
             | Event::ModelLoaded(_)
             | Event::ModelLoadFailed { .. }
+            | Event::Measuring
             | Event::SettingsChosen(_)
             | Event::SystemDescribed { .. } => {}
         }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::{ENGLISH, Home, MODEL_THREADS, QUILL, model, stderr};
 use quill::engine::protocol::{
-    EngineSettings, Event, Fit, FlashAttention, GenerateOptions, LoadParams, ModelInfo, Part,
-    Prompt, Request, SamplingParams, StopReason,
+    Choice, EngineSettings, Event, Fit, FlashAttention, GenerateOptions, LoadParams, ModelInfo,
+    Part, Prompt, Request, SamplingParams, StopReason,
 };
 use quill::engine::{Client, WorkerCommand};
 
@@ -470,11 +470,11 @@ fn an_idle_worker_measures_flash_attention_once_and_remembers_it() {
     let (mut engine, info) = measuring_engine(&home, &file);
     // Not measured on this "machine" yet: off meanwhile, and said so.
     assert_eq!(info.settings.flash_attention, FlashAttention::Off);
-    assert_eq!(info.settings.chosen_by, "to be measured");
+    assert_eq!(info.settings.choice, Choice::ToMeasure);
 
     // Left idle, the worker measures both settings and says what it chose.
     let chosen = settings_chosen(&mut engine);
-    assert!(chosen.chosen_by.starts_with("measured here;"), "{chosen:?}");
+    assert_eq!(chosen.choice, Choice::Measured, "{chosen:?}");
     assert_ne!(chosen.flash_attention, FlashAttention::Auto);
     let text = std::fs::read_to_string(&file).expect("the measurement is kept");
     let kept: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -517,8 +517,9 @@ fn an_idle_worker_measures_flash_attention_once_and_remembers_it() {
     // Another worker on the same machine, model and build remembers, and measures nothing.
     let (_engine, info) = measuring_engine(&home, &file);
     assert_eq!(info.settings.flash_attention, chosen.flash_attention);
-    assert!(
-        info.settings.chosen_by.starts_with("measured here before;"),
+    assert_eq!(
+        info.settings.choice,
+        Choice::Remembered,
         "{:?}",
         info.settings
     );
@@ -529,8 +530,16 @@ fn a_request_that_comes_while_the_worker_measures_is_answered_first() {
     let home = Home::new();
     let file = home.dir.path().join("state/engine-tuning.json");
     let (mut engine, _) = measuring_engine(&home, &file);
-    // Past the idle pause: measuring has begun.
-    std::thread::sleep(Duration::from_secs(4));
+    // Measuring has begun: the worker says so.
+    loop {
+        match engine.recv_timeout(Duration::from_secs(60)) {
+            Some(Event::Measuring) => break,
+            Some(Event::SettingsChosen(s)) => panic!("chosen before a request could come: {s:?}"),
+            Some(Event::WorkerExited { exit }) => panic!("worker exited: {exit}"),
+            Some(_) => {}
+            None => panic!("the worker never began measuring"),
+        }
+    }
     generate(&mut engine, 1, ENGLISH, 8, true);
     let mut events = Vec::new();
     loop {
@@ -554,7 +563,7 @@ fn a_request_that_comes_while_the_worker_measures_is_answered_first() {
     assert!(!file.exists(), "nothing is measured yet");
     // ...which goes on when the worker is idle again.
     let chosen = settings_chosen(&mut engine);
-    assert!(chosen.chosen_by.starts_with("measured here;"), "{chosen:?}");
+    assert_eq!(chosen.choice, Choice::Measured, "{chosen:?}");
     assert!(file.exists());
 }
 
@@ -668,7 +677,7 @@ fn a_machine_busy_with_other_programs_is_not_measured() {
     let (mut engine, _) = measuring_engine_beside(&home, &file, 1.5);
     let chosen = settings_chosen(&mut engine);
     assert_eq!(chosen.flash_attention, FlashAttention::Off);
-    assert!(chosen.chosen_by.contains("busy"), "{chosen:?}");
+    assert_eq!(chosen.choice, Choice::NotMeasured, "{chosen:?}");
     assert!(!file.exists(), "nothing measured on a busy machine is kept");
     // It still answers.
     generate(&mut engine, 1, ENGLISH, 4, true);

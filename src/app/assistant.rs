@@ -256,8 +256,8 @@ impl Assistant {
                 }
                 Vec::new()
             }
-            // The editor never asks for it.
-            Event::SystemDescribed { .. } => Vec::new(),
+            // The editor never asks for it; and measuring shows only in what it chose.
+            Event::SystemDescribed { .. } | Event::Measuring => Vec::new(),
         }
     }
 

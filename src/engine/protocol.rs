@@ -151,12 +151,35 @@ pub fn describe_placement(placement: &[Placement]) -> String {
         .join(", ")
 }
 
+/// What decided the flash-attention setting: what a program (a test, the benchmark) acts on;
+/// `EngineSettings::chosen_by` says it for a person, with the figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    /// The config named it.
+    #[default]
+    Config,
+    /// Measured on this machine by this worker.
+    Measured,
+    /// Measured on this machine before, for this build, model and placement.
+    Remembered,
+    /// Not measured yet: this worker measures when it is idle.
+    ToMeasure,
+    /// Not measured and will not be by this worker (a busy machine, nowhere to remember it).
+    NotMeasured,
+    /// The server decides (a remote engine).
+    Server,
+}
+
 /// What the worker decodes with, and how it came to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineSettings {
     pub flash_attention: FlashAttention,
-    /// Where the flash-attention setting came from: the config, or a measurement on this
-    /// machine (now, or remembered from an earlier one).
+    /// What decided the flash-attention setting.
+    #[serde(default)]
+    pub choice: Choice,
+    /// The same for a person: the config, or a measurement on this machine (now, or
+    /// remembered from an earlier one) with its figures.
     pub chosen_by: String,
     pub threads: u32,
     pub n_batch: u32,
@@ -330,6 +353,9 @@ pub enum Event {
     Warned {
         message: String,
     },
+    /// The worker is idle and measures the settings now (`Choice::ToMeasure`); a request
+    /// stops it and is served first. Sent at each idle moment the measuring goes on in.
+    Measuring,
     /// The settings the context decodes with now, after they were measured (or a `Measure`
     /// found nothing to do).
     SettingsChosen(EngineSettings),

@@ -28,8 +28,8 @@ mod stream;
 
 use super::count::TokenCounter;
 use super::protocol::{
-    EngineSettings, Event, GenerateOptions, GenerationStats, JobId, LoadParams, ModelInfo, Prompt,
-    RemoteParams, Request, SamplingParams, StopReason,
+    Choice, EngineSettings, Event, GenerateOptions, GenerationStats, JobId, LoadParams, ModelInfo,
+    Prompt, RemoteParams, Request, SamplingParams, StopReason,
 };
 use super::{Connection, Engine, EventSink};
 use crate::sanitize::strip_controls;
@@ -351,6 +351,7 @@ impl Remote {
 
 fn settings(server: &Server) -> EngineSettings {
     EngineSettings {
+        choice: Choice::Server,
         chosen_by: format!("by the {} at {}", server.flavour.name(), server.base),
         cache_type: String::new(),
         ..EngineSettings::default()

@@ -15,7 +15,7 @@ use super::channel::{Control, EventWriter};
 use super::load::{MAX_PARALLEL, context_params};
 use crate::engine::fit::{self, Shortenable};
 use crate::engine::protocol::{
-    ChatMessage, EngineSettings, Event, Fit, FlashAttention, LoadParams, Part, Prompt,
+    ChatMessage, Choice, EngineSettings, Event, Fit, FlashAttention, LoadParams, Part, Prompt,
 };
 use crate::engine::stream::{is_continuation, piece_fits};
 
@@ -39,7 +39,7 @@ pub(super) struct Session<'m> {
     pub(super) n_seq_max: usize,
     /// Whether `ctx` uses flash attention, and what chose that.
     pub(super) flash_attention: FlashAttention,
-    pub(super) flash_chosen_by: String,
+    pub(super) flash_chosen_by: (Choice, String),
     pub(super) chat_template: Option<LlamaChatTemplate>,
     /// The tokens whose KV entries sequence 0 holds, in order.
     pub(super) evaluated: Vec<LlamaToken>,
@@ -59,7 +59,7 @@ impl<'m> Session<'m> {
         ctx: LlamaContext<'m>,
         chat_template: Option<LlamaChatTemplate>,
         threads: i32,
-        (flash_attention, flash_chosen_by): (FlashAttention, String),
+        (flash_attention, flash_chosen_by): (FlashAttention, (Choice, String)),
     ) -> Self {
         let n_batch = ctx.n_batch() as usize;
         let vocab = model.vocab();
@@ -98,7 +98,8 @@ impl<'m> Session<'m> {
             .map_or((0, 0), |ctx| (ctx.n_batch(), ctx.n_ubatch()));
         EngineSettings {
             flash_attention: self.flash_attention,
-            chosen_by: self.flash_chosen_by.clone(),
+            choice: self.flash_chosen_by.0,
+            chosen_by: self.flash_chosen_by.1.clone(),
             threads: self.threads as u32,
             n_batch,
             n_ubatch,

@@ -16,7 +16,7 @@ use super::load::context_params;
 use super::session::Session;
 use super::sweep::{self, DepthRate, Sweep};
 use crate::engine::cpuload::{self};
-use crate::engine::protocol::{Event, FlashAttention, LoadParams, Request};
+use crate::engine::protocol::{Choice, Event, FlashAttention, LoadParams, Request};
 use crate::engine::tune;
 
 /// Flash attention for a model about to be served in a context of `n_ctx`: the config's, else
@@ -27,26 +27,40 @@ pub(super) fn plan_flash(
     cores: u32,
     n_ctx: u32,
     layers: u32,
-) -> (FlashAttention, String, Option<Tuning>) {
+) -> (FlashAttention, (Choice, String), Option<Tuning>) {
     if params.flash_attention != FlashAttention::Auto {
-        return (params.flash_attention, "config".into(), None);
+        return (
+            params.flash_attention,
+            (Choice::Config, "config".into()),
+            None,
+        );
     }
     let Some(tuning) = Tuning::new(params, cores, n_ctx, layers) else {
         // Nowhere to remember a measurement: measuring at every start would cost more than
         // it saves. Off is what llama.cpp did before `auto`.
         return (
             FlashAttention::Off,
-            "not measured: no state directory".into(),
+            (
+                Choice::NotMeasured,
+                "not measured: no state directory".into(),
+            ),
             None,
         );
     };
     match tuning.memory.recall(&tuning.key) {
         Some(measured) => (
             measured.choice,
-            format!("measured here before; {}", measured.summary()),
+            (
+                Choice::Remembered,
+                format!("measured here before; {}", measured.summary()),
+            ),
             None,
         ),
-        None => (FlashAttention::Off, "to be measured".into(), Some(tuning)),
+        None => (
+            FlashAttention::Off,
+            (Choice::ToMeasure, "to be measured".into()),
+            Some(tuning),
+        ),
     }
 }
 
@@ -134,6 +148,9 @@ pub(super) fn measure(
             })
             .ok()
     });
+    if contexts.iter().all(Option::is_some) {
+        out.send(&Event::Measuring)?;
+    }
     let measured = match &mut contexts {
         [Some(on), Some(off)] => match time_depths(t, [on, off], &tokens, &sweep, requests)? {
             Timing::Measured => {
@@ -144,8 +161,10 @@ pub(super) fn measure(
             Timing::Busy(pending) => {
                 // A machine that stays busy: this worker stops trying, and says so.
                 *tuning = None;
-                session.flash_chosen_by =
-                    "not measured: the machine was busy; measured next start".into();
+                session.flash_chosen_by = (
+                    Choice::NotMeasured,
+                    "not measured: the machine was busy; measured next start".into(),
+                );
                 out.send(&Event::SettingsChosen(session.settings()))?;
                 return Ok(pending);
             }
@@ -155,8 +174,10 @@ pub(super) fn measure(
         [None, Some(_)] => tune::Measurement::only(t.key.clone(), FlashAttention::Off),
         [None, None] => {
             *tuning = None;
-            session.flash_chosen_by =
-                "not measured: no context of its own could be made; measured next start".into();
+            session.flash_chosen_by = (
+                Choice::NotMeasured,
+                "not measured: no context of its own could be made; measured next start".into(),
+            );
             out.send(&Event::SettingsChosen(session.settings()))?;
             return Ok(None);
         }
@@ -178,7 +199,10 @@ pub(super) fn measure(
             ),
         })?;
     }
-    session.flash_chosen_by = format!("measured here; {}", measured.summary());
+    session.flash_chosen_by = (
+        Choice::Measured,
+        format!("measured here; {}", measured.summary()),
+    );
     if measured.choice != session.flash_attention {
         session.set_flash(backend, params, measured.choice)?;
     }
