@@ -324,7 +324,11 @@ fn run_variants(engine: &mut Client, plan: Plan, stats: bool) -> Result<(), Fail
             for note in &variant.notes {
                 eprintln!("quill: variant {}: {note}", runs.len() + 1);
             }
-            runs.push(end.run.stats);
+            // A variant made in pieces has the stats of all of them.
+            runs.push(match &variant.state {
+                VariantState::Done(stats) => stats.clone(),
+                _ => end.run.stats,
+            });
         }
     }
     if suggestion.dropped > 0 {
@@ -412,11 +416,7 @@ pub fn answer_round(
     let mut ends = Vec::with_capacity(ended.len());
     for (k, run) in ended.into_iter().enumerate() {
         let id = first + k as JobId;
-        let index = suggestion
-            .jobs
-            .iter()
-            .find(|s| s.job == id)
-            .map(|s| s.index);
+        let index = suggestion.variant_of(id);
         let kept = suggestion.finish(id, VariantState::Done(run.stats.clone())) == Finished::Kept;
         ends.push(RoundEnd {
             run,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
+use crate::document::join::is_unspaced;
 use crate::document::parts;
 use crate::engine::protocol::{Prompt, SamplingParams};
 use crate::prompt::finish::{Finishing, Shape};
@@ -28,6 +29,23 @@ pub struct Plan {
     /// turn before `prompt`, which holds `PARTS_GO_HERE` where their summaries go, makes the
     /// answer. Empty when the text fits.
     pub parts: Vec<Prompt>,
+    pub finishing: Finishing,
+    /// A rewrite made a sentence at a time (`per_sentence` prompts): a request per sentence,
+    /// their answers joined with the text between them. Empty for a passage of one sentence,
+    /// and for every other prompt.
+    pub pieces: Vec<Piece>,
+    /// What follows the last piece (the passage's trailing spaces or line break).
+    pub after_pieces: String,
+}
+
+/// One sentence of a passage rewritten a sentence at a time: its own request, and how its
+/// answer is finished and checked against that sentence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Piece {
+    /// The text before the sentence (spaces, line breaks), kept as it is.
+    pub before: String,
+    pub prompt: Prompt,
+    pub sampling: SamplingParams,
     pub finishing: Finishing,
 }
 
@@ -59,8 +77,60 @@ const TEMPLATE_TOKENS: usize = 256;
 
 /// Puts the request together. Sampling stacks, lowest first: the settings, the prompt's own
 /// `[sampling]`, the shaping its output asks for (a one-line answer for one-line copy or a
-/// one-paragraph passage, a rewrite not much longer than its text), then the overrides.
+/// one-paragraph passage, a rewrite not much longer than its text), then the overrides. A
+/// `per_sentence` rewrite of more than one sentence gets a request per sentence, each planned
+/// as a rewrite of that sentence alone.
 pub fn plan(
+    template: &PromptTemplate,
+    input: &PromptInput,
+    values: &BTreeMap<String, String>,
+    layers: Layers,
+) -> Result<Plan> {
+    let mut whole = plan_whole(template, input, values, layers)?;
+    if !template.per_sentence
+        || template.action != Action::Rewrite
+        || layers.raw
+        || is_mostly_unspaced(&input.selection)
+    {
+        return Ok(whole);
+    }
+    let (sentences, tail) = parts::sentences(&input.selection);
+    if sentences.len() < 2 {
+        return Ok(whole);
+    }
+    // Each sentence's language is its own, told only when it is sure: said for a short English
+    // sentence, "You always write your answer in English" made the default model rewrite
+    // rather than correct it.
+    for sentence in sentences {
+        let one = PromptInput {
+            selection: sentence.sentence,
+            ..input.clone()
+        };
+        let piece = plan_whole(template, &one, values, layers)?;
+        whole.pieces.push(Piece {
+            before: sentence.before,
+            prompt: piece.prompt,
+            sampling: piece.sampling,
+            finishing: piece.finishing,
+        });
+    }
+    whole.after_pieces = tail;
+    Ok(whole)
+}
+
+/// Text mostly in a script written without spaces (Chinese, Japanese). Measured on the
+/// quality benchmark's Chinese passages, the default model given them a sentence at a time
+/// corrected fewer (2 of 12 against 4 of 12 whole) and answered some with an English lead-in
+/// or a run of exclamation marks: they are corrected whole.
+fn is_mostly_unspaced(text: &str) -> bool {
+    let letters = text.chars().filter(|c| c.is_alphanumeric());
+    let (unspaced, all) =
+        letters.fold((0, 0), |(u, a), c| (u + usize::from(is_unspaced(c)), a + 1));
+    unspaced * 2 > all
+}
+
+/// The request for `input` as one piece.
+fn plan_whole(
     template: &PromptTemplate,
     input: &PromptInput,
     values: &BTreeMap<String, String>,
@@ -111,6 +181,8 @@ pub fn plan(
         output: template.output,
         parts,
         finishing: finishing(template, input, values, layers.raw)?,
+        pieces: Vec::new(),
+        after_pieces: String::new(),
     })
 }
 

@@ -191,6 +191,11 @@ pub struct PromptTemplate {
         skip_serializing_if = "Option::is_none"
     )]
     pub min_grounded: Option<f64>,
+    /// A rewrite asked for a sentence at a time, the text between sentences kept as it is:
+    /// a small model given one sentence corrects it, given a paragraph copies it back. A
+    /// sentence whose answer is refused is kept as it was.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub per_sentence: bool,
     /// What a rewrite reads when nothing is selected: the paragraph under the cursor (the
     /// default) or the whole draft.
     #[serde(default, skip_serializing_if = "is_default")]
@@ -331,6 +336,7 @@ impl PromptTemplate {
             max_drift: None,
             min_kept: None,
             min_grounded: None,
+            per_sentence: false,
             unselected: Unselected::default(),
             fields,
             sampling: Sampling::default(),

@@ -11,6 +11,10 @@ use crate::prompt::copy;
 use crate::prompt::finish::{Finishing, Refused, Shape};
 use crate::sanitize::strip_controls;
 
+mod pieces;
+
+pub use pieces::Pieces;
+
 /// Where an accepted suggestion goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -78,6 +82,8 @@ pub struct Suggestion {
     pub reading: Option<Reading>,
     /// A text too long for one prompt: its parts, summarised before the variants are asked for.
     pub parts: Option<Parts>,
+    /// A rewrite made a sentence at a time: each variant is filled piece by piece.
+    pub pieces: Option<Pieces>,
     /// The pane lists every variant at once (short copy starts so), to pick from.
     pub list: bool,
     /// Variants started in all: each gets its own seed, dropped ones included.
@@ -239,6 +245,9 @@ impl Suggestion {
                 dropped_tokens: 0,
             });
         }
+        if !plan.pieces.is_empty() {
+            suggestion.pieces = Some(Pieces::new(plan.pieces, plan.after_pieces));
+        }
         suggestion.auto_accept = plan.output != Output::Suggestions;
         suggestion
     }
@@ -266,6 +275,7 @@ impl Suggestion {
             refusals: Vec::new(),
             reading: None,
             parts: None,
+            pieces: None,
             list: false,
             started: 0,
             tries_left: tries_for(wanted),
@@ -327,6 +337,9 @@ impl Suggestion {
             sampling.stop.retain(|s| s != "\n");
             return (prompt, sampling, 1);
         }
+        if let Some(started) = self.start_piece(job) {
+            return started;
+        }
         // Side by side while none was refused; one at a time when asking again, each at a
         // temperature of its own.
         let count = if self.dropped == 0 {
@@ -341,12 +354,73 @@ impl Suggestion {
         (self.prompt.clone(), sampling, count as u32)
     }
 
-    /// The jobs streaming now: a part's, or the variants'.
+    /// The jobs streaming now: a part's, a piece's, or the variants'.
     pub fn running_jobs(&self) -> Vec<JobId> {
-        match self.parts.as_ref().and_then(|p| p.job) {
+        let single = self.parts.as_ref().and_then(|p| p.job);
+        match single.or_else(|| self.pieces.as_ref().and_then(Pieces::job)) {
             Some(job) => vec![job],
             None => self.jobs.iter().map(|s| s.job).collect(),
         }
+    }
+
+    /// The variant `job` fills, while it streams.
+    pub fn variant_of(&self, job: JobId) -> Option<usize> {
+        match self.jobs.iter().find(|s| s.job == job) {
+            Some(stream) => Some(stream.index),
+            None => self
+                .pieces
+                .as_ref()
+                .filter(|p| p.job() == Some(job))
+                .map(|p| p.index),
+        }
+    }
+
+    /// Starts the next sentence of a rewrite made a sentence at a time (a new variant's
+    /// first, when none is under way); None for any other suggestion.
+    fn start_piece(&mut self, job: JobId) -> Option<(Prompt, SamplingParams, u32)> {
+        let fresh = !self.pieces.as_ref()?.in_progress();
+        // A new variant as any other (its seed, a retry's temperature, a try spent), filled
+        // sentence by sentence rather than streamed.
+        let variant = fresh.then(|| {
+            let sampling = self.add_variants(1, String::new());
+            (self.variants.len() - 1, sampling)
+        });
+        let (prompt, sampling) = self.pieces.as_mut()?.start(job, variant);
+        self.reading = None;
+        Some((prompt, sampling, 1))
+    }
+
+    /// A sentence's job ended: its answer (or the sentence as written) grows the variant.
+    /// `Err` says what came of it while sentences remain; `Ok` hands on the variant's state
+    /// to be finished as a whole (the last sentence done, or the pieces stopped). Any other
+    /// job's state is handed on as it is.
+    fn finish_piece(&mut self, job: JobId, state: VariantState) -> Result<VariantState, Finished> {
+        let Some(pieces) = self.pieces.as_mut().filter(|p| p.job() == Some(job)) else {
+            return Ok(state);
+        };
+        let index = pieces.index;
+        let (grown, whole) = match &state {
+            VariantState::Done(stats) => pieces.done(job, stats).unwrap_or_default(),
+            _ => (pieces.stopped(job).unwrap_or_default(), None),
+        };
+        let note = pieces.note();
+        let Some(variant) = self.variants.get_mut(index) else {
+            return Err(Finished::Stale);
+        };
+        variant.text.push_str(&grown);
+        let state = match (state, whole) {
+            (VariantState::Done(_), None) => return Err(Finished::Part),
+            (VariantState::Done(_), Some(stats)) => VariantState::Done(stats),
+            (other, _) => other,
+        };
+        variant.notes.push(note);
+        // Finished as any variant, against the whole passage.
+        self.jobs.push(Stream {
+            job,
+            index,
+            stopping: false,
+        });
+        Ok(state)
     }
 
     /// A part's job ended: its summary is kept (finished as prose) and, after the last part,
@@ -397,11 +471,20 @@ impl Suggestion {
         for k in 0..count {
             self.jobs.push(Stream {
                 job: job + k as JobId,
-                index: self.variants.len(),
+                index: self.variants.len() + k,
                 stopping: false,
             });
+        }
+        let begun = strip_controls(&self.finishing.prefill).into_owned();
+        self.add_variants(count, begun)
+    }
+
+    /// Adds `count` variants begun with `text`, each with its own seed (the first's, plus its
+    /// place); returns the first's sampling.
+    fn add_variants(&mut self, count: usize, text: String) -> SamplingParams {
+        for _ in 0..count {
             self.variants.push(Variant {
-                text: strip_controls(&self.finishing.prefill).into_owned(),
+                text: text.clone(),
                 state: VariantState::Streaming,
                 cut: false,
                 notes: Vec::new(),
@@ -445,6 +528,10 @@ impl Suggestion {
 
     /// Appends streamed text; false if the job is not this suggestion's (a stale event).
     pub fn push_text(&mut self, job: JobId, text: &str) -> bool {
+        if self.pieces.as_mut().is_some_and(|p| p.push_text(job, text)) {
+            self.reading = None;
+            return true;
+        }
         if let Some(parts) = self.parts.as_mut().filter(|p| p.job == Some(job)) {
             self.reading = None;
             parts.text.push_str(&strip_controls(text));
@@ -469,6 +556,10 @@ impl Suggestion {
         if let Some(finished) = self.finish_part(job, &state) {
             return finished;
         }
+        let state = match self.finish_piece(job, state) {
+            Ok(state) => state,
+            Err(finished) => return finished,
+        };
         let Some(at) = self.jobs.iter().position(|s| s.job == job) else {
             return Finished::Stale;
         };
@@ -623,6 +714,9 @@ impl Suggestion {
 
     /// Whether another part or variant should be asked for.
     pub fn wants_more(&self) -> bool {
+        if let Some(pieces) = self.pieces.as_ref().filter(|p| p.in_progress()) {
+            return pieces.job().is_none();
+        }
         if let Some(parts) = self.parts.as_ref().filter(|p| p.in_progress()) {
             return parts.job.is_none()
                 && self
@@ -1022,6 +1116,8 @@ mod tests {
                 min_grounded: Some(0.5),
                 ..Finishing::default()
             },
+            pieces: Vec::new(),
+            after_pieces: String::new(),
         };
         let mut s = Suggestion::from_plan(
             plan,

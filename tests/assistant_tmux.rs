@@ -16,7 +16,8 @@ fn start(home: &Home, file: &Path) -> Tmux {
 fn rewrite_a_selected_paragraph_accept_save_and_check_the_file() {
     let home = Home::new();
     let file = home.dir.path().join("essay.md");
-    let original = "Keep this line.\n\nThis are a sentence with bad grammar that need fixing.\n\nKeep this too.\n";
+    // Two sentences: the fix is asked for a sentence at a time.
+    let original = "Keep this line.\n\nThis are a sentence with bad grammar that need fixing. It have two sentence.\n\nKeep this too.\n";
     std::fs::write(&file, original).unwrap();
     let tmux = start(&home, &file);
     // Select the middle paragraph with Shift-Down from its start, then fix its grammar.

@@ -213,6 +213,12 @@ fn a_grammar_fix_gives_the_passage_corrected_never_a_lead_in() {
         );
         let fixed = errors.iter().filter(|e| !text.contains(*e)).count();
         assert!(fixed >= 2, "seed {seed}: only {fixed} errors fixed: {text}");
+        // Asked a sentence at a time, as the prompt says.
+        assert!(
+            stderr(&output).contains("corrected a sentence at a time (2 sentences)"),
+            "{}",
+            stderr(&output)
+        );
     }
 }
 

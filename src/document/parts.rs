@@ -78,6 +78,74 @@ fn blocks(text: &str, max_tokens: usize) -> Vec<String> {
     out
 }
 
+/// A sentence of a text and the text before it (spaces, line breaks) that is not part of any
+/// sentence: `before` + `sentence` of each, in order, then the tail, give the text back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentence {
+    pub before: String,
+    pub sentence: String,
+}
+
+/// Fewer words than this (characters, in Chinese or Japanese) is not a sentence to correct on
+/// its own ("Dear Mr." before a name, a greeting): it goes with the next.
+const SHORTEST_SENTENCE: usize = 4;
+
+/// `text` as its sentences (Unicode's sentence boundaries), each with the spaces or line breaks
+/// before it, and what follows the last. A fragment too short to stand alone joins the next
+/// sentence of its paragraph.
+pub fn sentences(text: &str) -> (Vec<Sentence>, String) {
+    let mut out: Vec<Sentence> = Vec::new();
+    let mut gap = String::new();
+    let mut pending = String::new();
+    for bound in text.split_sentence_bounds() {
+        let core = bound.trim_end();
+        let lead = &core[..core.len() - core.trim_start().len()];
+        let core = core.trim_start();
+        let trail = &bound[lead.len() + core.len()..];
+        if core.is_empty() {
+            if pending.is_empty() {
+                gap.push_str(bound);
+            } else {
+                pending.push_str(bound);
+            }
+            continue;
+        }
+        if pending.is_empty() {
+            gap.push_str(lead);
+        } else {
+            pending.push_str(lead);
+        }
+        pending.push_str(core);
+        // Too short to stand alone, and the next sentence is in the same paragraph.
+        if is_fragment(&pending) && !trail.contains('\n') {
+            pending.push_str(trail);
+            continue;
+        }
+        out.push(Sentence {
+            before: std::mem::take(&mut gap),
+            sentence: std::mem::take(&mut pending),
+        });
+        gap.push_str(trail);
+    }
+    if !pending.is_empty() {
+        // Fragments at the end ("Best, Ana"): a sentence of their own.
+        let end = pending.trim_end().len();
+        let tail = pending.split_off(end);
+        out.push(Sentence {
+            before: std::mem::take(&mut gap),
+            sentence: pending,
+        });
+        gap = tail;
+    }
+    (out, gap)
+}
+
+fn is_fragment(text: &str) -> bool {
+    let unspaced = text.chars().filter(|c| is_unspaced(*c)).count();
+    let words = text.split_whitespace().count();
+    unspaced.max(words) < SHORTEST_SENTENCE
+}
+
 /// The longest prefix of `text` (in bytes, on a character boundary) within `max_tokens`.
 fn fitting_prefix(text: &str, max_tokens: usize) -> usize {
     let mut end = 0;
@@ -93,6 +161,52 @@ fn fitting_prefix(text: &str, max_tokens: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rejoined(sentences: &[Sentence], tail: &str) -> String {
+        let mut text: String = sentences
+            .iter()
+            .map(|s| format!("{}{}", s.before, s.sentence))
+            .collect();
+        text.push_str(tail);
+        text
+    }
+
+    #[test]
+    fn sentences_give_the_text_back_with_its_spaces_and_line_breaks() {
+        let text = "  Hello there, all of you.  Is it working now?\n\nA new paragraph starts here. Best, Ana\n";
+        let (sentences, tail) = sentences(text);
+        let plain: Vec<&str> = sentences.iter().map(|s| s.sentence.as_str()).collect();
+        assert_eq!(
+            plain,
+            [
+                "Hello there, all of you.",
+                "Is it working now?",
+                "A new paragraph starts here.",
+                "Best, Ana"
+            ]
+        );
+        assert_eq!(sentences[0].before, "  ");
+        assert_eq!(sentences[2].before, "\n\n");
+        assert_eq!(tail, "\n");
+        assert_eq!(rejoined(&sentences, &tail), text);
+    }
+
+    #[test]
+    fn a_fragment_goes_with_the_next_sentence_and_chinese_splits_at_its_stops() {
+        let text = "Dear Mr. Okafor, thank you for the meeting. It went well.";
+        let (sentences, tail) = sentences(text);
+        assert_eq!(
+            sentences[0].sentence,
+            "Dear Mr. Okafor, thank you for the meeting."
+        );
+        assert_eq!(sentences.len(), 2);
+        assert_eq!(rejoined(&sentences, &tail), text);
+        let zh = "好。本市首条线路开通了。市民可以免费乘坐！";
+        let (sentences, tail) = super::sentences(zh);
+        let plain: Vec<&str> = sentences.iter().map(|s| s.sentence.as_str()).collect();
+        assert_eq!(plain, ["好。本市首条线路开通了。", "市民可以免费乘坐！"]);
+        assert_eq!(rejoined(&sentences, &tail), zh);
+    }
 
     #[test]
     fn a_short_text_is_one_part() {
