@@ -12,6 +12,7 @@ use crate::document::parts;
 use crate::engine::protocol::{Prompt, SamplingParams};
 use crate::prompt::finish::{Finishing, Shape};
 use crate::prompt::language;
+use crate::prompt::quote;
 use crate::prompt::{Action, Output, PromptInput, PromptTemplate};
 use crate::sampling::Sampling;
 
@@ -121,7 +122,8 @@ pub fn plan(
 /// Text mostly in a script written without spaces (Chinese, Japanese). Measured on the
 /// quality benchmark's Chinese passages, the default model given them a sentence at a time
 /// corrected fewer (2 of 12 against 4 of 12 whole) and answered some with an English lead-in
-/// or a run of exclamation marks: they are corrected whole.
+/// or a run of exclamation marks: they are corrected whole. Its lists of their key points
+/// quote their clauses (`quote_unspaced`).
 fn is_mostly_unspaced(text: &str) -> bool {
     let letters = text.chars().filter(|c| c.is_alphanumeric());
     let (unspaced, all) =
@@ -163,6 +165,13 @@ fn plan_whole(
         }
         None => (template.build_in(input, values, language)?, Vec::new()),
     };
+    if template.quote_unspaced
+        && parts.is_empty()
+        && is_mostly_unspaced(&input.selection)
+        && let Some(grammar) = quote::list_grammar(&input.selection)
+    {
+        sampling.grammar = grammar;
+    }
     let variants = match template.output {
         // Straight into the draft means one answer.
         Output::Insert | Output::Replace => 1,
@@ -377,6 +386,28 @@ mod tests {
 
     fn plan_fn(template: &PromptTemplate, input: &PromptInput, layers: Layers) -> Plan {
         plan(template, input, &BTreeMap::new(), layers).unwrap()
+    }
+
+    #[test]
+    fn bullets_of_a_chinese_passage_quote_it_and_english_ones_keep_their_own_grammar() {
+        let library = PromptLibrary::built_in().unwrap();
+        let bullets = library.get("summarise-bullets").unwrap();
+        let settings = Sampling::default();
+        let for_text = |text: &str| {
+            let input = PromptInput {
+                selection: text.into(),
+                ..PromptInput::default()
+            };
+            plan_fn(bullets, &input, layers(&settings, &settings))
+                .sampling
+                .grammar
+        };
+        let zh = for_text("本市首条线路开通。全程约十二公里。沿途设有八个站点。市民可以免费乘坐。");
+        assert!(zh.contains("p3 ::= \"市民可以免费乘坐\""), "{zh}");
+        let en = for_text(
+            "The line opened on Monday. It is twelve kilometres long. It has eight stops.",
+        );
+        assert_eq!(Some(en), bullets.sampling.grammar.clone());
     }
 
     #[test]

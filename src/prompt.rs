@@ -5,6 +5,7 @@ pub mod copy;
 pub mod finish;
 pub mod language;
 pub mod overlap;
+pub mod quote;
 pub mod repeats;
 pub mod store;
 pub mod template;
@@ -196,6 +197,11 @@ pub struct PromptTemplate {
     /// sentence whose answer is refused is kept as it was.
     #[serde(default, skip_serializing_if = "is_default")]
     pub per_sentence: bool,
+    /// A list from a passage mostly in Chinese or Japanese: its points are the passage's own
+    /// clauses, the model choosing which (a grammar of them, over the prompt's own): the
+    /// default model's own Chinese is mostly invented characters.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub quote_unspaced: bool,
     /// What a rewrite reads when nothing is selected: the paragraph under the cursor (the
     /// default) or the whole draft.
     #[serde(default, skip_serializing_if = "is_default")]
@@ -337,6 +343,7 @@ impl PromptTemplate {
             min_kept: None,
             min_grounded: None,
             per_sentence: false,
+            quote_unspaced: false,
             unselected: Unselected::default(),
             fields,
             sampling: Sampling::default(),

@@ -111,6 +111,11 @@ fn bullets(source: &str, answer: &str, chinese: bool) -> Option<String> {
     {
         return Some(format!("a bullet over {BULLET_WORDS} words"));
     }
+    // A writer takes a list that says one thing twice for a list of fewer points.
+    let distinct: std::collections::HashSet<&str> = items.iter().copied().collect();
+    if distinct.len() < items.len() {
+        return Some("a bullet repeated".into());
+    }
     (grounded_share(answer, source) < GROUNDED).then(|| "mostly not from the passage".into())
 }
 
@@ -292,6 +297,12 @@ mod tests {
         assert_eq!(verdict(&Expect::Bullets, NEWS, good, false), None);
         let two = "- Council extends riverside bike path\n- Work begins in March";
         assert!(verdict(&Expect::Bullets, NEWS, two, false).is_some());
+        let again =
+            "- Work begins in March\n- Council extends riverside bike path\n- Work begins in March";
+        assert_eq!(
+            verdict(&Expect::Bullets, NEWS, again, false).as_deref(),
+            Some("a bullet repeated")
+        );
     }
 
     #[test]
