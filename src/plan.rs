@@ -189,7 +189,10 @@ fn plan_whole(
         variants: variants.max(1),
         output: template.output,
         parts,
-        finishing: finishing(template, input, values, layers.raw)?,
+        finishing: Finishing {
+            writers_limit: layers.overrides.max_tokens.is_some(),
+            ..finishing(template, input, values, layers.raw)?
+        },
         pieces: Vec::new(),
         after_pieces: String::new(),
     })
@@ -245,6 +248,7 @@ fn finishing(
         min_grounded: template.min_grounded,
         also_from: String::new(),
         raw,
+        writers_limit: false,
     })
 }
 

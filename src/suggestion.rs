@@ -591,7 +591,11 @@ impl Suggestion {
         let verdict = match self.finishing.check(&finished.text, &kept) {
             // A rewrite the writer's token limit cut short covers a part of the passage: the
             // share of the whole it keeps says nothing of its meaning.
-            Err(Refused::LostMeaning(_)) if stop == StopReason::MaxTokens => Ok(()),
+            Err(Refused::LostMeaning(_))
+                if stop == StopReason::MaxTokens && self.finishing.writers_limit =>
+            {
+                Ok(())
+            }
             verdict => verdict,
         };
         if let Err(refused) = verdict {
@@ -750,11 +754,16 @@ impl Suggestion {
         let variant_text = if matches!(variant.state, VariantState::Done(_)) {
             &variant.text
         } else {
-            // Taken before it finished: finished now as an answer the writer stopped.
-            finished = self
-                .finishing
-                .finish(&variant.text, StopReason::Cancelled)
-                .text;
+            // Taken before it finished: finished now as an answer the writer stopped; one made
+            // a sentence at a time has the sentences not done yet as they were written.
+            let rest = self
+                .pieces
+                .as_ref()
+                .filter(|p| p.in_progress() && p.index == self.current)
+                .map(Pieces::rest)
+                .unwrap_or_default();
+            let text = format!("{}{rest}", variant.text);
+            finished = self.finishing.finish(&text, StopReason::Cancelled).text;
             &finished
         };
         let text = match &self.target {
@@ -1048,13 +1057,22 @@ mod tests {
         assert_eq!(s.start_variant(4).temperature, 0.5, "a new ask starts over");
         s.push_text(4, "In March the council extends the riverside bike path.");
         assert_eq!(s.finish(4, VariantState::Done(stats())), Finished::Kept);
-        // A rewrite the token limit cut short is not judged on the share it keeps.
+        // A rewrite that ran past the shaping's limit is judged, and asked again...
+        let mut cut = stats();
+        cut.stop_reason = StopReason::MaxTokens;
         s.want_more(1);
         s.start_variant(5);
         s.push_text(5, "The council will.");
-        let mut cut = stats();
-        cut.stop_reason = StopReason::MaxTokens;
-        assert_eq!(s.finish(5, VariantState::Done(cut)), Finished::Kept);
+        assert_eq!(
+            s.finish(5, VariantState::Done(cut.clone())),
+            Finished::Dropped
+        );
+        // ...one the writer's own token limit cut short is not judged on the share it keeps.
+        s.finishing.writers_limit = true;
+        s.want_more(1);
+        s.start_variant(6);
+        s.push_text(6, "The council will.");
+        assert_eq!(s.finish(6, VariantState::Done(cut)), Finished::Kept);
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct Finishing {
     pub also_from: String,
     /// The writer asked for the model's text as it came: nothing is cut or dropped.
     pub raw: bool,
+    /// The token limit is the writer's own for this request (`--max-tokens`): a rewrite it
+    /// cut short is not judged on the part of the passage it did not reach. A limit from the
+    /// shaping (a rewrite not much longer than its text) cuts one that ran long: that one is
+    /// judged, and asked again.
+    pub writers_limit: bool,
 }
 
 /// An answer as it is kept, and what was done to it.

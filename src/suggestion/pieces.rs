@@ -144,13 +144,20 @@ impl Pieces {
             return None;
         }
         self.job = None;
+        let rest = self.rest();
+        self.next = 0;
+        Some(rest)
+    }
+
+    /// The sentences not done yet (the one streaming included) as they were written, and
+    /// what follows them.
+    pub fn rest(&self) -> String {
         let mut rest: String = self.all[self.next..]
             .iter()
             .map(|p| format!("{}{}", p.before, p.finishing.source))
             .collect();
         rest.push_str(&self.after);
-        self.next = 0;
-        Some(rest)
+        rest
     }
 
     /// What the writer is told of how the variant was made.
@@ -339,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn cancelled_half_way_the_variant_is_still_the_whole_passage() {
+    fn taken_or_cancelled_half_way_the_sentences_not_done_are_as_written() {
         let mut s = grammar_fix(PASSAGE);
         assert_eq!(
             answer(&mut s, 1, " council met on Tuesday."),
@@ -347,14 +354,13 @@ mod tests {
         );
         s.start(2);
         s.push_text(2, " was many");
+        let whole = "The council met on Tuesday.  Their was many question about the park.\n\nThe mayor promise an answer.\n";
+        assert_eq!(s.accepted_text().as_deref(), Some(whole));
         assert_eq!(
             s.finish(2, VariantState::Failed("cancelled".into())),
             Finished::Failed
         );
-        assert_eq!(
-            s.variants[0].text,
-            "The council met on Tuesday.  Their was many question about the park.\n\nThe mayor promise an answer.\n"
-        );
+        assert_eq!(s.variants[0].text, whole);
         assert!(s.running_jobs().is_empty());
         assert!(!s.wants_more(), "a failed variant is not asked again");
     }
