@@ -57,11 +57,6 @@ impl Pieces {
         self.job
     }
 
-    /// The sentence being rewritten now (1-based), for "sentence 3 of 9".
-    pub fn current(&self) -> usize {
-        (self.next + 1).min(self.all.len())
-    }
-
     /// Starts the next piece under `job`; `variant` is the new variant's place and sampling
     /// when the pieces start over for it. Returns the piece's prompt and sampling, with the
     /// variant's seed and temperature.
