@@ -6,12 +6,14 @@ pub mod around;
 pub mod diff;
 pub mod edit;
 pub mod file;
+pub mod front_matter;
 pub mod grapheme;
 pub mod history;
 pub mod join;
 pub mod journal;
 pub mod layout;
 pub mod parts;
+pub mod structure;
 
 use std::time::Instant;
 
