@@ -29,6 +29,12 @@ pub struct SamplingParams {
     /// answers after their first line ("Hi Sarah," of a one-line email).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub one_line: bool,
+    /// The answer has no Latin letters: every token that holds one is biased out. Set for a
+    /// Chinese article's sections, which the default model otherwise starts in English; a
+    /// bias, like `one_line`'s, costs a pass over the candidates where a grammar would parse
+    /// each. (A remote engine has no vocabulary to bias: there it is not applied.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_latin: bool,
     /// DRY ("don't repeat yourself"): how hard a token that would make a repeat of the
     /// prompt or the answer longer than `dry_allowed_length` tokens is pushed down; 0 is off.
     pub dry_multiplier: f32,
@@ -50,6 +56,7 @@ impl Default for SamplingParams {
             stop: Vec::new(),
             grammar: String::new(),
             one_line: false,
+            no_latin: false,
             dry_multiplier: 0.0,
             dry_allowed_length: 2,
         }

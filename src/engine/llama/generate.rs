@@ -149,8 +149,15 @@ impl<'m> Session<'m> {
             .map(|variant| {
                 let mut params = sampling.clone();
                 params.seed = params.seed.wrapping_add(variant);
-                let sampler =
-                    sampler_chain(&params, self.model, &self.evaluated, &self.line_breaks)?;
+                let sampler = sampler_chain(
+                    &params,
+                    self.model,
+                    &self.evaluated,
+                    &Banned {
+                        line_breaks: &self.line_breaks,
+                        latin: &self.latin,
+                    },
+                )?;
                 Ok(Branch {
                     variant,
                     seq: (variant - variants.start) as i32,
@@ -369,6 +376,13 @@ pub(super) fn end_branch(
     out.send(&Event::GenerationFinished { job: id, stats })
 }
 
+/// Tokens an answer may be kept from: those with a line break (`one_line`), those with a Latin
+/// letter (`no_latin`).
+pub(super) struct Banned<'a> {
+    pub line_breaks: &'a [LlamaToken],
+    pub latin: &'a [LlamaToken],
+}
+
 /// The chain llama.cpp's own tools use: the grammar first (where the prompt gives one), then
 /// DRY and the penalties, top-k, top-p, min-p, temperature and a seeded draw; greedy when the
 /// temperature is zero or below, so a seed reproduces it exactly. DRY sees the whole prompt
@@ -383,15 +397,22 @@ pub(super) fn sampler_chain(
     params: &SamplingParams,
     model: &LlamaModel,
     evaluated: &[LlamaToken],
-    line_breaks: &[LlamaToken],
+    banned: &Banned,
 ) -> Result<LlamaSampler> {
     let history = match usize::try_from(params.repeat_last_n) {
         Ok(n) => &evaluated[evaluated.len().saturating_sub(n)..],
         Err(_) => evaluated, // -1: the whole context
     };
     let mut samplers = Vec::new();
-    if params.one_line && !line_breaks.is_empty() {
-        let biases: Vec<LlamaLogitBias> = line_breaks
+    let mut out: Vec<LlamaToken> = Vec::new();
+    if params.one_line {
+        out.extend_from_slice(banned.line_breaks);
+    }
+    if params.no_latin {
+        out.extend_from_slice(banned.latin);
+    }
+    if !out.is_empty() {
+        let biases: Vec<LlamaLogitBias> = out
             .iter()
             .map(|&token| LlamaLogitBias::new(token, f32::NEG_INFINITY))
             .collect();

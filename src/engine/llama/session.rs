@@ -48,6 +48,8 @@ pub(super) struct Session<'m> {
     pub(super) piece_shape: Vec<(u8, u8)>,
     /// The tokens whose piece holds a line break: kept out of a one-line answer.
     pub(super) line_breaks: Vec<LlamaToken>,
+    /// The tokens whose piece holds an ASCII letter: kept out of an answer with `no_latin`.
+    pub(super) latin: Vec<LlamaToken>,
     /// The start of the writer's text where the last over-long draft was cut, so the next
     /// prompt cuts at the same place and its cached prefix stays valid.
     pub(super) anchor: Option<String>,
@@ -64,12 +66,17 @@ impl<'m> Session<'m> {
         let n_batch = ctx.n_batch() as usize;
         let vocab = model.vocab();
         let mut line_breaks = Vec::new();
+        let mut latin = Vec::new();
         let piece_shape = vocab
             .tokens()
             .map(|token| {
                 let piece = vocab.token_to_piece(token, false, None);
-                if piece.iter().any(|&b| b == b'\n' || b == b'\r') && !vocab.is_eog(token) {
+                let is_eog = vocab.is_eog(token);
+                if piece.iter().any(|&b| b == b'\n' || b == b'\r') && !is_eog {
                     line_breaks.push(token);
+                }
+                if piece.iter().any(u8::is_ascii_alphabetic) && !is_eog {
+                    latin.push(token);
                 }
                 let lead = piece.iter().take_while(|&&b| is_continuation(b)).count();
                 (lead.min(255) as u8, piece.len().min(255) as u8)
@@ -87,6 +94,7 @@ impl<'m> Session<'m> {
             batch: LlamaBatch::new(n_batch, 1),
             piece_shape,
             line_breaks,
+            latin,
             anchor: None,
         }
     }
