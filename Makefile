@@ -2,7 +2,7 @@
 # model and build natively (-C target-cpu=native, set in .cargo/config.toml).
 CARGO ?= cargo
 
-.PHONY: run test soak fuzz report bench bench-quality bench-native bench-llama deps model build lint llama-build llama-server
+.PHONY: run test soak fuzz report bench bench-quality bench-article bench-native bench-llama deps model build lint llama-build llama-server
 
 run: deps model build
 	./target/release/quill $(FILE)
@@ -43,6 +43,11 @@ bench: deps model build
 # MODEL=path.gguf measures another model into its own section of the same file.
 bench-quality: deps model build
 	./target/release/quill $${MODEL:+--model "$$MODEL"} bench --quality --seeds $${SEEDS:-3} --out docs/QUALITY.md
+
+# Whole articles from the titles of defaults/bench-articles.toml (10 English, 5 Chinese), each
+# checked and timed beside a plain continuation, written to docs/ARTICLES.md.
+bench-article: deps model build
+	./target/release/quill $${MODEL:+--model "$$MODEL"} bench --article --out docs/ARTICLES.md
 
 # Quill against llama.cpp's own llama-bench (built from the llama.cpp that llama-cpp-python's
 # source distribution vendors, cached in target/llama-bench/), depth by depth. MODEL, THREADS,

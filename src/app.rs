@@ -494,6 +494,9 @@ impl App {
                 .status
                 .info("open a template's form first (F7), then save it as a preset"),
             C::restart_model => effects = assistant.restart_model(&mut cx),
+            C::outline => effects = assistant.ask_outline(editor, &mut cx),
+            C::write_section => effects = assistant.ask_article(false, editor, &mut cx),
+            C::write_article => effects = assistant.ask_article(true, editor, &mut cx),
             C::accept_suggestion => effects = assistant.accept(editor, &mut cx),
             C::accept_word => effects = assistant.accept_part(Portion::Word, editor, &mut cx),
             C::accept_sentence => {
@@ -508,7 +511,7 @@ impl App {
             C::focus_next_pane => assistant.toggle_focus(),
             C::scroll_up | C::scroll_down => assistant.scroll(command == C::scroll_down),
             C::cancel => {
-                if !assistant.cancel(&mut effects) {
+                if !assistant.cancel(&mut effects, &mut cx) {
                     editor.collapse_selection();
                     cx.status.clear();
                 }
@@ -530,6 +533,9 @@ impl App {
             C::edit_template => Overlay::Palette(Palette::new(Purpose::Edit)),
             C::delete_template => Overlay::Palette(Palette::new(Purpose::Delete)),
             C::settings => Overlay::Settings(SettingsPane::default()),
+            C::edit_brief => Overlay::Form(overlay::TemplateForm::brief(
+                &crate::app::assistant::Front::read(self.editor.doc().rope()).brief,
+            )),
             C::ask => Overlay::MiniBuffer(MiniBuffer::with_history(
                 Question::Ask,
                 self.assistant.library.asks.clone(),
@@ -568,6 +574,10 @@ impl App {
             Intent::Error(text) => {
                 cx.status.error(text);
                 Vec::new()
+            }
+            Intent::SetBrief(values) => {
+                editor.set_brief(&values, &mut cx);
+                editor.journal_effect().into_iter().collect()
             }
             Intent::RunTemplate { id, values } => {
                 let mut effects = vec![assistant.library.remember(&id, &values)];
@@ -702,6 +712,7 @@ pub(crate) mod test_support {
             ghost_delay: Some(Duration::from_millis(400)),
             language: "auto".into(),
             ghost_budget_ms: 1000,
+            style: String::new(),
         });
         assert!(matches!(
             effects.as_slice(),
@@ -771,6 +782,10 @@ pub(crate) mod test_support {
 
         pub(crate) fn assistant_mut(&mut self) -> &mut super::assistant::Assistant {
             &mut self.assistant
+        }
+
+        pub(crate) fn status_text(&self) -> String {
+            self.status().map(|s| s.text.clone()).unwrap_or_default()
         }
 
         pub(crate) fn suggestion(&self) -> Option<&Suggestion> {

@@ -3,6 +3,7 @@
 //! (prefix reuse), the worker's peak memory, and generation through the worker against the same
 //! generation run in-process straight on llama-cpp-2, interleaved round by round.
 
+pub mod article;
 pub mod assistant;
 pub mod busy;
 pub mod editor;
@@ -431,7 +432,7 @@ impl Rounds {
 }
 
 /// A report as pretty JSON, or as the table `table` prints.
-pub fn print_report<T: Serialize>(report: &T, json: bool, table: fn(&T)) {
+pub fn print_report<T: Serialize>(report: &T, json: bool, table: impl FnOnce(&T)) {
     if json {
         println!(
             "{}",

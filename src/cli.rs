@@ -80,6 +80,39 @@ pub enum CliCommand {
         #[command(flatten)]
         io: ActionArgs,
     },
+    /// Write a whole article from TITLE: an outline, then each section in order, printed (or
+    /// written to -o FILE as it grows).
+    Article {
+        /// The article's title ("Why we garden"); the brief's title when it has one.
+        title: String,
+        /// The brief: a draft with front matter, or a .toml / .yaml file of title, audience,
+        /// goal, tone, key_points, avoid, words, sections.
+        #[arg(long, value_name = "FILE")]
+        brief: Option<PathBuf>,
+        /// How many sections (by default the brief's, or one per 150 words, 3 to 8).
+        #[arg(long, value_name = "N")]
+        sections: Option<usize>,
+        /// The article's length in words (characters for Chinese); by default the brief's, or 600.
+        #[arg(long, value_name = "N")]
+        words: Option<usize>,
+        /// Write the article to this file instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+        /// Print a JSON line of statistics per section, and one for the article, on stderr.
+        #[arg(long)]
+        stats: bool,
+        /// The article's language ("Chinese", "English", ...); by default the title's own.
+        #[arg(long, value_name = "NAME")]
+        language: Option<String>,
+        /// Context window in tokens.
+        #[arg(long, value_name = "N")]
+        ctx_size: Option<u32>,
+        /// CPU threads (0: the cores other programs leave free, read before each request).
+        #[arg(long, value_name = "N")]
+        threads: Option<u32>,
+    },
     /// Run any prompt of the library (built in or yours) on FILE (or standard input).
     Run {
         /// The prompt's id (`quill template list` lists them).
@@ -127,14 +160,18 @@ pub enum CliCommand {
         /// Quality: only these actions (prompt names, or ghost), comma-separated.
         #[arg(long, value_delimiter = ',', requires = "quality")]
         only: Vec<String>,
-        /// Quality: at most this many passages of each language.
-        #[arg(long, requires = "quality")]
+        /// Whole articles from fixed English and Chinese titles, each checked (headings,
+        /// empty sections, repeats, language, length) and timed beside a plain continuation.
+        #[arg(long, conflicts_with_all = ["editor", "assistant", "busy", "quality"])]
+        article: bool,
+        /// Quality or article: at most this many passages (titles) of each language.
+        #[arg(long)]
         limit: Option<usize>,
-        /// Quality: also write the report into this Markdown file (its model's section).
-        #[arg(long, requires = "quality")]
+        /// Quality or article: also write the report into this Markdown file.
+        #[arg(long)]
         out: Option<PathBuf>,
-        /// Quality: print every answer and its verdict on stderr.
-        #[arg(long, requires = "quality")]
+        /// Quality or article: print every answer (article) on stderr.
+        #[arg(long)]
         answers: bool,
     },
     /// Check the build, the paths, the config and the model, and say what to fix.

@@ -21,6 +21,8 @@ use crate::sampling::Sampling;
 use crate::sanitize::strip_controls;
 use crate::suggestion::{Finished, Suggestion, Target, VariantState};
 
+pub mod article;
+
 pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_ENGINE: i32 = 3;
 
@@ -73,6 +75,20 @@ impl Settings {
             eprintln!("quill: warning: {warning}");
         }
         library
+    }
+
+    /// The writer's style guide, `style.md` beside the config file in use; empty when there
+    /// is none, and a warning on stderr when it cannot be read.
+    pub fn style_guide(&self) -> String {
+        let path = self
+            .config_file
+            .parent()
+            .map_or_else(|| self.paths.config_dir.clone(), Path::to_path_buf)
+            .join("style.md");
+        crate::article::context::read_style(&path).unwrap_or_else(|warning| {
+            eprintln!("quill: warning: {warning}");
+            String::new()
+        })
     }
 
     /// The writer's templates: a `templates/` folder beside the config file in use.
@@ -228,6 +244,7 @@ pub fn run_action(
         .and_then(|f| f.file_stem())
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let (text, brief) = split_brief(&text, settings);
     // Headless, the cursor is at the end of the input and the whole input is the selection.
     let input = PromptInput {
         selection: text.clone(),
@@ -235,10 +252,37 @@ pub fn run_action(
         after: String::new(),
         document: text,
         title,
+        brief,
     };
     let plan = plan_for(template, &input, values, settings, options)?;
     let (mut engine, _info) = start_engine(settings, options)?;
     run_variants(&mut engine, plan, options.stats)
+}
+
+/// The input without its front matter, and the brief it holds with the writer's style guide
+/// as prompts carry them. A front matter that does not parse is said on stderr (with its line)
+/// and left out of both: it is the draft's metadata, not its text.
+pub fn split_brief(text: &str, settings: &Settings) -> (String, String) {
+    use crate::article::context;
+    use crate::document::front_matter;
+    let body = text[front_matter::block_len(text)..].to_string();
+    let brief = match front_matter::parse(text) {
+        Ok(brief) => brief.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("quill: warning: {e}; the brief is left out until it is fixed");
+            Default::default()
+        }
+    };
+    let style = settings.style_guide();
+    let body = if body.trim().is_empty() {
+        text.to_string()
+    } else {
+        body
+    };
+    (
+        body,
+        context::guidance(&brief, &style, context::BRIEF_TOKENS).text,
+    )
 }
 
 /// The request for `template`: the config's sampling under the prompt's, the command line's

@@ -6,6 +6,7 @@
 //! an abort or a crash inside llama.cpp never takes the writer's text with it.
 
 pub mod app;
+pub mod article;
 pub mod bench;
 pub mod cli;
 pub mod command;

@@ -55,6 +55,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 action_with("ask", &values, &io, &settings)
             }
         }
+        Some(command @ CliCommand::Article { .. }) => article(command, &settings),
         Some(command @ CliCommand::Bench { .. }) => bench(command, &settings),
         Some(CliCommand::Template { action }) => template(action, &settings),
         Some(CliCommand::Model { action }) => model(action, &settings),
@@ -69,6 +70,41 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(CliCommand::Worker) => Ok(()),
         None => editor(cli.file, &settings),
     }
+}
+
+/// `quill article`.
+fn article(command: CliCommand, settings: &Settings) -> Result<(), Failure> {
+    let CliCommand::Article {
+        title,
+        brief,
+        sections,
+        words,
+        output,
+        sampling,
+        stats,
+        language,
+        ctx_size,
+        threads,
+    } = command
+    else {
+        return Ok(());
+    };
+    let options = RunOptions {
+        sampling: sampling.layer(),
+        stats,
+        raw: false,
+        language,
+        ctx_size,
+        threads,
+    };
+    let args = headless::article::ArticleArgs {
+        title,
+        brief,
+        sections,
+        words,
+        output,
+    };
+    headless::article::run(&args, settings, &options)
 }
 
 /// `quill bench` and its kinds.
@@ -93,6 +129,24 @@ fn bench(command: CliCommand, settings: &Settings) -> Result<(), Failure> {
         CliCommand::Bench {
             busy: true, json, ..
         } => quill::bench::busy::run(settings, json),
+        CliCommand::Bench {
+            article: true,
+            json,
+            threads,
+            limit,
+            out,
+            answers,
+            ..
+        } => quill::bench::article::run(
+            settings,
+            &quill::bench::article::Options {
+                limit,
+                out,
+                json,
+                threads,
+                answers,
+            },
+        ),
         CliCommand::Bench {
             quality: true,
             json,
@@ -141,7 +195,8 @@ fn editor(file: Option<PathBuf>, settings: &Settings) -> Result<(), Failure> {
         assistant: quill::app::AssistantSetup::from_config(
             &settings.config,
             settings.model.clone(),
-        ),
+        )
+        .with_style(settings.style_guide()),
         worker,
         config: settings.config.clone(),
         config_file: settings.config_file.clone(),

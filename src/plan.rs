@@ -249,6 +249,7 @@ fn finishing(
         also_from: String::new(),
         raw,
         writers_limit: false,
+        article: None,
     })
 }
 

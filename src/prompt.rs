@@ -4,9 +4,11 @@
 pub mod copy;
 pub mod finish;
 pub mod language;
+pub mod outline;
 pub mod overlap;
 pub mod quote;
 pub mod repeats;
+pub mod section;
 pub mod store;
 pub mod template;
 
@@ -66,6 +68,7 @@ pub const RESERVED_NAMES: &[&str] = &[
     "document",
     "title",
     "language",
+    "brief",
 ];
 
 /// Template names become file names: no path tricks.
@@ -95,6 +98,10 @@ pub enum Action {
     Rewrite,
     Summarise,
     Generate,
+    /// An article's outline from its brief or title (see `article`).
+    Outline,
+    /// One section of an article, from its brief, outline and the sections before it.
+    Section,
 }
 
 /// What a rewrite reads when nothing is selected.
@@ -251,6 +258,11 @@ pub struct PromptInput {
     pub after: String,
     pub document: String,
     pub title: String,
+    /// The article's brief and the writer's style guide, as lines a prompt can carry (see
+    /// `article::context`); empty when there is neither. A template that names `{{ brief }}`
+    /// puts it where it says; any other carries it in its system turn (chat) or as the text's
+    /// front matter (completion).
+    pub brief: String,
 }
 
 impl PromptTemplate {
@@ -491,6 +503,7 @@ impl PromptTemplate {
     ) -> Result<Prompt> {
         let mut fields = self.field_values(values)?;
         fields.insert("title".to_string(), input.title.clone());
+        fields.insert("brief".to_string(), input.brief.clone());
         fields.insert(
             "language".to_string(),
             language.unwrap_or("the language of the text").to_string(),
@@ -520,8 +533,18 @@ impl PromptTemplate {
         let mut parts = render_parts(&self.template, &fields, &vars)
             .with_context(|| format!("prompt {}", self.id))?;
         let start = self.answer_start(input, &fields)?;
+        let brief = if input.brief.trim().is_empty() || self.names_brief() {
+            ""
+        } else {
+            input.brief.trim()
+        };
         Ok(match self.mode {
             PromptMode::Completion => {
+                // The brief as the draft's own front matter: text a model has seen before an
+                // article, which it reads as about the article rather than part of it.
+                if !brief.is_empty() {
+                    parts.insert(0, Part::fixed(format!("---\n{brief}\n---\n\n")));
+                }
                 let begun = !start.is_empty();
                 if begun {
                     parts.push(Part::fixed(start));
@@ -538,9 +561,18 @@ impl PromptTemplate {
                 Prompt::Completion { parts }
             }
             PromptMode::Chat => Prompt::Chat {
-                messages: self.chat_messages(parts, start, &fields, language)?,
+                messages: self.chat_messages(parts, start, &fields, language, brief)?,
             },
         })
+    }
+
+    /// The template or its system prompt puts `{{ brief }}` somewhere of its own.
+    fn names_brief(&self) -> bool {
+        let named = |source: &str| {
+            crate::prompt::template::placeholders(source)
+                .is_ok_and(|names| names.iter().any(|n| n == "brief"))
+        };
+        named(&self.template) || self.system.as_deref().is_some_and(named)
     }
 
     /// A chat prompt's turns: the system's (with the answer's language said in words), the
@@ -551,6 +583,7 @@ impl PromptTemplate {
         start: String,
         fields: &BTreeMap<String, String>,
         language: Option<&str>,
+        brief: &str,
     ) -> Result<Vec<ChatMessage>> {
         let mut messages = Vec::new();
         let mut system = match &self.system {
@@ -558,6 +591,15 @@ impl PromptTemplate {
                 .with_context(|| format!("system prompt of {}", self.id))?,
             None => String::new(),
         };
+        if !brief.is_empty() {
+            // Before the language line, which works best last.
+            if !system.is_empty() {
+                system.push_str("\n\n");
+            }
+            system.push_str(&format!(
+                "The article's brief, to follow (it is not part of the text):\n{brief}\n"
+            ));
+        }
         if let Some(language) = language {
             // Said in words, last: "in the language of the text" is not enough for a small
             // model, which answers Chinese in English.
@@ -721,6 +763,7 @@ mod tests {
             after: "After".into(),
             document: "Doc".into(),
             title: "T".into(),
+            brief: String::new(),
         };
         let mut marketing = 0;
         for prompt in library.iter() {
@@ -743,6 +786,13 @@ mod tests {
                 for value in values.values() {
                     assert!(text.contains(value.as_str()), "{} drops {value}", prompt.id);
                 }
+            } else if prompt.action == Action::Outline {
+                // An outline is made from the title and the brief alone.
+                assert!(
+                    text.contains("\"T\\\""),
+                    "{} drops the title: {text}",
+                    prompt.id
+                );
             } else {
                 assert!(
                     text.contains("草稿") || text.contains("Before"),

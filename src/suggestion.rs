@@ -812,7 +812,11 @@ impl Suggestion {
     /// How an inserted answer meets the text around it: a continuation carries on the
     /// writer's sentence; anything made from a passage or a template stands on its own.
     pub fn join(&self) -> Join {
-        if self.finishing.shape == Shape::Prose && self.finishing.source.is_empty() {
+        // An outline or a section is a block of paragraphs of its own, whatever its shape.
+        if self.finishing.shape == Shape::Prose
+            && self.finishing.source.is_empty()
+            && self.finishing.article.is_none()
+        {
             Join::Continuation
         } else {
             Join::Block

@@ -3,6 +3,10 @@
 //! `plan`), streaming the answer into a `Suggestion` or the ghost, and accepting it into the
 //! draft as one undo step. It reads and changes the draft only through the `Editor` it is given.
 
+mod article;
+
+pub use article::Front;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -36,6 +40,9 @@ pub struct AssistantSetup {
     /// A ghost request whose first word has not come within this many milliseconds is
     /// dropped (a remote engine's; the local one answers well within it).
     pub ghost_budget_ms: u64,
+    /// The writer's style guide (`style.md` beside the config file), carried by every prompt
+    /// with the draft's brief; empty when there is none.
+    pub style: String,
 }
 
 impl AssistantSetup {
@@ -49,7 +56,13 @@ impl AssistantSetup {
                 .editor
                 .ghost_text
                 .then(|| Duration::from_millis(config.editor.ghost_delay_ms)),
+            style: String::new(),
         }
+    }
+
+    /// This setup with the writer's style guide.
+    pub fn with_style(self, style: String) -> Self {
+        AssistantSetup { style, ..self }
     }
 }
 
@@ -92,6 +105,13 @@ pub struct Assistant {
     /// The suggestions pane has the keyboard.
     focused: bool,
     ghost: Ghost,
+    /// A `write section` or `write article` under way.
+    article: Option<article::ArticleRun>,
+    /// Summaries of the draft's sections, by their text's hash (see `article`).
+    summaries: crate::article::Summaries,
+    /// The brief and style guide the last request carried, in estimated tokens, and what
+    /// they would have taken uncut: for the context meter.
+    brief_tokens: Option<(usize, usize)>,
 }
 
 impl Assistant {
@@ -105,6 +125,11 @@ impl Assistant {
 
     pub fn suggestion(&self) -> Option<&Suggestion> {
         self.suggestion.as_ref()
+    }
+
+    /// The brief's share of the last request (tokens carried, tokens it had): the meter's.
+    pub fn brief_tokens(&self) -> Option<(usize, usize)> {
+        self.brief_tokens
     }
 
     pub fn last_stats(&self) -> Option<&GenerationStats> {
@@ -237,6 +262,10 @@ impl Assistant {
             }
             Event::GenerationFinished { job, stats } => self.on_finished(job, stats, editor, cx),
             Event::GenerationFailed { job, reason } => {
+                if self.article.is_some() {
+                    // A run cannot go on past a failed request: what it wrote stays.
+                    self.article = None;
+                }
                 if !self.ghost.on_failed(job) {
                     if let Some(s) = &mut self.suggestion {
                         s.finish(job, VariantState::Failed(reason.clone()));
@@ -265,6 +294,9 @@ impl Assistant {
         if let Some(effects) = self.ghost.on_text(job, text) {
             return effects;
         }
+        if self.on_article_text(job, text) {
+            return Vec::new();
+        }
         if let Some(s) = &mut self.suggestion
             && s.push_text(job, text)
             && s.should_stop(job)
@@ -290,6 +322,9 @@ impl Assistant {
         if self.ghost.on_finished(job) {
             return Vec::new();
         }
+        if let Some(effects) = self.on_article_finished(job, &stats, editor, cx) {
+            return effects;
+        }
         let Some(s) = &mut self.suggestion else {
             return Vec::new();
         };
@@ -302,6 +337,11 @@ impl Assistant {
         }
         match finished {
             Finished::Stale => Vec::new(),
+            Finished::Kept if s.auto_accept && self.article.is_some() => {
+                let mut effects = self.accept(editor, cx);
+                effects.extend(self.after_article_section(editor, cx));
+                effects
+            }
             Finished::Kept if s.auto_accept => self.accept(editor, cx),
             _ => {
                 let effects = self.continue_variants();
@@ -451,13 +491,26 @@ impl Assistant {
         else {
             return Vec::new();
         };
+        let front = article::Front::read(editor.doc().rope());
+        let brief = self.guidance_for(&front.brief).text;
         let Ok(template) = self.library.prompts.get(id) else {
             cx.status.error(format!("no prompt named {id}"));
             return Vec::new();
         };
-        let Some((target, input)) = read_draft(template, editor, self.context_chars(), cx) else {
+        if let Some(warning) = &front.warning {
+            cx.status.info(warning.clone());
+        }
+        // The article flow's prompts read the draft's outline and sections, not a passage.
+        match template.action {
+            Action::Outline => return self.ask_outline(editor, cx),
+            Action::Section => return self.ask_article(false, editor, cx),
+            _ => {}
+        }
+        let Some((target, mut input)) = read_draft(template, editor, self.context_chars(), cx)
+        else {
             return Vec::new();
         };
+        input.brief = brief;
         let layers = Layers {
             settings: &settings,
             overrides: &Sampling::default(),
@@ -473,11 +526,17 @@ impl Assistant {
                 return Vec::new();
             }
         };
+        self.article = None;
+        self.start_suggestion(Suggestion::from_plan(plan, target), editor)
+    }
+
+    /// Puts `suggestion` on offer in place of any other, and asks for its first variants.
+    fn start_suggestion(&mut self, suggestion: Suggestion, editor: &mut Editor) -> Vec<Effect> {
         let mut effects = self.cancel_generation();
         effects.extend(self.ghost.clear());
         // The journal first: a model request is when a crash is most likely.
         effects.extend(editor.journal_effect());
-        self.suggestion = Some(Suggestion::from_plan(plan, target));
+        self.suggestion = Some(suggestion);
         effects.extend(self.continue_variants());
         effects
     }
@@ -566,8 +625,20 @@ impl Assistant {
         self.focused = !self.focused && self.suggestion.is_some();
     }
 
-    /// Esc: stop the stream; else dismiss the suggestion. False if there is neither.
-    pub fn cancel(&mut self, effects: &mut Vec<Effect>) -> bool {
+    /// Esc: during `write article`, stop after the section being written; else stop the
+    /// stream; else dismiss the suggestion. False if there is none of these.
+    pub fn cancel(&mut self, effects: &mut Vec<Effect>, cx: &mut Cx) -> bool {
+        if self.stop_article(cx) {
+            return true;
+        }
+        // A second Esc: the run ends now, keeping what it wrote.
+        if let Some(run) = self.article.take() {
+            if let Some(job) = run.summary_job() {
+                effects.push(Effect::CancelJob { job });
+            }
+            cx.status
+                .info("write article stopped; run it again for the empty sections");
+        }
         if self.is_streaming() {
             effects.extend(self.cancel_generation());
         } else if self.suggestion.is_some() {
@@ -744,15 +815,19 @@ fn read_draft(
     let rope = doc.rope();
     let selection = doc.selection();
     let cursor = doc.cursor();
+    // The front matter is the draft's metadata: its brief goes with the prompt (see
+    // `guidance_for`), its text never does.
+    let body = article::Front::read(rope).body_start;
+    let body_start = body.min(cursor);
     let (start, end) = match template.action {
         Action::Rewrite if selection.is_empty() => match template.unselected {
             Unselected::Paragraph => around::paragraph_at(rope, cursor),
-            Unselected::Draft => (0, rope.len_chars()),
+            Unselected::Draft => (body, rope.len_chars()),
         },
         _ => (selection.start(), selection.end()),
     };
     let region = rope.slice(start..end).to_string();
-    let document = rope.to_string();
+    let document = rope.slice(body_start..).to_string();
     let replaces = template.action == Action::Rewrite
         || (template.action == Action::Generate && template.output == Output::Replace);
     let (target, selected) = if replaces {
@@ -787,10 +862,11 @@ fn read_draft(
     };
     let input = PromptInput {
         selection: selected,
-        before: around::text_before(rope, cursor, context_chars),
+        before: around::text_before(rope, cursor, context_chars.min(cursor - body_start)),
         after: around::text_after(rope, cursor, context_chars),
         document,
         title: editor.title(),
+        brief: String::new(),
     };
     Some((target, input))
 }
@@ -1230,6 +1306,7 @@ mod tests {
             ghost_delay: None,
             language: "auto".into(),
             ghost_budget_ms: 1000,
+            style: String::new(),
         });
         let [Effect::StartEngine { generation, .. }] = effects.as_slice() else {
             panic!("{effects:?}");

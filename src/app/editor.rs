@@ -3,6 +3,7 @@
 //! before overwriting what someone else wrote), opening, starting anew, quitting, recovering a
 //! journal. It changes only itself; it asks for a prompt line or a question through `Cx`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::overlay::{Answer, Confirm, MiniBuffer, Question, Then};
@@ -326,6 +327,43 @@ impl Editor {
     }
 
     /// Puts the selection away (Esc with nothing else to stop).
+    /// The brief's form submitted: its values become the draft's front matter (made when
+    /// there is none), one undo step; the body is left byte for byte. A front matter that
+    /// does not parse is left as it is, and the writer told where it is wrong.
+    pub fn set_brief(&mut self, values: &BTreeMap<String, String>, cx: &mut Cx) {
+        use crate::document::front_matter;
+        let brief = match super::overlay::TemplateForm::brief_of(values) {
+            Ok(brief) => brief,
+            Err(e) => {
+                cx.status.error(e);
+                return;
+            }
+        };
+        let text = self.doc.text();
+        let new = match front_matter::with_brief(&text, &brief) {
+            Ok(new) => new,
+            Err(e) => {
+                cx.status.error(format!(
+                    "{e}: the front matter is left as it is; fix it, then edit the brief"
+                ));
+                return;
+            }
+        };
+        if new == text {
+            cx.status.info("the brief is as it was");
+            return;
+        }
+        let (old_block, new_block) = (
+            front_matter::block_len(&text),
+            front_matter::block_len(&new),
+        );
+        let old_chars = text[..old_block].chars().count();
+        self.doc.replace(0, old_chars, &new[..new_block]);
+        self.after_edit();
+        cx.status
+            .info("the brief is in the draft's front matter (save to keep it)");
+    }
+
     pub fn collapse_selection(&mut self) {
         let head = self.doc.cursor();
         self.doc.move_to(head, false);

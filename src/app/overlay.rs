@@ -67,6 +67,8 @@ pub enum Intent {
         id: String,
         values: BTreeMap<String, String>,
     },
+    /// The brief's form, filled: write it into the draft's front matter.
+    SetBrief(BTreeMap<String, String>),
     /// A filled form, to keep as a preset under a name still to be asked for.
     SavePreset {
         id: String,

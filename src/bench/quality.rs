@@ -182,14 +182,7 @@ pub fn run(settings: &Settings, options: &Options) -> Result<(), Failure> {
         minutes: started.elapsed().as_secs_f64() / 60.0,
     };
     let markdown = render(&report);
-    if options.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
-    } else {
-        println!("{markdown}");
-    }
+    super::print_report(&report, options.json, |_| println!("{markdown}"));
     if let Some(out) = &options.out {
         write_section(out, &report.model, &markdown)
             .map_err(|e| Failure::engine(format!("writing {}: {e}", out.display())))?;

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::overlap::same_key;
-use super::{copy, overlap, repeats};
+use super::section::ArticlePart;
+use super::{copy, outline, overlap, repeats};
 use crate::document::diff;
 use crate::document::grapheme::is_wide_script;
 use crate::engine::protocol::StopReason;
@@ -59,6 +60,8 @@ pub struct Finishing {
     /// shaping (a rewrite not much longer than its text) cuts one that ran long: that one is
     /// judged, and asked again.
     pub writers_limit: bool,
+    /// An outline or a section of the article flow: made into what the draft holds.
+    pub article: Option<ArticlePart>,
 }
 
 /// An answer as it is kept, and what was done to it.
@@ -90,6 +93,11 @@ pub enum Refused {
     /// A summary with this share (in per cent) of its content words from the passage, under
     /// `min_grounded`: mostly the model's own claims.
     NotFromPassage(u32),
+    /// An outline with fewer sections than the least it may have.
+    TooFewSections {
+        got: usize,
+        wanted: usize,
+    },
 }
 
 impl Refused {
@@ -111,6 +119,9 @@ impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refused::Empty => write!(f, "empty"),
+            Refused::TooFewSections { got, wanted } => {
+                write!(f, "an outline of {got} sections for {wanted}")
+            }
             Refused::SameAsSource => write!(f, "a copy of the passage"),
             Refused::SameAs(i) => write!(f, "the same as variant {}", i + 1),
             Refused::NotShorter => write!(f, "no shorter than the passage"),
@@ -128,6 +139,38 @@ impl std::fmt::Display for Refused {
     }
 }
 
+/// An outline read and written back as headings and notes; a section's body cleaned (see
+/// `section::clean`), what was taken out said.
+fn finish_article(part: &ArticlePart, text: &str) -> Finished {
+    let mut notes = Vec::new();
+    let text = match part {
+        ArticlePart::Outline(wanted) => {
+            let mut items = outline::read(text);
+            items.truncate(*wanted);
+            outline::markdown(&items)
+        }
+        ArticlePart::Section(rules) => {
+            let text = strip_preamble(text.trim()).unwrap_or_else(|| text.to_string());
+            let cleaned = rules.apply(&text);
+            if cleaned.dropped_repeats > 0 {
+                notes.push(format!(
+                    "dropped {} sentence(s) said before",
+                    cleaned.dropped_repeats
+                ));
+            }
+            if cleaned.dropped_closings > 0 {
+                notes.push("dropped a conclusion: more sections follow".to_string());
+            }
+            cleaned.text
+        }
+    };
+    Finished {
+        text,
+        cut: false,
+        notes,
+    }
+}
+
 impl Finishing {
     /// Finishes `text`, the whole of one answer, which ended for `stop`.
     pub fn finish(&self, text: &str, stop: StopReason) -> Finished {
@@ -141,6 +184,9 @@ impl Finishing {
         }
         if self.shape == Shape::Copy {
             return self.finish_copy(text);
+        }
+        if let Some(part) = &self.article {
+            return finish_article(part, text);
         }
         let original = text;
         let mut text = text.trim().to_string();
@@ -298,6 +344,12 @@ impl Finishing {
         let key = same_key(text);
         if key.is_empty() {
             return Err(Refused::Empty);
+        }
+        if let Some(ArticlePart::Outline(wanted)) = self.article {
+            let got = outline::read(text).len();
+            if got < outline::fewest(wanted) {
+                return Err(Refused::TooFewSections { got, wanted });
+            }
         }
         // A continuation may end on a colon: the writer's next line is a list.
         let answers_something = !self.source.is_empty() || self.shape == Shape::Copy;

@@ -177,6 +177,13 @@ fn model_status(app: &App, details: bool) -> String {
         if stats.dropped_tokens > 0 {
             text.push_str(&format!(" ({} left out)", stats.dropped_tokens));
         }
+        // The brief's share of it; "of N" when the budget cut it.
+        if let Some((carried, had)) = assistant.brief_tokens() {
+            text.push_str(&format!(" brief ~{carried}"));
+            if had > carried {
+                text.push_str(&format!(" of {had}"));
+            }
+        }
     }
     text
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::{Intent, Outcome};
 use crate::app::line_input::LineInput;
 use crate::command::Command;
+use crate::document::front_matter::Brief;
 use crate::keymap::Key;
 use crate::prompt::PromptTemplate;
 
@@ -28,6 +29,9 @@ pub struct TemplateForm {
     pub max_chars: Option<usize>,
     pub fields: Vec<FormField>,
     pub focus: usize,
+    /// The article's brief, not a template: submitted, it is written into the draft's front
+    /// matter.
+    pub brief: bool,
 }
 
 impl TemplateForm {
@@ -67,7 +71,83 @@ impl TemplateForm {
             max_chars: template.max_chars,
             fields,
             focus,
+            brief: false,
         }
+    }
+
+    /// The brief's form, holding `brief`'s values (lists joined with "; ").
+    pub fn brief(brief: &Brief) -> Self {
+        let number = |n: Option<u32>| n.map_or_else(String::new, |n| n.to_string());
+        let fields = [
+            ("title", "Title", brief.title.clone()),
+            ("audience", "Audience", brief.audience.clone()),
+            ("goal", "Goal", brief.goal.clone()),
+            ("tone", "Tone", brief.tone.clone()),
+            (
+                "key_points",
+                "Key points (; between)",
+                brief.key_points.join("; "),
+            ),
+            (
+                "avoid",
+                "Words to avoid (; between)",
+                brief.avoid.join("; "),
+            ),
+            ("words", "Length in words", number(brief.words)),
+            ("sections", "Sections", number(brief.sections)),
+        ]
+        .into_iter()
+        .map(|(name, label, value)| FormField {
+            name: name.to_string(),
+            label: label.to_string(),
+            required: false,
+            choices: None,
+            input: LineInput::new(&value),
+        })
+        .collect();
+        TemplateForm {
+            template: String::new(),
+            title: "Brief".to_string(),
+            description: "Kept in the draft's front matter; every action's prompt carries it."
+                .to_string(),
+            max_chars: None,
+            fields,
+            focus: 0,
+            brief: true,
+        }
+    }
+
+    /// The brief the form's values make, or what is wrong with them.
+    pub fn brief_of(values: &BTreeMap<String, String>) -> Result<Brief, String> {
+        let text = |name: &str| values.get(name).map_or("", |v| v.trim()).to_string();
+        let list = |name: &str| -> Vec<String> {
+            text(name)
+                .split([';', '；'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let number = |name: &str, label: &str| -> Result<Option<u32>, String> {
+            let value = text(name);
+            if value.is_empty() {
+                return Ok(None);
+            }
+            value
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| format!("{label}: write a whole number, as 800, or leave it empty"))
+        };
+        Ok(Brief {
+            title: text("title"),
+            audience: text("audience"),
+            goal: text("goal"),
+            tone: text("tone"),
+            key_points: list("key_points"),
+            avoid: list("avoid"),
+            words: number("words", "Length in words")?,
+            sections: number("sections", "Sections")?,
+        })
     }
 
     pub fn values(&self) -> BTreeMap<String, String> {
@@ -128,11 +208,15 @@ impl TemplateForm {
                             self.missing().join(", ")
                         )))
                     }
+                    None if self.brief => Outcome::Then(Intent::SetBrief(self.values())),
                     None => Outcome::Then(Intent::RunTemplate {
                         id: self.template.clone(),
                         values: self.values(),
                     }),
                 };
+            }
+            Some(C::save_template_preset | C::save) if self.brief => {
+                return Outcome::Then(Intent::SetBrief(self.values()));
             }
             Some(C::save_template_preset | C::save) => {
                 return Outcome::Keep(Intent::SavePreset {
