@@ -121,12 +121,17 @@ pub fn outline_plan(library: &PromptLibrary, spec: &Spec, layers: Layers) -> Res
     if !layers.raw {
         // The worked examples in the prompt hold its form; a grammar held it exactly but
         // decoded at a quarter of the speed (20 t/s against 80, the default model).
-        plan.finishing.article = Some(ArticlePart::Outline(spec.sections));
+        plan.finishing.article = Some(ArticlePart::Outline {
+            wanted: spec.sections,
+            title: spec.title.clone(),
+        });
         plan.sampling.no_latin = spec.unspaced;
     }
-    // A heading and a one-line note: about 40 tokens a section, or the model runs on.
+    // A heading and a one-line note: about 40 tokens a section in English, or the model
+    // runs on; Chinese takes two to three tokens a character with this vocabulary.
     if layers.overrides.max_tokens.is_none() {
-        plan.sampling.max_tokens = (spec.sections * 40 + 24) as u32;
+        let per_section = if spec.unspaced { 100 } else { 40 };
+        plan.sampling.max_tokens = (spec.sections * per_section + 24) as u32;
     }
     Ok(plan)
 }
@@ -375,7 +380,13 @@ mod tests {
             text.contains("\\\"Growing tomatoes\\\" in 4 sections"),
             "{text}"
         );
-        assert_eq!(p.finishing.article, Some(ArticlePart::Outline(4)));
+        assert_eq!(
+            p.finishing.article,
+            Some(ArticlePart::Outline {
+                wanted: 4,
+                title: "Growing tomatoes".into()
+            })
+        );
         assert_eq!(p.sampling.max_tokens, 184);
     }
 

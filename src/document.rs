@@ -212,6 +212,15 @@ impl Document {
 
     /// Replaces chars `start..end` with `text` as one undo step, selecting nothing.
     pub fn replace(&mut self, start: usize, end: usize, text: &str) {
+        self.replace_as(start, end, text, EditKind::Other);
+    }
+
+    /// `replace`, as one undo step with the edit before it (see `EditKind::Continued`).
+    pub fn replace_continued(&mut self, start: usize, end: usize, text: &str) {
+        self.replace_as(start, end, text, EditKind::Continued);
+    }
+
+    fn replace_as(&mut self, start: usize, end: usize, text: &str, kind: EditKind) {
         let len = self.rope.len_chars();
         let (start, end) = (start.min(len), end.min(len));
         let change = Change {
@@ -220,7 +229,7 @@ impl Document {
             inserted: text.to_string(),
         };
         let after = Selection::cursor(change.inserted_end());
-        self.commit(vec![change], after, EditKind::Other);
+        self.commit(vec![change], after, kind);
     }
 
     fn commit(&mut self, changes: Vec<Change>, after: Selection, kind: EditKind) {

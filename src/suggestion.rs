@@ -74,6 +74,9 @@ pub struct Suggestion {
     /// Accept the first variant kept without asking (templates whose output goes straight
     /// into the draft).
     pub auto_accept: bool,
+    /// Accepted, it is one undo step with the edit before it: more of a section the model was
+    /// asked to go on with.
+    pub continues_last: bool,
     /// Variants generated and then dropped.
     pub dropped: usize,
     /// Why each dropped variant was refused, in order.
@@ -271,6 +274,7 @@ impl Suggestion {
             scroll: 0,
             finishing: Finishing::default(),
             auto_accept: false,
+            continues_last: false,
             dropped: 0,
             refusals: Vec::new(),
             reading: None,

@@ -668,7 +668,11 @@ impl Assistant {
                         .error("the text changed where this was asked for; ask again");
                     return Vec::new();
                 }
-                doc.replace(at, at, &text);
+                if s.continues_last {
+                    doc.replace_continued(at, at, &text);
+                } else {
+                    doc.replace(at, at, &text);
+                }
             }
             Target::Replace {
                 start,

@@ -156,12 +156,10 @@ fn measure(
     if answers {
         eprintln!("{}\n", written.text);
     }
-    // The baseline: the continue prompt on the article's start, as long as a section.
-    let start = format!(
-        "# {}\n\n{}\n\n",
-        spec.title,
-        written.bodies.first().cloned().unwrap_or_default()
-    );
+    // The baseline: the continue prompt going on from the article as it stood before its
+    // last section (a context as long as the sections had), for as long as a section.
+    let last = written.text.rfind("\n## ").unwrap_or(written.text.len());
+    let start = format!("{}\n\n", written.text[..last].trim_end());
     let plain = continue_speed(writer, baseline, &start, spec)?;
     let failed = check(spec, &written);
     eprintln!(

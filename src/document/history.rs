@@ -15,6 +15,9 @@ pub enum EditKind {
     Typing,
     /// Anything else: always a step of its own.
     Other,
+    /// More of what the step before it inserted (a section the model was asked to go on
+    /// with): one step with it, so undo takes the whole back.
+    Continued,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +46,16 @@ impl History {
             self.last_id += 1;
             *id = self.last_id;
             self.open_run = Some(now);
+            return;
+        }
+        if kind == EditKind::Continued
+            && let Some((top, id)) = self.undo.last_mut()
+        {
+            top.changes.extend(tx.changes);
+            top.after = tx.after;
+            self.last_id += 1;
+            *id = self.last_id;
+            self.open_run = None;
             return;
         }
         self.last_id += 1;

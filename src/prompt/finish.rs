@@ -144,8 +144,8 @@ impl std::fmt::Display for Refused {
 fn finish_article(part: &ArticlePart, text: &str) -> Finished {
     let mut notes = Vec::new();
     let text = match part {
-        ArticlePart::Outline(wanted) => {
-            let mut items = outline::read(text);
+        ArticlePart::Outline { wanted, title } => {
+            let mut items = outline::read_for(text, title);
             items.truncate(*wanted);
             outline::markdown(&items)
         }
@@ -345,7 +345,8 @@ impl Finishing {
         if key.is_empty() {
             return Err(Refused::Empty);
         }
-        if let Some(ArticlePart::Outline(wanted)) = self.article {
+        if let Some(ArticlePart::Outline { wanted, .. }) = &self.article {
+            let wanted = *wanted;
             let got = outline::read(text).len();
             if got < outline::fewest(wanted) {
                 return Err(Refused::TooFewSections { got, wanted });

@@ -39,6 +39,22 @@ pub fn read(answer: &str) -> Vec<Item> {
     items
 }
 
+/// `read`, without a heading that only repeats the article's title (a small model often
+/// opens its outline with it).
+pub fn read_for(answer: &str, title: &str) -> Vec<Item> {
+    let key = |t: &str| -> String {
+        t.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let title = key(title);
+    read(answer)
+        .into_iter()
+        .filter(|i| key(&i.heading) != title)
+        .collect()
+}
+
 /// A heading or note as the draft shows it: no list marks or numbers, emphasis, quotes or
 /// trailing colon.
 fn clean(text: &str) -> String {
@@ -111,6 +127,7 @@ mod tests {
         let headings: Vec<&str> = items.iter().map(|i| i.heading.as_str()).collect();
         assert_eq!(headings, ["Why", "How", "背景"]);
         assert_eq!(strip_number("12) Twelve"), "Twelve");
+        assert_eq!(read_for("## Tea!\nx.\n## Kinds\ny.", "tea").len(), 1);
         assert_eq!(
             read("## 呆滞的三个手机和配送给家里，小伙让我厌持从心理着急。\n说明。")[0].heading,
             "呆滞的三个手机和配送给家里"

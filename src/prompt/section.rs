@@ -55,9 +55,12 @@ impl SectionRules {
 /// What a finished answer of the article flow is made into.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArticlePart {
-    /// An outline of (at most) this many sections: its `## ` headings and notes, as the
-    /// draft holds them.
-    Outline(usize),
+    /// An outline of (at most) `wanted` sections: its `## ` headings and notes, as the draft
+    /// holds them; a heading that only repeats the article's `title` is dropped.
+    Outline {
+        wanted: usize,
+        title: String,
+    },
     Section(SectionRules),
 }
 

@@ -41,6 +41,8 @@ impl Widget for SuggestionsPane<'_> {
             None => s.current().map_or("", |v| v.text.as_str()),
         };
         let pieces = match &s.target {
+            // A section written in place of its outline note is new text, not an edit of it.
+            Target::Replace { .. } if s.finishing.article.is_some() => None,
             Target::Replace { original, .. } => Some(diff::diff(original.trim(), text.trim())),
             Target::Insert { .. } => None,
         };

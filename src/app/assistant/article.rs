@@ -88,7 +88,9 @@ impl Front {
             Ok(brief) => (brief.unwrap_or_default(), None),
             Err(e) => (
                 Brief::default(),
-                Some(format!("{e}; the brief is left out until it is fixed")),
+                Some(format!(
+                    "brief left out: {e}; fix the front matter to use it"
+                )),
             ),
         };
         Front {
@@ -395,7 +397,8 @@ impl Assistant {
         if run.whole {
             plan.variants = 1;
         }
-        plan.title = format!("{} {}: {}", plan.title, progress(run), section.heading);
+        // The pane's title has its token count to show too: the heading is in the status bar.
+        plan.title = format!("{} {}", plan.title, progress(run));
         let target = section_target(draft, section);
         cx.status.info(format!(
             "writing section {}: {}{}",
@@ -492,6 +495,8 @@ impl Assistant {
                     let target = super::insert_target(editor.doc().rope(), at);
                     let mut suggestion = Suggestion::from_plan(more, target);
                     suggestion.auto_accept = true;
+                    // The section and its rest are one undo step.
+                    suggestion.continues_last = true;
                     return self.start_suggestion(suggestion, editor);
                 }
             }
@@ -917,5 +922,43 @@ mod flow_tests {
         );
         app.doc_mut().undo();
         assert_eq!(app.doc_mut().text(), "# Tea\n");
+    }
+
+    #[test]
+    fn a_short_section_is_asked_to_go_on_and_stays_one_undo_step() {
+        // 40 words in 2 sections: an answer of 13 words is short of the 20.
+        let mut app = ready_app("---\nwords: 40\n---\n# Tea\n\n## Kinds\n\n## Brewing\n");
+        let job = job_of(&app.run(Command::write_article));
+        let more = answer(
+            &mut app,
+            job,
+            "Green tea is mild. Black tea is strong and dark in the cup.",
+        );
+        let prompt = prompt_of(&more);
+        assert!(
+            prompt.ends_with(
+                "## Kinds\nGreen tea is mild. Black tea is strong and dark in the cup.\n\n"
+            ),
+            "{prompt}"
+        );
+        let next = answer(
+            &mut app,
+            job_of(&more),
+            "Oolong sits between the two of them in taste.",
+        );
+        let text = app.doc_mut().text();
+        assert!(
+            text.contains("dark in the cup.\n\nOolong sits between"),
+            "{text}"
+        );
+        // Then the next section is asked for; the first, undone, goes whole.
+        assert!(prompt_of(&next).contains("## Brewing"));
+        app.run(Command::cancel);
+        app.run(Command::cancel);
+        app.doc_mut().undo();
+        assert_eq!(
+            app.doc_mut().text(),
+            "---\nwords: 40\n---\n# Tea\n\n## Kinds\n\n## Brewing\n"
+        );
     }
 }
