@@ -70,6 +70,8 @@ pub struct Cleaned {
     pub text: String,
     pub dropped_repeats: usize,
     pub dropped_closings: usize,
+    /// Sentences that were mostly a run of digits.
+    pub dropped_noise: usize,
 }
 
 /// What a sentence is compared by: its letters and digits, lower-cased. Two sentences that
@@ -239,7 +241,17 @@ fn keep_sentences(
 ) -> String {
     let (sentences, tail) = parts::sentences(line);
     let mut out = String::new();
-    for s in sentences {
+    for mut s in sentences {
+        // Noise is dropped from inside a sentence too: a run of digits is short of words,
+        // so the splitter joins it to the sentence after it.
+        let (clear, noise) = without_digit_noise(&s.sentence);
+        if noise > 0 {
+            cleaned.dropped_noise += noise;
+            if clear.trim().is_empty() {
+                continue;
+            }
+            s.sentence = clear.trim().to_string();
+        }
         let keys = keys_of(&s.sentence);
         if keys.iter().any(|k| seen.contains(k)) {
             cleaned.dropped_repeats += 1;
@@ -259,6 +271,44 @@ fn keep_sentences(
         out.push_str(tail.trim_end());
     }
     out
+}
+
+/// `sentence` without the Unicode sentences in it that are digit noise, and how many went.
+fn without_digit_noise(sentence: &str) -> (String, usize) {
+    use unicode_segmentation::UnicodeSegmentation;
+    let mut noise = 0;
+    let kept = sentence
+        .split_sentence_bounds()
+        .filter(|part| {
+            let is_noise = is_digit_noise(part);
+            noise += usize::from(is_noise);
+            !is_noise
+        })
+        .collect();
+    (kept, noise)
+}
+
+/// A sentence that is mostly digits: kept from Latin letters, the default model writing
+/// Chinese escapes into runs of them ("8271940562817304916…"). A run of eight or more, or
+/// digits over two fifths of its letters, is no prose (a year, a price, a phone number's
+/// parts are shorter).
+fn is_digit_noise(sentence: &str) -> bool {
+    let mut run = 0;
+    let mut longest = 0;
+    let (mut digits, mut letters) = (0, 0);
+    for c in sentence.chars() {
+        if c.is_ascii_digit() {
+            run += 1;
+            longest = longest.max(run);
+            digits += 1;
+        } else {
+            run = 0;
+        }
+        if c.is_alphanumeric() {
+            letters += 1;
+        }
+    }
+    longest >= 8 || (digits >= 6 && digits * 5 > letters * 2)
 }
 
 fn is_closing(sentence: &str) -> bool {
@@ -297,6 +347,16 @@ mod tests {
         let answer = "It is. What's more, it can be done with your own ideas. Paper is cheap.";
         let c = clean(answer, &["H", "T"], &earlier, false);
         assert_eq!(c.text, "Paper is cheap.");
+    }
+
+    #[test]
+    fn runs_of_digits_are_noise_and_years_are_not() {
+        let answer = "远程办公很方便。8271940562817304916725。它在2023年很流行。价格是12元。";
+        let c = clean(answer, &["H", "T"], &HashSet::new(), true);
+        assert_eq!(c.text, "远程办公很方便。它在2023年很流行。价格是12元。");
+        assert_eq!(c.dropped_noise, 1);
+        assert!(is_digit_noise("345678910112345679111212"));
+        assert!(!is_digit_noise("In 2023 there were 12 of them."));
     }
 
     #[test]
