@@ -14,10 +14,15 @@ use quill::engine::WorkerCommand;
 use quill::keymap::{Key, KeyCode, Mods};
 
 fn harness(home: &Home, text: &str) -> Harness {
+    harness_with(home, text, 40)
+}
+
+/// `harness` with a token limit of `max_tokens`.
+fn harness_with(home: &Home, text: &str, max_tokens: u32) -> Harness {
     let mut setup = AssistantSetup::from_config(&Config::default(), model());
     setup.load.n_threads = MODEL_THREADS;
     setup.sampling.variants = Some(2);
-    setup.sampling.max_tokens = Some(40);
+    setup.sampling.max_tokens = Some(max_tokens);
     setup.sampling.seed = Some(11);
     let command = WorkerCommand {
         program: PathBuf::from(QUILL),
@@ -43,7 +48,7 @@ fn finished(h: &mut Harness, home: &Home) {
     let done = h.pump_until(Duration::from_secs(120), |app| {
         app.assistant()
             .suggestion()
-            .is_some_and(|s| !s.is_streaming() && s.variants.len() == s.wanted)
+            .is_some_and(|s| !s.is_streaming() && !s.wants_more())
     });
     if !done {
         let app = &h.app;
@@ -74,16 +79,26 @@ fn finished(h: &mut Harness, home: &Home) {
 fn a_rewrite_fills_variants_and_accepting_one_is_a_single_undo_step() {
     let home = Home::new();
     let text = format!("Title\n\n{ENGLISH}\n\nEnd");
-    let mut h = harness(&home, &text);
+    // Room for the whole paragraph: a rewrite cut by a limit from the settings (not the
+    // writer's --max-tokens) is judged on all of its passage, and one cut at 40 tokens had
+    // lost its meaning in 4 tries of 5 on an AMD EPYC (the same seed writes other words on
+    // another CPU).
+    let mut h = harness_with(&home, &text, 120);
     h.app.move_cursor(10);
     h.key(alt('f')); // rewrite_formal: the paragraph under the cursor
     finished(&mut h, &home);
     let suggestion = h.app.assistant().suggestion().unwrap();
-    assert_eq!(suggestion.variants.len(), 2);
-    let second = suggestion.variants[1].text.trim().to_string();
-    assert!(!second.is_empty());
-    assert!(!second.contains("<|"), "{second}");
-    h.key(alt(']'));
+    // Two asked for; a variant that lost the passage's meaning is refused and asked again
+    // until the tries run out, so one may be all there is (how many depends on the words
+    // this CPU's arithmetic gives the seed).
+    let count = suggestion.variants.len();
+    assert!((1..=2).contains(&count), "{count} variants");
+    let last = suggestion.variants[count - 1].text.trim().to_string();
+    assert!(!last.is_empty());
+    assert!(!last.contains("<|"), "{last}");
+    if count == 2 {
+        h.key(alt(']'));
+    }
     h.key(Key {
         code: KeyCode::Enter,
         mods: Mods {
@@ -97,7 +112,7 @@ fn a_rewrite_fills_variants_and_accepting_one_is_a_single_undo_step() {
         "{after:?}"
     );
     assert!(
-        after.contains(&second),
+        after.contains(&last),
         "the shown variant was not the one inserted"
     );
     h.key(Key::ctrl('z'));
