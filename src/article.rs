@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, HashSet};
 use anyhow::Result;
 
 use crate::document::front_matter::Brief;
-use crate::document::join::is_unspaced;
 use crate::plan::{Layers, Plan, plan};
 use crate::prompt::outline::Item;
 use crate::prompt::section::{ArticlePart, SectionRules};
@@ -102,13 +101,28 @@ impl Spec {
     }
 }
 
-/// Text mostly in a script written without spaces.
-pub fn is_mostly_unspaced(text: &str) -> bool {
-    let (unspaced, all) = text
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .fold((0, 0), |(u, a), c| (u + usize::from(is_unspaced(c)), a + 1));
-    unspaced * 2 > all
+pub use crate::plan::is_mostly_unspaced;
+
+/// How much of the section before a section its prompt shows: the end of it.
+const BEFORE_CHARS: usize = 1_200;
+
+/// The section before the one to write, as its prompt shows it (see `SectionInput::before`):
+/// its heading, and the end of its body from a line's start where one is near.
+pub fn previous_section(heading: &str, body: &str) -> String {
+    format!("## {heading}\n\n{}", tail(body, BEFORE_CHARS))
+}
+
+/// The last `chars` of `text`, from a line's start where one is near.
+fn tail(text: &str, chars: usize) -> String {
+    let total = text.chars().count();
+    if total <= chars {
+        return text.to_string();
+    }
+    let cut: String = text.chars().skip(total - chars).collect();
+    match cut.find('\n') {
+        Some(i) if i < cut.len() / 2 => cut[i + 1..].to_string(),
+        _ => cut,
+    }
 }
 
 /// The request for an outline of `spec`: the outline prompt, its answer read as at most

@@ -124,7 +124,7 @@ pub fn plan(
 /// corrected fewer (2 of 12 against 4 of 12 whole) and answered some with an English lead-in
 /// or a run of exclamation marks: they are corrected whole. Its lists of their key points
 /// quote their clauses (`quote_unspaced`).
-fn is_mostly_unspaced(text: &str) -> bool {
+pub fn is_mostly_unspaced(text: &str) -> bool {
     let letters = text.chars().filter(|c| c.is_alphanumeric());
     let (unspaced, all) =
         letters.fold((0, 0), |(u, a), c| (u + usize::from(is_unspaced(c)), a + 1));

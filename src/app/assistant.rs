@@ -506,8 +506,11 @@ impl Assistant {
             Action::Section => return self.ask_article(false, editor, cx),
             _ => {}
         }
-        let Some((target, mut input)) = read_draft(template, editor, self.context_chars(), cx)
-        else {
+        let reading = DraftReading {
+            context_chars: self.context_chars(),
+            body_start: front.body_start,
+        };
+        let Some((target, mut input)) = read_draft(template, editor, reading, cx) else {
             return Vec::new();
         };
         input.brief = brief;
@@ -809,10 +812,20 @@ impl Assistant {
 /// or the paragraph under the cursor and replaces it; a summary takes the selection or the
 /// whole draft and goes after it; the rest go in at the cursor. None (and the writer told)
 /// when there is nothing to work on.
+/// How much of the draft a request reads: the characters around the cursor, and where the
+/// text starts after its front matter (read once per request, with the brief).
+struct DraftReading {
+    context_chars: usize,
+    body_start: usize,
+}
+
 fn read_draft(
     template: &crate::prompt::PromptTemplate,
     editor: &Editor,
-    context_chars: usize,
+    DraftReading {
+        context_chars,
+        body_start: body,
+    }: DraftReading,
     cx: &mut Cx,
 ) -> Option<(Target, PromptInput)> {
     let doc = editor.doc();
@@ -821,7 +834,6 @@ fn read_draft(
     let cursor = doc.cursor();
     // The front matter is the draft's metadata: its brief goes with the prompt (see
     // `guidance_for`), its text never does.
-    let body = article::Front::read(rope).body_start;
     let body_start = body.min(cursor);
     let (start, end) = match template.action {
         Action::Rewrite if selection.is_empty() => match template.unselected {

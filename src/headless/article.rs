@@ -34,9 +34,6 @@ pub struct ArticleArgs {
     pub output: Option<PathBuf>,
 }
 
-/// How much text before a section its prompt shows: the end of the section before it.
-const BEFORE_CHARS: usize = 1_200;
-
 /// An article as it was written.
 #[derive(Debug, Default)]
 pub struct Written {
@@ -342,30 +339,15 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// The section before `index` as the draft has it (its heading, and its body's end), for the
-/// prompt of the section at `index`; empty for the first.
+/// The section before `index` as the prompt of the section at `index` shows it; empty for
+/// the first.
 fn previous(outline: &[outline::Item], bodies: &[String], index: usize) -> String {
-    match index.checked_sub(1) {
-        Some(prev) => format!(
-            "## {}\n\n{}",
-            outline[prev].heading,
-            tail(bodies.get(prev).map_or("", String::as_str), BEFORE_CHARS)
-        ),
-        None => String::new(),
-    }
-}
-
-/// The last `chars` of `text`, from a line's start where one is near.
-fn tail(text: &str, chars: usize) -> String {
-    let total = text.chars().count();
-    if total <= chars {
-        return text.to_string();
-    }
-    let cut: String = text.chars().skip(total - chars).collect();
-    match cut.find('\n') {
-        Some(i) if i < cut.len() / 2 => cut[i + 1..].to_string(),
-        _ => cut,
-    }
+    index.checked_sub(1).map_or_else(String::new, |prev| {
+        article::previous_section(
+            &outline[prev].heading,
+            bodies.get(prev).map_or("", String::as_str),
+        )
+    })
 }
 
 /// The brief in `path`: a draft's front matter, or a whole .toml / .yaml / .yml file.
@@ -398,8 +380,11 @@ mod tests {
 
     #[test]
     fn the_text_before_a_section_starts_at_a_line() {
-        assert_eq!(tail("short", 100), "short");
-        let text = format!("{}\nLast line here.", "x".repeat(50));
-        assert_eq!(tail(&text, 20), "Last line here.");
+        let items = outline::read("## A\nx.\n## B\ny.");
+        // The last 1,200 characters start 9 before a line break: the line after it.
+        let body = format!("{}\n{}", "x".repeat(50), "y".repeat(1_190));
+        let before = previous(&items, &[body], 1);
+        assert_eq!(before, format!("## A\n\n{}", "y".repeat(1_190)));
+        assert_eq!(previous(&items, &[], 0), "");
     }
 }

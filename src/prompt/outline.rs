@@ -42,16 +42,10 @@ pub fn read(answer: &str) -> Vec<Item> {
 /// `read`, without a heading that only repeats the article's title (a small model often
 /// opens its outline with it).
 pub fn read_for(answer: &str, title: &str) -> Vec<Item> {
-    let key = |t: &str| -> String {
-        t.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    let title = key(title);
+    let title = super::overlap::same_key(title);
     read(answer)
         .into_iter()
-        .filter(|i| key(&i.heading) != title)
+        .filter(|i| super::overlap::same_key(&i.heading) != title)
         .collect()
 }
 

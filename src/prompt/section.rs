@@ -77,11 +77,7 @@ pub struct Cleaned {
 /// What a sentence is compared by: its letters and digits, lower-cased. Two sentences that
 /// differ only in spacing, case or punctuation are the same sentence.
 pub fn sentence_key(sentence: &str) -> String {
-    sentence
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    super::overlap::same_key(sentence)
 }
 
 /// The keys of every sentence of `text` (see `sentence_key`), for the sections after it.

@@ -22,9 +22,6 @@ use crate::prompt::section::sentence_keys;
 use crate::sampling::Sampling;
 use crate::suggestion::{Suggestion, Target};
 
-/// How much of the section before a section its prompt shows.
-const BEFORE_CHARS: usize = 1_200;
-
 /// Times a section that came out short is asked to go on.
 const LENGTHENINGS: u32 = 2;
 
@@ -596,18 +593,10 @@ fn section_input(
             Some((s.heading.clone(), summary.to_string()))
         })
         .collect();
-    let before = match index.checked_sub(1) {
-        Some(prev) => {
-            let s = &sections[prev];
-            let body = s.written(&draft.chars);
-            let tail: String = {
-                let n = body.chars().count();
-                body.chars().skip(n.saturating_sub(BEFORE_CHARS)).collect()
-            };
-            format!("## {}\n\n{tail}", s.heading)
-        }
-        None => String::new(),
-    };
+    let before = index.checked_sub(1).map_or_else(String::new, |prev| {
+        let s = &sections[prev];
+        article::previous_section(&s.heading, &s.written(&draft.chars))
+    });
     let mut seen = HashSet::new();
     for (i, s) in sections.iter().enumerate() {
         if i != index {
