@@ -292,8 +292,8 @@ impl App {
                 Vec::new()
             }
             Msg::Click { column, row } => {
-                if self.overlay.is_none() {
-                    self.editor.click(column.into(), row.into());
+                if self.overlay.is_none() && self.editor.click(column.into(), row.into()) {
+                    return self.run(Command::brief);
                 }
                 Vec::new()
             }
@@ -494,6 +494,7 @@ impl App {
                 .status
                 .info("open a template's form first (F7), then save it as a preset"),
             C::restart_model => effects = assistant.restart_model(&mut cx),
+            C::fold_brief => editor.toggle_fold(&mut cx),
             C::outline => effects = assistant.ask_outline(editor, &mut cx),
             C::write_section => effects = assistant.ask_article(false, editor, &mut cx),
             C::write_article => effects = assistant.ask_article(true, editor, &mut cx),
@@ -533,7 +534,7 @@ impl App {
             C::edit_template => Overlay::Palette(Palette::new(Purpose::Edit)),
             C::delete_template => Overlay::Palette(Palette::new(Purpose::Delete)),
             C::settings => Overlay::Settings(SettingsPane::default()),
-            C::edit_brief => Overlay::Form(overlay::TemplateForm::brief(
+            C::brief => Overlay::Form(overlay::TemplateForm::brief(
                 &crate::app::assistant::Front::read(self.editor.doc().rope()).brief,
             )),
             C::ask => Overlay::MiniBuffer(MiniBuffer::with_history(
@@ -696,6 +697,7 @@ pub(crate) mod test_support {
     }
 
     fn ready(mut app: App) -> App {
+        let article = app.config.article;
         let effects = app.start_assistant(AssistantSetup {
             load: LoadParams {
                 model: "/models/test.gguf".into(),
@@ -713,6 +715,7 @@ pub(crate) mod test_support {
             language: "auto".into(),
             ghost_budget_ms: 1000,
             style: String::new(),
+            article,
         });
         assert!(matches!(
             effects.as_slice(),
@@ -1097,6 +1100,53 @@ mod tests {
         assert!(app.view_top() < top);
         app.update(Msg::Key(Key::plain(KeyCode::Char('!'))));
         assert_eq!(app.view_top(), top);
+    }
+
+    #[test]
+    fn a_front_matter_folds_to_one_row_that_motions_step_over() {
+        let text = "---\ntitle: Tea\naudience: students\n---\n# Tea\n\nBody one.\n";
+        let body = 38;
+        let mut app = app(text, 40, 20);
+        // A draft opens in its body, the brief folded above it on one row.
+        assert_eq!(app.doc_mut().cursor(), body);
+        assert_eq!(app.cursor_screen(), Some((0, 1)));
+        app.update(key(KeyCode::Down));
+        app.update(key(KeyCode::Down));
+        assert_eq!(app.cursor_screen(), Some((0, 3)));
+        for _ in 0..3 {
+            app.update(key(KeyCode::Up));
+        }
+        assert_eq!(app.doc_mut().cursor(), body, "Up stops at the body");
+        app.update(key(KeyCode::Left));
+        app.run(Command::move_word_left);
+        app.run(Command::move_doc_start);
+        assert_eq!(app.doc_mut().cursor(), body, "so do Left and Ctrl-Home");
+        // A click on the folded row opens the brief's form.
+        app.update(Msg::Click { column: 5, row: 0 });
+        assert!(matches!(app.overlay(), Some(Overlay::Form(_))));
+        app.update(key(KeyCode::Esc));
+        assert!(app.overlay().is_none());
+        // The cursor taken into the block (a search, an undo) shows it whole...
+        app.doc_mut().move_to(6, false);
+        app.update(Msg::Frame);
+        assert_eq!(app.cursor_screen(), Some((2, 1)));
+        // ...and leaving it folds it again.
+        app.doc_mut().move_to(body + 2, false);
+        app.update(Msg::Frame);
+        assert_eq!(app.cursor_screen(), Some((2, 1)));
+        // Shown whole on request, Up goes into it.
+        app.run(Command::fold_brief);
+        app.update(Msg::Frame);
+        assert_eq!(app.cursor_screen(), Some((2, 4)));
+        app.update(key(KeyCode::Up));
+        assert_eq!(app.doc_mut().line_col().0, 3, "the closing fence");
+        app.run(Command::fold_brief);
+        app.update(Msg::Frame);
+        assert_eq!(
+            app.cursor_screen(),
+            Some((2, 3)),
+            "in the block: shown whole"
+        );
     }
 
     #[test]

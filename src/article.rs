@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use anyhow::Result;
 
+use crate::config::ArticleConfig;
 use crate::document::front_matter::Brief;
 use crate::plan::{Layers, Plan, plan};
 use crate::prompt::outline::Item;
@@ -21,9 +22,6 @@ pub use context::{Guidance, Summaries};
 /// Sections when neither the brief, the command line nor the settings say: one per 150
 /// words, 3 to 8.
 const WORDS_PER_SECTION: usize = 150;
-
-/// An article's length when nothing says otherwise, in words (characters for Chinese).
-pub const DEFAULT_WORDS: usize = 600;
 
 /// What an article is to be: its title, brief, language and size.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,13 +44,13 @@ pub struct Spec {
 
 impl Spec {
     /// `title` (the brief's own over it when set) with the sizes from the command line, then
-    /// the brief, then the defaults.
+    /// the brief, then the config's `[article]`.
     pub fn new(
         title: &str,
         brief: Brief,
         guidance: Guidance,
-        sections: Option<usize>,
-        words: Option<usize>,
+        (sections, words): (Option<usize>, Option<usize>),
+        config: ArticleConfig,
     ) -> Spec {
         let title = if brief.title.trim().is_empty() {
             title.trim().to_string()
@@ -61,10 +59,12 @@ impl Spec {
         };
         let words = words
             .or(brief.words.map(|w| w as usize))
-            .unwrap_or(DEFAULT_WORDS)
+            .unwrap_or(config.words as usize)
             .max(50);
+        let configured = Some(config.sections as usize).filter(|&n| n > 0);
         let sections = sections
             .or(brief.sections.map(|s| s as usize))
+            .or(configured)
             .unwrap_or_else(|| (words / WORDS_PER_SECTION).clamp(3, 8))
             .clamp(1, 20);
         let unspaced = is_mostly_unspaced(&title);
@@ -363,11 +363,17 @@ mod tests {
             ..Brief::default()
         };
         let guidance = context::guidance(&brief, "", context::BRIEF_TOKENS);
-        Spec::new(title, brief, guidance, None, Some(600))
+        Spec::new(
+            title,
+            brief,
+            guidance,
+            (None, Some(600)),
+            ArticleConfig::default(),
+        )
     }
 
     #[test]
-    fn sizes_come_from_the_command_line_then_the_brief() {
+    fn sizes_come_from_the_command_line_then_the_brief_then_the_config() {
         let s = spec("Growing tomatoes");
         assert_eq!((s.sections, s.words, s.section_words()), (4, 600, 150));
         let brief = Brief {
@@ -376,7 +382,46 @@ mod tests {
             title: "种番茄".into(),
             ..Brief::default()
         };
-        let s = Spec::new("x", brief, Guidance::default(), Some(2), None);
+        let config = ArticleConfig {
+            words: 900,
+            sections: 5,
+        };
+        let s = Spec::new(
+            "x",
+            brief.clone(),
+            Guidance::default(),
+            (Some(2), None),
+            config,
+        );
+        assert_eq!((s.sections, s.words), (2, 1000));
+        let s = Spec::new(
+            "x",
+            brief.clone(),
+            Guidance::default(),
+            (None, None),
+            config,
+        );
+        assert_eq!((s.sections, s.words), (6, 1000));
+        let plain = Brief::default();
+        let s = Spec::new(
+            "x",
+            plain.clone(),
+            Guidance::default(),
+            (None, None),
+            config,
+        );
+        assert_eq!((s.sections, s.words), (5, 900));
+        let config = ArticleConfig {
+            words: 1500,
+            sections: 0,
+        };
+        let s = Spec::new("x", plain, Guidance::default(), (None, None), config);
+        assert_eq!(
+            (s.sections, s.words),
+            (8, 1500),
+            "one per 150 words, at most 8"
+        );
+        let s = Spec::new("x", brief, Guidance::default(), (Some(2), None), config);
         assert_eq!((s.sections, s.words), (2, 1000));
         assert_eq!(s.title, "种番茄");
         assert!(s.unspaced);

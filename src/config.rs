@@ -23,6 +23,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// The base layer of sampling settings (every knob set, by the defaults at least).
     pub sampling: Sampling,
+    /// An article's size where neither the command nor the brief sets it.
+    pub article: ArticleConfig,
     /// Keys over the defaults: key name -> action for the draft, or a table of a mode's keys.
     #[serde(default)]
     pub keys: std::collections::BTreeMap<String, KeyEntry>,
@@ -45,6 +47,22 @@ pub struct EditorConfig {
     pub ghost_budget_ms: u64,
     pub journal_ms: u64,
     pub theme: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleConfig {
+    /// Words in an article.
+    pub words: u32,
+    /// Sections in it; 0: from the length.
+    pub sections: u32,
+}
+
+impl Default for ArticleConfig {
+    /// The built-in defaults: what a measurement uses, whatever the writer's config says.
+    fn default() -> Self {
+        Config::default().article
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -39,6 +39,49 @@ pub struct Document {
     unjournaled: Vec<Change>,
     /// Kept up to date change by change: recounting a long draft per keystroke is too slow.
     words: usize,
+    /// Where the front matter is and how it reads folded, redone only by a change that can
+    /// alter it: the view asks for it for every row it lays out.
+    front_matter: Option<FrontMatterSpan>,
+}
+
+/// The draft's front matter as the editor folds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontMatterSpan {
+    /// Lines it spans, its closing fence's included: the body starts on this line.
+    pub lines: usize,
+    /// Its length in chars, through the closing fence's line break.
+    pub chars: usize,
+    /// It folded to one line; `None` when it does not parse (shown whole, to be fixed).
+    pub folded: Option<String>,
+}
+
+/// A front matter is looked for in the draft's first this many chars: a `---` first line (a
+/// Markdown rule, say) that never closes must not be rescanned to the end per keystroke.
+const FRONT_MATTER_WINDOW: usize = 64 * 1024;
+
+fn front_matter_span(rope: &Rope) -> Option<FrontMatterSpan> {
+    let first: String = rope.get_line(0)?.chars().take(3).collect();
+    if first != "---" && first != "+++" {
+        return None;
+    }
+    let text = rope
+        .slice(..rope.len_chars().min(FRONT_MATTER_WINDOW))
+        .to_string();
+    let len = front_matter::block_len(&text);
+    // A block closed on the last line, without a line break, has no body line to fold onto.
+    if len == 0 || !text[..len].ends_with('\n') {
+        return None;
+    }
+    let chars = text[..len].chars().count();
+    let folded = front_matter::parse(&text[..len])
+        .ok()
+        .flatten()
+        .map(|brief| front_matter::folded_line(&brief));
+    Some(FrontMatterSpan {
+        lines: rope.char_to_line(chars),
+        chars,
+        folded,
+    })
 }
 
 impl Document {
@@ -47,8 +90,10 @@ impl Document {
     }
 
     pub fn from_text(text: &str) -> Self {
+        let rope = Rope::from_str(text);
         Document {
-            rope: Rope::from_str(text),
+            front_matter: front_matter_span(&rope),
+            rope,
             words: grapheme::count_words(text),
             ..Document::default()
         }
@@ -66,6 +111,20 @@ impl Document {
         let after =
             grapheme::count_words_in(&self.rope, change.start, change.inserted_end() + reach);
         self.words = (self.words + after).saturating_sub(before);
+        // A change after the block leaves it as it is; with no block, one in the window can
+        // make one (a first line typed as a fence, a closing fence typed below it).
+        let reaches = match &self.front_matter {
+            Some(span) => change.start < span.chars,
+            None => change.start < FRONT_MATTER_WINDOW,
+        };
+        if reaches {
+            self.front_matter = front_matter_span(&self.rope);
+        }
+    }
+
+    /// The front matter, if the draft starts with one that closes.
+    pub fn front_matter(&self) -> Option<&FrontMatterSpan> {
+        self.front_matter.as_ref()
     }
 
     pub fn rope(&self) -> &Rope {
@@ -374,6 +433,37 @@ impl Document {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_front_matter_span_follows_every_change_that_reaches_it() {
+        let text = "---\ntitle: Tea\naudience: students\n---\n\n# Tea\n";
+        let mut doc = Document::from_text(text);
+        let span = doc.front_matter().expect("a front matter").clone();
+        assert_eq!((span.lines, span.chars), (4, 38));
+        assert_eq!(span.folded.as_deref(), Some("brief: Tea · for students"));
+        // Typing in the body leaves it; typing in the block redoes it.
+        doc.move_to(doc.len_chars(), false);
+        doc.insert("Body.", EditKind::Typing);
+        assert_eq!(doc.front_matter(), Some(&span));
+        doc.move_to(14, false);
+        doc.insert(" green", EditKind::Typing);
+        let folded = doc.front_matter().and_then(|s| s.folded.clone());
+        assert_eq!(folded.as_deref(), Some("brief: Tea green · for students"));
+        // A block that no longer parses is still found, and not folded.
+        doc.move_to(4, false);
+        doc.insert("[", EditKind::Other);
+        let broken = doc.front_matter().expect("still a block");
+        assert_eq!((broken.lines, broken.folded.as_ref()), (4, None));
+        // Without its closing fence it is body text; undo brings it back.
+        doc.replace(41, 45, "");
+        assert_eq!(doc.front_matter(), None, "{:?}", doc.text());
+        doc.undo();
+        doc.undo();
+        assert!(doc.front_matter().is_some_and(|s| s.folded.is_some()));
+        // A Markdown rule first, never closed, is not a front matter.
+        assert_eq!(Document::from_text("---\ntext\n").front_matter(), None);
+        assert_eq!(Document::from_text("+++\n+++").front_matter(), None);
+    }
 
     #[test]
     fn typing_a_run_is_one_undo_step() {

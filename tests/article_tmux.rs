@@ -48,8 +48,9 @@ fn outline_write_section_write_article_stop_resume_and_undo() {
         "a note under each heading:\n{outlined}"
     );
     assert!(outlined.starts_with(original), "{outlined}");
-    // The cursor on the first heading (line 7: the front matter, the title, a blank line).
-    tmux.keys(&["C-Home", "Down", "Down", "Down", "Down", "Down", "Down"]);
+    // The cursor on the first heading: Ctrl-Home goes to the body's start (the front matter
+    // is folded out of the cursor's way), then past the title and a blank line.
+    tmux.keys(&["C-Home", "Down", "Down"]);
     tmux.keys(&["M-w"]);
     tmux.wait_for_within("Write section 1 of 1", Duration::from_secs(10));
     tmux.wait_for_within(" tokens ", MODEL_WAIT);
@@ -103,6 +104,11 @@ fn the_brief_form_writes_the_front_matter_and_leaves_the_body_byte_for_byte() {
     tmux.type_text("beginners");
     tmux.keys(&["Enter"]);
     tmux.wait_for("front matter");
+    // Shown folded to one line, then whole on Alt-Shift-B.
+    let screen = tmux.wait_for("▸ brief: Tea at home · for beginners");
+    assert!(!screen.contains("# a comment"), "{screen}");
+    tmux.keys(&["M-B"]);
+    tmux.wait_for("# a comment");
     tmux.keys(&["C-s"]);
     let saved = wait_file(&file, |t| t != original);
     assert_eq!(

@@ -43,6 +43,8 @@ pub struct AssistantSetup {
     /// The writer's style guide (`style.md` beside the config file), carried by every prompt
     /// with the draft's brief; empty when there is none.
     pub style: String,
+    /// An article's size where the brief sets none.
+    pub article: crate::config::ArticleConfig,
 }
 
 impl AssistantSetup {
@@ -57,6 +59,7 @@ impl AssistantSetup {
                 .ghost_text
                 .then(|| Duration::from_millis(config.editor.ghost_delay_ms)),
             style: String::new(),
+            article: config.article,
         }
     }
 
@@ -1323,6 +1326,7 @@ mod tests {
             language: "auto".into(),
             ghost_budget_ms: 1000,
             style: String::new(),
+            article: Default::default(),
         });
         let [Effect::StartEngine { generation, .. }] = effects.as_slice() else {
             panic!("{effects:?}");

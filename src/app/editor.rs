@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::overlay::{Answer, Confirm, MiniBuffer, Question, Then};
-use super::view::View;
+use super::view::{Clicked, View};
 use super::{Cx, Effect, LoadedDraft, SaveFailure};
 use crate::command::Command;
 use crate::document::file::{Fingerprint, TextFormat};
@@ -89,11 +89,16 @@ impl Editor {
         self.format = draft.format;
         self.disk = draft.fingerprint;
         self.view.reset();
-        // Back where the writer left it (a file shorter since: its end).
-        if let Some(cursor) = draft.cursor {
-            self.doc.move_to(cursor.min(self.doc.len_chars()), false);
-            self.view.cursor_moved(false);
-        }
+        // Back where the writer left it (a file shorter since: its end), and in the body:
+        // a front matter that reads is shown folded.
+        let cursor = draft.cursor.unwrap_or(0).min(self.doc.len_chars());
+        let body = self
+            .doc
+            .front_matter()
+            .filter(|span| span.folded.is_some())
+            .map_or(0, |span| span.chars);
+        self.doc.move_to(cursor.max(body), false);
+        self.view.cursor_moved(false);
     }
 
     /// Where the cursor is, to find it there next time; none for an untitled draft.
@@ -129,10 +134,24 @@ impl Editor {
         self.view.scroll(&self.doc, down);
     }
 
-    pub fn click(&mut self, column: usize, row: usize) {
-        if let Some(to) = self.view.click(&self.doc, column, row) {
-            self.doc.move_to(to, false);
+    /// A click in the draft; true when it was on the folded brief (its form is to open).
+    pub fn click(&mut self, column: usize, row: usize) -> bool {
+        match self.view.click(&self.doc, column, row) {
+            Some(Clicked::At(to)) => self.doc.move_to(to, false),
+            Some(Clicked::Brief) => return true,
+            None => {}
         }
+        false
+    }
+
+    /// Shows the front matter whole, or folds it to one line again.
+    pub fn toggle_fold(&mut self, cx: &mut Cx) {
+        if self.doc.front_matter().is_none() {
+            cx.status
+                .info("this draft has no front matter to fold (Alt-B writes a brief)");
+            return;
+        }
+        self.view.toggle_fold();
     }
 
     /// The text changed: the view follows the cursor.
@@ -252,6 +271,12 @@ impl Editor {
             }
             _ => return false,
         };
+        // A folded front matter is out of the cursor's way: the body's start is as far as
+        // a motion goes.
+        let to = match self.view.fold(&self.doc) {
+            Some((_, body)) => to.max(body),
+            None => to,
+        };
         self.doc.move_to(to, extend);
         true
     }
@@ -358,7 +383,16 @@ impl Editor {
             front_matter::block_len(&new),
         );
         let old_chars = text[..old_block].chars().count();
+        let new_chars = new[..new_block].chars().count();
+        // The cursor stays on the text it was on; from inside the old block, the body's start.
+        let cursor = self.doc.cursor();
         self.doc.replace(0, old_chars, &new[..new_block]);
+        let cursor = if cursor >= old_chars {
+            cursor - old_chars + new_chars
+        } else {
+            new_chars
+        };
+        self.doc.move_to(cursor, false);
         self.after_edit();
         cx.status
             .info("the brief is in the draft's front matter (save to keep it)");

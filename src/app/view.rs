@@ -131,6 +131,15 @@ fn segment_of(doc: &Document, line: usize, offset: usize) -> usize {
     }
 }
 
+/// What a click in the draft pane is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clicked {
+    /// The text, at this char.
+    At(usize),
+    /// The folded front matter: the brief's form opens.
+    Brief,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View {
     pub width: usize,
@@ -143,6 +152,8 @@ pub struct View {
     /// only set this: the scroll is brought to the cursor once per frame (`settle`), not
     /// after each of a burst of keys, which on a long line would re-wrap it for every key.
     follow_pending: bool,
+    /// The writer asked to see the front matter whole (`fold_brief`).
+    unfolded: bool,
 }
 
 impl Default for View {
@@ -153,6 +164,7 @@ impl Default for View {
             top: (0, 0),
             preferred_col: None,
             follow_pending: false,
+            unfolded: false,
         }
     }
 }
@@ -186,9 +198,50 @@ impl View {
         self.follow_pending = false;
     }
 
-    /// Segment `k` of `line`, wrapped to the pane.
+    /// Segment `k` of `line`, wrapped to the pane. The folded front matter is one empty row.
     pub fn segment(&self, doc: &Document, line: usize, k: usize) -> Segment {
+        if line == 0 && self.fold(doc).is_some() {
+            return Segment {
+                index: 0,
+                start: 0,
+                text: String::new(),
+                rows: vec![Row { start: 0, end: 0 }],
+                last: true,
+            };
+        }
         segment(doc, line, k, self.width)
+    }
+
+    /// The front matter shows whole, or folds to one line (the default).
+    pub fn toggle_fold(&mut self) {
+        self.unfolded = !self.unfolded;
+        self.follow_pending = true;
+    }
+
+    /// Where the body starts when the front matter is folded: its first line and char. Line 0
+    /// then stands for the whole block in one row, and the lines after it up to the body have
+    /// none. It folds only while the cursor is in the body, so the cursor is never on a hidden
+    /// line: a search or an undo that takes it into the block shows the block whole.
+    pub fn fold(&self, doc: &Document) -> Option<(usize, usize)> {
+        let span = doc.front_matter()?;
+        let folds = !self.unfolded && span.folded.is_some() && doc.cursor() >= span.chars;
+        folds.then_some((span.lines, span.chars))
+    }
+
+    /// The line shown after `line`.
+    fn next_line(&self, doc: &Document, line: usize) -> usize {
+        match self.fold(doc) {
+            Some((body, _)) if line == 0 => body,
+            _ => line + 1,
+        }
+    }
+
+    /// The line shown before `line` (> 0).
+    fn prev_line(&self, doc: &Document, line: usize) -> usize {
+        match self.fold(doc) {
+            Some((body, _)) if line == body => 0,
+            _ => line - 1,
+        }
     }
 
     /// The first visible row as the screen shows it.
@@ -206,6 +259,12 @@ impl View {
         let lines = doc.rope().len_lines();
         if self.top.0 >= lines {
             return (lines.saturating_sub(1), 0);
+        }
+        if let Some((body, _)) = self.fold(doc)
+            && self.top.0 > 0
+            && self.top.0 < body
+        {
+            return (0, 0);
         }
         let (k, row) = split_row(self.top.1);
         let segment = self.segment(doc, self.top.0, k);
@@ -292,10 +351,10 @@ impl View {
             .saturating_sub(from_row);
         let (mut line, mut k) = (from.0, from_k);
         loop {
-            (line, k) = if k + 1 < segment_count(doc, line) {
+            (line, k) = if k + 1 < self.segments(doc, line) {
                 (line, k + 1)
             } else {
-                (line + 1, 0)
+                (self.next_line(doc, line), 0)
             };
             if (line, k) == (to.0, to_k) {
                 return Some(count + to_row);
@@ -311,10 +370,10 @@ impl View {
         let (k, r) = split_row(row);
         if r + 1 < self.segment(doc, line, k).rows.len() {
             Some((line, pack_row(k, r + 1)))
-        } else if k + 1 < segment_count(doc, line) {
+        } else if k + 1 < self.segments(doc, line) {
             Some((line, pack_row(k + 1, 0)))
-        } else if line + 1 < doc.rope().len_lines() {
-            Some((line + 1, 0))
+        } else if self.next_line(doc, line) < doc.rope().len_lines() {
+            Some((self.next_line(doc, line), 0))
         } else {
             None
         }
@@ -331,12 +390,19 @@ impl View {
         } else if k > 0 {
             Some((line, last_of(line, k - 1)))
         } else if line > 0 {
-            Some((
-                line - 1,
-                last_of(line - 1, segment_count(doc, line - 1) - 1),
-            ))
+            let line = self.prev_line(doc, line);
+            Some((line, last_of(line, self.segments(doc, line) - 1)))
         } else {
             None
+        }
+    }
+
+    /// How many segments a line is laid out in, the folded front matter's one included.
+    fn segments(&self, doc: &Document, line: usize) -> usize {
+        if line == 0 && self.fold(doc).is_some() {
+            1
+        } else {
+            segment_count(doc, line)
         }
     }
 
@@ -367,6 +433,10 @@ impl View {
 
     /// The char index at display column `col` of visual row `pos`.
     fn offset_in_row(&self, doc: &Document, pos: RowPos, col: usize) -> usize {
+        if let Some((_, body)) = self.fold(doc).filter(|_| pos.0 == 0) {
+            // The cursor stays out of a folded block: the nearest it gets is the body's start.
+            return body;
+        }
         let (k, r) = split_row(pos.1);
         let segment = self.segment(doc, pos.0, k);
         let index = r.min(segment.rows.len() - 1);
@@ -416,9 +486,9 @@ impl View {
         self.follow_pending = false;
     }
 
-    /// The char index under a click at (`column`, `row`) of the pane, mapped from the view
-    /// the screen shows (a wheel scroll may have taken it off the cursor).
-    pub fn click(&mut self, doc: &Document, column: usize, row: usize) -> Option<usize> {
+    /// What a click at (`column`, `row`) of the pane is on, mapped from the view the screen
+    /// shows (a wheel scroll may have taken it off the cursor).
+    pub fn click(&mut self, doc: &Document, column: usize, row: usize) -> Option<Clicked> {
         if row >= self.height {
             return None;
         }
@@ -432,7 +502,10 @@ impl View {
                 None => break,
             }
         }
-        Some(self.offset_in_row(doc, pos, column))
+        if pos.0 == 0 && self.fold(doc).is_some() {
+            return Some(Clicked::Brief);
+        }
+        Some(Clicked::At(self.offset_in_row(doc, pos, column)))
     }
 }
 
@@ -446,19 +519,11 @@ impl View {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
 
-    fn view(width: usize, height: usize) -> View {
-        View {
-            width,
-            height,
-            ..View::default()
-        }
-    }
-
     /// Every visual row from the first down, as the char range of the draft it shows.
-    fn walk_down(view: &View, doc: &Document) -> Vec<(RowPos, usize, usize)> {
+    pub(super) fn walk_down(view: &View, doc: &Document) -> Vec<(RowPos, usize, usize)> {
         let mut pos = Some((0, 0));
         let mut rows = Vec::new();
         while let Some(p) = pos {
@@ -473,6 +538,20 @@ mod tests {
             pos = view.next_row(doc, p);
         }
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
+
+    fn view(width: usize, height: usize) -> View {
+        View {
+            width,
+            height,
+            ..View::default()
+        }
     }
 
     #[test]
@@ -573,5 +652,54 @@ mod tests {
         doc.move_to(next, false);
         let back = v.rows_away(&doc, -1);
         assert_eq!(doc.rope().char_to_line(back), 0);
+    }
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::tests_support::*;
+    use super::*;
+    use crate::document::history::EditKind;
+
+    #[test]
+    fn a_folded_front_matter_is_one_row_walked_alike_both_ways() {
+        let body = "word ".repeat(40);
+        let text = format!("---\ntitle: T\ntone: calm\n---\n{body}\n\n## Two\n{body}");
+        let mut doc = Document::from_text(&text);
+        let v = View {
+            width: 23,
+            height: 1000,
+            ..View::default()
+        };
+        // The cursor in the block: every line shows.
+        assert_eq!(v.fold(&doc), None);
+        let whole = walk_down(&v, &doc);
+        assert_eq!(whole[1].0, (1, 0));
+        doc.move_to(doc.len_chars(), false);
+        assert_eq!(v.fold(&doc), Some((4, 28)));
+        let rows = walk_down(&v, &doc);
+        assert_eq!(rows.len(), whole.len() - 3, "four lines in one row");
+        assert_eq!((rows[0].0, rows[1].0), ((0, 0), (4, 0)));
+        let positions: Vec<RowPos> = rows.iter().map(|r| r.0).collect();
+        let mut up = vec![*positions.last().unwrap()];
+        while let Some(p) = v.prev_row(&doc, *up.last().unwrap()) {
+            up.push(p);
+        }
+        up.reverse();
+        assert_eq!(up, positions);
+        for (i, &to) in positions.iter().enumerate() {
+            assert_eq!(v.rows_between(&doc, (0, 0), to), Some(i), "{to:?}");
+        }
+        // A top left on a hidden line (the block was shown whole) comes back to the fold.
+        let mut v = v;
+        v.set_top((2, 0));
+        assert_eq!(v.top(&doc), (0, 0));
+        // Typing a fence away unfolds: the block is body text.
+        doc.move_to(3, false);
+        doc.delete_backward();
+        doc.move_to(doc.len_chars(), false);
+        doc.insert(".", EditKind::Typing);
+        assert_eq!(v.fold(&doc), None);
+        assert_eq!(walk_down(&v, &doc).len(), whole.len());
     }
 }

@@ -113,8 +113,10 @@ pub fn run(settings: &Settings, options: &Options) -> Result<(), Failure> {
             &title.text,
             Brief::default(),
             Guidance::default(),
-            title.sections,
-            title.words,
+            (title.sections, title.words),
+            // The built-in sizes, whatever the writer's config says: a measurement that
+            // others can repeat.
+            crate::config::ArticleConfig::default(),
         );
         let baseline = Baseline {
             template: &continue_template,
@@ -375,7 +377,13 @@ mod tests {
     }
 
     fn spec(title: &str, words: usize) -> Spec {
-        let mut spec = Spec::new(title, Brief::default(), Guidance::default(), Some(2), None);
+        let mut spec = Spec::new(
+            title,
+            Brief::default(),
+            Guidance::default(),
+            (Some(2), None),
+            Default::default(),
+        );
         spec.words = words;
         spec
     }

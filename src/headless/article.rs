@@ -97,7 +97,13 @@ pub fn run(args: &ArticleArgs, settings: &Settings, options: &RunOptions) -> Res
     }
     let style = settings.style_guide();
     let guidance = context::guidance(&brief, &style, context::BRIEF_TOKENS);
-    let spec = Spec::new(&args.title, brief, guidance, args.sections, args.words);
+    let spec = Spec::new(
+        &args.title,
+        brief,
+        guidance,
+        (args.sections, args.words),
+        settings.config.article,
+    );
     let language = options
         .language
         .clone()

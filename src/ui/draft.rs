@@ -8,6 +8,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use super::markdown::{self, Span};
 use super::theme::Theme;
 use crate::app::{App, view};
+use crate::command::Command;
 use crate::document::layout;
 
 pub(super) struct DraftPane<'a> {
@@ -32,7 +33,13 @@ impl Widget for DraftPane<'_> {
         let (mut line, top_row) = view.top(doc);
         let (mut k, mut first_row) = view::split_row(top_row);
         let mut y = 0;
+        let fold = view.fold(doc);
         while y < area.height as usize && line < doc.rope().len_lines() {
+            if let Some((body, _)) = fold.filter(|_| line == 0) {
+                self.draw_fold(doc, Rect { height: 1, ..area }, buf);
+                (line, k, first_row, y) = (body, 0, 0, y + 1);
+                continue;
+            }
             let segment = view::segment(doc, line, k, area.width as usize);
             let kinds = markdown::spans(&segment.text, segment.index > 0);
             let start = doc.rope().line_to_char(line) + segment.start;
@@ -75,6 +82,31 @@ impl Widget for DraftPane<'_> {
 }
 
 impl DraftPane<'_> {
+    /// The folded front matter: its brief on one row, cut to the pane, and how to open it.
+    fn draw_fold(&self, doc: &crate::document::Document, area: Rect, buf: &mut Buffer) {
+        let Some(span) = doc.front_matter() else {
+            return;
+        };
+        let brief = span.folded.as_deref().unwrap_or_default();
+        let keys = self.app.keys().hint_bar(
+            crate::keymap::Mode::Edit,
+            &[(Command::brief, "edits"), (Command::fold_brief, "unfolds")],
+        );
+        let lines = span.lines;
+        let line = if keys.is_empty() {
+            format!("▸ {brief}  ({lines} lines)")
+        } else {
+            format!("▸ {brief}  ({lines} lines · {keys})")
+        };
+        buf.set_stringn(
+            area.x,
+            area.y,
+            &line,
+            area.width as usize,
+            self.theme.marker,
+        );
+    }
+
     /// One visual row of `text` (a line, or a segment of a long one, starting at char
     /// `line_start` of the draft, with Markdown styles `kinds`) into `area`, a row high:
     /// Markdown styles, the selection, control characters shown as placeholders, tabs as

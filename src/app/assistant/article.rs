@@ -181,8 +181,8 @@ impl Assistant {
             &title,
             draft.brief.clone(),
             guidance,
-            sections,
-            None,
+            (sections, None),
+            self.article_config(),
         ))
     }
 
@@ -195,6 +195,10 @@ impl Assistant {
             language,
             n_ctx: self.info.as_ref().map(|i| i.n_ctx),
         }
+    }
+
+    fn article_config(&self) -> crate::config::ArticleConfig {
+        self.setup.as_ref().map(|s| s.article).unwrap_or_default()
     }
 
     fn settings(&self) -> Option<(Sampling, String)> {
@@ -217,8 +221,8 @@ impl Assistant {
             &spec.title,
             spec.brief.clone(),
             spec.guidance.clone(),
-            None,
-            None,
+            (None, None),
+            self.article_config(),
         );
         let Some((settings, language)) = self.settings() else {
             return Vec::new();
@@ -699,7 +703,13 @@ mod tests {
         assert_eq!(d.title().as_deref(), Some("Tea"));
         let mut summaries = article::Summaries::default();
         summaries.insert("Green tea is mild.", "Mild green.".into());
-        let spec = Spec::new("Tea", d.brief.clone(), Guidance::default(), Some(4), None);
+        let spec = Spec::new(
+            "Tea",
+            d.brief.clone(),
+            Guidance::default(),
+            (Some(4), None),
+            Default::default(),
+        );
         let input = section_input(&d, 2, &spec, &summaries);
         assert_eq!(
             input.earlier,
@@ -911,6 +921,26 @@ mod flow_tests {
         );
         app.doc_mut().undo();
         assert_eq!(app.doc_mut().text(), "# Tea\n");
+    }
+
+    #[test]
+    fn the_outline_has_the_briefs_sections_else_the_configs() {
+        let mut config = crate::config::Config::default();
+        config.article.sections = 5;
+        let asked = |config: &crate::config::Config, text: &str| {
+            let mut app = crate::app::test_support::ready_app_with(config.clone(), text);
+            let end = app.doc_mut().len_chars();
+            app.doc_mut().move_to(end, false);
+            prompt_of(&app.run(Command::outline))
+        };
+        assert!(asked(&config, "# Tea\n").contains("in 5 sections"));
+        let briefed = asked(&config, "---\nsections: 2\n---\n# Tea\n");
+        assert!(briefed.contains("in 2 sections"), "{briefed}");
+        config.article = crate::config::ArticleConfig {
+            words: 1200,
+            sections: 0,
+        };
+        assert!(asked(&config, "# Tea\n").contains("in 8 sections"));
     }
 
     #[test]
