@@ -284,9 +284,10 @@ fn repeated_sentence(bodies: &[String]) -> Option<String> {
 }
 
 /// In the title's language: a Chinese article's letters are at least 90 % Chinese; an
-/// English one has no Chinese and reads as English where the language can be told.
+/// English one has no Chinese and reads as English where the language can be told. Digits
+/// belong to no language: "2019年" and a numbered list are Chinese.
 fn in_language(text: &str, chinese: bool) -> bool {
-    let letters: Vec<char> = text.chars().filter(|c| c.is_alphanumeric()).collect();
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
     let unspaced = letters.iter().filter(|&&c| is_unspaced(c)).count();
     if chinese {
         unspaced * 10 >= letters.len() * 9
@@ -442,5 +443,11 @@ mod tests {
             true
         ));
         assert!(!in_language("Tea is good. 绿茶。", false));
+        // Years and list numbers are no language's.
+        assert!(in_language(
+            "2017年到2024年，远程办公：1. 省时 2. 自由",
+            true
+        ));
+        assert!(!in_language("远程办公 remote", true));
     }
 }
