@@ -135,9 +135,16 @@ pub fn outline_plan(library: &PromptLibrary, spec: &Spec, layers: Layers) -> Res
     if !layers.raw {
         // The worked examples in the prompt hold its form; a grammar held it exactly but
         // decoded at a quarter of the speed (20 t/s against 80, the default model).
+        let borrowed = template
+            .examples
+            .iter()
+            .flat_map(|e| crate::prompt::outline::read(&e.output))
+            .map(|i| crate::prompt::overlap::same_key(&i.heading))
+            .collect();
         plan.finishing.article = Some(ArticlePart::Outline {
             wanted: spec.sections,
             title: spec.title.clone(),
+            borrowed,
         });
         plan.sampling.no_latin = spec.unspaced;
     }
@@ -439,13 +446,26 @@ mod tests {
             text.contains("\\\"Growing tomatoes\\\" in 4 sections"),
             "{text}"
         );
+        let Some(ArticlePart::Outline {
+            wanted,
+            title,
+            borrowed,
+        }) = &p.finishing.article
+        else {
+            panic!("{:?}", p.finishing.article);
+        };
+        assert_eq!((*wanted, title.as_str()), (4, "Growing tomatoes"));
+        // The worked examples' headings, English and Chinese: an answer with one is refused.
+        let key = crate::prompt::overlap::same_key;
+        assert!(borrowed.contains(&key("Light and water")), "{borrowed:?}");
+        assert!(borrowed.contains(&key("光照和浇水")), "{borrowed:?}");
+        let copied = "## Choosing the Right Plant\nWhat to grow.\n\n## Light and Water\nSun.\n\n## Pests\nBugs.\n";
         assert_eq!(
-            p.finishing.article,
-            Some(ArticlePart::Outline {
-                wanted: 4,
-                title: "Growing tomatoes".into()
-            })
+            p.finishing.check(copied, &[]),
+            Err(crate::prompt::finish::Refused::CopiedExample)
         );
+        let own = "## Seeds\nWhich to buy.\n\n## Planting\nWhen.\n\n## Picking\nRipe fruit.\n";
+        assert_eq!(p.finishing.check(own, &[]), Ok(()));
         assert_eq!(p.sampling.max_tokens, 184);
     }
 

@@ -98,6 +98,8 @@ pub enum Refused {
         got: usize,
         wanted: usize,
     },
+    /// An outline with a heading of the prompt's worked example: the example copied.
+    CopiedExample,
 }
 
 impl Refused {
@@ -122,6 +124,7 @@ impl std::fmt::Display for Refused {
             Refused::TooFewSections { got, wanted } => {
                 write!(f, "an outline of {got} sections for {wanted}")
             }
+            Refused::CopiedExample => write!(f, "the prompt's example copied"),
             Refused::SameAsSource => write!(f, "a copy of the passage"),
             Refused::SameAs(i) => write!(f, "the same as variant {}", i + 1),
             Refused::NotShorter => write!(f, "no shorter than the passage"),
@@ -144,7 +147,7 @@ impl std::fmt::Display for Refused {
 fn finish_article(part: &ArticlePart, text: &str) -> Finished {
     let mut notes = Vec::new();
     let text = match part {
-        ArticlePart::Outline { wanted, title } => {
+        ArticlePart::Outline { wanted, title, .. } => {
             let mut items = outline::read_for(text, title);
             items.truncate(*wanted);
             outline::markdown(&items)
@@ -345,11 +348,23 @@ impl Finishing {
         if key.is_empty() {
             return Err(Refused::Empty);
         }
-        if let Some(ArticlePart::Outline { wanted, .. }) = &self.article {
+        if let Some(ArticlePart::Outline {
+            wanted, borrowed, ..
+        }) = &self.article
+        {
             let wanted = *wanted;
-            let got = outline::read(text).len();
-            if got < outline::fewest(wanted) {
-                return Err(Refused::TooFewSections { got, wanted });
+            let items = outline::read(text);
+            if items.len() < outline::fewest(wanted) {
+                return Err(Refused::TooFewSections {
+                    got: items.len(),
+                    wanted,
+                });
+            }
+            if items
+                .iter()
+                .any(|i| borrowed.contains(&super::overlap::same_key(&i.heading)))
+            {
+                return Err(Refused::CopiedExample);
             }
         }
         // A continuation may end on a colon: the writer's next line is a list.

@@ -60,6 +60,9 @@ pub enum ArticlePart {
     Outline {
         wanted: usize,
         title: String,
+        /// The headings of the prompt's worked examples (as `overlap::same_key` reads them):
+        /// an answer that repeats one copied the example, not planned this article.
+        borrowed: Vec<String>,
     },
     Section(SectionRules),
 }
