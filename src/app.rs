@@ -705,6 +705,7 @@ pub(crate) mod test_support {
                 n_threads: 0,
                 n_gpu_layers: 0,
                 flash_attention: Default::default(),
+                prompt_lookup: true,
                 remote: None,
             },
             sampling: Sampling {
@@ -747,6 +748,9 @@ pub(crate) mod test_support {
             threads: 1,
             estimated: false,
             with_flash: false,
+            drafted: 0,
+            accepted: 0,
+            decodes: 0,
             prompt_tokens: 10,
             reused_tokens: 0,
             dropped_tokens: 0,

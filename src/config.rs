@@ -74,6 +74,8 @@ pub struct EngineConfig {
     #[serde(deserialize_with = "gpu_layers")]
     pub gpu_layers: i32,
     pub flash_attention: crate::engine::protocol::FlashAttention,
+    /// Prompt-lookup drafting in the local engine.
+    pub prompt_lookup: bool,
     /// Which engine generates: the local worker or an OpenAI-compatible server.
     pub kind: EngineKind,
     /// The server's base URL (`kind = "remote"`).
@@ -143,6 +145,7 @@ impl Config {
             // All: llama.cpp takes any count past the model's layers as all of them.
             n_gpu_layers: u32::try_from(self.engine.gpu_layers).unwrap_or(u32::MAX),
             flash_attention: self.engine.flash_attention,
+            prompt_lookup: self.engine.prompt_lookup,
             remote: (self.engine.kind == EngineKind::Remote).then(|| RemoteParams {
                 url: self.engine.url.clone(),
                 model: self.engine.remote_model.clone(),

@@ -802,6 +802,11 @@ struct StatsSummary {
     ttft_ms: f64,
     prompt_tokens_per_s: f64,
     tokens_per_s: f64,
+    /// Prompt-lookup decoding: tokens drafted, how many held, and the tokens each decode
+    /// gave (1 without drafting).
+    drafted: u32,
+    accepted: u32,
+    tokens_per_decode: f64,
     variants: Vec<GenerationStats>,
     /// A text too long for the context, summarised in parts: how many, and how much of the
     /// text was read across them.
@@ -836,6 +841,11 @@ impl StatsSummary {
             ttft_ms: first.map_or(0.0, |s| s.ttft_ms),
             prompt_tokens_per_s: mean(|s| s.prompt_tokens_per_s),
             tokens_per_s: mean(|s| s.tokens_per_s),
+            drafted: sum(|s| s.drafted),
+            accepted: sum(|s| s.accepted),
+            // The first token of each comes with its prompt, not from a decode of its own.
+            tokens_per_decode: f64::from(sum(|s| s.generated_tokens.saturating_sub(1)))
+                / f64::from(sum(|s| s.decodes).max(1)),
             variants: runs.to_vec(),
             parts: None,
         }

@@ -537,6 +537,7 @@ mod tests {
                 n_threads: 1,
                 n_gpu_layers: 0,
                 flash_attention: Default::default(),
+                prompt_lookup: true,
                 remote: None,
             },
         });

@@ -44,6 +44,7 @@ fn worker(
                 n_threads: MODEL_THREADS,
                 n_gpu_layers: 0,
                 flash_attention: flash,
+                prompt_lookup: true,
                 remote: None,
             },
             Duration::from_secs(120),

@@ -235,6 +235,7 @@ fn remote_client(url: &str, timeout_s: u64) -> Client {
         n_threads: 0,
         n_gpu_layers: 0,
         flash_attention: Default::default(),
+        prompt_lookup: true,
         remote: Some(RemoteParams {
             url: url.into(),
             timeout_s,

@@ -101,6 +101,7 @@ fn automatic_threads_follow_the_free_cores_and_keep_the_cache() {
                 n_threads: 0,
                 n_gpu_layers: 0,
                 flash_attention: Default::default(),
+                prompt_lookup: true,
                 remote: None,
             },
             Duration::from_secs(120),

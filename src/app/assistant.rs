@@ -1316,6 +1316,7 @@ mod tests {
                 n_threads: 0,
                 n_gpu_layers: 0,
                 flash_attention: Default::default(),
+                prompt_lookup: true,
                 remote: None,
             },
             sampling: Sampling {

@@ -8,6 +8,7 @@ mod describe;
 mod generate;
 pub mod gguf;
 mod load;
+mod lookup;
 mod session;
 pub mod sweep;
 mod tuning;

@@ -49,6 +49,10 @@ pub struct LoadParams {
     /// Flash attention: llama.cpp's own choice, or forced on or off.
     #[serde(default)]
     pub flash_attention: FlashAttention,
+    /// Prompt-lookup drafting: the next tokens guessed from the prompt and checked in one
+    /// batched decode (config `[engine] prompt_lookup`).
+    #[serde(default = "yes")]
+    pub prompt_lookup: bool,
     /// A server to use instead of a local model (`model` and the settings above are then
     /// the local engine's, unused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -304,6 +308,10 @@ pub struct GenerateOptions {
     /// (ghost text: a late one would only get in the writer's way); 0 for no limit. A remote
     /// engine keeps it; the local worker, whose latency is its own, does not need it.
     pub deadline_ms: u64,
+    /// Prompt-lookup drafting for this request, over the engine's setting (`LoadParams`):
+    /// benchmarks compare it on and off in one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<bool>,
 }
 
 impl Default for GenerateOptions {
@@ -313,6 +321,7 @@ impl Default for GenerateOptions {
             ignore_eos: false,
             variants: 1,
             deadline_ms: 0,
+            lookup: None,
         }
     }
 }
@@ -412,6 +421,18 @@ pub struct GenerationStats {
     /// keeps one for short prompts where it measured faster, see `tune`).
     #[serde(default)]
     pub with_flash: bool,
+    /// Prompt-lookup drafting: tokens drafted and checked, and how many of them held.
+    #[serde(default)]
+    pub drafted: u32,
+    #[serde(default)]
+    pub accepted: u32,
+    /// The batched decodes its tokens took (`generated_tokens / decodes` tokens a decode).
+    #[serde(default)]
+    pub decodes: u32,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Request {

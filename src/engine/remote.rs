@@ -325,7 +325,7 @@ impl Remote {
                     stop_reason: StopReason::EndOfText,
                     threads: 0,
                     estimated: !server.counter.is_exact(),
-                    with_flash: false,
+                    ..GenerationStats::default()
                 },
             };
             let (server, sink, reader_tx) =

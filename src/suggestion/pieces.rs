@@ -211,6 +211,9 @@ fn add(sum: GenerationStats, next: &GenerationStats) -> GenerationStats {
         threads: next.threads,
         estimated: sum.estimated || next.estimated,
         with_flash: next.with_flash,
+        drafted: sum.drafted + next.drafted,
+        accepted: sum.accepted + next.accepted,
+        decodes: sum.decodes + next.decodes,
     }
 }
 
@@ -264,6 +267,9 @@ mod tests {
             threads: 1,
             estimated: false,
             with_flash: false,
+            drafted: 0,
+            accepted: 0,
+            decodes: 0,
         })
     }
 

@@ -10,6 +10,7 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 
 use super::channel::{Control, EventWriter, Job};
+use super::lookup::{self, Acceptance, DecodeCost};
 use super::session::{Session, keep_prefix};
 use crate::engine::protocol::{
     Event, FlashAttention, GenerateOptions, GenerationStats, JobId, Prompt, SamplingParams,
@@ -144,6 +145,8 @@ impl<'m> Session<'m> {
     ) -> Result<()> {
         let n_ctx = self.ctx()?.n_ctx() as usize;
         let first_idx = self.batch.n_tokens() - 1;
+        let prompt_len = self.evaluated.len();
+        let lookup = options.lookup.unwrap_or(self.lookup);
         let mut branches: Vec<Branch> = variants
             .clone()
             .map(|variant| {
@@ -168,21 +171,28 @@ impl<'m> Session<'m> {
                     first_at: None,
                     ttft_ms: 0.0,
                     stop: None,
+                    pos: prompt_len,
+                    rows: vec![first_idx],
+                    draft: Draft {
+                        history: if lookup {
+                            self.evaluated.clone()
+                        } else {
+                            Vec::new()
+                        },
+                        ..Draft::default()
+                    },
                 })
             })
             .collect::<Result<_>>()?;
-        let prompt_len = self.evaluated.len();
         for branch in &branches[1..] {
             self.ctx_mut()?
                 .copy_kv_cache_seq(0, branch.seq, None, None)
                 .map_err(|e| anyhow!("sharing the prompt between variants failed: {e}"))?;
         }
-        let mut pos = prompt_len;
         let result = self.step_branches(
             job,
             &mut branches,
-            &mut pos,
-            (sampling, options),
+            (sampling, options, lookup),
             (n_ctx, prompt_len),
             control,
             out,
@@ -230,24 +240,24 @@ impl<'m> Session<'m> {
         Ok((options.ignore_eos || !vocab.is_eog(token)).then_some(token))
     }
 
-    /// The generation loop of `stream_wave`: sample each live branch, send its text, end the
-    /// ones that stopped, decode the rest's tokens in one batch, until none is left.
+    /// The generation loop of `stream_wave`: each live branch samples its next token and
+    /// checks its drafted ones (`verify`), the ended ones are sent, and the rest's tokens (with
+    /// new drafts) go in one batched decode, until none is left.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn step_branches(
         &mut self,
         job: &Job,
         branches: &mut [Branch],
-        pos: &mut usize,
-        (sampling, options): (&SamplingParams, &GenerateOptions),
+        (sampling, options, lookup): (&SamplingParams, &GenerateOptions, bool),
         (n_ctx, prompt_len): (usize, usize),
         control: &mut Control,
         out: &mut EventWriter,
         prompt_stats: &GenerationStats,
     ) -> Result<()> {
         loop {
-            // The cache holds the prompt once and each variant's tokens.
-            let used = prompt_len + branches.iter().map(|b| b.generated as usize).sum::<usize>();
-            let whole_stop = control.is_cancelled();
+            // The cache holds the prompt once and each variant's confirmed tokens (a draft's
+            // are either confirmed or taken out before the next decode).
+            let used = prompt_len + branches.iter().map(|b| b.pos - prompt_len).sum::<usize>();
             let mut next: Vec<(usize, LlamaToken)> = Vec::with_capacity(branches.len());
             for (i, branch) in branches.iter_mut().enumerate() {
                 if branch.stop.is_some() {
@@ -261,30 +271,9 @@ impl<'m> Session<'m> {
                     branch.stop = Some(StopReason::ContextFull);
                     continue;
                 }
-                let Some(token) = self.sample_next(job, branch, sampling, options)? else {
-                    branch.stop = Some(StopReason::EndOfText);
-                    continue;
-                };
-                branch.generated += 1;
-                // special = false: control tokens such as <|im_end|> render as nothing.
-                let piece = self.model.vocab().token_to_piece(token, false, None);
-                let step = branch.text.push(&piece);
-                if !step.text.is_empty() {
-                    out.send(&Event::TokenGenerated {
-                        job: job.id + JobId::from(branch.variant),
-                        text: step.text,
-                    })?;
-                }
-                branch.stop = if step.stopped {
-                    Some(StopReason::StopString)
-                } else if branch.generated >= sampling.max_tokens {
-                    Some(StopReason::MaxTokens)
-                } else if whole_stop || control.variant_cancelled(branch.variant) {
-                    Some(StopReason::Cancelled)
-                } else {
+                if let Some(token) = self.verify(job, branch, (sampling, options), control, out)? {
                     next.push((i, token));
-                    None
-                };
+                }
             }
             for branch in branches.iter_mut() {
                 if let Some(stop) = branch.stop
@@ -297,38 +286,178 @@ impl<'m> Session<'m> {
             if next.is_empty() {
                 return Ok(());
             }
-            self.batch.clear();
-            for (k, &(i, token)) in next.iter().enumerate() {
-                self.batch
-                    .add(token, *pos as i32, &[branches[i].seq], true)?;
-                branches[i].idx = k as i32;
-            }
-            self.ctx
-                .as_mut()
-                .context("the model has no context")?
-                .decode(&mut self.batch)
-                .map_err(|e| anyhow!("decoding failed: {e}"))?;
-            if let Some(&(_, token)) = next.iter().find(|&&(i, _)| branches[i].seq == 0) {
-                self.evaluated.push(token);
-            }
-            *pos += 1;
+            let used = prompt_len + branches.iter().map(|b| b.pos - prompt_len).sum::<usize>();
+            let room = n_ctx.saturating_sub(used + next.len());
+            let drafts = if lookup {
+                self.drafts(branches, &next, room, sampling.max_tokens)?
+            } else {
+                vec![Vec::new(); next.len()]
+            };
+            self.decode_next(branches, &next, drafts)?;
         }
+    }
+
+    /// Samples the branch's next token from its last decode, then goes on through the tokens
+    /// drafted after it while the model samples the same ones: each sampled token is what
+    /// plain decoding would have sampled there, from the same distribution with the same
+    /// sampler state. The drafted tokens it did not confirm leave the cache. Returns the
+    /// token to decode next, or None where the branch stopped.
+    fn verify(
+        &mut self,
+        job: &Job,
+        branch: &mut Branch,
+        (sampling, options): (&SamplingParams, &GenerateOptions),
+        control: &mut Control,
+        out: &mut EventWriter,
+    ) -> Result<Option<LlamaToken>> {
+        let drafted = std::mem::take(&mut branch.draft.pending);
+        let mut confirmed = 0;
+        let mut next = None;
+        while branch.stop.is_none() {
+            if branch.generated >= sampling.max_tokens {
+                branch.stop = Some(StopReason::MaxTokens);
+                break;
+            }
+            branch.idx = branch.rows[confirmed];
+            let Some(token) = self.sample_next(job, branch, sampling, options)? else {
+                branch.stop = Some(StopReason::EndOfText);
+                break;
+            };
+            if !self.take(job, branch, token, sampling, control, out)? {
+                break;
+            }
+            if drafted.get(confirmed) == Some(&token) {
+                confirmed += 1;
+            } else {
+                next = Some(token);
+                break;
+            }
+        }
+        if !drafted.is_empty() {
+            branch
+                .draft
+                .checked(confirmed, next.is_some() && confirmed < drafted.len());
+        }
+        // The drafted tokens after the confirmed ones leave the cache.
+        branch.pos += confirmed;
+        if confirmed < drafted.len() {
+            let ctx = self.ctx.as_mut().context("the model has no context")?;
+            if branch.seq == 0 {
+                keep_prefix(ctx, &mut self.evaluated, branch.pos);
+            } else {
+                ctx.clear_kv_cache_seq(Some(branch.seq as u32), Some(branch.pos as u32), None)
+                    .map_err(|e| anyhow!("taking back a draft failed: {e}"))?;
+            }
+        }
+        Ok(next)
+    }
+
+    /// A token sampled for `branch`: counted, its text sent, and whether the branch goes on
+    /// (its stop set where not).
+    fn take(
+        &self,
+        job: &Job,
+        branch: &mut Branch,
+        token: LlamaToken,
+        sampling: &SamplingParams,
+        control: &mut Control,
+        out: &mut EventWriter,
+    ) -> Result<bool> {
+        branch.generated += 1;
+        if !branch.draft.history.is_empty() {
+            branch.draft.history.push(token);
+        }
+        // special = false: control tokens such as <|im_end|> render as nothing.
+        let piece = self.model.vocab().token_to_piece(token, false, None);
+        let step = branch.text.push(&piece);
+        if !step.text.is_empty() {
+            out.send(&Event::TokenGenerated {
+                job: job.id + JobId::from(branch.variant),
+                text: step.text,
+            })?;
+        }
+        branch.stop = if step.stopped {
+            Some(StopReason::StopString)
+        } else if branch.generated >= sampling.max_tokens {
+            Some(StopReason::MaxTokens)
+        } else if control.is_cancelled() || control.variant_cancelled(branch.variant) {
+            Some(StopReason::Cancelled)
+        } else {
+            None
+        };
+        Ok(branch.stop.is_none())
+    }
+
+    /// The tokens to draft after each of `next`, as long as each pays (`lookup`), within
+    /// `room` cells of the cache, the batch and what the answer may still take.
+    fn drafts(
+        &mut self,
+        branches: &mut [Branch],
+        next: &[(usize, LlamaToken)],
+        room: usize,
+        max_tokens: u32,
+    ) -> Result<Vec<Vec<LlamaToken>>> {
+        let n_batch = self.ctx()?.n_batch() as usize;
+        let share = (room / next.len())
+            .min(n_batch.saturating_sub(next.len()) / next.len())
+            .min(lookup::DRAFT_MAX);
+        Ok(next
+            .iter()
+            .map(|&(i, _)| {
+                let branch = &mut branches[i];
+                let left = max_tokens.saturating_sub(branch.generated) as usize;
+                branch
+                    .draft
+                    .propose(share.min(left), (&self.decode_cost, next.len()))
+            })
+            .collect())
+    }
+
+    /// One batched decode of each branch's next token and the tokens drafted after it, each
+    /// with its logits; its time goes into the cost of a decode.
+    fn decode_next(
+        &mut self,
+        branches: &mut [Branch],
+        next: &[(usize, LlamaToken)],
+        drafts: Vec<Vec<LlamaToken>>,
+    ) -> Result<()> {
+        self.batch.clear();
+        let mut row = 0;
+        for (&(i, token), drafted) in next.iter().zip(drafts) {
+            let branch = &mut branches[i];
+            branch.rows.clear();
+            for (k, &t) in std::iter::once(&token).chain(&drafted).enumerate() {
+                self.batch
+                    .add(t, (branch.pos + k) as i32, &[branch.seq], true)?;
+                branch.rows.push(row);
+                row += 1;
+            }
+            if branch.seq == 0 {
+                self.evaluated.push(token);
+                self.evaluated.extend_from_slice(&drafted);
+            }
+            branch.pos += 1;
+            branch.draft.decodes += 1;
+            branch.draft.drafted += drafted.len() as u32;
+            branch.draft.pending = drafted;
+        }
+        let started = Instant::now();
+        self.ctx
+            .as_mut()
+            .context("the model has no context")?
+            .decode(&mut self.batch)
+            .map_err(|e| anyhow!("decoding failed: {e}"))?;
+        self.decode_cost
+            .record(row as usize, started.elapsed().as_secs_f64());
+        Ok(())
     }
 
     /// The stats of a variant that never started (a newer request came first).
     pub(super) fn unstarted_stats(&self) -> GenerationStats {
         GenerationStats {
-            prompt_tokens: 0,
-            reused_tokens: 0,
-            dropped_tokens: 0,
-            generated_tokens: 0,
-            ttft_ms: 0.0,
-            prompt_tokens_per_s: 0.0,
-            tokens_per_s: 0.0,
             stop_reason: StopReason::Cancelled,
-            estimated: false,
             threads: self.threads as u32,
-            with_flash: false,
+            ..GenerationStats::default()
         }
     }
 }
@@ -345,6 +474,51 @@ pub(super) struct Branch {
     pub(super) first_at: Option<Instant>,
     pub(super) ttft_ms: f64,
     pub(super) stop: Option<StopReason>,
+    /// Where its next token goes in its sequence: after the prompt and its confirmed tokens.
+    pub(super) pos: usize,
+    /// The logits rows of its tokens in the last batch: its sampled token's, then each
+    /// drafted one's.
+    pub(super) rows: Vec<i32>,
+    pub(super) draft: Draft,
+}
+
+/// A branch's prompt-lookup drafting.
+#[derive(Default)]
+pub(super) struct Draft {
+    /// The prompt and the tokens sampled so far, where drafts are looked up; empty when the
+    /// branch does not draft.
+    pub(super) history: Vec<LlamaToken>,
+    /// The tokens drafted in the last decode, after its sampled one, to be checked.
+    pub(super) pending: Vec<LlamaToken>,
+    /// The length of the n-gram match that found them.
+    ngram: usize,
+    acceptance: Acceptance,
+    pub(super) drafted: u32,
+    pub(super) accepted: u32,
+    pub(super) decodes: u32,
+}
+
+impl Draft {
+    /// The tokens to draft after the history, at most `max`, as many as pay.
+    fn propose(&mut self, max: usize, cost: (&DecodeCost, usize)) -> Vec<LlamaToken> {
+        if self.history.is_empty() {
+            return Vec::new();
+        }
+        let Some((mut tokens, ngram)) = lookup::draft(&self.history, max) else {
+            return Vec::new();
+        };
+        let k = self.acceptance.choose(ngram, tokens.len(), cost);
+        tokens.truncate(k);
+        self.ngram = ngram;
+        tokens
+    }
+
+    /// The last draft was checked: `confirmed` of its tokens held, the next did not
+    /// (`rejected`) or the answer ended first.
+    fn checked(&mut self, confirmed: usize, rejected: bool) {
+        self.accepted += confirmed as u32;
+        self.acceptance.record(self.ngram, confirmed, rejected);
+    }
 }
 
 /// Sends what a stopped branch still holds back and its end.
@@ -365,6 +539,9 @@ pub(super) fn end_branch(
     }
     let mut stats = prompt_stats.clone();
     stats.generated_tokens = branch.generated;
+    stats.drafted = branch.draft.drafted;
+    stats.accepted = branch.draft.accepted;
+    stats.decodes = branch.draft.decodes;
     stats.ttft_ms = branch.ttft_ms;
     stats.stop_reason = stop;
     if let Some(first) = branch.first_at

@@ -53,6 +53,10 @@ pub(super) struct Session<'m> {
     /// The start of the writer's text where the last over-long draft was cut, so the next
     /// prompt cuts at the same place and its cached prefix stays valid.
     pub(super) anchor: Option<String>,
+    /// Prompt-lookup drafting, unless a request says otherwise.
+    pub(super) lookup: bool,
+    /// What a decode costs by its size, as measured: how long a draft pays.
+    pub(super) decode_cost: super::lookup::DecodeCost,
 }
 
 impl<'m> Session<'m> {
@@ -96,6 +100,8 @@ impl<'m> Session<'m> {
             line_breaks,
             latin,
             anchor: None,
+            lookup: true,
+            decode_cost: Default::default(),
         }
     }
 

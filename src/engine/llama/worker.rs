@@ -149,6 +149,7 @@ fn serve(
     };
     let chat_template = model.chat_template(None).ok();
     let mut session = Session::new(model, ctx, chat_template, threads, (flash, chosen_by));
+    session.lookup = params.prompt_lookup;
     announce(&session, params, load_ms, out)?;
 
     let mut next: Option<Request> = None;
