@@ -2,15 +2,24 @@
 # model and build natively (-C target-cpu=native, set in .cargo/config.toml).
 CARGO ?= cargo
 
-.PHONY: run test soak fuzz report bench bench-quality bench-article bench-native bench-llama deps model build lint llama-build llama-server
+.PHONY: run test exact-build soak fuzz report bench bench-quality bench-article bench-lookup bench-native bench-llama deps model build lint llama-build llama-server
 
 run: deps model build
 	./target/release/quill $(FILE)
 
 # tests/remote.rs runs the remote engine against a real llama-server: scripts/llama-server builds
 # it once a machine (cached outside the clone) and says where it is.
-test: deps model llama-build lint
-	QUILL_LLAMA_SERVER="$$(scripts/llama-server)" $(CARGO) test --release --all-targets
+#
+# tests/lookup.rs also runs a second build, in target/exact, whose llama.cpp leaves out
+# llamafile's batched matrix kernels (GGML_LLAMAFILE=OFF): there a decode of several tokens
+# computes each one as a decode of one would, so prompt-lookup decoding can be compared with
+# plain decoding token for token. Quill itself keeps those kernels (prompts read up to 1.4x
+# faster with them).
+test: deps model llama-build lint exact-build
+	QUILL_LLAMA_SERVER="$$(scripts/llama-server)" QUILL_EXACT_QUILL="$(CURDIR)/target/exact/release/quill" $(CARGO) test --release --all-targets
+
+exact-build: deps
+	GGML_LLAMAFILE=OFF CARGO_TARGET_DIR=target/exact $(CARGO) build --release --bin quill
 
 # The fault rounds at length: 50 rounds of kill -9 at random moments (5 in make test),
 # 20,000 generated cases of each property (256 in make test), and every fuzz target for a
@@ -48,6 +57,12 @@ bench-quality: deps model build
 # checked and timed beside a plain continuation, written to docs/ARTICLES.md.
 bench-article: deps model build
 	./target/release/quill $${MODEL:+--model "$$MODEL"} bench --article --out docs/ARTICLES.md
+
+# Prompt-lookup decoding against plain decoding on the same engine, side by side: fix grammar,
+# rewrite, summarise and continue on the passages of defaults/bench-lookup.toml, written to
+# docs/LOOKUP.md and the README's table. ROUNDS=N for more rounds (medians are reported).
+bench-lookup: deps model build
+	./target/release/quill $${MODEL:+--model "$$MODEL"} bench --lookup --rounds $${ROUNDS:-3} --out docs/LOOKUP.md --readme README.md
 
 # Quill against llama.cpp's own llama-bench (built from the llama.cpp that llama-cpp-python's
 # source distribution vendors, cached in target/llama-bench/), depth by depth. MODEL, THREADS,

@@ -7,6 +7,7 @@ pub mod article;
 pub mod assistant;
 pub mod busy;
 pub mod editor;
+pub mod lookup;
 pub mod quality;
 
 use std::time::Instant;
@@ -556,6 +557,19 @@ fn long_draft(tokens: usize) -> String {
 fn ttft_ms(sent: Instant, first: Option<Instant>, finished: Instant) -> f64 {
     // One token was asked for; if its text was empty no token event came, and the end is it.
     first.unwrap_or(finished).duration_since(sent).as_secs_f64() * 1000.0
+}
+
+/// The engine of the benchmarks that run prompts through the headless path, with `threads`
+/// (0: the free cores).
+fn start_with_threads(
+    settings: &crate::headless::Settings,
+    threads: u32,
+) -> Result<(crate::engine::Client, crate::engine::protocol::ModelInfo), crate::headless::Failure> {
+    let options = crate::headless::RunOptions {
+        threads: Some(threads),
+        ..crate::headless::RunOptions::default()
+    };
+    crate::headless::start_engine(settings, &options)
 }
 
 fn median(values: &[f64]) -> f64 {

@@ -89,10 +89,12 @@ pub enum CliCommand {
         /// goal, tone, key_points, avoid, words, sections.
         #[arg(long, value_name = "FILE")]
         brief: Option<PathBuf>,
-        /// How many sections (by default the brief's, or one per 150 words, 3 to 8).
+        /// How many sections (by default the brief's, else config.toml's [article] sections,
+        /// else one per 150 words, 3 to 8).
         #[arg(long, value_name = "N")]
         sections: Option<usize>,
-        /// The article's length in words (characters for Chinese); by default the brief's, or 600.
+        /// The article's length in words (characters for Chinese); by default the brief's, else
+        /// config.toml's [article] words (600).
         #[arg(long, value_name = "N")]
         words: Option<usize>,
         /// Write the article to this file instead of standard output.
@@ -164,13 +166,20 @@ pub enum CliCommand {
         /// empty sections, repeats, language, length) and timed beside a plain continuation.
         #[arg(long, conflicts_with_all = ["editor", "assistant", "busy", "quality"])]
         article: bool,
+        /// Prompt-lookup decoding against plain decoding, side by side: fix grammar, rewrite,
+        /// summarise and continue on English and Chinese passages (with --rounds).
+        #[arg(long, conflicts_with_all = ["editor", "assistant", "busy", "quality", "article"])]
+        lookup: bool,
+        /// Lookup: also put the summary table into this README, between its markers.
+        #[arg(long, requires = "lookup")]
+        readme: Option<PathBuf>,
         /// Quality or article: at most this many passages (titles) of each language.
         #[arg(long)]
         limit: Option<usize>,
-        /// Quality or article: also write the report into this Markdown file.
+        /// Quality, article or lookup: also write the report into this Markdown file.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Quality or article: print every answer (article) on stderr.
+        /// Quality, article or lookup: print every answer (article) on stderr.
         #[arg(long)]
         answers: bool,
     },

@@ -107,6 +107,33 @@ fn article(command: CliCommand, settings: &Settings) -> Result<(), Failure> {
     headless::article::run(&args, settings, &options)
 }
 
+/// `quill bench --lookup`.
+fn bench_lookup(command: CliCommand, settings: &Settings) -> Result<(), Failure> {
+    let CliCommand::Bench {
+        json,
+        threads,
+        rounds,
+        out,
+        readme,
+        answers,
+        ..
+    } = command
+    else {
+        unreachable!("bench_lookup is only called for quill bench --lookup")
+    };
+    quill::bench::lookup::run(
+        settings,
+        &quill::bench::lookup::Options {
+            rounds,
+            out,
+            readme,
+            json,
+            threads,
+            answers,
+        },
+    )
+}
+
 /// `quill bench` and its kinds.
 fn bench(command: CliCommand, settings: &Settings) -> Result<(), Failure> {
     match command {
@@ -147,6 +174,7 @@ fn bench(command: CliCommand, settings: &Settings) -> Result<(), Failure> {
                 answers,
             },
         ),
+        command @ CliCommand::Bench { lookup: true, .. } => bench_lookup(command, settings),
         CliCommand::Bench {
             quality: true,
             json,

@@ -2,17 +2,7 @@
 
 mod common;
 
-use common::{CHINESE, ENGLISH, Home, stderr, stdout};
-
-fn stats(output: &std::process::Output) -> serde_json::Value {
-    let err = stderr(output);
-    let line = err
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no stats line in stderr: {err}"));
-    serde_json::from_str(line).expect("stats are JSON")
-}
+use common::{CHINESE, ENGLISH, Home, stats, stderr, stdout};
 
 #[test]
 fn greedy_continuation_is_non_empty_and_reproducible() {

@@ -18,7 +18,7 @@ use crate::document::front_matter::Brief;
 use crate::document::join::is_unspaced;
 use crate::document::structure;
 use crate::headless::article::{Writer, Written};
-use crate::headless::{Failure, RunOptions, Settings, answer_round, headless_target, start_engine};
+use crate::headless::{Failure, Settings, answer_round, headless_target};
 use crate::plan::{Layers, plan};
 use crate::prompt::PromptInput;
 use crate::sampling::Sampling;
@@ -80,11 +80,7 @@ pub fn run(settings: &Settings, options: &Options) -> Result<(), Failure> {
     let data: Data = toml::from_str(DATA)
         .map_err(|e| Failure::engine(format!("the benchmark's titles: {e}")))?;
     let library = settings.prompt_library();
-    let run_options = RunOptions {
-        threads: Some(options.threads),
-        ..RunOptions::default()
-    };
-    let (engine, info) = start_engine(settings, &run_options)?;
+    let (engine, info) = super::start_with_threads(settings, options.threads)?;
     let none = Sampling::default();
     let layers = Layers {
         settings: &settings.config.sampling,

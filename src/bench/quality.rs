@@ -18,9 +18,7 @@ use checks::{Expect, verdict};
 use crate::app::ghost;
 use crate::engine::Client;
 use crate::engine::protocol::{GenerateOptions, JobId};
-use crate::headless::{
-    Failure, RunOptions, Settings, answer_round, headless_target, start_engine, stream_job,
-};
+use crate::headless::{Failure, Settings, answer_round, headless_target, stream_job};
 use crate::plan::{Layers, plan};
 use crate::prompt::{Action, PromptInput, PromptLibrary, PromptTemplate};
 use crate::sampling::Sampling;
@@ -133,11 +131,7 @@ pub fn run(settings: &Settings, options: &Options) -> Result<(), Failure> {
     // The writer's own prompt files over the built-in ones, as every action uses them: a
     // prompt being improved is measured by putting it in the templates folder.
     let library = settings.prompt_library();
-    let run_options = RunOptions {
-        threads: Some(options.threads),
-        ..RunOptions::default()
-    };
-    let (mut engine, info) = start_engine(settings, &run_options)?;
+    let (mut engine, info) = super::start_with_threads(settings, options.threads)?;
     let started = Instant::now();
     let mut actions = Vec::new();
     for action in action_ids(&library, &options.only) {

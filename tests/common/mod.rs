@@ -40,7 +40,11 @@ pub struct Home {
 pub const MODEL_THREADS: u32 = 1;
 
 /// The `[engine]` table of a test's config (see `Home::new`).
-pub const ENGINE_CONFIG: &str = "[engine]\nthreads = 1\nflash_attention = \"off\"\n";
+/// Prompt-lookup decoding is off: these tests' seeds were chosen against plain decoding's
+/// answers, and a checked draft's scores differ from a one-token decode's in their last bits
+/// (see tests/lookup.rs, which tests it on).
+pub const ENGINE_CONFIG: &str =
+    "[engine]\nthreads = 1\nflash_attention = \"off\"\nprompt_lookup = false\n";
 
 /// The `[sampling]` table of a test's config: a fixed seed, so what the model writes in an
 /// editor test is the same on every run (the default, -1, draws a new one each time).
@@ -205,6 +209,17 @@ impl Drop for KillAfter {
 
 pub fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// The `--stats` JSON line a headless command printed last on stderr.
+pub fn stats(output: &Output) -> serde_json::Value {
+    let err = stderr(output);
+    let line = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no stats line in stderr: {err}"));
+    serde_json::from_str(line).expect("stats are JSON")
 }
 
 pub fn stderr(output: &Output) -> String {
