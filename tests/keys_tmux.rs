@@ -28,6 +28,12 @@ fn tmux_name(key: &Key) -> String {
         "BackTab" => "BTab",
         other => other,
     };
+    // Shift on a letter is the capital letter to tmux: Alt-Shift-B is "M-B" (tmux reads
+    // "M-S-b" as the characters themselves).
+    if mods.contains("S-") && base.chars().count() == 1 {
+        let mods = mods.replace("S-", "");
+        return format!("{}{}", mods.replace("A-", "M-"), base.to_uppercase());
+    }
     format!("{}{base}", mods.replace("A-", "M-"))
 }
 
