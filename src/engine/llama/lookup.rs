@@ -45,19 +45,14 @@ pub fn draft<T: PartialEq + Copy>(history: &[T], max: usize) -> Option<(Vec<T>, 
 #[derive(Debug, Clone)]
 pub struct Acceptance {
     rate: [f64; NGRAM_MAX + 1],
-    /// Drafts skipped since the last one, by n-gram length: one in `interval` is tried
+    /// Drafts skipped since the last one, by n-gram length: one in `PROBE_EVERY` is tried
     /// anyway, so a rate that fell can rise again when the answer starts copying.
     skipped: [u32; NGRAM_MAX + 1],
-    /// Skips between probes, by n-gram length: `PROBE_EVERY`, doubled by each draft that held
-    /// nothing up to `PROBE_MAX`. In a free continuation nearly every probe fails, and each
-    /// one costs about half a decode: backing off keeps that under 1 %.
-    interval: [u32; NGRAM_MAX + 1],
 }
 
 /// The weight of the newest draft in a rate.
 const RATE_WEIGHT: f64 = 0.3;
 const PROBE_EVERY: u32 = 16;
-const PROBE_MAX: u32 = 128;
 
 impl Default for Acceptance {
     fn default() -> Self {
@@ -66,7 +61,6 @@ impl Default for Acceptance {
             // (set low: a draft that does not hold costs a free continuation its speed).
             rate: [0.0, 0.2, 0.35, 0.5, 0.65],
             skipped: [0; NGRAM_MAX + 1],
-            interval: [PROBE_EVERY; NGRAM_MAX + 1],
         }
     }
 }
@@ -86,14 +80,7 @@ impl Acceptance {
             return;
         }
         let observed = accepted as f64 / trials as f64;
-        let slot = ngram.min(NGRAM_MAX);
-        let interval = &mut self.interval[slot];
-        *interval = if accepted == 0 {
-            (*interval * 2).min(PROBE_MAX)
-        } else {
-            PROBE_EVERY
-        };
-        let rate = &mut self.rate[slot];
+        let rate = &mut self.rate[ngram.min(NGRAM_MAX)];
         // Each token checked is a trial: a long draft moves the rate more than a short one.
         let weight = 1.0 - (1.0 - RATE_WEIGHT).powi(trials as i32);
         *rate += weight * (observed - *rate);
@@ -115,7 +102,7 @@ impl Acceptance {
             return best;
         }
         self.skipped[slot] += 1;
-        if self.skipped[slot] >= self.interval[slot] {
+        if self.skipped[slot] >= PROBE_EVERY {
             self.skipped[slot] = 0;
             return 1;
         }
@@ -313,31 +300,10 @@ mod tests {
             acceptance.record(3, 0, true);
         }
         assert!(acceptance.rate(3) < 0.05);
-        // Ten drafts in a row held nothing: 16 doubled up to the cap.
-        let probes = |acceptance: &mut Acceptance, decodes: u32| -> usize {
-            (0..decodes)
-                .map(|_| acceptance.choose(3, 5, (&cost, 1)))
-                .sum()
-        };
-        assert_eq!(
-            probes(&mut acceptance, PROBE_MAX * 2),
-            2,
-            "one in {PROBE_MAX}"
-        );
-        // A draft that holds brings the interval back to PROBE_EVERY; one more that fails
-        // doubles it once.
-        acceptance.record(3, 1, true);
-        acceptance.record(3, 0, true);
-        let dear = measured(0.0, 0.01);
-        let tries: usize = (0..PROBE_EVERY * 4)
-            .map(|_| acceptance.choose(3, 5, (&dear, 1)))
+        let tries: usize = (0..PROBE_EVERY * 2)
+            .map(|_| acceptance.choose(3, 5, (&cost, 1)))
             .sum();
-        assert_eq!(
-            tries,
-            2,
-            "one probe of one token in every {}",
-            PROBE_EVERY * 2
-        );
+        assert_eq!(tries, 2, "one probe of one token in every {PROBE_EVERY}");
         for _ in 0..10 {
             acceptance.record(3, 5, false);
         }
