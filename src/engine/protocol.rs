@@ -129,6 +129,29 @@ pub struct Device {
     pub memory_free_bytes: u64,
 }
 
+/// A backend module of a GPU build (a shared library beside the binary) and what became of it
+/// at start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendModule {
+    /// Its file name ("libggml-cuda.so", "libggml-cpu-haswell.so").
+    pub file: String,
+    /// The backend it is one of ("cpu", "cuda", "vulkan").
+    pub backend: String,
+    pub state: ModuleState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ModuleState {
+    /// Registered with llama.cpp under this backend name ("CUDA", "Vulkan", "CPU").
+    Loaded { name: String },
+    /// A CPU variant compiled for features this CPU lacks.
+    Unsupported,
+    /// It would run, but the named module of the same backend suits this machine better.
+    Outscored { by: String },
+    /// It did not open: the dynamic loader's reason (a missing driver library, most often).
+    Failed { reason: String },
+}
+
 /// Where a model's layers went: a device's name and how many of them it holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Placement {
@@ -375,6 +398,10 @@ pub enum Event {
         /// The devices llama.cpp can compute on in this build (the CPU always).
         #[serde(default)]
         devices: Vec<Device>,
+        /// A GPU build's backend modules and what became of each (empty when the backends are
+        /// linked in).
+        #[serde(default)]
+        modules: Vec<BackendModule>,
     },
     /// Synthesised by the client when the worker process ends; never sent by the worker.
     WorkerExited {

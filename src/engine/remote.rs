@@ -170,6 +170,7 @@ impl Connection for Remote {
                 Event::SystemDescribed {
                     cpu_features: Vec::new(),
                     devices: Vec::new(),
+                    modules: Vec::new(),
                 },
             ),
             // Nothing here is measured: the server chose its own settings.

@@ -68,42 +68,71 @@ pub(super) fn model_info(
     }
 }
 
-/// The CPU features llama.cpp's kernels were compiled for. These report the compiler's macros
-/// at build time, not what this CPU can do: a feature the CPU lacks means SIGILL.
+/// The CPU features llama.cpp's kernels were compiled for (in a GPU build, those of the CPU
+/// variant that loaded). These report the compiler's macros at build time, not what this CPU
+/// can do: a feature the CPU lacks means SIGILL.
 pub(super) fn describe_system() -> Event {
-    use llama_cpp_sys_2 as sys;
-    let probes: [(&str, unsafe extern "C" fn() -> i32); 21] = [
-        ("SSE3", sys::ggml_cpu_has_sse3),
-        ("SSSE3", sys::ggml_cpu_has_ssse3),
-        ("AVX", sys::ggml_cpu_has_avx),
-        ("AVX_VNNI", sys::ggml_cpu_has_avx_vnni),
-        ("AVX2", sys::ggml_cpu_has_avx2),
-        ("BMI2", sys::ggml_cpu_has_bmi2),
-        ("F16C", sys::ggml_cpu_has_f16c),
-        ("FMA", sys::ggml_cpu_has_fma),
-        ("AVX512", sys::ggml_cpu_has_avx512),
-        ("AVX512_VBMI", sys::ggml_cpu_has_avx512_vbmi),
-        ("AVX512_VNNI", sys::ggml_cpu_has_avx512_vnni),
-        ("AVX512_BF16", sys::ggml_cpu_has_avx512_bf16),
-        ("AMX_INT8", sys::ggml_cpu_has_amx_int8),
-        ("NEON", sys::ggml_cpu_has_neon),
-        ("ARM_FMA", sys::ggml_cpu_has_arm_fma),
-        ("FP16_VA", sys::ggml_cpu_has_fp16_va),
-        ("DOTPROD", sys::ggml_cpu_has_dotprod),
-        ("MATMUL_INT8", sys::ggml_cpu_has_matmul_int8),
-        ("SVE", sys::ggml_cpu_has_sve),
-        ("SME", sys::ggml_cpu_has_sme),
-        ("RISCV_V", sys::ggml_cpu_has_riscv_v),
-    ];
-    let cpu_features = probes
-        .iter()
-        // SAFETY: each probe takes nothing and returns a constant chosen at compile time.
-        .filter(|(_, probe)| unsafe { probe() } != 0)
-        .map(|(name, _)| name.to_string())
-        .collect();
     Event::SystemDescribed {
-        cpu_features,
+        cpu_features: cpu_features(),
         devices: devices(),
+        modules: super::backends::modules(),
+    }
+}
+
+/// The instruction-set features of ggml's CPU backend, asked through its registry (the one way
+/// that reaches a CPU backend loaded as a module); its other entries (OPENMP, REPACK, ...) are
+/// build options, not instructions, and are left out.
+fn cpu_features() -> Vec<String> {
+    use llama_cpp_sys_2 as sys;
+    const INSTRUCTIONS: [&str; 21] = [
+        "SSE3",
+        "SSSE3",
+        "AVX",
+        "AVX_VNNI",
+        "AVX2",
+        "BMI2",
+        "F16C",
+        "FMA",
+        "AVX512",
+        "AVX512_VBMI",
+        "AVX512_VNNI",
+        "AVX512_BF16",
+        "AMX_INT8",
+        "NEON",
+        "ARM_FMA",
+        "FP16_VA",
+        "DOTPROD",
+        "MATMUL_INT8",
+        "SVE",
+        "SME",
+        "RISCV_V",
+    ];
+    // SAFETY: ggml's registry calls take and return plain pointers; each is checked for NULL
+    // and the feature list it hands back is terminated by an entry with a NULL name.
+    unsafe {
+        let reg = sys::ggml_backend_reg_by_name(c"CPU".as_ptr());
+        if reg.is_null() {
+            return Vec::new();
+        }
+        let proc =
+            sys::ggml_backend_reg_get_proc_address(reg, c"ggml_backend_get_features".as_ptr());
+        if proc.is_null() {
+            return Vec::new();
+        }
+        let get: unsafe extern "C" fn(sys::ggml_backend_reg_t) -> *mut sys::ggml_backend_feature =
+            std::mem::transmute(proc);
+        let mut features = Vec::new();
+        let mut at = get(reg);
+        while !at.is_null() && !(*at).name.is_null() {
+            let name = std::ffi::CStr::from_ptr((*at).name).to_string_lossy();
+            let on =
+                !(*at).value.is_null() && std::ffi::CStr::from_ptr((*at).value).to_bytes() == b"1";
+            if on && INSTRUCTIONS.contains(&name.as_ref()) {
+                features.push(name.into_owned());
+            }
+            at = at.add(1);
+        }
+        features
     }
 }
 

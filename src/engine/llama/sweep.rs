@@ -14,7 +14,6 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 use serde::{Deserialize, Serialize};
 
 use super::load::{load_model, thread_count};
@@ -264,8 +263,7 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn load(params: &LoadParams) -> Result<Self> {
-        send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
-        let backend = LlamaBackend::init().context("initialising the llama.cpp backend")?;
+        let backend = super::backends::init()?;
         let (model, _) = load_model(&backend, params, false).map_err(|e| anyhow!(e))?;
         Ok(Baseline {
             model,

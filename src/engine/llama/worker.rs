@@ -8,10 +8,9 @@ use std::ffi::{CStr, c_char};
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::LlamaModel;
-use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 
 use super::channel::{Control, EventWriter, Job, spawn_request_reader};
 use super::describe::{describe_system, model_info, placement};
@@ -30,8 +29,7 @@ pub const PARENT_PID_ENV: &str = "QUILL_WORKER_PARENT";
 /// Entry point of `quill worker`.
 pub fn run() -> Result<()> {
     harden_process();
-    send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
-    let backend = LlamaBackend::init().context("initialising the llama.cpp backend")?;
+    let backend = super::backends::init()?;
 
     let requests = spawn_request_reader();
     let mut out = EventWriter::new();
