@@ -3,14 +3,16 @@
 //! reads, and the model, ending with a four-token generation in a child worker. Each problem
 //! says which line to fix; the exit status is 1 when anything would stop Quill from working.
 
+mod backends;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
 use crate::engine::exit::{BASELINE_BUILD, PORTABLE_BUILD, WorkerExit};
 use crate::engine::protocol::{
-    Device, Event, GenerateOptions, ModelInfo, Part, Prompt, Request, SamplingParams,
-    describe_placement,
+    BackendModule, Device, Event, GenerateOptions, ModelInfo, Part, Prompt, Request,
+    SamplingParams, describe_placement,
 };
 use crate::engine::{Client, ModelLoadError, WorkerCommand, model_file};
 use crate::headless::{self, Failure, RunOptions, Settings};
@@ -134,8 +136,15 @@ pub fn run(settings: &Settings, model_flag: Option<&Path>) -> Result<(), Failure
     Ok(())
 }
 
-/// Asks a fresh worker which CPU features llama.cpp was compiled for.
-fn describe(engine: &mut Client) -> Result<(Vec<String>, Vec<Device>), String> {
+/// What a fresh worker says of its build: the CPU features llama.cpp was compiled for, the
+/// devices it sees, and a GPU build's backend modules.
+struct Described {
+    cpu_features: Vec<String>,
+    devices: Vec<Device>,
+    modules: Vec<BackendModule>,
+}
+
+fn describe(engine: &mut Client) -> Result<Described, String> {
     engine
         .send(&Request::Describe)
         .map_err(|e| format!("{e:#}"))?;
@@ -144,7 +153,14 @@ fn describe(engine: &mut Client) -> Result<(Vec<String>, Vec<Device>), String> {
             Some(Event::SystemDescribed {
                 cpu_features,
                 devices,
-            }) => return Ok((cpu_features, devices)),
+                modules,
+            }) => {
+                return Ok(Described {
+                    cpu_features,
+                    devices,
+                    modules,
+                });
+            }
             Some(Event::WorkerExited { exit }) => return Err(exited(&exit)),
             Some(_) => {}
             None => return Err(format!("no answer within {} s", ANSWER_WAIT.as_secs())),
@@ -159,14 +175,10 @@ fn exited(exit: &WorkerExit) -> String {
     }
 }
 
-fn check_build(
-    out: &mut Vec<Finding>,
-    described: &Result<(Vec<String>, Vec<Device>), String>,
-    cpu: &CpuFeatures,
-) {
+fn check_build(out: &mut Vec<Finding>, described: &Result<Described, String>, cpu: &CpuFeatures) {
     check_version(out);
     let (compiled, devices) = match described {
-        Ok(described) => described,
+        Ok(d) => (&d.cpu_features, &d.devices),
         Err(e) => {
             out.push(fail(
                 "llama.cpp",
@@ -182,6 +194,9 @@ fn check_build(
         format!("compiled for {}", or_none(compiled)),
     ));
     out.push(finding(Level::Ok, "devices", describe_devices(devices)));
+    if let Ok(d) = described {
+        backends::check_backends(out, &d.modules, devices);
+    }
     check_cpu(out, compiled, cpu);
     if compiled.iter().any(|f| f == "AMX_INT8") && cpu.has("AMX_INT8") == Some(true) {
         out.push(fail(
@@ -199,6 +214,7 @@ fn check_version(out: &mut Vec<Finding>) {
         ("cuda", cfg!(feature = "cuda")),
         ("metal", cfg!(feature = "metal")),
         ("vulkan", cfg!(feature = "vulkan")),
+        ("backends as modules", cfg!(feature = "dynamic-backends")),
     ]
     .iter()
     .filter(|(_, on)| *on)
@@ -221,6 +237,9 @@ fn check_version(out: &mut Vec<Finding>) {
         match env!("QUILL_TARGET_CPU") {
             "native" => "native build (-C target-cpu=native): llama.cpp compiled for the CPU \
                          it was built on"
+                .to_string(),
+            "" if cfg!(feature = "dynamic-backends") => "GPU build: llama.cpp's CPU backend in \
+                one variant per CPU generation, the best for this CPU loaded at start"
                 .to_string(),
             "" => "portable build: llama.cpp compiled for any CPU of this architecture".to_string(),
             cpu => format!("built for the {cpu} CPU (-C target-cpu={cpu})"),
@@ -776,6 +795,14 @@ mod tests {
         assert!(writable(&file.join("below")).is_err());
     }
 
+    fn built(cpu_features: Vec<String>) -> Described {
+        Described {
+            cpu_features,
+            devices: Vec::new(),
+            modules: Vec::new(),
+        }
+    }
+
     #[test]
     fn a_compiled_feature_the_cpu_lacks_is_found() {
         let cpu = CpuFeatures {
@@ -788,7 +815,7 @@ mod tests {
         assert_eq!(cpu.has("AMX_INT8"), Some(false));
         assert_eq!(cpu.has("SOMETHING_NEW"), None);
         let mut out = Vec::new();
-        check_build(&mut out, &Ok((vec!["AVX2".into()], Vec::new())), &cpu);
+        check_build(&mut out, &Ok(built(vec!["AVX2".into()])), &cpu);
         assert!(
             out.iter()
                 .any(|f| f.label == "llama.cpp" && f.text.contains("AVX2"))
@@ -798,7 +825,7 @@ mod tests {
         let mut out = Vec::new();
         check_build(
             &mut out,
-            &Ok((vec!["AVX2".into(), "AVX512".into()], Vec::new())),
+            &Ok(built(vec!["AVX2".into(), "AVX512".into()])),
             &cpu,
         );
         let failed = out
@@ -815,7 +842,7 @@ mod tests {
         let mut out = Vec::new();
         check_build(
             &mut out,
-            &Ok((vec!["AVX".into(), "AVX2".into()], Vec::new())),
+            &Ok(built(vec!["AVX".into(), "AVX2".into()])),
             &old,
         );
         let failed = out
