@@ -2,7 +2,7 @@
 # model and build natively (-C target-cpu=native, set in .cargo/config.toml).
 CARGO ?= cargo
 
-.PHONY: run test exact-build soak fuzz report bench bench-quality bench-article bench-lookup bench-native bench-llama deps model build lint llama-build llama-server
+.PHONY: run test exact-build soak fuzz report bench bench-quality bench-article bench-lookup bench-native bench-llama deps model build lint llama-build llama-server build-vulkan build-cuda test-vulkan gpu-check
 
 run: deps model build
 	./target/release/quill $(FILE)
@@ -73,6 +73,27 @@ bench-llama: deps model build
 # The native build against a portable one (RUSTFLAGS=""), side by side: what native buys.
 bench-native: deps model
 	scripts/bench-native
+
+# GPU builds (scripts/build-gpu): the toolchain fetched and checked into the cache folder, then
+# Quill with the GPU backend as a module, in target/gpu-KIND/quill/ (one folder to copy; it
+# runs on the CPU where the GPU's driver is missing). CUDA_ARCHS="90" builds for one GPU
+# architecture (quicker); the default covers Turing to Blackwell.
+build-vulkan: deps model
+	scripts/build-gpu vulkan
+
+build-cuda: deps model
+	scripts/build-gpu cuda $(CUDA_ARCHS)
+
+# The GPU code path on a machine without a GPU: the Vulkan build on lavapipe, Mesa's Vulkan
+# device on the CPU, against the CPU build (tests/gpu_vulkan.rs). Not part of make test: the
+# Vulkan build alone takes longer than make test on two cores.
+test-vulkan: deps model llama-build build-vulkan
+	QUILL_VULKAN_QUILL="$(CURDIR)/target/gpu-vulkan/quill/quill" $(CARGO) test --release --test gpu_vulkan -- --ignored
+
+# On a machine with an NVIDIA GPU: the CUDA build's doctor and bench beside llama-bench built
+# for CUDA, every layer on the GPU (scripts/gpu-check), into target/gpu-check/report.md.
+gpu-check: deps model
+	scripts/gpu-check
 
 deps:
 	@scripts/install-deps
