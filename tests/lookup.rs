@@ -14,8 +14,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::time::Duration;
 
 use common::{
@@ -51,32 +51,15 @@ fn exact_quill() -> Option<PathBuf> {
 }
 
 /// Runs `binary` (the exact build, or the shipped one) in `home` with `args` on `input`.
-fn run(binary: &PathBuf, home: &Home, args: &[&str], input: &str) -> Output {
-    let mut command = Command::new(binary);
-    command
-        .current_dir(home.dir.path())
-        .env("XDG_CONFIG_HOME", home.dir.path().join("config"))
-        .env("XDG_STATE_HOME", home.dir.path().join("state"))
-        .args(args)
-        .arg("--model")
-        .arg(common::model())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("quill starts");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+fn run(binary: &Path, home: &Home, args: &[&str], input: &str) -> Output {
+    let mut command = home.command_for(binary);
+    command.args(args).arg("--model").arg(common::model());
+    home.output_with_input(command, input)
 }
 
 /// `action` on `input` with drafting off, then on: their outputs, which end alike (an answer
 /// the checks refuse every time is refused both ways).
-fn both(binary: &PathBuf, action: &[&str], input: &str) -> (Output, Output) {
+fn both(binary: &Path, action: &[&str], input: &str) -> (Output, Output) {
     let mut args: Vec<&str> = action.to_vec();
     args.extend(["--max-tokens", "96", "--stats"]);
     let plain = run(binary, &home(false), &args, input);

@@ -71,7 +71,12 @@ impl Home {
     }
 
     pub fn command(&self) -> Command {
-        let mut command = Command::new(QUILL);
+        self.command_for(Path::new(QUILL))
+    }
+
+    /// `command()`, of another build of quill (the exact one, a GPU one).
+    pub fn command_for(&self, binary: &Path) -> Command {
+        let mut command = Command::new(binary);
         command
             .current_dir(self.dir.path())
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
