@@ -597,6 +597,10 @@ fn check_model(
             ));
             return;
         }
+        Err(ModelLoadError::NoBackend(reason)) => {
+            out.push(fail("loads", reason, headless::NO_BACKEND_FIX));
+            return;
+        }
         Err(e) => {
             out.push(fail(
                 "loads",

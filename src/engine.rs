@@ -228,14 +228,16 @@ pub enum ModelLoadError {
     Died(WorkerExit),
     /// The worker stopped answering while loading, or could not be reached.
     Crashed(String),
+    /// This build has no backend to compute on (a GPU build without its CPU modules).
+    NoBackend(String),
 }
 
 impl std::fmt::Display for ModelLoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ModelLoadError::Rejected(reason) | ModelLoadError::Crashed(reason) => {
-                f.write_str(reason)
-            }
+            ModelLoadError::Rejected(reason)
+            | ModelLoadError::Crashed(reason)
+            | ModelLoadError::NoBackend(reason) => f.write_str(reason),
             ModelLoadError::Died(exit) => {
                 write!(f, "the engine crashed while loading the model ({exit})")
             }
@@ -405,6 +407,7 @@ impl Client {
                 Some(Event::ModelLoadFailed { reason }) => {
                     return Err(ModelLoadError::Rejected(reason));
                 }
+                Some(Event::NoBackend { reason }) => return Err(ModelLoadError::NoBackend(reason)),
                 Some(Event::WorkerExited { exit }) => return Err(ModelLoadError::Died(exit)),
                 Some(Event::Warned { message }) => self.warnings.push(message),
                 Some(_) => {}

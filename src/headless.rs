@@ -30,6 +30,9 @@ pub const EXIT_ENGINE: i32 = 3;
 const WATCHDOG: Duration = Duration::from_secs(120);
 const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// What to do when a GPU build finds no CPU backend module.
+pub const NO_BACKEND_FIX: &str = "Keep the libggml-*.so files that scripts/build-gpu puts beside \
+     quill with it (or name their folder in QUILL_BACKENDS_DIR), or rebuild with scripts/build-gpu";
 const MODEL_HINT: &str = "Get the default model with `make model` (scripts/fetch-model), or \
                           pass --model PATH to a GGUF file, or set model = \"...\" in config.toml.";
 
@@ -192,6 +195,9 @@ pub fn start_engine(
             Ok((engine, info))
         }
         Err(ModelLoadError::Rejected(reason)) if remote => Err(Failure::engine(reason)),
+        Err(ModelLoadError::NoBackend(reason)) => {
+            Err(Failure::engine(format!("{reason}. {NO_BACKEND_FIX}")))
+        }
         Err(ModelLoadError::Rejected(reason)) => {
             Err(Failure::bad_input(format!("{reason}. {MODEL_HINT}")))
         }
@@ -778,6 +784,7 @@ impl Runs {
             Event::ModelLoading { .. }
             | Event::ModelLoaded(_)
             | Event::ModelLoadFailed { .. }
+            | Event::NoBackend { .. }
             | Event::Measuring
             | Event::SettingsChosen(_)
             | Event::SystemDescribed { .. } => {}

@@ -162,3 +162,35 @@ fn without_a_vulkan_driver_it_runs_on_the_cpu() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).trim().is_empty());
 }
+
+/// A GPU build without its CPU modules (a binary copied without its folder) says what is
+/// missing and what to do, in the editor's engine, the headless commands and the doctor, and
+/// exits with the engine's status.
+#[test]
+#[ignore = "needs the Vulkan build: make test-vulkan"]
+fn without_its_backend_modules_it_says_what_is_missing() {
+    let home = home();
+    let empty = tempfile::tempdir().unwrap();
+    let nowhere = [("QUILL_BACKENDS_DIR", empty.path().to_str().unwrap())];
+    let out = run(
+        &vulkan_quill(),
+        &home,
+        &["continue", "--max-tokens", "4"],
+        ENGLISH,
+        &nowhere,
+    );
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{message}");
+    assert!(
+        message.contains("no CPU backend") && message.contains("holds no backend modules"),
+        "{message}"
+    );
+    assert!(message.contains("Keep the libggml-*.so files"), "{message}");
+    let out = run(&vulkan_quill(), &home, &["doctor"], "", &nowhere);
+    let report = stdout(&out);
+    assert!(!out.status.success());
+    assert!(
+        report.contains("FAIL  backend    cpu did not load"),
+        "{report}"
+    );
+}

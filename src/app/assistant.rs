@@ -238,7 +238,7 @@ impl Assistant {
                 // A suggestion that was waiting on a restart asks again.
                 self.continue_variants()
             }
-            Event::ModelLoadFailed { reason } => {
+            Event::ModelLoadFailed { reason } | Event::NoBackend { reason } => {
                 self.state = ModelState::Failed(reason);
                 self.fail_streaming("the model failed to load".into());
                 Vec::new()

@@ -68,6 +68,7 @@ fn report(backend: &str, modules: &[&BackendModule], devices: &[Device]) -> Find
     let reasons: Vec<String> = modules
         .iter()
         .map(|m| match &m.state {
+            ModuleState::Failed { reason } if m.file.is_empty() => reason.clone(),
             ModuleState::Failed { reason } => format!("{}: {reason}", m.file),
             ModuleState::Unsupported => format!("{}: this CPU lacks its features", m.file),
             ModuleState::Outscored { by } => format!("{}: passed over for {by}", m.file),

@@ -360,6 +360,11 @@ pub enum Event {
     ModelLoadFailed {
         reason: String,
     },
+    /// The answer to a load when this build cannot compute at all (a GPU build whose CPU
+    /// backend modules are missing or do not open): no model is at fault.
+    NoBackend {
+        reason: String,
+    },
     /// The prompt is being read: `read` of its `total` tokens are in the context (those
     /// reused from the last request included), at `tokens_per_s`. Sent between batches of a
     /// prompt long enough to take more than one.

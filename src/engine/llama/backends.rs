@@ -13,9 +13,7 @@ use anyhow::{Context, Result};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 
-use crate::engine::protocol::BackendModule;
-#[cfg(feature = "dynamic-backends")]
-use crate::engine::protocol::ModuleState;
+use crate::engine::protocol::{BackendModule, ModuleState};
 
 /// The modules found at start and what became of each (empty in a build that links its
 /// backends in).
@@ -34,6 +32,39 @@ pub fn modules() -> Vec<BackendModule> {
     MODULES.get().cloned().unwrap_or_default()
 }
 
+/// Why llama.cpp has no CPU backend to compute on (a GPU build whose CPU modules are missing
+/// or would not open), or None when it has one.
+pub fn cpu_missing() -> Option<String> {
+    missing_cpu(&modules())
+}
+
+fn missing_cpu(modules: &[BackendModule]) -> Option<String> {
+    let cpu: Vec<&BackendModule> = modules.iter().filter(|m| m.backend == "cpu").collect();
+    if modules.is_empty()
+        || cpu
+            .iter()
+            .any(|m| matches!(m.state, ModuleState::Loaded { .. }))
+    {
+        return None;
+    }
+    let reasons: Vec<String> = cpu
+        .iter()
+        .map(|m| match &m.state {
+            ModuleState::Failed { reason } if m.file.is_empty() => reason.clone(),
+            ModuleState::Failed { reason } => format!("{}: {reason}", m.file),
+            _ => format!("{}: this CPU lacks its features", m.file),
+        })
+        .collect();
+    Some(format!(
+        "llama.cpp has no CPU backend to compute on ({})",
+        if reasons.is_empty() {
+            "no libggml-cpu-*.so module".to_string()
+        } else {
+            reasons.join("; ")
+        }
+    ))
+}
+
 #[cfg(not(feature = "dynamic-backends"))]
 fn load_modules() -> Vec<BackendModule> {
     Vec::new()
@@ -41,18 +72,15 @@ fn load_modules() -> Vec<BackendModule> {
 
 #[cfg(feature = "dynamic-backends")]
 fn load_modules() -> Vec<BackendModule> {
-    let Some(dir) = module_dir() else {
-        return vec![BackendModule {
-            file: String::new(),
-            backend: "CPU".into(),
-            state: ModuleState::Failed {
-                reason: format!(
-                    "no backend modules (libggml-cpu-*.so) next to the binary or in {}; \
-                     set {MODULES_ENV} to their folder, or rebuild with scripts/build-gpu",
-                    llama_cpp_sys_2::BACKENDS_DIR.unwrap_or("the build's folder")
-                ),
-            },
-        }];
+    let dir = match module_dir() {
+        Ok(dir) => dir,
+        Err(reason) => {
+            return vec![BackendModule {
+                file: String::new(),
+                backend: "cpu".into(),
+                state: ModuleState::Failed { reason },
+            }];
+        }
     };
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .map(|entries| {
@@ -74,12 +102,13 @@ fn load_modules() -> Vec<BackendModule> {
     modules
 }
 
-/// Where the modules are: `$QUILL_BACKENDS_DIR`, else the binary's own folder when it holds
-/// them (an installed GPU build), else the folder the build put them in.
+/// Where the modules are: `$QUILL_BACKENDS_DIR` when set (and nowhere else then), else the
+/// binary's own folder when it holds them (an installed GPU build), else the folder the build
+/// put them in; why none will do.
 #[cfg(feature = "dynamic-backends")]
-fn module_dir() -> Option<std::path::PathBuf> {
-    use std::path::PathBuf;
-    let has_cpu = |dir: &std::path::Path| {
+fn module_dir() -> Result<std::path::PathBuf, String> {
+    use std::path::{Path, PathBuf};
+    let has_cpu = |dir: &Path| {
         std::fs::read_dir(dir).is_ok_and(|entries| {
             entries.filter_map(|e| e.ok()).any(|e| {
                 e.file_name()
@@ -88,15 +117,34 @@ fn module_dir() -> Option<std::path::PathBuf> {
             })
         })
     };
+    if let Some(dir) = std::env::var_os(MODULES_ENV).map(PathBuf::from) {
+        return if has_cpu(&dir) {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "{MODULES_ENV} names {}, which holds no backend modules (libggml-cpu-*.so)",
+                dir.display()
+            ))
+        };
+    }
     let beside_binary = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(PathBuf::from));
-    std::env::var_os(MODULES_ENV)
-        .map(PathBuf::from)
+    let candidates: Vec<PathBuf> = beside_binary
         .into_iter()
-        .chain(beside_binary)
         .chain(llama_cpp_sys_2::BACKENDS_DIR.map(PathBuf::from))
+        .collect();
+    candidates
+        .iter()
         .find(|dir| has_cpu(dir))
+        .cloned()
+        .ok_or_else(|| {
+            let places: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+            format!(
+                "no backend modules (libggml-cpu-*.so) in {}",
+                places.join(" or ")
+            )
+        })
 }
 
 /// The environment variable that names the folder of the backend modules.
@@ -230,6 +278,41 @@ mod tests {
         assert_eq!(backend_of("libggml.so"), None);
         assert_eq!(backend_of("libllama.so"), None);
         assert_eq!(backend_of("libggml-cpu-x64.so.1"), None);
+    }
+
+    #[test]
+    fn a_build_without_a_cpu_module_that_loads_says_why() {
+        let module = |file: &str, backend: &str, state| BackendModule {
+            file: file.into(),
+            backend: backend.into(),
+            state,
+        };
+        // Linked in: nothing to say.
+        assert_eq!(missing_cpu(&[]), None);
+        let vulkan = module(
+            "libggml-vulkan.so",
+            "vulkan",
+            ModuleState::Loaded {
+                name: "Vulkan".into(),
+            },
+        );
+        let cpu = module(
+            "libggml-cpu-x64.so",
+            "cpu",
+            ModuleState::Loaded { name: "CPU".into() },
+        );
+        assert_eq!(missing_cpu(&[vulkan.clone(), cpu]), None);
+        let failed = module(
+            "libggml-cpu-x64.so",
+            "cpu",
+            ModuleState::Failed {
+                reason: "libgomp.so.1: cannot open shared object file".into(),
+            },
+        );
+        let why = missing_cpu(&[vulkan.clone(), failed]).expect("missing");
+        assert!(why.contains("libggml-cpu-x64.so: libgomp.so.1"), "{why}");
+        let why = missing_cpu(&[vulkan]).expect("missing");
+        assert!(why.contains("no libggml-cpu-*.so module"), "{why}");
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub fn load_model(
     report_progress: bool,
 ) -> Result<(LlamaModel, u64), String> {
     model_file::check(&params.model).map_err(|e| e.to_string())?;
+    // Without it llama.cpp fails to load any model, and the file would be blamed.
+    if let Some(reason) = super::backends::cpu_missing() {
+        return Err(reason);
+    }
     let started = Instant::now();
     let mut model_params = LlamaModelParams::default().with_n_gpu_layers(params.n_gpu_layers);
     if report_progress {

@@ -50,6 +50,11 @@ pub fn run() -> Result<()> {
                 if params.n_threads == 0 && load.is_none() {
                     load = CpuLoad::start();
                 }
+                if let Some(reason) = super::backends::cpu_missing() {
+                    eprintln!("quill-worker: {reason}");
+                    out.send(&Event::NoBackend { reason })?;
+                    continue;
+                }
                 match load_model(&backend, &params, true) {
                     Ok((model, load_ms)) => {
                         // A count the writer set is kept as it is, whatever an earlier load
