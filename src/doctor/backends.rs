@@ -2,7 +2,8 @@
 //! a better one, and why a GPU's did not load, with what to install.
 
 use super::{Finding, Level, fail, finding};
-use crate::engine::protocol::{BackendModule, Device, ModuleState};
+use crate::engine::protocol::{BackendModule, Device, ModuleState, NO_DEVICE};
+use crate::headless::NO_BACKEND_FIX;
 
 /// One line per backend: the module that loaded, or why none did. A GPU backend that did not
 /// load is a warning (Quill runs on the CPU); a CPU backend that did not is a failure.
@@ -70,6 +71,7 @@ fn report(backend: &str, modules: &[&BackendModule], devices: &[Device]) -> Find
         .map(|m| match &m.state {
             ModuleState::Failed { reason } if m.file.is_empty() => reason.clone(),
             ModuleState::Failed { reason } => format!("{}: {reason}", m.file),
+            ModuleState::NoDevice => format!("{}: {NO_DEVICE}", m.file),
             ModuleState::Unsupported => format!("{}: this CPU lacks its features", m.file),
             ModuleState::Outscored { by } => format!("{}: passed over for {by}", m.file),
             ModuleState::Loaded { .. } => unreachable!("handled above"),
@@ -77,12 +79,7 @@ fn report(backend: &str, modules: &[&BackendModule], devices: &[Device]) -> Find
         .collect();
     let text = format!("{backend} did not load ({})", reasons.join("; "));
     if backend == "cpu" {
-        return fail(
-            "backend",
-            text,
-            "keep the libggml-cpu-*.so files beside the binary (or name their folder in \
-             QUILL_BACKENDS_DIR), or rebuild with scripts/build-gpu",
-        );
+        return fail("backend", text, NO_BACKEND_FIX);
     }
     let mut warning = finding(Level::Warn, "backend", text + "; Quill runs on the CPU");
     warning.fix = Some(advice(backend, modules));
@@ -108,6 +105,9 @@ fn advice(backend: &str, modules: &[&BackendModule]) -> String {
             .iter()
             .any(|m| matches!(&m.state, ModuleState::Failed { reason } if reason.contains(lib)))
     };
+    let no_start = modules
+        .iter()
+        .any(|m| matches!(m.state, ModuleState::NoDevice));
     if missing("libcuda.so") {
         "no NVIDIA driver here: install the NVIDIA driver to compute on the GPU".into()
     } else if missing("libcublas") || missing("libcudart") {
@@ -118,11 +118,11 @@ fn advice(backend: &str, modules: &[&BackendModule]) -> String {
         "no Vulkan loader here: install libvulkan1 and the GPU's Vulkan driver (Mesa's \
          mesa-vulkan-drivers, or the vendor's)"
             .into()
-    } else if missing("no driver or device") && backend == "vulkan" {
+    } else if no_start && backend == "vulkan" {
         "no Vulkan driver here: install the GPU's (Mesa's mesa-vulkan-drivers, or the \
          vendor's); `vulkaninfo --summary` lists what the loader finds"
             .into()
-    } else if missing("no driver or device") && backend == "cuda" {
+    } else if no_start && backend == "cuda" {
         "the NVIDIA driver sees no GPU, or is older than CUDA 13 needs (580 or later): \
          `nvidia-smi` tells"
             .into()
@@ -236,13 +236,7 @@ mod tests {
 
     #[test]
     fn a_vulkan_module_without_a_driver_asks_for_one() {
-        let modules = [module(
-            "libggml-vulkan.so",
-            "vulkan",
-            ModuleState::Failed {
-                reason: "it opened, but found no driver or device it could use".into(),
-            },
-        )];
+        let modules = [module("libggml-vulkan.so", "vulkan", ModuleState::NoDevice)];
         let mut out = Vec::new();
         check_backends(&mut out, &modules, &[]);
         assert_eq!(out[0].level, Level::Warn);

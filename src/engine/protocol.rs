@@ -150,7 +150,12 @@ pub enum ModuleState {
     Outscored { by: String },
     /// It did not open: the dynamic loader's reason (a missing driver library, most often).
     Failed { reason: String },
+    /// It opened, but its backend would not start: no driver or device it could use.
+    NoDevice,
 }
+
+/// How a `ModuleState::NoDevice` module is described.
+pub const NO_DEVICE: &str = "it opened, but found no driver or device it could use";
 
 /// Where a model's layers went: a device's name and how many of them it holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

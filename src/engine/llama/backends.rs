@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 
-use crate::engine::protocol::{BackendModule, ModuleState};
+use crate::engine::protocol::{BackendModule, ModuleState, NO_DEVICE};
 
 /// The modules found at start and what became of each (empty in a build that links its
 /// backends in).
@@ -52,6 +52,7 @@ fn missing_cpu(modules: &[BackendModule]) -> Option<String> {
         .map(|m| match &m.state {
             ModuleState::Failed { reason } if m.file.is_empty() => reason.clone(),
             ModuleState::Failed { reason } => format!("{}: {reason}", m.file),
+            ModuleState::NoDevice => format!("{}: {NO_DEVICE}", m.file),
             _ => format!("{}: this CPU lacks its features", m.file),
         })
         .collect();
@@ -180,29 +181,30 @@ fn load_best(dir: &std::path::Path, backend: &str, files: &[&String]) -> Vec<Bac
         backend: backend.to_string(),
         state,
     };
-    let mut tried: Vec<(String, Result<i32, String>)> = files
+    let tried: Vec<(&String, Result<i32, String>)> = files
         .iter()
-        .map(|f| ((*f).clone(), dl::score(&dir.join(f))))
+        .map(|f| (*f, dl::score(&dir.join(f))))
         .collect();
     let best = tried
         .iter()
-        .filter_map(|(f, s)| s.as_ref().ok().filter(|s| **s > 0).map(|s| (*s, f.clone())))
-        .max();
-    let mut modules = Vec::new();
-    for (file, score) in tried.drain(..) {
-        let state = match (score, &best) {
-            (Err(reason), _) => ModuleState::Failed { reason },
-            (Ok(0), _) => ModuleState::Unsupported,
-            (Ok(_), Some((_, chosen))) if *chosen == file => match dl::load(&dir.join(&file)) {
-                Ok(name) => ModuleState::Loaded { name },
-                Err(reason) => ModuleState::Failed { reason },
-            },
-            (Ok(_), Some((_, chosen))) => ModuleState::Outscored { by: chosen.clone() },
-            (Ok(_), None) => unreachable!("a positive score makes a best"),
-        };
-        modules.push(module(&file, state));
-    }
-    modules
+        .filter_map(|(f, s)| s.as_ref().ok().filter(|s| **s > 0).map(|s| (*s, *f)))
+        .max()
+        .map(|(_, f)| f);
+    tried
+        .into_iter()
+        .map(|(file, score)| {
+            let state = match (score, best) {
+                (Err(reason), _) => ModuleState::Failed { reason },
+                (Ok(..=0), _) | (Ok(_), None) => ModuleState::Unsupported,
+                (Ok(_), Some(chosen)) if chosen == file => match dl::load(&dir.join(file)) {
+                    Some(name) => ModuleState::Loaded { name },
+                    None => ModuleState::NoDevice,
+                },
+                (Ok(_), Some(chosen)) => ModuleState::Outscored { by: chosen.clone() },
+            };
+            module(file, state)
+        })
+        .collect()
 }
 
 /// The dynamic loader, for what upstream's keeps to itself: why a module did not open.
@@ -234,17 +236,18 @@ mod dl {
         Ok(score)
     }
 
-    /// Registers the module with llama.cpp; the backend's name ("CUDA", "Vulkan", "CPU").
-    pub fn load(path: &Path) -> Result<String, String> {
-        let name = c_path(path)?;
+    /// Registers the module with llama.cpp: the backend's name ("CUDA", "Vulkan", "CPU"), or
+    /// None when its backend would not start (no driver or device it could use).
+    pub fn load(path: &Path) -> Option<String> {
+        let name = c_path(path).ok()?;
         // SAFETY: a NUL-terminated path; ggml keeps the module loaded for the process's life.
         let reg = unsafe { llama_cpp_sys_2::ggml_backend_load(name.as_ptr()) };
         if reg.is_null() {
-            return Err("it opened, but found no driver or device it could use".into());
+            return None;
         }
         // SAFETY: a registered backend's name is a static NUL-terminated string.
         let name = unsafe { CStr::from_ptr(llama_cpp_sys_2::ggml_backend_reg_name(reg)) };
-        Ok(name.to_string_lossy().into_owned())
+        Some(name.to_string_lossy().into_owned())
     }
 
     fn c_path(path: &Path) -> Result<CString, String> {
